@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Creates .venv in the repo root (if missing) and installs voiceloop with everything it needs.
+# Idempotent: a second run only checks. Usage: scripts/setup.sh [--test]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+TORCH_VERSION="2.13.0"   # a CPU build; anything unpinned lets pip pull gigabytes of CUDA
+EXTRAS="${1:-}"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- Debian packages: none are needed for the offline stack (espeak-ng, pocketsphinx and
+# silero-vad ship inside their wheels). Later adapters add theirs here.
+DEBIAN_PACKAGES=()
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages: ${missing[*]} — install them (sudo apt-get install ${missing[*]}); continuing without"
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+stamp="$VENV/.voiceloop-installed$EXTRAS"
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && "$VENV/bin/python" -c "import torch, voiceloop" 2>/dev/null; then
+  exit 0
+fi
+
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  say "installing torch==$TORCH_VERSION (CPU) first"
+  "${PIP[@]}" install -q "torch==$TORCH_VERSION"
+fi
+
+target="."
+[ "$EXTRAS" = "--test" ] && target=".[test]"
+say "installing voiceloop ($target)"
+# The constraint keeps every dependency on the torch already installed.
+"${PIP[@]}" install -q -e "$target" --constraint <(echo "torch==$TORCH_VERSION")
+touch "$stamp"
+say "done"

@@ -1,0 +1,81 @@
+"""The endpointer on synthetic probability sequences (32 ms chunks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voiceloop.engine.events import SpeechEnded, SpeechProgress, SpeechStarted
+from voiceloop.vad.endpointer import EndpointConfig, Endpointer, EndpointState
+
+CHUNK = 512
+CHUNK_S = CHUNK / 16_000
+
+
+def run(probabilities: list[float], config: EndpointConfig | None = None):
+    endpointer = Endpointer(config or EndpointConfig(start_ms=64, stop_ms=200, preroll_ms=96))
+    events = []
+    for index, probability in enumerate(probabilities):
+        chunk = np.full(CHUNK, index, dtype=np.float32)  # each chunk carries its own index
+        events += endpointer.feed(chunk, probability, at=index * CHUNK_S)
+    return endpointer, events
+
+
+def test_an_utterance_starts_at_its_onset_and_ends_at_its_last_voiced_chunk():
+    probabilities = [0.0] * 5 + [0.9] * 10 + [0.0] * 10
+    _, events = run(probabilities)
+    started = [e for e in events if isinstance(e, SpeechStarted)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(started) == 1 and started[0].at == pytest.approx(5 * CHUNK_S)
+    assert len(ended) == 1
+    assert ended[0].at == pytest.approx(15 * CHUNK_S)  # end of chunk 14, the last voiced
+    # The stop window (200 ms = 7 chunks of silence) closes at the end of chunk 21.
+    assert ended[0].detected_at == pytest.approx(22 * CHUNK_S)
+    assert ended[0].detected_at - ended[0].at >= 0.2
+
+
+def test_pre_roll_keeps_the_audio_just_before_the_onset():
+    probabilities = [0.0] * 8 + [0.9] * 4 + [0.0] * 8
+    _, events = run(probabilities)
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    first_chunk_index = ended.audio[0]
+    assert first_chunk_index == 5  # 96 ms of pre-roll = 3 chunks before chunk 8
+    assert ended.audio.size == (20 - 5 - (20 - 8 - 4 - 7)) * CHUNK
+
+
+def test_a_single_blip_shorter_than_the_start_window_is_not_speech():
+    _, events = run([0.0, 0.9, 0.0, 0.0, 0.0])
+    assert events == []
+
+
+def test_a_short_pause_inside_speech_does_not_end_the_utterance():
+    probabilities = [0.9] * 5 + [0.1] * 3 + [0.9] * 5 + [0.0] * 8
+    _, events = run(probabilities)
+    assert sum(isinstance(e, SpeechEnded) for e in events) == 1
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    assert ended.at == pytest.approx(13 * CHUNK_S)
+
+
+def test_probabilities_between_the_thresholds_keep_speech_going_but_do_not_start_it():
+    config = EndpointConfig(threshold=0.5, neg_threshold=0.35, start_ms=64, stop_ms=200)
+    _, events = run([0.4] * 10, config)
+    assert events == []
+    _, events = run([0.9, 0.9] + [0.4] * 10 + [0.0] * 8, config)
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    assert ended.at == pytest.approx(12 * CHUNK_S)
+
+
+def test_voiced_time_is_reported_as_it_grows_excluding_pauses():
+    probabilities = [0.9] * 4 + [0.0] * 2 + [0.9] * 2
+    _, events = run(probabilities)
+    progress = [e.voiced_s for e in events if isinstance(e, SpeechProgress)]
+    assert progress == pytest.approx([3 * CHUNK_S, 4 * CHUNK_S, 5 * CHUNK_S, 6 * CHUNK_S])
+
+
+def test_the_maximum_utterance_length_cuts_a_monologue():
+    config = EndpointConfig(start_ms=64, stop_ms=200, max_utterance_s=1.0)
+    endpointer, events = run([0.9] * 40, config)
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(ended) == 1 and ended[0].truncated
+    assert ended[0].detected_at - ended[0].started_at == pytest.approx(1.0, abs=CHUNK_S)
+    assert endpointer.state in (EndpointState.QUIET, EndpointState.STARTING, EndpointState.SPEAKING)

@@ -1,0 +1,237 @@
+"""The conversation state machine, driven directly: events in, actions out, no audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voiceloop.engine.events import (
+    BargeIn,
+    CancelReply,
+    FinishTurn,
+    PlaybackFinished,
+    PlaybackStarted,
+    ReplyFinished,
+    ReplyStarted,
+    ReportError,
+    SpeechEnded,
+    SpeechProgress,
+    SpeechStarted,
+    Stage,
+    StageFailed,
+    StartReply,
+    StartTranscription,
+    StopPlayback,
+    Tick,
+    Transcript,
+)
+from voiceloop.engine.machine import ConversationMachine, MachineConfig, State
+
+
+def ended(start: float, end: float) -> SpeechEnded:
+    return SpeechEnded(at=end, started_at=start, detected_at=end + 0.2, audio=np.zeros(160, np.float32))
+
+
+def kinds(actions: list) -> list[type]:
+    return [type(action) for action in actions]
+
+
+def machine_in_speaking(**config) -> ConversationMachine:
+    machine = ConversationMachine(MachineConfig(**config))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "what time is it", at=1.3))
+    machine.handle(ReplyStarted(1, at=1.4))
+    machine.handle(PlaybackStarted(1, at=1.41))
+    assert machine.state is State.SPEAKING
+    return machine
+
+
+def test_a_whole_turn_walks_every_state_and_ends_listening():
+    machine = ConversationMachine()
+    assert machine.state is State.LISTENING
+    assert machine.handle(SpeechStarted(at=0.0)) == []
+    assert machine.state is State.USER_SPEAKING
+
+    actions = machine.handle(ended(0.0, 1.0))
+    assert kinds(actions) == [StartTranscription]
+    assert actions[0].turn_id == 1 and actions[0].speech_end_at == 1.0 and actions[0].endpoint_at == 1.2
+    assert machine.state is State.TRANSCRIBING
+
+    actions = machine.handle(Transcript(1, "what time is it", at=1.3))
+    assert actions == [StartReply(1, "what time is it")]
+    assert machine.state is State.THINKING
+
+    assert machine.handle(PlaybackStarted(1, at=1.5)) == []
+    assert machine.state is State.SPEAKING
+    assert machine.handle(ReplyFinished(1, at=1.6)) == []
+    assert machine.state is State.SPEAKING  # still playing what was queued
+
+    actions = machine.handle(PlaybackFinished(1, at=3.0))
+    assert actions == [FinishTurn(1, "answered", 3.0)]
+    assert machine.state is State.LISTENING
+
+
+def test_an_empty_transcript_goes_back_to_listening():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 0.4))
+    actions = machine.handle(Transcript(1, "  ", at=0.7))
+    assert actions == [FinishTurn(1, "no_speech", 0.7)]
+    assert machine.state is State.LISTENING
+
+
+def test_barge_in_during_speaking_stops_playback_and_cancels_the_reply():
+    machine = machine_in_speaking(barge_in_min_s=0.25)
+    assert machine.handle(SpeechStarted(at=2.0)) == []
+    assert machine.handle(SpeechProgress(voiced_s=0.1, at=2.1)) == []
+    assert machine.state is State.SPEAKING
+
+    actions = machine.handle(SpeechProgress(voiced_s=0.26, at=2.26))
+    assert kinds(actions) == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+    assert actions[-1].outcome == "interrupted"
+    assert machine.state is State.USER_SPEAKING
+
+    actions = machine.handle(ended(2.0, 2.8))
+    assert kinds(actions) == [StartTranscription] and actions[0].turn_id == 2
+
+
+def test_a_cough_during_speaking_lets_the_reply_go_on():
+    machine = machine_in_speaking(barge_in_min_s=0.25)
+    machine.handle(SpeechStarted(at=2.0))
+    machine.handle(SpeechProgress(voiced_s=0.12, at=2.12))
+    assert machine.handle(ended(2.0, 2.12)) == []
+    assert machine.state is State.SPEAKING
+    # ...and the reply still finishes normally.
+    machine.handle(ReplyFinished(1, at=2.5))
+    assert machine.handle(PlaybackFinished(1, at=3.0)) == [FinishTurn(1, "answered", 3.0)]
+
+
+def test_barge_in_during_thinking_merges_the_words_into_the_next_utterance():
+    machine = ConversationMachine(MachineConfig(barge_in_min_s=0.25))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "what is the weather", at=1.3))
+    assert machine.state is State.THINKING
+
+    machine.handle(SpeechStarted(at=1.4))
+    actions = machine.handle(SpeechProgress(voiced_s=0.3, at=1.7))
+    assert kinds(actions) == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+    assert actions[-1].outcome == "merged"
+
+    machine.handle(ended(1.4, 2.0))
+    actions = machine.handle(Transcript(2, "like today", at=2.4))
+    assert actions == [StartReply(2, "what is the weather like today")]
+
+
+def test_a_barge_in_that_yields_no_transcript_goes_back_to_listening():
+    machine = machine_in_speaking()
+    machine.handle(SpeechStarted(at=2.0))
+    machine.handle(SpeechProgress(voiced_s=0.3, at=2.3))
+    machine.handle(ended(2.0, 2.4))
+    actions = machine.handle(Transcript(2, "", at=2.7))
+    assert actions == [FinishTurn(2, "no_speech", 2.7)]
+    assert machine.state is State.LISTENING
+
+
+def test_late_events_from_a_cancelled_turn_are_ignored():
+    machine = machine_in_speaking()
+    machine.handle(SpeechStarted(at=2.0))
+    machine.handle(SpeechProgress(voiced_s=0.3, at=2.3))
+    machine.handle(ended(2.0, 2.4))
+    assert machine.state is State.TRANSCRIBING
+    assert machine.handle(ReplyFinished(1, at=2.5)) == []
+    assert machine.handle(PlaybackFinished(1, at=2.5)) == []
+    assert machine.state is State.TRANSCRIBING
+
+
+def test_an_asr_failure_is_reported_and_spoken_then_listening_again():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    actions = machine.handle(StageFailed(Stage.ASR, 1, "decoder crashed", at=1.2))
+    assert kinds(actions) == [ReportError, StartReply]
+    assert actions[0].speak and actions[1].notice == "decoder crashed"
+    machine.handle(PlaybackStarted(1, at=1.3))
+    machine.handle(ReplyFinished(1, at=1.3, error="decoder crashed"))
+    assert machine.handle(PlaybackFinished(1, at=2.0)) == [FinishTurn(1, "error", 2.0)]
+    assert machine.state is State.LISTENING
+
+
+def test_an_asr_failure_is_only_printed_when_errors_are_not_spoken():
+    machine = ConversationMachine(MachineConfig(speak_errors=False))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    actions = machine.handle(StageFailed(Stage.ASR, 1, "boom", at=1.2))
+    assert kinds(actions) == [ReportError, FinishTurn]
+    assert machine.state is State.LISTENING
+
+
+def test_an_llm_failure_before_any_audio_ends_the_turn_as_an_error():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "hello", at=1.2))
+    actions = machine.handle(StageFailed(Stage.LLM, 1, "cannot reach the language model", at=1.3))
+    assert kinds(actions) == [ReportError] and not actions[0].speak  # the reply task speaks it
+    assert machine.handle(ReplyFinished(1, at=1.4, error="x", queued_audio=False)) == [
+        FinishTurn(1, "error", 1.4)
+    ]
+    assert machine.state is State.LISTENING
+
+
+def test_the_watchdog_returns_to_listening_when_a_stage_hangs():
+    machine = ConversationMachine(MachineConfig(watchdog_s=5.0))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "hello", at=1.2))
+    assert machine.handle(Tick(at=6.0)) == []
+    actions = machine.handle(Tick(at=6.3))
+    assert kinds(actions) == [ReportError, StopPlayback, CancelReply, FinishTurn]
+    assert actions[-1].outcome == "timeout"
+    assert machine.state is State.LISTENING
+
+
+def test_playback_in_progress_keeps_the_watchdog_quiet():
+    machine = machine_in_speaking(watchdog_s=5.0)
+    for second in range(2, 20):
+        machine.note_progress(float(second))
+        assert machine.handle(Tick(at=float(second))) == []
+    assert machine.state is State.SPEAKING
+
+
+def test_half_duplex_ignores_user_speech_while_replying():
+    machine = machine_in_speaking(half_duplex=True)
+    machine.handle(SpeechStarted(at=2.0))
+    assert machine.handle(SpeechProgress(voiced_s=2.0, at=4.0)) == []
+    assert machine.state is State.SPEAKING
+
+
+def test_user_speech_that_begins_during_a_reply_continues_after_it_ends():
+    machine = machine_in_speaking(barge_in_min_s=0.5)
+    machine.handle(SpeechStarted(at=2.9))
+    machine.handle(ReplyFinished(1, at=2.95))
+    machine.handle(PlaybackFinished(1, at=3.0))
+    assert machine.state is State.USER_SPEAKING
+    assert kinds(machine.handle(ended(2.9, 3.6))) == [StartTranscription]
+
+
+def test_more_words_while_transcribing_are_joined_not_dropped():
+    machine = ConversationMachine(MachineConfig(barge_in_min_s=0.25))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(SpeechStarted(at=1.25))  # the user goes on while ASR runs
+    actions = machine.handle(Transcript(1, "turn on", at=1.3))
+    assert actions == [FinishTurn(1, "merged", 1.3)]
+    assert machine.state is State.USER_SPEAKING
+    machine.handle(ended(1.25, 1.9))
+    assert machine.handle(Transcript(2, "the lights", at=2.3)) == [StartReply(2, "turn on the lights")]
+
+
+@pytest.mark.parametrize("stage", [Stage.LLM, Stage.TTS])
+def test_a_failure_mid_reply_after_audio_finishes_the_turn_once_playback_ends(stage: Stage):
+    machine = machine_in_speaking()
+    machine.handle(StageFailed(stage, 1, "cut", at=2.0))
+    machine.handle(ReplyFinished(1, at=2.0, error="cut"))
+    assert machine.state is State.SPEAKING
+    assert machine.handle(PlaybackFinished(1, at=2.5)) == [FinishTurn(1, "error", 2.5)]

@@ -1,0 +1,86 @@
+"""The playback queue: frame-accurate stop, and a ledger of what was actually heard."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voiceloop.audio.playback import PlaybackQueue
+from voiceloop.engine.events import PlaybackFinished, PlaybackStarted
+
+FRAME = 160
+
+
+def tone(seconds: float) -> np.ndarray:
+    return np.full(int(seconds * 16_000), 0.5, dtype=np.float32)
+
+
+def queue_pieces(queue: PlaybackQueue, turn: int, texts: list[str], seconds: float = 0.1) -> None:
+    for text in texts:
+        index = queue.begin_piece(turn, text)
+        assert index is not None
+        queue.append(turn, index, tone(seconds))
+        queue.end_piece(turn, index)
+
+
+def play(queue: PlaybackQueue, frames: int, start: float = 0.0) -> np.ndarray:
+    return np.concatenate([queue.pull(FRAME, at=start + k * 0.01) for k in range(frames)])
+
+
+def test_pieces_play_in_order_and_the_turn_finishes_when_drained():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue_pieces(queue, 1, ["One.", "Two."])
+    queue.close_turn(1)
+    audio = play(queue, 25)
+    assert np.count_nonzero(audio) == 2 * 1600
+    events = queue.drain_events()
+    assert events[0] == PlaybackStarted(1, 0.0)
+    assert isinstance(events[1], PlaybackFinished) and abs(events[1].at - 0.2) < 1e-9
+    assert queue.heard_text(1) == "One. Two."
+
+
+def test_stop_silences_the_very_next_frame_and_reports_only_what_was_heard():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue_pieces(queue, 1, ["The first sentence here.", "A second one that nobody hears."], seconds=0.5)
+    play(queue, 60)  # 0.6 s: all of piece one, a fifth of piece two
+    heard = queue.stop(1)
+    assert heard == "The first sentence here. A"
+    assert not np.any(queue.pull(FRAME, at=1.0))
+    # Audio still arriving from a cancelled voice is dropped.
+    assert queue.begin_piece(1, "late") is None
+
+
+def test_an_underrun_waits_for_the_voice_instead_of_finishing():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    index = queue.begin_piece(1, "Streaming piece.")
+    queue.append(1, index, tone(0.05))
+    play(queue, 10)
+    assert [type(e) for e in queue.drain_events()] == [PlaybackStarted]
+    queue.append(1, index, tone(0.05))
+    queue.end_piece(1, index)
+    queue.close_turn(1)
+    play(queue, 10, start=0.1)
+    assert [type(e) for e in queue.drain_events()] == [PlaybackFinished]
+    assert queue.heard_text(1) == "Streaming piece."
+
+
+def test_notices_are_played_but_never_counted_as_heard_reply():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue_pieces(queue, 1, ["Real words."])
+    index = queue.begin_piece(1, "Sorry, my answer was cut off.", spoken=False)
+    queue.append(1, index, tone(0.1))
+    queue.end_piece(1, index)
+    queue.close_turn(1)
+    play(queue, 30)
+    assert queue.heard_text(1) == "Real words."
+
+
+def test_a_new_turn_ignores_audio_for_the_old_one():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue.open_turn(2)
+    assert queue.begin_piece(1, "stale") is None
+    assert not queue.append(1, 0, tone(0.1))

@@ -1,0 +1,3 @@
+from voiceloop.cli.app import main
+
+main()

@@ -1,0 +1,22 @@
+"""No echo cancellation: for headsets, and for measuring what a real canceller buys."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class PassthroughCanceller:
+    name = "none"
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+        return mic_frame
+
+    def reset(self) -> None:
+        pass
+
+
+def create(settings: object, **_: object) -> PassthroughCanceller:
+    return PassthroughCanceller()

@@ -1,0 +1,162 @@
+"""The playback queue: what the speaker will play, cancellable at any frame.
+
+The device pulls exactly one frame at a time from here (from its audio callback on a real
+device), so stopping takes effect within one frame. It also keeps the ledger the history
+depends on: which pieces of which reply were actually played, so that after a barge-in only
+text the user heard goes into the conversation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voiceloop.engine.events import PlaybackFinished, PlaybackStarted
+
+
+@dataclass
+class _Piece:
+    text: str
+    spoken: bool  # False for notices (errors), which never enter the history
+    chunks: deque[np.ndarray] = field(default_factory=deque)
+    queued: int = 0
+    played: int = 0
+    complete: bool = False  # every chunk of it has been queued
+
+    def heard_text(self) -> str:
+        if not self.spoken or self.played == 0:
+            return ""
+        if self.complete and self.played >= self.queued:
+            return self.text
+        words = self.text.split()
+        estimate = self.queued if self.complete else max(self.queued, 1)
+        heard = int(len(words) * self.played / estimate)
+        return " ".join(words[:heard])
+
+
+class PlaybackQueue:
+    def __init__(self, sample_rate: int = 16_000) -> None:
+        self.sample_rate = sample_rate
+        self._lock = threading.Lock()
+        self._events: deque[PlaybackStarted | PlaybackFinished] = deque(maxlen=64)
+        self._turn_id: int | None = None
+        self._pieces: list[_Piece] = []
+        self._cursor = 0  # index of the piece now playing
+        self._turn_closed = False
+        self._started = False
+        self._finished = False
+        self.played_samples = 0  # over the whole session, for the session log
+
+    # -- the producer side (the reply task) ---------------------------------------------------
+
+    def open_turn(self, turn_id: int) -> None:
+        with self._lock:
+            self._turn_id = turn_id
+            self._pieces = []
+            self._cursor = 0
+            self._turn_closed = False
+            self._started = False
+            self._finished = False
+
+    def begin_piece(self, turn_id: int, text: str, spoken: bool = True) -> int | None:
+        """Starts a piece; returns its index, or None if the turn is no longer playing."""
+        with self._lock:
+            if turn_id != self._turn_id or self._turn_closed:
+                return None
+            self._pieces.append(_Piece(text=text, spoken=spoken))
+            return len(self._pieces) - 1
+
+    def append(self, turn_id: int, piece: int, audio: np.ndarray) -> bool:
+        with self._lock:
+            if turn_id != self._turn_id or piece >= len(self._pieces):
+                return False
+            if audio.size:
+                self._pieces[piece].chunks.append(audio.astype(np.float32, copy=False))
+                self._pieces[piece].queued += audio.size
+            return True
+
+    def end_piece(self, turn_id: int, piece: int) -> None:
+        with self._lock:
+            if turn_id == self._turn_id and piece < len(self._pieces):
+                self._pieces[piece].complete = True
+
+    def close_turn(self, turn_id: int) -> None:
+        """No more pieces will come: PlaybackFinished fires once the queue drains."""
+        with self._lock:
+            if turn_id == self._turn_id:
+                self._turn_closed = True
+                for piece in self._pieces:
+                    piece.complete = True
+
+    def stop(self, turn_id: int) -> str:
+        """Drops everything not yet played (within one frame); returns the text heard."""
+        with self._lock:
+            if turn_id != self._turn_id:
+                return ""
+            for piece in self._pieces:
+                piece.chunks.clear()
+                piece.queued = piece.played if not piece.complete else piece.queued
+            heard = self._heard_locked()
+            self._turn_id = None
+            self._pieces = []
+            return heard
+
+    # -- the consumer side (the device) ------------------------------------------------------
+
+    def pull(self, samples: int, at: float) -> np.ndarray:
+        """The next `samples` to play, silence-padded; `at` is when the first one sounds."""
+        out = np.zeros(samples, dtype=np.float32)
+        with self._lock:
+            filled = 0
+            while filled < samples and self._cursor < len(self._pieces):
+                piece = self._pieces[self._cursor]
+                if not piece.chunks:
+                    if piece.complete and piece.played >= piece.queued:
+                        self._cursor += 1
+                        continue
+                    break  # underrun: the voice is still rendering this piece
+                chunk = piece.chunks[0]
+                take = min(samples - filled, chunk.size)
+                if not self._started and self._turn_id is not None:
+                    self._started = True
+                    self._events.append(PlaybackStarted(self._turn_id, at + filled / self.sample_rate))
+                out[filled : filled + take] = chunk[:take]
+                filled += take
+                piece.played += take
+                if take == chunk.size:
+                    piece.chunks.popleft()
+                else:
+                    piece.chunks[0] = chunk[take:]
+            self.played_samples += filled
+            self._check_finished(at + filled / self.sample_rate)
+        return out
+
+    def _check_finished(self, at: float) -> None:
+        if self._finished or not self._turn_closed or self._turn_id is None:
+            return
+        if all(piece.played >= piece.queued and not piece.chunks for piece in self._pieces):
+            self._finished = True
+            self._events.append(PlaybackFinished(self._turn_id, at))
+
+    # -- the runtime's view -------------------------------------------------------------------
+
+    def drain_events(self) -> list[PlaybackStarted | PlaybackFinished]:
+        events = []
+        while self._events:
+            events.append(self._events.popleft())
+        return events
+
+    @property
+    def playing(self) -> bool:
+        with self._lock:
+            return any(piece.chunks for piece in self._pieces[self._cursor :])
+
+    def heard_text(self, turn_id: int) -> str:
+        with self._lock:
+            return self._heard_locked() if turn_id == self._turn_id else ""
+
+    def _heard_locked(self) -> str:
+        return " ".join(text for piece in self._pieces if (text := piece.heard_text()))

@@ -1,0 +1,71 @@
+"""The scripted user of the virtual room: what they say, in which voice, and when.
+
+A TOML file, e.g. `configs/demo-script.toml`:
+
+    voice = "en-us+m3"        # espeak-ng voice of the user (the assistant has its own)
+    rate_wpm = 165
+
+    [[turns]]
+    say = "what time is it"   # or: wav = "question.wav"
+    pause_ms = 800            # silence after the assistant's last reply before speaking
+
+    [[turns]]
+    say = "stop"
+    interrupt_after_ms = 600  # talk over the reply, this long after it starts playing
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from voiceloop.config.settings import ConfigError, format_validation_error
+
+
+class ScriptTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    say: str | None = None
+    wav: Path | None = None
+    expected: str | None = None  # what ASR should hear; defaults to `say`
+    pause_ms: int = Field(800, ge=0)
+    interrupt_after_ms: int | None = Field(None, ge=0)
+    reply_timeout_ms: int = Field(12_000, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScriptTurn:
+        if (self.say is None) == (self.wav is None):
+            raise ValueError("each turn needs exactly one of 'say' or 'wav'")
+        return self
+
+    @property
+    def expected_text(self) -> str:
+        return self.expected if self.expected is not None else (self.say or "")
+
+
+class UserScript(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str = "en-us+m3"
+    rate_wpm: int = Field(165, ge=80, le=450)
+    tail_ms: int = Field(1500, ge=0, description="listen this long after the last reply")
+    turns: list[ScriptTurn] = Field(min_length=1)
+
+
+def load_script(path: str | Path) -> UserScript:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"script file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        script = UserScript.model_validate(data)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    for turn in script.turns:
+        if turn.wav is not None and not turn.wav.is_absolute():
+            turn.wav = path.parent / turn.wav
+    return script

@@ -1,0 +1,263 @@
+"""The virtual room: a duplex audio device with no hardware.
+
+It speaks a scripted user into the "mic" and sends the assistant's own playback back into it
+through an echo path (bulk delay, a decaying room impulse response, gain, optional loudspeaker
+clipping) plus noise — the situation that makes other assistants answer themselves. Because it
+knows exactly when the user stopped talking, latencies measured here are true ones.
+
+Timing: frame k covers room time [t0 + k·10 ms, t0 + (k+1)·10 ms). Its speaker samples are
+pulled from the playback queue as it starts (so playback starts on a frame boundary, as from
+a device buffer) and its mic samples are delivered when it ends (when they have been
+"captured"). At speed 1 room time is loop time; at speed s it runs s times faster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
+from voiceloop.audio.script import ScriptTurn, UserScript
+
+if TYPE_CHECKING:
+    from voiceloop.audio.playback import PlaybackQueue
+    from voiceloop.config import Settings
+    from voiceloop.config.settings import RoomSettings
+
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+REFERENCE_LEAD_MS = 10.0  # the reference must reach a canceller before its echo does
+
+
+@dataclass(frozen=True)
+class UserUtterance:
+    """One scripted line as it was actually played into the mic (voiced part, room time)."""
+
+    index: int
+    expected: str
+    start_at: float
+    end_at: float
+    over_reply: bool
+
+
+def room_impulse_response(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
+    """A direct path plus an exponentially decaying diffuse tail reaching -60 dB at rt60."""
+    if rt60_s <= 0:
+        return np.ones(1, dtype=np.float32)
+    length = int(rt60_s * SAMPLE_RATE)
+    t = np.arange(length) / SAMPLE_RATE
+    tail = rng.standard_normal(length) * np.exp(-6.908 * t / rt60_s)
+    tail[: int(0.003 * SAMPLE_RATE)] = 0.0  # first reflections arrive a few ms late
+    tail *= 0.5 / max(np.sqrt(np.sum(tail**2)), 1e-9)  # diffuse energy below the direct path
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
+def trim_silence(audio: np.ndarray, threshold: float = 0.01) -> np.ndarray:
+    """Cuts a rendered line to its voiced part, so 'end of speech' means the last sound."""
+    loud = np.flatnonzero(np.abs(audio) > threshold * max(float(np.max(np.abs(audio))), 1e-9))
+    return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
+
+
+class EchoPath:
+    """Streaming convolution of the speaker signal with the room, after a bulk delay."""
+
+    def __init__(self, delay_ms: float, gain_db: float, rir: np.ndarray, soft_clip: bool) -> None:
+        self.delay = int(round(delay_ms * SAMPLE_RATE / 1000))
+        self.gain = float(10 ** (gain_db / 20))
+        self.rir = rir
+        self.soft_clip = soft_clip
+        self._pending = np.zeros(self.delay + len(rir) + FRAME_SAMPLES, dtype=np.float32)
+
+    def process(self, speaker_frame: np.ndarray) -> np.ndarray:
+        if np.any(speaker_frame):
+            played = np.tanh(1.5 * speaker_frame) / np.tanh(1.5) if self.soft_clip else speaker_frame
+            wet = np.convolve(played, self.rir)
+            self._pending[self.delay : self.delay + wet.size] += self.gain * wet
+        out = self._pending[:FRAME_SAMPLES].copy()
+        self._pending[:-FRAME_SAMPLES] = self._pending[FRAME_SAMPLES:]
+        self._pending[-FRAME_SAMPLES:] = 0.0
+        return out
+
+
+class ScriptedUser:
+    """Decides, frame by frame, when the next scripted line starts, reacting to the assistant."""
+
+    def __init__(self, script: UserScript, lines: list[np.ndarray]) -> None:
+        self.script = script
+        self.lines = lines
+        self.next_index = 0
+        self._playing: np.ndarray | None = None
+        self._position = 0
+        self._line_ended_at: float | None = None  # when our last line finished
+        self._reply_seen = False  # the assistant spoke after our last line
+        self._assistant_since: float | None = None  # start of the current stretch of speech
+        self._assistant_last: float | None = None  # last time the assistant was audible
+        self.utterances: list[UserUtterance] = []
+        self.finished_at: float | None = None
+
+    def frame(self, at: float, assistant_audible: bool) -> np.ndarray:
+        if assistant_audible:
+            self._assistant_last = at
+            if self._assistant_since is None:
+                self._assistant_since = at
+            if self._line_ended_at is not None and at >= self._line_ended_at:
+                self._reply_seen = True
+        else:
+            self._assistant_since = None
+        if self._playing is None and self.next_index < len(self.lines) and self._ready(at):
+            self._start_line(at, assistant_audible)
+        return self._next_samples(at)
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    def _ready(self, at: float) -> bool:
+        turn = self.script.turns[self.next_index]
+        if self._line_ended_at is None:
+            return at >= turn.pause_ms / 1000  # the very first line
+        waited = at - self._line_ended_at
+        if waited * 1000 >= turn.reply_timeout_ms:
+            return True  # no (finished) reply came: the user moves on anyway
+        if turn.interrupt_after_ms is not None:
+            return (
+                self._assistant_since is not None
+                and self._reply_seen
+                and (at - self._assistant_since) * 1000 >= turn.interrupt_after_ms
+            )
+        quiet_for = at - (self._assistant_last if self._assistant_last is not None else 0.0)
+        return self._reply_seen and self._assistant_since is None and quiet_for * 1000 >= turn.pause_ms
+
+    def _start_line(self, at: float, over_reply: bool) -> None:
+        line = self.lines[self.next_index]
+        turn = self.script.turns[self.next_index]
+        self._playing, self._position = line, 0
+        self.utterances.append(
+            UserUtterance(
+                index=self.next_index,
+                expected=turn.expected_text,
+                start_at=at,
+                end_at=at + line.size / SAMPLE_RATE,
+                over_reply=over_reply,
+            )
+        )
+        self.next_index += 1
+        self._reply_seen = False
+
+    def _next_samples(self, at: float) -> np.ndarray:
+        out = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        if self._playing is not None:
+            piece = self._playing[self._position : self._position + FRAME_SAMPLES]
+            out[: piece.size] = piece
+            self._position += FRAME_SAMPLES
+            if self._position >= self._playing.size:
+                self._playing = None
+                self._line_ended_at = at + FRAME_S
+        elif self.next_index >= len(self.lines) and self._line_ended_at is not None:
+            heard_back = self._reply_seen and self._assistant_since is None
+            quiet_for = at - max(self._assistant_last or 0.0, self._line_ended_at)
+            timeout = (at - self._line_ended_at) * 1000 >= self.script.turns[-1].reply_timeout_ms
+            if (heard_back and quiet_for * 1000 >= self.script.tail_ms) or timeout:
+                self.finished_at = at
+        return out
+
+
+class VirtualRoom:
+    name = "virtual"
+
+    def __init__(
+        self,
+        script: UserScript,
+        room: RoomSettings,
+        render: Callable[[str, str, int], np.ndarray] | None = None,
+    ) -> None:
+        self.script = script
+        self.room = room
+        rng = np.random.default_rng(room.seed)
+        self._noise_rng = np.random.default_rng(room.seed + 1)
+        self.echo = EchoPath(room.echo_delay_ms, room.echo_gain_db, room_impulse_response(room.rt60_s, rng), room.soft_clip)
+        self.reference_delay = max(0, int(round((room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
+        self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)
+        self.user = ScriptedUser(script, [self._render_line(turn, render) for turn in script.turns])
+        self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
+        self._t0: float | None = None
+        self._closed = False
+
+    def _render_line(self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None) -> np.ndarray:
+        if turn.wav is not None:
+            from voiceloop.audio.files import read_audio
+
+            return trim_silence(read_audio(turn.wav))
+        if render is None:
+            from voiceloop.tts.espeak import render as espeak_render
+
+            render = espeak_render
+        return trim_silence(to_float32(render(turn.say or "", self.script.voice, self.script.rate_wpm)))
+
+    # -- DuplexAudio -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        loop_now = asyncio.get_running_loop().time()
+        if self._t0 is None:
+            return loop_now
+        return self._t0 + (loop_now - self._t0) * self.room.speed
+
+    async def frames(self, playback: PlaybackQueue) -> AsyncIterator[DuplexFrame]:
+        loop = asyncio.get_running_loop()
+        self._t0 = t0 = loop.time()
+        k = 0
+        while not self._closed and not self.user.done:
+            frame_at = t0 + k * FRAME_S
+            speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
+            audible = bool(np.any(speaker_frame))
+            mic_frame = self.user.frame(frame_at - t0, audible) + self.echo.process(speaker_frame)
+            mic_frame += self._noise_amplitude * self._noise_rng.standard_normal(FRAME_SAMPLES).astype(np.float32)
+            np.clip(mic_frame, -1.0, 1.0, out=mic_frame)
+            reference_frame = self._delayed_reference(speaker_frame)
+            captured_by = t0 + (k + 1) * FRAME_S / self.room.speed
+            delay = captured_by - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif k % 20 == 0:
+                await asyncio.sleep(0)  # behind schedule: still let other tasks run
+            yield DuplexFrame(
+                mic_frame=mic_frame,
+                reference_frame=reference_frame,
+                captured_at=frame_at,
+                speaker_frame=speaker_frame,
+            )
+            k += 1
+
+    def _delayed_reference(self, speaker_frame: np.ndarray) -> np.ndarray:
+        self._reference_line[-FRAME_SAMPLES:] = speaker_frame
+        out = self._reference_line[:FRAME_SAMPLES].copy()
+        self._reference_line[:-FRAME_SAMPLES] = self._reference_line[FRAME_SAMPLES:]
+        return out
+
+    def true_speech_end(self, before: float) -> float | None:
+        if self._t0 is None:
+            return None
+        ends = [self._t0 + u.end_at for u in self.user.utterances if self._t0 + u.end_at <= before]
+        return max(ends) if ends else None
+
+    def user_speech_intervals(self) -> list[tuple[float, float]]:
+        """Loop-clock intervals when the scripted user was talking."""
+        t0 = self._t0 or 0.0
+        return [(t0 + u.start_at, t0 + u.end_at) for u in self.user.utterances]
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
+def create(settings: Settings, script: UserScript | None = None, **_: object) -> VirtualRoom:
+    if script is None:
+        from voiceloop.audio.script import load_script
+        from voiceloop.config.settings import CONFIGS_DIR
+
+        script = load_script(CONFIGS_DIR / "demo-script.toml")
+    return VirtualRoom(script, settings.audio.room)

@@ -1,0 +1,21 @@
+"""Builds a pipeline of adapters from settings, by name, through the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiceloop.config import Settings
+from voiceloop.engine.runtime import Pipeline
+from voiceloop.registry import create
+
+
+def build_pipeline(settings: Settings, *, device: Any = None, llm: Any = None) -> Pipeline:
+    """`device` and `llm` may be given ready-made (the demo's room, a fallback backend)."""
+    return Pipeline(
+        device=device if device is not None else create("audio", settings.audio.backend, settings),
+        aec=create("aec", settings.aec.name, settings),
+        vad=create("vad", settings.vad.name, settings),
+        asr=create("asr", settings.asr.name, settings),
+        llm=llm if llm is not None else create("llm", settings.llm.name, settings),
+        tts=create("tts", settings.tts.name, settings),
+    )

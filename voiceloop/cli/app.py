@@ -1,0 +1,131 @@
+"""The `voiceloop` command line.
+
+Heavy imports (numpy, onnxruntime, the adapters) happen inside each command, never at module
+import: `voiceloop --help` has to answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from voiceloop.config.settings import ConfigError
+
+app = typer.Typer(
+    name="voiceloop",
+    help="A voice-assistant loop that listens while it speaks, cancels its own echo, and is fast.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/ (offline, default)."),
+]
+LlmOption = Annotated[str | None, typer.Option("--llm", help="LLM adapter name (openai, echo).")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load(config: str | None, default_profile: str | None = None, llm: str | None = None):  # noqa: ANN201
+    from voiceloop.config import load_settings
+
+    try:
+        settings = load_settings(config if config is not None else default_profile)
+        if llm is not None:
+            settings.llm.name = llm
+        return settings
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective config (profile + VOICELOOP_... overrides), secrets masked."""
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    settings = load(config)
+    Console().print(Syntax(_to_toml(settings.masked()), "toml", theme="ansi_dark", background_color="default"))
+
+
+def _to_toml(data: dict, prefix: str = "") -> str:
+    import json
+
+    scalars, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            scalars.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    out = []
+    if scalars:
+        if prefix:
+            out.append(f"[{prefix}]")
+        out.extend(scalars)
+        out.append("")
+    for key, value in tables:
+        out.append(_to_toml(value, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(out)
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    script: Annotated[Path | None, typer.Option(help="The scripted user (TOML).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where session folders go (default runs/).")] = None,
+    llm: LlmOption = None,
+) -> None:
+    """Run a scripted spoken conversation in the virtual room, offline, and report on it."""
+    import asyncio
+    import json
+
+    from voiceloop.audio.script import load_script
+    from voiceloop.cli.show import DemoConsole
+    from voiceloop.config.settings import CONFIGS_DIR
+    from voiceloop.demo import run_demo
+
+    settings = load(config, "offline", llm)
+    if out is not None:
+        settings.log.dir = out
+    try:
+        user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
+    except ConfigError as exc:
+        fail(str(exc))
+    console = DemoConsole(settings)
+    try:
+        result = asyncio.run(run_demo(settings, user_script, say=console.note, observer=console.observer()))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:  # an adapter that cannot load: one clear line, not a traceback
+        fail(f"{type(exc).__name__}: {exc}", 1)
+    console.summary(result)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.report, indent=2, ensure_ascii=False), encoding="utf-8")
+        console.note(f"report: {report}")
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Say what is installed, which adapters load, whether the LLM answers, devices, CUDA."""
+    from voiceloop.cli.doctor import run_doctor
+
+    settings = load(config, "offline")
+    sys.exit(run_doctor(settings))
+
+
+def main() -> None:
+    app()

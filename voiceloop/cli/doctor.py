@@ -1,0 +1,129 @@
+"""`voiceloop doctor`: what is installed, what loads, what answers — one line each.
+
+Each check reports and moves on; a broken part must not hide the state of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata as metadata
+import platform
+import shutil
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from voiceloop.config import Settings
+from voiceloop.registry import KINDS, AdapterNotFound, available, create
+
+PACKAGES = (
+    "numpy", "soxr", "soundfile", "onnxruntime", "silero-vad", "pocketsphinx", "espeakng-loader",
+    "openai", "torch", "funasr", "edge-tts", "sounddevice", "speexdsp", "livekit",
+)  # fmt: skip
+
+Check = tuple[str, bool | None, str]  # (what, ok / None = not needed, detail)
+
+
+def _package_checks() -> list[Check]:
+    checks: list[Check] = []
+    for name in PACKAGES:
+        try:
+            checks.append((f"package {name}", True, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            checks.append((f"package {name}", None, "not installed"))
+    return checks
+
+
+def _configured(settings: Settings) -> dict[str, str]:
+    return {
+        "audio": settings.audio.backend,
+        "aec": settings.aec.name,
+        "vad": settings.vad.name,
+        "asr": settings.asr.name,
+        "llm": settings.llm.name,
+        "tts": settings.tts.name,
+    }
+
+
+def _adapter_checks(settings: Settings) -> list[Check]:
+    checks: list[Check] = []
+    for kind, name in _configured(settings).items():
+        label = f"{kind} adapter '{name}'"
+        try:
+            adapter = create(kind, name, settings)  # type: ignore[arg-type]
+        except AdapterNotFound as exc:
+            checks.append((label, False, str(exc)))
+            continue
+        except Exception as exc:
+            checks.append((label, False, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            continue
+        checks.append((label, True, "loads"))
+        if kind == "llm":
+            reason = asyncio.run(_check_llm(adapter))
+            checks.append(("llm endpoint", reason is None, reason or f"answers: {adapter.description}"))
+    known = {kind: ", ".join(sorted(available(kind))) for kind in KINDS}
+    checks.append(("adapters known", None, "; ".join(f"{k}: {v}" for k, v in known.items())))
+    return checks
+
+
+async def _check_llm(adapter: object) -> str | None:
+    try:
+        return await adapter.check()  # type: ignore[attr-defined]
+    finally:
+        await adapter.aclose()  # type: ignore[attr-defined]
+
+
+def _audio_checks() -> list[Check]:
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        return [("audio devices", None, f"sounddevice unavailable ({exc}); only the virtual room")]
+    try:
+        devices = sd.query_devices()
+    except Exception as exc:
+        return [("audio devices", False, f"PortAudio failed: {exc}")]
+    if len(devices) == 0:
+        return [("audio devices", None, "none (is a sound server such as PulseAudio running?)")]
+    names = ", ".join(str(device["name"]) for device in devices)[:200]
+    return [("audio devices", True, f"{len(devices)}: {names}")]
+
+
+def _gpu_checks() -> list[Check]:
+    checks: list[Check] = []
+    if shutil.which("nvidia-smi"):
+        checks.append(("nvidia-smi", True, "present"))
+    try:
+        metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return [*checks, ("CUDA", None, "torch not installed")]
+    import torch
+
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return [*checks, ("CUDA", True, f"{name} (torch {torch.__version__})")]
+    return [*checks, ("CUDA", None, f"no CUDA device (torch {torch.__version__}); ASR runs on the CPU")]
+
+
+def run_doctor(settings: Settings, console: Console | None = None) -> int:
+    console = console or Console(highlight=False)
+    table = Table(title="voiceloop doctor", show_header=True)
+    table.add_column("check")
+    table.add_column("")
+    table.add_column("detail", overflow="fold")
+    groups: list[Callable[[], list[Check]]] = [
+        lambda: [("python", True, platform.python_version())],
+        _package_checks,
+        lambda: _adapter_checks(settings),
+        _audio_checks,
+        _gpu_checks,
+    ]
+    failed = 0
+    for group in groups:
+        for what, ok, detail in group():
+            mark = "[green]ok[/]" if ok else ("[dim]–[/]" if ok is None else "[red]FAIL[/]")
+            failed += ok is False
+            table.add_row(what, mark, detail)
+    console.print(table)
+    console.print("all configured parts load" if not failed else f"[red]{failed} check(s) failed[/]")
+    return 1 if failed else 0

@@ -1,0 +1,206 @@
+"""Settings: one model, nested sections, TOML profiles, `VOICELOOP_...` overrides.
+
+Unknown keys are errors (`extra="forbid"`), because a typo'd key that silently does nothing
+is the worst kind of config bug in a program you talk to. `load_settings` turns pydantic's
+validation errors into one line per key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RoomSettings(Section):
+    """The virtual room: how the assistant's own voice gets back into the mic."""
+
+    echo_delay_ms: float = Field(30.0, ge=0, le=500)
+    echo_gain_db: float = Field(-6.0, le=12)  # echo level relative to the played signal
+    rt60_s: float = Field(0.3, ge=0, le=2.0)
+    noise_dbfs: float = Field(-55.0, le=0)
+    soft_clip: bool = False
+    speed: float = Field(1.0, gt=0, description="1.0 = real time; >1 runs faster")
+    seed: int = 7
+
+
+class AudioSettings(Section):
+    backend: str = "virtual"  # virtual | sounddevice (devices issue)
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    room: RoomSettings = RoomSettings()
+
+
+class AecSettings(Section):
+    name: str = "none"  # none | speex | webrtc
+    filter_ms: int = Field(128, ge=16, le=1000)
+    delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
+
+
+class VadSettings(Section):
+    name: str = "silero"
+    threshold: float = Field(0.5, gt=0, lt=1)
+    neg_threshold: float = Field(0.35, gt=0, lt=1)
+    start_ms: int = Field(64, ge=0, le=1000, description="voiced time before an onset counts")
+    stop_ms: int = Field(200, ge=32, le=3000, description="silence that ends an utterance")
+    preroll_ms: int = Field(300, ge=0, le=2000)
+    max_utterance_s: float = Field(15.0, gt=1, le=120)
+
+
+class AsrSettings(Section):
+    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai
+    language: str = "en"
+    model: str | None = None  # model id or local dir (paraformer), model dir (pocketsphinx)
+    phrases: list[str] = []  # command-style use: restrict pocketsphinx to these phrases
+    grammar: Path | None = None  # or a JSGF grammar file
+    hotwords: list[str] = []
+    device: str = "auto"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class LlmSettings(Section):
+    name: str = "openai"  # openai | echo
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "qwen2.5:3b"
+    api_key: SecretStr = SecretStr("not-needed")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(256, gt=0)
+    system_prompt: str = (
+        "You are a helpful voice assistant. Your replies are spoken aloud: answer in one to "
+        "three short sentences of plain conversational text, with no markdown, lists, code or "
+        "emoji. Reply in the language the user speaks."
+    )
+    history_turns: int = Field(8, ge=0, description="past user/assistant exchanges kept")
+    connect_timeout_s: float = Field(3.0, gt=0)
+    first_token_timeout_s: float = Field(15.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="the whole reply")
+    fallback_to_echo: bool = Field(
+        True, description="demo only: use the echo backend when the endpoint is unreachable"
+    )
+
+
+class TtsSettings(Section):
+    name: str = "espeak"  # espeak | edge | fallback
+    voice: str = "en-us"
+    rate_wpm: int = Field(175, ge=80, le=450)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class LoopSettings(Section):
+    barge_in_min_ms: int = Field(250, ge=0, le=3000)
+    half_duplex: bool = False
+    watchdog_s: float = Field(30.0, gt=0, description="longest wait with no progress")
+    first_piece_min_chars: int = Field(12, ge=1)
+    speak_errors: bool = True
+
+
+class LogSettings(Section):
+    dir: Path = Path("runs")
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    record_wav: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOICELOOP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    audio: AudioSettings = AudioSettings()
+    aec: AecSettings = AecSettings()
+    vad: VadSettings = VadSettings()
+    asr: AsrSettings = AsrSettings()
+    llm: LlmSettings = LlmSettings()
+    tts: TtsSettings = TtsSettings()
+    loop: LoopSettings = LoopSettings()
+    log: LogSettings = LogSettings()
+
+    # Set per load by `load_settings`; a class attribute because pydantic-settings asks the
+    # class, not the instance, for its sources.
+    _toml_files: list[Path] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Priority: explicit arguments, then environment, then the TOML profile(s).
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=list(cls._toml_files))
+        return (init_settings, env_settings, toml)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as plain data, with every secret shown as '**********'."""
+        return self.model_dump(mode="json")  # SecretStr dumps masked in json mode
+
+
+class ConfigError(ValueError):
+    """A config file or value is wrong; str() is one line per problem, naming the key."""
+
+
+def resolve_profile(config: str | Path | None) -> Path | None:
+    """A path, or a profile name from `configs/` (`offline` → configs/offline.toml)."""
+    if config is None:
+        env = os.environ.get("VOICELOOP_CONFIG")
+        if not env:
+            return None
+        config = env
+    path = Path(config)
+    if path.exists():
+        return path
+    named = CONFIGS_DIR / f"{config}.toml"
+    if named.exists():
+        return named
+    raise ConfigError(f"config file not found: {config} (nor a profile named {named.name})")
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Loads a profile (plus environment overrides); raises ConfigError with one line per key."""
+    import tomllib
+
+    path = resolve_profile(config)
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    Settings._toml_files = [path] if path is not None else []
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    finally:
+        Settings._toml_files = []
+
+
+def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = f"{path}: " if path else ""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where}unknown config key '{key}'")
+        else:
+            given = error.get("input")
+            shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
+            lines.append(f"{where}bad value for '{key}': {error['msg']}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,147 @@
+"""`voiceloop demo`: a scripted spoken conversation in the virtual room, and its report.
+
+The report compares what the scripted user said with what the loop heard, and counts
+self-transcriptions: transcripts of audio in which only the assistant was speaking, i.e. the
+assistant hearing itself — the failure voiceloop exists to avoid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voiceloop.audio.script import UserScript
+from voiceloop.audio.virtual import VirtualRoom
+from voiceloop.build import build_pipeline
+from voiceloop.config import Settings
+from voiceloop.engine.runtime import Conversation, Observer
+from voiceloop.engine.timing import TurnRecord
+from voiceloop.llm.base import ChatModel
+from voiceloop.registry import create
+from voiceloop.session.log import SessionLog
+
+
+@dataclass
+class DemoResult:
+    report: dict[str, Any]
+    turns: list[TurnRecord]
+    session_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+
+async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatModel:
+    """The configured backend if it answers; else, where allowed, the echo stand-in (said plainly)."""
+    llm: ChatModel = create("llm", settings.llm.name, settings)
+    if settings.llm.name == "echo":
+        say("LLM: the echo backend (it repeats what you said; set llm.name to use a real model)")
+        return llm
+    reason = await llm.check()
+    if reason is None:
+        say(f"LLM: {llm.description}")
+        return llm
+    if not settings.llm.fallback_to_echo:
+        say(f"LLM: {llm.description} is not answering ({reason}); turns will report the error")
+        return llm
+    await llm.aclose()
+    say(
+        f"LLM: {settings.llm.base_url} is not answering ({reason}), so this demo uses the "
+        "echo backend, which replies 'You said: …'. Start an OpenAI-compatible server "
+        "(e.g. Ollama) or set llm.base_url to talk to a real model."
+    )
+    return create("llm", "echo", settings)
+
+
+async def run_demo(
+    settings: Settings,
+    script: UserScript,
+    *,
+    say: Callable[[str], None] = print,
+    observer: Observer | None = None,
+    llm: ChatModel | None = None,
+) -> DemoResult:
+    room = VirtualRoom(script, settings.audio.room)
+    chosen_llm = llm if llm is not None else await choose_llm(settings, say)
+    pipeline = build_pipeline(settings, device=room, llm=chosen_llm)
+    await asyncio.to_thread(pipeline.asr.warm_up)
+    session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
+    conversation = Conversation(settings, pipeline, session, observer)
+    try:
+        await conversation.run()
+    finally:
+        session.close(turns=len(conversation.finished_turns))
+        await chosen_llm.aclose()
+        await pipeline.tts.aclose()
+        pipeline.asr.close()
+    report = build_report(conversation.finished_turns, room, settings.vad.stop_ms)
+    with (session.dir / "report.json").open("w", encoding="utf-8") as out:
+        import json
+
+        json.dump(report, out, indent=2, ensure_ascii=False)
+    return DemoResult(report=report, turns=conversation.finished_turns, session_dir=session.dir)
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.05) -> bool:
+    return a[0] < b[1] + slack and b[0] < a[1] + slack
+
+
+def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: float) -> dict[str, Any]:
+    """One report entry per scripted line, matched to the turn(s) that heard it."""
+    lines = room.user.utterances
+    intervals = room.user_speech_intervals()
+    entries: list[dict[str, Any]] = []
+    for utterance, interval in zip(lines, intervals, strict=True):
+        heard_by = [t for t in turns if _overlaps((t.speech_started_at, t.vad_speech_end_at), interval)]
+        answered = [t for t in heard_by if t.outcome != "merged"] or heard_by
+        last = answered[-1] if answered else None
+        entries.append(
+            {
+                "expected": utterance.expected,
+                "transcript": " ".join(t.transcript for t in heard_by if t.transcript).strip(),
+                "reply": last.heard_text if last else "",
+                "interrupted": bool(last and last.outcome == "interrupted"),
+                "timings_ms": _report_timings(last),
+                "outcome": last.outcome if last else "not_heard",
+            }
+        )
+    self_heard = [
+        t
+        for t in turns
+        if t.transcript and not any(_overlaps((t.speech_started_at, t.vad_speech_end_at), iv) for iv in intervals)
+    ]
+    overheads = [o for t in turns if (o := t.overhead_ms(stop_window_ms)) is not None]
+    errors = [error for t in turns for error in t.errors]
+    return {
+        "turns": entries,
+        "self_transcriptions": len(self_heard),
+        "self_transcribed_text": [t.transcript for t in self_heard],
+        "barge_ins": sum(1 for t in turns if t.barge_in_at is not None),
+        "errors": errors,
+        "word_error_rate": word_error_rate(
+            [e["expected"] for e in entries], [e["transcript"] for e in entries]
+        ),
+        "overhead_ms": {
+            "median": round(statistics.median(overheads), 1) if overheads else None,
+            "per_turn": overheads,
+            "stop_window_ms": stop_window_ms,
+        },
+    }
+
+
+def _report_timings(turn: TurnRecord | None) -> dict[str, float | None]:
+    keys = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
+    timings = turn.timings_ms() if turn else {}
+    return {key: timings.get(key) for key in keys}
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    import jiwer
+
+    pairs = [(r.lower(), h.lower()) for r, h in zip(references, hypotheses, strict=True) if r.strip()]
+    if not pairs:
+        return 0.0
+    refs, hyps = zip(*pairs, strict=True)
+    return round(float(jiwer.wer(list(refs), [h if h.strip() else "<none>" for h in hyps])), 3)

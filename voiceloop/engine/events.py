@@ -1,0 +1,176 @@
+"""Typed events into the state machine and actions out of it.
+
+Small frozen dataclasses, in the manner of Wyoming's events: each names one thing that
+happened (or must happen) and carries the times the measurements need. Times are seconds on
+the loop clock (`asyncio` loop time), the same clock the audio device stamps frames with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class Stage(str, Enum):
+    AUDIO = "audio"
+    VAD = "vad"
+    ASR = "asr"
+    LLM = "llm"
+    TTS = "tts"
+
+
+# ---- events: from the endpointer ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: float  # onset of the voiced audio (not when it was detected)
+
+
+@dataclass(frozen=True)
+class SpeechProgress:
+    voiced_s: float  # voiced time since the onset, pauses excluded
+    at: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    at: float  # the end of the last voiced chunk: VAD's estimate of the end of speech
+    started_at: float
+    detected_at: float  # when the stop window closed (the endpoint)
+    audio: np.ndarray = field(repr=False)  # pre-roll + utterance + trailing silence
+    truncated: bool = False  # cut at the maximum utterance length
+
+
+# ---- events: from stage tasks and playback --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transcript:
+    turn_id: int
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    """The first piece of a reply has audio queued (THINKING may now become SPEAKING)."""
+
+    turn_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class PlaybackStarted:
+    turn_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    """The LLM/TTS work for a turn is over (whole, or cut short by an error)."""
+
+    turn_id: int
+    at: float
+    error: str | None = None
+    queued_audio: bool = True  # False when nothing at all was queued for playback
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    turn_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class StageFailed:
+    stage: Stage
+    turn_id: int
+    message: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: float
+
+
+Event = (
+    SpeechStarted
+    | SpeechProgress
+    | SpeechEnded
+    | Transcript
+    | ReplyStarted
+    | PlaybackStarted
+    | ReplyFinished
+    | PlaybackFinished
+    | StageFailed
+    | Tick
+)
+
+
+# ---- actions: what the runtime must do -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartTranscription:
+    turn_id: int
+    audio: np.ndarray = field(repr=False)
+    speech_started_at: float
+    speech_end_at: float
+    endpoint_at: float
+
+
+@dataclass(frozen=True)
+class StartReply:
+    turn_id: int
+    user_text: str
+    notice: str | None = None  # speak only this (an error), no LLM, nothing into history
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    turn_id: int
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    turn_id: int
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The user talked over the reply: the runtime stops it and keeps only what was heard."""
+
+    turn_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class ReportError:
+    stage: Stage
+    turn_id: int
+    message: str
+    speak: bool
+
+
+@dataclass(frozen=True)
+class FinishTurn:
+    """A turn is over; `outcome` says how (answered, interrupted, no_speech, error, ...)."""
+
+    turn_id: int
+    outcome: str
+    at: float
+
+
+Action = (
+    StartTranscription
+    | StartReply
+    | StopPlayback
+    | CancelReply
+    | BargeIn
+    | ReportError
+    | FinishTurn
+)

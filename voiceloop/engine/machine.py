@@ -1,0 +1,252 @@
+"""The conversation state machine: events in, actions out, nothing else.
+
+No audio, no clock, no I/O: the runtime feeds it events stamped with loop time and carries
+out the actions it returns, and tests drive it directly. The rules come from the peers' bug
+trackers (see DESIGN.md): user speech during THINKING counts as much as during SPEAKING; a
+barge-in needs a minimum of voiced time so a cough does not cancel the reply; every path out
+of a turn ends in LISTENING (or USER_SPEAKING when the user is already talking), never in a
+silent dead end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from voiceloop.engine.events import (
+    Action,
+    BargeIn,
+    CancelReply,
+    Event,
+    FinishTurn,
+    PlaybackFinished,
+    PlaybackStarted,
+    ReplyFinished,
+    ReplyStarted,
+    ReportError,
+    SpeechEnded,
+    SpeechProgress,
+    SpeechStarted,
+    Stage,
+    StageFailed,
+    StartReply,
+    StartTranscription,
+    StopPlayback,
+    Tick,
+    Transcript,
+)
+
+
+class State(str, Enum):
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    TRANSCRIBING = "transcribing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+REPLYING = (State.THINKING, State.SPEAKING)
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    barge_in_min_s: float = 0.25
+    half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
+    watchdog_s: float = 30.0
+    speak_errors: bool = True
+
+
+class ConversationMachine:
+    def __init__(self, config: MachineConfig | None = None) -> None:
+        self.config = config or MachineConfig()
+        self.state = State.LISTENING
+        self.turn_id = 0  # the turn being transcribed or replied to; 0 before the first
+        self._progress_at: float | None = None
+        self._candidate_at: float | None = None  # onset of user speech heard while busy
+        self._queued_utterance: SpeechEnded | None = None  # finished while transcribing
+        self._pending_user_text = ""  # said before a pause the user then talked through
+        self._reply_error: str | None = None
+        self._reply_is_notice = False
+        self._current_user_text = ""
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Action]:
+        if isinstance(event, Tick):
+            return self._on_tick(event)
+        if isinstance(event, SpeechStarted | SpeechProgress | SpeechEnded):
+            return self._on_user_audio(event)
+        if getattr(event, "turn_id", None) != self.turn_id:
+            return []  # a late event from a turn already finished or cancelled
+        self._progress_at = event.at
+        if isinstance(event, Transcript):
+            return self._on_transcript(event)
+        if isinstance(event, ReplyStarted):
+            return []
+        if isinstance(event, PlaybackStarted):
+            if self.state is State.THINKING:
+                self.state = State.SPEAKING
+            return []
+        if isinstance(event, StageFailed):
+            return self._on_stage_failed(event)
+        if isinstance(event, ReplyFinished):
+            return self._on_reply_finished(event)
+        if isinstance(event, PlaybackFinished):
+            if self.state in REPLYING:
+                return self._finish_reply(event.at)
+            return []
+        raise TypeError(f"unknown event {event!r}")
+
+    # -- user speech ---------------------------------------------------------------------------
+
+    def _on_user_audio(self, event: SpeechStarted | SpeechProgress | SpeechEnded) -> list[Action]:
+        busy = self.state in (State.TRANSCRIBING, *REPLYING)
+        if busy and self.config.half_duplex and self.state in REPLYING:
+            return []
+        if isinstance(event, SpeechStarted):
+            if self.state is State.LISTENING:
+                self.state = State.USER_SPEAKING
+            elif busy:
+                self._candidate_at = event.at
+            return []
+        if isinstance(event, SpeechProgress):
+            if self.state in REPLYING and self._is_barge_in(event.voiced_s):
+                return self._barge_in(event.at)
+            return []
+        # SpeechEnded
+        if self.state in (State.USER_SPEAKING, State.LISTENING):
+            return self._start_transcription(event)
+        was_candidate = self._candidate_at is not None
+        self._candidate_at = None
+        if self.state is State.TRANSCRIBING and was_candidate:
+            if event.at - event.started_at >= self.config.barge_in_min_s:
+                self._queued_utterance = event  # more words, said while we transcribed
+        # In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
+        # stopped, so it simply goes on.
+        return []
+
+    def _is_barge_in(self, voiced_s: float) -> bool:
+        return self._candidate_at is not None and voiced_s >= self.config.barge_in_min_s
+
+    def _barge_in(self, at: float) -> list[Action]:
+        turn = self.turn_id
+        if self.state is State.THINKING and not self._reply_is_notice:
+            # Nothing was heard yet: the user paused mid-thought and went on. Their words so
+            # far join the next utterance instead of being answered stale.
+            self._pending_user_text = self._current_user_text
+            outcome = "merged"
+        else:
+            outcome = "interrupted"
+        self._candidate_at = None
+        self.state = State.USER_SPEAKING
+        return [
+            BargeIn(turn, at),
+            StopPlayback(turn),
+            CancelReply(turn),
+            FinishTurn(turn, outcome, at),
+        ]
+
+    def _start_transcription(self, ended: SpeechEnded) -> list[Action]:
+        self.turn_id += 1
+        self.state = State.TRANSCRIBING
+        self._progress_at = ended.detected_at
+        self._candidate_at = None
+        return [
+            StartTranscription(
+                turn_id=self.turn_id,
+                audio=ended.audio,
+                speech_started_at=ended.started_at,
+                speech_end_at=ended.at,
+                endpoint_at=ended.detected_at,
+            )
+        ]
+
+    # -- stage results -------------------------------------------------------------------------
+
+    def _on_transcript(self, event: Transcript) -> list[Action]:
+        if self.state is not State.TRANSCRIBING:
+            return []
+        text = " ".join(part for part in (self._pending_user_text, event.text.strip()) if part)
+        if self._candidate_at is not None:
+            # The user is talking again: hold this text and let the utterance go on.
+            self._pending_user_text = text
+            self.state = State.USER_SPEAKING
+            return [FinishTurn(self.turn_id, "merged", event.at)]
+        queued, self._queued_utterance = self._queued_utterance, None
+        if queued is not None:
+            self._pending_user_text = text
+            return [FinishTurn(self.turn_id, "merged", event.at), *self._start_transcription(queued)]
+        self._pending_user_text = ""
+        if not text:
+            return self._end_turn("no_speech", event.at)
+        return self._start_reply(user_text=text)
+
+    def _start_reply(self, user_text: str, notice: bool = False) -> list[Action]:
+        self.state = State.THINKING
+        self._current_user_text = user_text
+        self._reply_error = None
+        self._reply_is_notice = notice
+        return [StartReply(self.turn_id, user_text)]
+
+    def _on_stage_failed(self, event: StageFailed) -> list[Action]:
+        speak = self.config.speak_errors and event.stage is not Stage.TTS
+        if self.state is State.TRANSCRIBING:
+            report = ReportError(event.stage, event.turn_id, event.message, speak=speak)
+            if speak:
+                # The error is spoken as a notice reply, so it flows through the same
+                # playback, barge-in and watchdog paths as any reply.
+                self._pending_user_text = ""
+                return [report, *self._start_notice(event.message)]
+            return [report, *self._end_turn("error", event.at)]
+        if self.state in REPLYING:
+            # The reply task speaks its own short error (it knows what was already said).
+            self._reply_error = event.message
+            return [ReportError(event.stage, event.turn_id, event.message, speak=False)]
+        return []
+
+    def _start_notice(self, message: str) -> list[Action]:
+        self.state = State.THINKING
+        self._current_user_text = ""
+        self._reply_error = message
+        self._reply_is_notice = True
+        return [StartReply(self.turn_id, user_text="", notice=message)]
+
+    def _on_reply_finished(self, event: ReplyFinished) -> list[Action]:
+        if event.error:
+            self._reply_error = event.error
+        if self.state in REPLYING and not event.queued_audio:
+            return self._finish_reply(event.at)
+        return []
+
+    def _finish_reply(self, at: float) -> list[Action]:
+        outcome = "error" if self._reply_error else "answered"
+        return self._end_turn(outcome, at)
+
+    def _end_turn(self, outcome: str, at: float) -> list[Action]:
+        # If the user started talking during the reply and has not stopped, their utterance
+        # is already under way: keep listening to it rather than dropping its onset.
+        self.state = State.USER_SPEAKING if self._candidate_at is not None else State.LISTENING
+        self._candidate_at = None
+        self._progress_at = None
+        return [FinishTurn(self.turn_id, outcome, at)]
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def _on_tick(self, tick: Tick) -> list[Action]:
+        if self.state not in (State.TRANSCRIBING, *REPLYING) or self._progress_at is None:
+            return []
+        if tick.at - self._progress_at < self.config.watchdog_s:
+            return []
+        turn = self.turn_id
+        message = f"no progress for {self.config.watchdog_s:.0f} s in {self.state.value}; listening again"
+        return [
+            ReportError(Stage.AUDIO, turn, message, speak=False),
+            StopPlayback(turn),
+            CancelReply(turn),
+            *self._end_turn("timeout", tick.at),
+        ]
+
+    def note_progress(self, at: float) -> None:
+        """Playback moving counts as progress, so a long reply is not mistaken for a hang."""
+        if self._progress_at is not None:
+            self._progress_at = max(self._progress_at, at)

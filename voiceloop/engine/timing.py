@@ -1,0 +1,66 @@
+"""Per-turn measurement points (DESIGN.md) and the latencies derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class TurnRecord:
+    turn_id: int
+    speech_started_at: float
+    speech_end_at: float  # the true end where the device knows it, else VAD's estimate
+    vad_speech_end_at: float
+    endpoint_at: float
+    speech_end_is_true: bool = False
+    audio_s: float = 0.0
+    asr_done_at: float | None = None
+    asr_elapsed_s: float | None = None
+    transcript: str = ""
+    user_text: str = ""  # what was sent to the LLM (may include merged earlier words)
+    llm_first_token_at: float | None = None
+    llm_done_at: float | None = None
+    llm_deltas: int = 0
+    first_sentence_at: float | None = None
+    tts_first_audio_at: float | None = None
+    playback_start_at: float | None = None
+    playback_end_at: float | None = None
+    barge_in_at: float | None = None
+    reply_text: str = ""  # everything the LLM produced for this turn
+    heard_text: str = ""  # what was actually played: the only part kept in history
+    backend: str = ""
+    outcome: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def timings_ms(self) -> dict[str, float | None]:
+        def span(start: float | None, end: float | None) -> float | None:
+            return None if start is None or end is None else round((end - start) * 1000, 1)
+
+        return {
+            "voice_to_voice": span(self.speech_end_at, self.playback_start_at),
+            "endpoint": span(self.speech_end_at, self.endpoint_at),
+            "asr": span(self.endpoint_at, self.asr_done_at),
+            "llm_ttft": span(self.asr_done_at, self.llm_first_token_at),
+            "llm_first_piece": span(self.asr_done_at, self.first_sentence_at),
+            "tts_first_audio": span(self.first_sentence_at, self.tts_first_audio_at),
+            "queue_to_play": span(self.tts_first_audio_at, self.playback_start_at),
+        }
+
+    def overhead_ms(self, stop_window_ms: float) -> float | None:
+        """Voice-to-voice time not spent in the silence window or in stage work: the loop's
+        own cost (VAD quantisation and lag, scheduling, queueing, frame alignment)."""
+        t = self.timings_ms()
+        parts = (t["voice_to_voice"], t["asr"], t["llm_first_piece"], t["tts_first_audio"])
+        if any(part is None for part in parts):
+            return None
+        v2v, asr, first_piece, tts = parts  # type: ignore[misc]
+        return round(v2v - (stop_window_ms + asr + first_piece + tts), 1)
+
+    def as_log(self, t0: float) -> dict[str, object]:
+        """JSON-ready, with absolute times made relative to the session start."""
+        data = asdict(self)
+        for key, value in data.items():
+            if key.endswith("_at") and isinstance(value, float):
+                data[key] = round(value - t0, 4)
+        data["timings_ms"] = self.timings_ms()
+        return data
