@@ -23,6 +23,7 @@ from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.registry import create
 from voiceloop.session.log import SessionLog
+from voiceloop.tts.base import SpeechSynthesizer
 
 
 @dataclass
@@ -48,7 +49,7 @@ async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatMode
         return llm
     await llm.aclose()
     say(
-        f"LLM: {settings.llm.base_url} is not answering ({reason}), so this demo uses the "
+        f"LLM: {llm.description} is not answering ({reason}), so this demo uses the "
         "echo backend, which replies 'You said: …'. Start an OpenAI-compatible server "
         "(e.g. Ollama) or set llm.base_url to talk to a real model."
     )
@@ -62,10 +63,11 @@ async def run_demo(
     say: Callable[[str], None] = print,
     observer: Observer | None = None,
     llm: ChatModel | None = None,
+    tts: SpeechSynthesizer | None = None,
 ) -> DemoResult:
     room = VirtualRoom(script, settings.audio.room)
     chosen_llm = llm if llm is not None else await choose_llm(settings, say)
-    pipeline = build_pipeline(settings, device=room, llm=chosen_llm)
+    pipeline = build_pipeline(settings, device=room, llm=chosen_llm, tts=tts)
     await asyncio.to_thread(pipeline.asr.warm_up)
     session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
     conversation = Conversation(settings, pipeline, session, observer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -49,6 +49,12 @@ class AecSettings(Section):
     name: str = "none"  # none | speex | webrtc
     filter_ms: int = Field(128, ge=16, le=1000)
     delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
+    # speex: the linear filter alone leaves echo that VAD still hears; these cap how hard the
+    # residual-echo and noise suppressor may attenuate (dB, negative).
+    echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
+    echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
+    noise_suppress_db: int = Field(-15, ge=-90, le=0)
+    denoise: bool = True
 
 
 class VadSettings(Section):
@@ -133,7 +139,7 @@ class Settings(BaseSettings):
 
     # Set per load by `load_settings`; a class attribute because pydantic-settings asks the
     # class, not the instance, for its sources.
-    _toml_files: list[Path] = []
+    _toml_files: ClassVar[list[Path]] = []
 
     @classmethod
     def settings_customise_sources(

@@ -175,6 +175,8 @@ class Conversation:
         self._vad_chunk.append(cleaned)
         buffered = sum(len(part) for part in self._vad_chunk)
         if buffered < vad.chunk_samples:
+            for event in self.endpointer.poll(cleaned, at):
+                self.dispatch(event)
             return
         audio = np.concatenate(self._vad_chunk)
         chunk, rest = audio[: vad.chunk_samples], audio[vad.chunk_samples :]

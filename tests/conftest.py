@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voiceloop.audio.script import UserScript
+from voiceloop.config import Settings, load_settings
+from voiceloop.testing.llm_server import LlmServer
+
+
+def reply_for(messages: list[dict]) -> str:
+    """The test LLM: two sentences that quote the user, so a test can tell replies apart."""
+    user = str(messages[-1]["content"])
+    return f"Sure thing, you asked me: {user}. Here is a second sentence that takes a while to say."
+
+
+@pytest.fixture
+def llm_server():
+    with LlmServer(reply=reply_for, first_token_delay_s=0.02, token_interval_s=0.005) as server:
+        yield server
+
+
+@pytest.fixture
+def room_settings(tmp_path: Path, llm_server: LlmServer) -> Settings:
+    settings = load_settings("offline")
+    settings.llm.base_url = llm_server.base_url
+    settings.llm.model = "voiceloop-test"
+    settings.llm.fallback_to_echo = False
+    settings.log.dir = tmp_path / "runs"
+    return settings
+
+
+def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
+    return UserScript.model_validate({"voice": "en-us+m3", "rate_wpm": 165, "tail_ms": tail_ms, "turns": list(turns)})

@@ -1,0 +1,188 @@
+"""Acoustic echo cancellation with libspeexdsp, through ctypes.
+
+The PyPI `speexdsp` binding wraps only the adaptive filter, and the filter alone leaves enough
+residual echo that silero-vad hears the assistant's own voice as speech. Speex's preprocessor,
+given the echo state, suppresses that residual using the filter's own echo estimate; that
+pairing is what makes the canceller usable before a VAD, so this binds both from the system
+library (Debian's libspeexdsp1, Homebrew's speexdsp) rather than a wheel.
+
+The reference must reach `process` no later than its echo reaches the mic: a reference that
+is late by even tens of milliseconds cannot be cancelled at all, while one that is early by
+up to the filter length (minus the room's tail) costs nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from typing import Any
+
+import numpy as np
+
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+
+# Request codes from speexdsp's speex_echo.h and speex_preprocess.h (1.2).
+_ECHO_SET_SAMPLING_RATE = 24
+_PREPROCESS_SET_DENOISE = 0
+_PREPROCESS_SET_AGC = 2
+_PREPROCESS_SET_NOISE_SUPPRESS = 18
+_PREPROCESS_SET_ECHO_SUPPRESS = 20
+_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE = 22
+_PREPROCESS_SET_ECHO_STATE = 24
+
+_LIBRARY_FALLBACK = "libspeexdsp.so.1"
+_MISSING = (
+    "libspeexdsp is not installed: apt-get install libspeexdsp1 (Debian/Ubuntu) "
+    "or brew install speexdsp"
+)
+
+_Int16Pointer = ctypes.POINTER(ctypes.c_int16)
+
+
+class SpeexError(RuntimeError):
+    pass
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Without these ctypes returns states as C ints, truncating 64-bit pointers."""
+    state, request, data = ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p
+    lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.speex_echo_state_init.restype = state
+    lib.speex_echo_state_destroy.argtypes = [state]
+    lib.speex_echo_state_destroy.restype = None
+    lib.speex_echo_cancellation.argtypes = [state, _Int16Pointer, _Int16Pointer, _Int16Pointer]
+    lib.speex_echo_cancellation.restype = None
+    lib.speex_echo_state_reset.argtypes = [state]
+    lib.speex_echo_state_reset.restype = None
+    lib.speex_echo_ctl.argtypes = [state, request, data]
+    lib.speex_echo_ctl.restype = ctypes.c_int
+    lib.speex_preprocess_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.speex_preprocess_state_init.restype = state
+    lib.speex_preprocess_state_destroy.argtypes = [state]
+    lib.speex_preprocess_state_destroy.restype = None
+    lib.speex_preprocess_run.argtypes = [state, _Int16Pointer]
+    lib.speex_preprocess_run.restype = ctypes.c_int
+    lib.speex_preprocess_ctl.argtypes = [state, request, data]
+    lib.speex_preprocess_ctl.restype = ctypes.c_int
+
+
+_library: ctypes.CDLL | None = None
+
+
+def load_library() -> ctypes.CDLL:
+    """Loads and declares libspeexdsp once per process; SpeexError if it is not installed."""
+    global _library
+    if _library is None:
+        name = ctypes.util.find_library("speexdsp") or _LIBRARY_FALLBACK
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            raise SpeexError(_MISSING) from None
+        _declare(lib)
+        _library = lib
+    return _library
+
+
+def _set_int(ctl: Any, state: int, request: int, value: int) -> None:
+    """Speex's ctl calls take a pointer to an int32, even for on/off switches."""
+    if ctl(state, request, ctypes.byref(ctypes.c_int32(value))) != 0:
+        raise SpeexError(f"libspeexdsp rejected control request {request} = {value}")
+
+
+class SpeexCanceller:
+    """Adaptive filter plus residual-echo and noise suppression on 10 ms frames at 16 kHz."""
+
+    name = "speex"
+
+    def __init__(
+        self,
+        filter_ms: int = 128,
+        echo_suppress_db: int = -40,
+        echo_suppress_active_db: int = -15,
+        noise_suppress_db: int = -15,
+        denoise: bool = True,
+    ) -> None:
+        self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
+        self._preprocess: int | None = None
+        self._lib = load_library()
+        self.filter_taps = filter_ms * SAMPLE_RATE // 1000
+        self._suppression = (echo_suppress_db, echo_suppress_active_db, noise_suppress_db, denoise)
+        # Speex works in int16; these buffers (and the pointers into them) live as long as we do.
+        self._scaled = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        self._mic = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._reference = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._mic_p = self._mic.ctypes.data_as(_Int16Pointer)
+        self._reference_p = self._reference.ctypes.data_as(_Int16Pointer)
+        self._out_p = self._out.ctypes.data_as(_Int16Pointer)
+        self._echo = self._lib.speex_echo_state_init(FRAME_SAMPLES, self.filter_taps)
+        if not self._echo:
+            raise SpeexError("speex_echo_state_init failed")
+        _set_int(self._lib.speex_echo_ctl, self._echo, _ECHO_SET_SAMPLING_RATE, SAMPLE_RATE)
+        self._preprocess = self._new_preprocessor()
+
+    def _new_preprocessor(self) -> int:
+        """A preprocessor tied to our echo state: it reads the filter's echo estimate each frame."""
+        echo_db, active_db, noise_db, denoise = self._suppression
+        state = self._lib.speex_preprocess_state_init(FRAME_SAMPLES, SAMPLE_RATE)
+        if not state:
+            raise SpeexError("speex_preprocess_state_init failed")
+        ctl = self._lib.speex_preprocess_ctl
+        if ctl(state, _PREPROCESS_SET_ECHO_STATE, self._echo) != 0:
+            self._lib.speex_preprocess_state_destroy(state)
+            raise SpeexError("libspeexdsp refused to attach the echo state to the preprocessor")
+        _set_int(ctl, state, _PREPROCESS_SET_ECHO_SUPPRESS, echo_db)
+        _set_int(ctl, state, _PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, active_db)
+        _set_int(ctl, state, _PREPROCESS_SET_DENOISE, int(denoise))
+        _set_int(ctl, state, _PREPROCESS_SET_NOISE_SUPPRESS, noise_db)
+        _set_int(ctl, state, _PREPROCESS_SET_AGC, 0)  # AGC would pump the level VAD and ASR see
+        return state
+
+    def _to_int16(self, frame: np.ndarray, out: np.ndarray) -> None:
+        np.multiply(frame, 32768.0, out=self._scaled)
+        np.clip(self._scaled, -32768.0, 32767.0, out=self._scaled)
+        np.rint(self._scaled, out=self._scaled)
+        out[:] = self._scaled
+
+    def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+        """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""
+        if self._echo is None:
+            raise SpeexError("the speex canceller was closed")
+        self._to_int16(mic_frame, self._mic)
+        self._to_int16(reference_frame, self._reference)
+        self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
+        self._lib.speex_preprocess_run(self._preprocess, self._out_p)
+        return np.multiply(self._out, 1.0 / 32768.0, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forgets the room; the preprocessor has no reset call, so it is rebuilt."""
+        if self._echo is None:
+            return
+        self._lib.speex_echo_state_reset(self._echo)
+        old, self._preprocess = self._preprocess, self._new_preprocessor()
+        self._lib.speex_preprocess_state_destroy(old)
+
+    def close(self) -> None:
+        """Frees both states; safe to call twice (and again from __del__)."""
+        preprocess, echo = self._preprocess, self._echo
+        self._preprocess = self._echo = None
+        if preprocess:
+            self._lib.speex_preprocess_state_destroy(preprocess)
+        if echo:
+            self._lib.speex_echo_state_destroy(echo)
+
+    def __del__(self) -> None:
+        if hasattr(self, "_lib"):
+            self.close()
+
+
+def create(settings: Any, **kwargs: Any) -> SpeexCanceller:
+    aec = settings.aec
+    options: dict[str, Any] = {
+        "filter_ms": aec.filter_ms,
+        "echo_suppress_db": aec.echo_suppress_db,
+        "echo_suppress_active_db": aec.echo_suppress_active_db,
+        "noise_suppress_db": aec.noise_suppress_db,
+        "denoise": aec.denoise,
+    }
+    return SpeexCanceller(**{**options, **kwargs})
