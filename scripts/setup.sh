@@ -11,9 +11,9 @@ EXTRAS="${1:-}"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-# --- Debian packages: none are needed for the offline stack (espeak-ng, pocketsphinx and
-# silero-vad ship inside their wheels). Later adapters add theirs here.
-DEBIAN_PACKAGES=()
+# --- Debian packages. espeak-ng, pocketsphinx and silero-vad ship inside their wheels;
+# the echo canceller needs the system libspeexdsp.
+DEBIAN_PACKAGES=(libspeexdsp1)  # speex echo canceller + preprocessor (voiceloop/aec/speex.py)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

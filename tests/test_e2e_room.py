@@ -109,8 +109,9 @@ async def test_an_unreachable_endpoint_is_said_plainly_and_every_turn_is_logged(
 
 
 async def test_a_voice_failure_is_reported_and_the_loop_carries_on(room_settings, llm_server):
-    voice = FaultyVoice(create("tts", "espeak", room_settings), fail_calls={0})
-    user = script({"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 4000})
+    # Call 0 is the greeting; call 1 is the first piece of the first reply.
+    voice = FaultyVoice(create("tts", "espeak", room_settings), fail_calls={1})
+    user = script({"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 3000})
     result = await run_demo(room_settings, user, say=lambda _: None, tts=voice)
     turns = spoken_turns(read_session(result.session_dir / "session.jsonl"))
     assert [t["outcome"] for t in turns] == ["error", "answered"]

@@ -26,6 +26,7 @@ from voiceloop.engine.events import (
     Transcript,
 )
 from voiceloop.engine.machine import ConversationMachine, MachineConfig, State
+from voiceloop.engine.messages import SPOKEN_ERRORS
 
 
 def ended(start: float, end: float) -> SpeechEnded:
@@ -151,7 +152,8 @@ def test_an_asr_failure_is_reported_and_spoken_then_listening_again():
     machine.handle(ended(0.0, 1.0))
     actions = machine.handle(StageFailed(Stage.ASR, 1, "decoder crashed", at=1.2))
     assert kinds(actions) == [ReportError, StartReply]
-    assert actions[0].speak and actions[1].notice == "decoder crashed"
+    assert actions[0].speak and actions[0].message == "decoder crashed"
+    assert actions[1].notice == SPOKEN_ERRORS[Stage.ASR]  # calm words aloud, detail in the log
     machine.handle(PlaybackStarted(1, at=1.3))
     machine.handle(ReplyFinished(1, at=1.3, error="decoder crashed"))
     assert machine.handle(PlaybackFinished(1, at=2.0)) == [FinishTurn(1, "error", 2.0)]
@@ -235,3 +237,27 @@ def test_a_failure_mid_reply_after_audio_finishes_the_turn_once_playback_ends(st
     machine.handle(ReplyFinished(1, at=2.0, error="cut"))
     assert machine.state is State.SPEAKING
     assert machine.handle(PlaybackFinished(1, at=2.5)) == [FinishTurn(1, "error", 2.5)]
+
+
+def test_a_greeting_is_spoken_as_turn_zero_and_ends_listening():
+    machine = ConversationMachine()
+    actions = machine.greet("Hello, I am listening.")
+    assert actions == [StartReply(0, "", notice="Hello, I am listening.")]
+    machine.handle(PlaybackStarted(0, at=0.1))
+    machine.handle(ReplyFinished(0, at=0.1))
+    assert machine.handle(PlaybackFinished(0, at=1.5)) == [FinishTurn(0, "greeted", 1.5)]
+    assert machine.state is State.LISTENING
+    assert machine.greet("again") == []  # only at the very start
+
+
+def test_while_the_echo_canceller_converges_a_barge_in_needs_more_speech():
+    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0)
+    machine.echo_canceller_converged = False
+    machine.handle(SpeechStarted(at=2.0))
+    assert machine.handle(SpeechProgress(voiced_s=0.6, at=2.6)) == []  # residual echo, maybe
+    assert kinds(machine.handle(SpeechProgress(voiced_s=1.02, at=3.02)))[0] is BargeIn
+
+    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0)
+    machine.echo_canceller_converged = True
+    machine.handle(SpeechStarted(at=2.0))
+    assert kinds(machine.handle(SpeechProgress(voiced_s=0.26, at=2.26)))[0] is BargeIn

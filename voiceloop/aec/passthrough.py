@@ -7,6 +7,8 @@ import numpy as np
 
 class PassthroughCanceller:
     name = "none"
+    output_delay_samples = 0
+    warmup_s = 0.0
 
     def __init__(self, **_: object) -> None:
         pass

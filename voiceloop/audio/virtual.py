@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from voiceloop.config.settings import RoomSettings
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
-REFERENCE_LEAD_MS = 10.0  # the reference must reach a canceller before its echo does
+# The reference must reach a canceller before its echo does: 10 ms late and speex gets
+# nothing. Early by 5-25 ms speex reaches 30-33 dB; at 10 ms silero heard no echo at all
+# after convergence in our rooms, while 20 and 30 ms let short bursts through at 0 dB echo.
+REFERENCE_LEAD_MS = 10.0
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,8 @@ class ScriptedUser:
         self._playing: np.ndarray | None = None
         self._position = 0
         self._line_ended_at: float | None = None  # when our last line finished
-        self._reply_seen = False  # the assistant spoke after our last line
-        self._assistant_since: float | None = None  # start of the current stretch of speech
+        self._reply_started_at: float | None = None  # first sound from the assistant after it
+        self._assistant_since: float | None = None  # start of the current stretch of sound
         self._assistant_last: float | None = None  # last time the assistant was audible
         self.utterances: list[UserUtterance] = []
         self.finished_at: float | None = None
@@ -105,8 +108,8 @@ class ScriptedUser:
             self._assistant_last = at
             if self._assistant_since is None:
                 self._assistant_since = at
-            if self._line_ended_at is not None and at >= self._line_ended_at:
-                self._reply_seen = True
+            if self._playing is None and self._line_ended_at is not None and self._reply_started_at is None:
+                self._reply_started_at = at
         else:
             self._assistant_since = None
         if self._playing is None and self.next_index < len(self.lines) and self._ready(at):
@@ -119,19 +122,19 @@ class ScriptedUser:
 
     def _ready(self, at: float) -> bool:
         turn = self.script.turns[self.next_index]
-        if self._line_ended_at is None:
-            return at >= turn.pause_ms / 1000  # the very first line
+        if self._line_ended_at is None:  # the very first line: after any greeting
+            quiet_since = self._assistant_last if self._assistant_last is not None else 0.0
+            return self._assistant_since is None and (at - quiet_since) * 1000 >= turn.pause_ms
         waited = at - self._line_ended_at
         if waited * 1000 >= turn.reply_timeout_ms:
             return True  # no (finished) reply came: the user moves on anyway
-        if turn.interrupt_after_ms is not None:
-            return (
-                self._assistant_since is not None
-                and self._reply_seen
-                and (at - self._assistant_since) * 1000 >= turn.interrupt_after_ms
-            )
+        replied = self._reply_started_at is not None
+        if turn.interrupt_after_ms is not None and replied and self._assistant_since is not None:
+            # Talk over the reply once it has been playing this long (pauses included).
+            if (at - self._reply_started_at) * 1000 >= turn.interrupt_after_ms:  # type: ignore[operator]
+                return True
         quiet_for = at - (self._assistant_last if self._assistant_last is not None else 0.0)
-        return self._reply_seen and self._assistant_since is None and quiet_for * 1000 >= turn.pause_ms
+        return replied and self._assistant_since is None and quiet_for * 1000 >= turn.pause_ms
 
     def _start_line(self, at: float, over_reply: bool) -> None:
         line = self.lines[self.next_index]
@@ -147,7 +150,6 @@ class ScriptedUser:
             )
         )
         self.next_index += 1
-        self._reply_seen = False
 
     def _next_samples(self, at: float) -> np.ndarray:
         out = np.zeros(FRAME_SAMPLES, dtype=np.float32)
@@ -158,11 +160,13 @@ class ScriptedUser:
             if self._position >= self._playing.size:
                 self._playing = None
                 self._line_ended_at = at + FRAME_S
+                self._reply_started_at = None  # only what the assistant says after this counts
         elif self.next_index >= len(self.lines) and self._line_ended_at is not None:
-            heard_back = self._reply_seen and self._assistant_since is None
+            heard_back = self._reply_started_at is not None and self._assistant_since is None
             quiet_for = at - max(self._assistant_last or 0.0, self._line_ended_at)
-            timeout = (at - self._line_ended_at) * 1000 >= self.script.turns[-1].reply_timeout_ms
-            if (heard_back and quiet_for * 1000 >= self.script.tail_ms) or timeout:
+            waited = (at - self._line_ended_at) * 1000 >= self.script.turns[-1].reply_timeout_ms
+            no_reply = self._reply_started_at is None and waited
+            if (heard_back and quiet_for * 1000 >= self.script.tail_ms) or no_reply:
                 self.finished_at = at
         return out
 

@@ -19,8 +19,12 @@ from voiceloop.registry import KINDS, AdapterNotFound, available, create
 
 PACKAGES = (
     "numpy", "soxr", "soundfile", "onnxruntime", "silero-vad", "pocketsphinx", "espeakng-loader",
-    "openai", "torch", "funasr", "edge-tts", "sounddevice", "speexdsp", "livekit",
+    "openai", "torch", "funasr", "edge-tts", "sounddevice", "livekit",
 )  # fmt: skip
+SYSTEM_LIBRARIES = {
+    "speexdsp": "the speex echo canceller (apt-get install libspeexdsp1)",
+    "portaudio": "real audio devices (apt-get install libportaudio2)",
+}
 
 Check = tuple[str, bool | None, str]  # (what, ok / None = not needed, detail)
 
@@ -32,6 +36,16 @@ def _package_checks() -> list[Check]:
             checks.append((f"package {name}", True, metadata.version(name)))
         except metadata.PackageNotFoundError:
             checks.append((f"package {name}", None, "not installed"))
+    return checks
+
+
+def _library_checks() -> list[Check]:
+    from ctypes.util import find_library
+
+    checks: list[Check] = []
+    for name, purpose in SYSTEM_LIBRARIES.items():
+        found = find_library(name)
+        checks.append((f"library {name}", True if found else None, found or f"not found: needed for {purpose}"))
     return checks
 
 
@@ -114,6 +128,7 @@ def run_doctor(settings: Settings, console: Console | None = None) -> int:
     groups: list[Callable[[], list[Check]]] = [
         lambda: [("python", True, platform.python_version())],
         _package_checks,
+        _library_checks,
         lambda: _adapter_checks(settings),
         _audio_checks,
         _gpu_checks,

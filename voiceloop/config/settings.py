@@ -49,12 +49,12 @@ class AecSettings(Section):
     name: str = "none"  # none | speex | webrtc
     filter_ms: int = Field(128, ge=16, le=1000)
     delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
-    # speex: the linear filter alone leaves echo that VAD still hears; these cap how hard the
-    # residual-echo and noise suppressor may attenuate (dB, negative).
+    # speex: the linear filter alone leaves echo that VAD still hears, so a suppressor follows
+    # it; these cap its attenuation (dB). Noise and residual echo share one gain floor: 0 dB of
+    # noise suppression also weakens echo suppression (see voiceloop/aec/speex.py).
     echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
     echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
-    noise_suppress_db: int = Field(-15, ge=-90, le=0)
-    denoise: bool = True
+    noise_suppress_db: int = Field(-25, ge=-90, le=0)
 
 
 class VadSettings(Section):
@@ -108,6 +108,10 @@ class TtsSettings(Section):
 
 class LoopSettings(Section):
     barge_in_min_ms: int = Field(250, ge=0, le=3000)
+    barge_in_warmup_min_ms: int = Field(
+        1500, ge=0, le=10_000, description="while the echo canceller is still converging"
+    )
+    greeting: str = Field("Hello, I am listening.", description="spoken at start; empty for none")
     half_duplex: bool = False
     watchdog_s: float = Field(30.0, gt=0, description="longest wait with no progress")
     first_piece_min_chars: int = Field(12, ge=1)

@@ -127,7 +127,7 @@ class StartTranscription:
 class StartReply:
     turn_id: int
     user_text: str
-    notice: str | None = None  # speak only this (an error), no LLM, nothing into history
+    notice: str | None = None  # speak only this (an error, a greeting): no LLM, no history
 
 
 @dataclass(frozen=True)

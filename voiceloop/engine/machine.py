@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from voiceloop.engine.messages import SPOKEN_ERRORS
 from voiceloop.engine.events import (
     Action,
     BargeIn,
@@ -51,6 +52,7 @@ REPLYING = (State.THINKING, State.SPEAKING)
 @dataclass(frozen=True)
 class MachineConfig:
     barge_in_min_s: float = 0.25
+    barge_in_warmup_min_s: float = 1.5  # until the echo canceller has converged
     half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
     watchdog_s: float = 30.0
     speak_errors: bool = True
@@ -68,6 +70,10 @@ class ConversationMachine:
         self._reply_error: str | None = None
         self._reply_is_notice = False
         self._current_user_text = ""
+        self._notice_outcome = "error"
+        # Set by the runtime: False while the echo canceller is still converging.
+        self.echo_canceller_converged = True
+        self._greeted = False
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -126,7 +132,19 @@ class ConversationMachine:
         return []
 
     def _is_barge_in(self, voiced_s: float) -> bool:
-        return self._candidate_at is not None and voiced_s >= self.config.barge_in_min_s
+        if self.echo_canceller_converged:
+            needed = self.config.barge_in_min_s
+        else:
+            needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)
+        return self._candidate_at is not None and voiced_s >= needed
+
+    def greet(self, text: str) -> list[Action]:
+        """Speaks a greeting as turn 0: it also lets the echo canceller converge before the
+        user's first words."""
+        if self.state is not State.LISTENING or self.turn_id != 0 or self._greeted or not text.strip():
+            return []
+        self._greeted = True
+        return self._start_notice(text, outcome="greeted")
 
     def _barge_in(self, at: float) -> list[Action]:
         turn = self.turn_id
@@ -196,7 +214,7 @@ class ConversationMachine:
                 # The error is spoken as a notice reply, so it flows through the same
                 # playback, barge-in and watchdog paths as any reply.
                 self._pending_user_text = ""
-                return [report, *self._start_notice(event.message)]
+                return [report, *self._start_notice(SPOKEN_ERRORS[event.stage])]
             return [report, *self._end_turn("error", event.at)]
         if self.state in REPLYING:
             # The reply task speaks its own short error (it knows what was already said).
@@ -204,12 +222,13 @@ class ConversationMachine:
             return [ReportError(event.stage, event.turn_id, event.message, speak=False)]
         return []
 
-    def _start_notice(self, message: str) -> list[Action]:
+    def _start_notice(self, text: str, outcome: str = "error") -> list[Action]:
         self.state = State.THINKING
         self._current_user_text = ""
-        self._reply_error = message
+        self._reply_error = None
         self._reply_is_notice = True
-        return [StartReply(self.turn_id, user_text="", notice=message)]
+        self._notice_outcome = outcome
+        return [StartReply(self.turn_id, user_text="", notice=text)]
 
     def _on_reply_finished(self, event: ReplyFinished) -> list[Action]:
         if event.error:
@@ -219,7 +238,10 @@ class ConversationMachine:
         return []
 
     def _finish_reply(self, at: float) -> list[Action]:
-        outcome = "error" if self._reply_error else "answered"
+        if self._reply_is_notice:
+            outcome = self._notice_outcome
+        else:
+            outcome = "error" if self._reply_error else "answered"
         return self._end_turn(outcome, at)
 
     def _end_turn(self, outcome: str, at: float) -> list[Action]:

@@ -43,6 +43,7 @@ from voiceloop.engine.events import (
     Transcript,
 )
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
+from voiceloop.engine.messages import CUT_OFF_NOTICE, SPOKEN_ERRORS
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.llm.history import ConversationHistory
@@ -54,13 +55,6 @@ from voiceloop.vad.endpointer import EndpointConfig, Endpointer
 
 log = logging.getLogger("voiceloop")
 
-SPOKEN_ERRORS = {
-    Stage.ASR: "Sorry, I could not transcribe that.",
-    Stage.LLM: "Sorry, the language model is not answering right now.",
-    Stage.TTS: "Sorry, my voice failed.",
-    Stage.AUDIO: "Sorry, something went wrong.",
-}
-CUT_OFF_NOTICE = "Sorry, my answer was cut off."
 
 
 @dataclass
@@ -109,6 +103,7 @@ class Conversation:
         self.machine = ConversationMachine(
             MachineConfig(
                 barge_in_min_s=loop_cfg.barge_in_min_ms / 1000,
+                barge_in_warmup_min_s=loop_cfg.barge_in_warmup_min_ms / 1000,
                 half_duplex=loop_cfg.half_duplex,
                 watchdog_s=loop_cfg.watchdog_s,
                 speak_errors=loop_cfg.speak_errors,
@@ -134,6 +129,11 @@ class Conversation:
         self._queued: deque[Event] = deque()
         self._dispatching = False
         self._last_state = self.machine.state
+        aec = pipeline.aec
+        self._aec_delay_s = getattr(aec, "output_delay_samples", 0) / 16_000
+        self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
+        self._far_end_s = 0.0  # playback the canceller has heard so far
+        self.machine.echo_canceller_converged = self._aec_warmup_s <= 0
 
     # -- the frame loop -------------------------------------------------------------------------
 
@@ -148,6 +148,8 @@ class Conversation:
             llm=getattr(self.pipeline.llm, "description", self.pipeline.llm.name),
             tts=self.pipeline.tts.name,
         )
+        for action in self.machine.greet(self.settings.loop.greeting):
+            self._act(action)
         try:
             async for frame in device.frames(self.playback):
                 self._on_frame(frame)
@@ -157,16 +159,26 @@ class Conversation:
     def _on_frame(self, frame: DuplexFrame) -> None:
         self.session.write_audio(frame.mic_frame, frame.speaker_frame)
         cleaned = self.pipeline.aec.process(frame.mic_frame, frame.reference_frame)
+        cleaned_at = frame.captured_at - self._aec_delay_s
+        self._track_convergence(frame)
         for playback_event in self.playback.drain_events():
             self._post(playback_event)
         if self.settings.loop.half_duplex and self.machine.state in REPLYING:
             self._vad_chunk.clear()  # mic ignored while replying: nothing carries over
             self.endpointer.reset()
         else:
-            self._feed_vad(cleaned, frame.captured_at)
+            self._feed_vad(cleaned, cleaned_at)
         if self.playback.playing:
             self.machine.note_progress(frame.captured_at)
         self.dispatch(Tick(at=frame.captured_at + len(frame.mic_frame) / 16_000))
+
+    def _track_convergence(self, frame: DuplexFrame) -> None:
+        if self.machine.echo_canceller_converged or not np.any(frame.reference_frame):
+            return
+        self._far_end_s += len(frame.reference_frame) / 16_000
+        if self._far_end_s >= self._aec_warmup_s:
+            self.machine.echo_canceller_converged = True
+            self.session.write("echo_canceller_converged", at=frame.captured_at, after_s=round(self._far_end_s, 2))
 
     def _feed_vad(self, cleaned: np.ndarray, at: float) -> None:
         vad = self.pipeline.vad
@@ -292,7 +304,11 @@ class Conversation:
     # -- the reply ------------------------------------------------------------------------------
 
     def _start_reply(self, action: StartReply) -> None:
-        record = self.turns[action.turn_id]
+        record = self.turns.get(action.turn_id)
+        if record is None:  # the greeting: a reply with no user speech before it
+            now = self._now()
+            record = TurnRecord(action.turn_id, now, now, now, now)
+            self.turns[action.turn_id] = record
         record.user_text = action.user_text
         record.backend = getattr(self.pipeline.llm, "description", self.pipeline.llm.name)
         self.playback.open_turn(action.turn_id)
@@ -303,8 +319,7 @@ class Conversation:
         state = _Reply()
         try:
             if action.notice is not None:
-                state.error = action.notice
-                await self._speak(turn, record, SPOKEN_ERRORS[Stage.ASR], state, spoken=False)
+                await self._speak(turn, record, action.notice, state, spoken=False)
             else:
                 await self._converse(action, record, state)
         finally:
@@ -403,6 +418,9 @@ class Conversation:
             record.heard_text = self.playback.heard_text(action.turn_id)
         if action.outcome != "merged":
             self.history.commit(record.user_text, record.heard_text)
+        if action.outcome == "greeted":
+            self.session.write("greeting", at=action.at, played_from=record.playback_start_at)
+            return
         self.session.write("turn", at=action.at, **record.as_log(self.session.t0 or 0.0))
         self.finished_turns.append(record)
         self.observer.on_turn(record)
