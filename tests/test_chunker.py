@@ -7,9 +7,11 @@ import pytest
 from voiceloop.text.chunker import SentenceChunker
 
 
-def stream(text: str, step: int = 3, first_piece_min_chars: int = 12) -> list[tuple[int, str]]:
+def stream(
+    text: str, step: int = 3, first_piece_min_chars: int = 12, first_piece_max_words: int = 0
+) -> list[tuple[int, str]]:
     """Feeds `text` in `step`-character deltas; returns (chars fed when cut, piece)."""
-    chunker = SentenceChunker(first_piece_min_chars)
+    chunker = SentenceChunker(first_piece_min_chars, first_piece_max_words)
     out: list[tuple[int, str]] = []
     for start in range(0, len(text), step):
         out += [(start + step, piece) for piece in chunker.feed(text[start : start + step])]
@@ -101,3 +103,15 @@ def test_a_run_on_reply_is_cut_before_it_gets_too_long():
     out = pieces(words)
     assert len(out) > 1 and all(len(piece) <= 220 for piece in out)
     assert " ".join(out) == words
+
+
+def test_by_default_even_a_one_word_opener_is_its_own_first_piece():
+    chunker = SentenceChunker()
+    assert chunker.feed("Okay, ") == ["Okay,"]
+    assert chunker.feed("here is the answer. ") == ["here is the answer."]
+
+
+def test_a_first_piece_with_no_punctuation_is_cut_after_a_few_words():
+    out = stream("Here is what you asked about in some detail today. Then more.", step=2, first_piece_max_words=5)
+    assert [p for _, p in out] == ["Here is what you asked", "about in some detail today.", "Then more."]
+    assert out[0][0] <= len("Here is what you asked ") + 2  # cut as soon as the fifth word ended

@@ -9,14 +9,16 @@ from voiceloop.engine.runtime import Pipeline
 from voiceloop.registry import create
 
 
-def build_pipeline(settings: Settings, *, device: Any = None, llm: Any = None, tts: Any = None) -> Pipeline:
-    """`device`, `llm` and `tts` may be given ready-made (the demo's room, a fallback backend,
-    a voice wrapped for fault injection)."""
+def build_pipeline(
+    settings: Settings, *, device: Any = None, asr: Any = None, llm: Any = None, tts: Any = None
+) -> Pipeline:
+    """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
+    for fault injection or fixed latency."""
     return Pipeline(
         device=device if device is not None else create("audio", settings.audio.backend, settings),
         aec=create("aec", settings.aec.name, settings),
         vad=create("vad", settings.vad.name, settings),
-        asr=create("asr", settings.asr.name, settings),
+        asr=asr if asr is not None else create("asr", settings.asr.name, settings),
         llm=llm if llm is not None else create("llm", settings.llm.name, settings),
         tts=tts if tts is not None else create("tts", settings.tts.name, settings),
     )

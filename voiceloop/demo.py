@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
 from voiceloop.audio.virtual import VirtualRoom
 from voiceloop.build import build_pipeline
@@ -64,10 +65,11 @@ async def run_demo(
     observer: Observer | None = None,
     llm: ChatModel | None = None,
     tts: SpeechSynthesizer | None = None,
+    asr: SpeechRecognizer | None = None,
 ) -> DemoResult:
     room = VirtualRoom(script, settings.audio.room)
     chosen_llm = llm if llm is not None else await choose_llm(settings, say)
-    pipeline = build_pipeline(settings, device=room, llm=chosen_llm, tts=tts)
+    pipeline = build_pipeline(settings, device=room, asr=asr, llm=chosen_llm, tts=tts)
     await asyncio.to_thread(pipeline.asr.warm_up)
     session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
     conversation = Conversation(settings, pipeline, session, observer)

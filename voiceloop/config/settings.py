@@ -114,7 +114,8 @@ class LoopSettings(Section):
     greeting: str = Field("Hello, I am listening.", description="spoken at start; empty for none")
     half_duplex: bool = False
     watchdog_s: float = Field(30.0, gt=0, description="longest wait with no progress")
-    first_piece_min_chars: int = Field(12, ge=1)
+    first_piece_min_chars: int = Field(4, ge=1, description="first piece may end at a comma after this")
+    first_piece_max_words: int = Field(8, ge=0, description="...or after this many words; 0 = never")
     speak_errors: bool = True
 
 

@@ -267,7 +267,7 @@ class Conversation:
             speech_started_at=action.speech_started_at,
             speech_end_at=true_end if is_true else action.speech_end_at,  # type: ignore[arg-type]
             vad_speech_end_at=action.speech_end_at,
-            endpoint_at=action.endpoint_at,
+            endpoint_at=self._now(),  # when the loop knew, echo canceller's latency included
             speech_end_is_true=is_true,
             audio_s=len(action.audio) / 16_000,
         )
@@ -353,7 +353,7 @@ class Conversation:
         pieces: asyncio.Queue[str | None],
         state: _Reply,
     ) -> None:
-        chunker = SentenceChunker(self.settings.loop.first_piece_min_chars)
+        chunker = SentenceChunker(self.settings.loop.first_piece_min_chars, self.settings.loop.first_piece_max_words)
         llm = self.pipeline.llm
         try:
             async with asyncio.timeout(self.settings.llm.timeout_s):

@@ -1,7 +1,8 @@
 """Cuts a streamed reply into speakable pieces, the first one short.
 
 Waiting for a whole first sentence cost Pipecat ~100 ms per turn in our measurements, so the
-first piece may end at a clause break (a comma) once it is long enough to sound natural.
+first piece may end at a clause break (a comma) once it has a word or two, and where no
+punctuation comes, after a few words.
 Later pieces end at sentences, which gives the voice better prosody. Latin periods need care:
 "Dr. Smith", "e.g. this", "3.14" and "1. item" are not sentence ends, and a period at the very
 end of the buffer waits for the next character to decide.
@@ -34,8 +35,9 @@ def speech_weight(text: str) -> int:
 
 
 class SentenceChunker:
-    def __init__(self, first_piece_min_chars: int = 12) -> None:
+    def __init__(self, first_piece_min_chars: int = 4, first_piece_max_words: int = 8) -> None:
         self.first_piece_min_chars = first_piece_min_chars
+        self.first_piece_max_words = first_piece_max_words
         self._filter = UnspokenFilter()
         self._buffer = ""
         self._pieces_out = 0
@@ -88,6 +90,18 @@ class SentenceChunker:
                     return self._after_closers(index + 1)
         if len(text) > MAX_PIECE_CHARS:
             return self._forced_cut(text)
+        if first and self.first_piece_max_words:
+            return self._after_words(text, self.first_piece_max_words)
+        return None
+
+    @staticmethod
+    def _after_words(text: str, words: int) -> int | None:
+        """The cut after `words` complete words (a space must follow the last one)."""
+        seen = 0
+        for match in re.finditer(r"\S+(?=\s)", text):
+            seen += 1
+            if seen == words:
+                return match.end()
         return None
 
     def _latin_sentence_end(self, index: int, final: bool) -> int | None:
