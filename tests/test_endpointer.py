@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiceloop.engine.events import SpeechEnded, SpeechProgress, SpeechStarted
+from voiceloop.engine.events import SpeechEnded, SpeechPaused, SpeechProgress, SpeechStarted
 from voiceloop.vad.endpointer import EndpointConfig, Endpointer, EndpointState
 
 CHUNK = 512
@@ -79,3 +79,38 @@ def test_the_maximum_utterance_length_cuts_a_monologue():
     assert len(ended) == 1 and ended[0].truncated
     assert ended[0].detected_at - ended[0].started_at == pytest.approx(1.0, abs=CHUNK_S)
     assert endpointer.state in (EndpointState.QUIET, EndpointState.STARTING, EndpointState.SPEAKING)
+
+
+def test_a_pause_is_reported_once_inside_the_stop_window_so_asr_can_start_early():
+    config = EndpointConfig(start_ms=64, stop_ms=200, speculate_ms=96)
+    _, events = run([0.9] * 6 + [0.0] * 10, config)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.count("SpeechPaused") == 1
+    assert kinds.index("SpeechPaused") < kinds.index("SpeechEnded")
+    pause = next(e for e in events if isinstance(e, SpeechPaused))
+    assert pause.at == pytest.approx(6 * CHUNK_S)
+    assert pause.paused_at - pause.at >= 0.096 and pause.paused_at < pause.at + 0.2
+
+
+def test_speech_after_a_reported_pause_lets_a_later_pause_be_reported_again():
+    config = EndpointConfig(start_ms=64, stop_ms=300, speculate_ms=96)
+    _, events = run([0.9] * 4 + [0.0] * 4 + [0.9] * 4 + [0.0] * 12, config)
+    assert sum(isinstance(e, SpeechPaused) for e in events) == 2
+    assert sum(isinstance(e, SpeechEnded) for e in events) == 1
+
+
+def test_a_quiet_frame_between_chunks_closes_the_stop_window_without_waiting_for_the_chunk():
+    endpointer = Endpointer(EndpointConfig(start_ms=64, stop_ms=200))
+    loud = np.full(CHUNK, 0.3, np.float32)
+    quiet = np.full(CHUNK, 1e-4, np.float32)
+    for index in range(4):
+        endpointer.feed(loud, 0.95, at=index * CHUNK_S)
+    at = 4 * CHUNK_S
+    for index in range(6):  # 192 ms of silence, in whole chunks
+        assert endpointer.feed(quiet, 0.05, at=at) == []
+        at += CHUNK_S
+    assert endpointer.poll(np.full(160, 0.3, np.float32), at) == []  # sound: silero decides
+    events = endpointer.poll(np.full(160, 1e-4, np.float32), at)
+    assert len(events) == 1 and isinstance(events[0], SpeechEnded)
+    # 192 ms of quiet chunks plus one 10 ms frame: ended 22 ms before the next chunk could.
+    assert events[0].detected_at - events[0].at == pytest.approx(0.202)

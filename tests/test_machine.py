@@ -8,6 +8,8 @@ import pytest
 from voiceloop.engine.events import (
     BargeIn,
     CancelReply,
+    CancelTranscription,
+    EndpointReached,
     FinishTurn,
     PlaybackFinished,
     PlaybackStarted,
@@ -15,6 +17,7 @@ from voiceloop.engine.events import (
     ReplyStarted,
     ReportError,
     SpeechEnded,
+    SpeechPaused,
     SpeechProgress,
     SpeechStarted,
     Stage,
@@ -261,3 +264,52 @@ def test_while_the_echo_canceller_converges_a_barge_in_needs_more_speech():
     machine.echo_canceller_converged = True
     machine.handle(SpeechStarted(at=2.0))
     assert kinds(machine.handle(SpeechProgress(voiced_s=0.26, at=2.26)))[0] is BargeIn
+
+
+def paused(start: float, end: float) -> SpeechPaused:
+    return SpeechPaused(at=end, started_at=start, paused_at=end + 0.1, audio=np.zeros(160, np.float32))
+
+
+def test_transcription_starts_in_the_pause_and_its_result_waits_for_the_endpoint():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    actions = machine.handle(paused(0.0, 1.0))
+    assert kinds(actions) == [StartTranscription] and actions[0].speculative
+    assert machine.state is State.USER_SPEAKING  # not yet sure the user is done
+    assert machine.handle(Transcript(1, "what time is it", at=1.15)) == []  # held
+
+    actions = machine.handle(ended(0.0, 1.0))
+    assert actions == [EndpointReached(1, 1.0, 1.2), StartReply(1, "what time is it")]
+    assert machine.state is State.THINKING
+
+
+def test_an_early_transcript_arriving_after_the_endpoint_is_used_as_usual():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 1.0))
+    assert kinds(machine.handle(ended(0.0, 1.0))) == [EndpointReached]
+    assert machine.state is State.TRANSCRIBING
+    assert machine.handle(Transcript(1, "hello", at=1.3)) == [StartReply(1, "hello")]
+
+
+def test_talking_on_after_a_pause_drops_the_early_transcription_and_keeps_the_turn_number():
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 1.0))
+    assert machine.handle(SpeechProgress(voiced_s=1.1, at=1.15)) == [CancelTranscription(1)]
+    assert machine.handle(Transcript(1, "turn on", at=1.2)) == []  # stale: ignored
+
+    actions = machine.handle(paused(0.0, 2.0))
+    assert actions[0].turn_id == 1 and actions[0].speculative
+    machine.handle(Transcript(1, "turn on the lights", at=2.15))
+    assert machine.handle(ended(0.0, 2.0))[-1] == StartReply(1, "turn on the lights")
+
+
+def test_an_early_transcription_failure_is_reported_once_the_endpoint_confirms_it():
+    machine = ConversationMachine(MachineConfig(speak_errors=False))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 1.0))
+    assert machine.handle(StageFailed(Stage.ASR, 1, "boom", at=1.1)) == []
+    actions = machine.handle(ended(0.0, 1.0))
+    assert kinds(actions) == [EndpointReached, ReportError, FinishTurn]
+    assert machine.state is State.LISTENING

@@ -63,6 +63,9 @@ class VadSettings(Section):
     neg_threshold: float = Field(0.35, gt=0, lt=1)
     start_ms: int = Field(64, ge=0, le=1000, description="voiced time before an onset counts")
     stop_ms: int = Field(200, ge=32, le=3000, description="silence that ends an utterance")
+    speculate_ms: int = Field(
+        100, ge=0, le=3000, description="start ASR after this much silence, inside the stop window; 0 = off"
+    )
     preroll_ms: int = Field(300, ge=0, le=2000)
     max_utterance_s: float = Field(15.0, gt=1, le=120)
 

@@ -36,6 +36,16 @@ class SpeechProgress:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """Part of the stop window has passed: likely the end, so transcription may start early."""
+
+    at: float  # end of the last voiced audio
+    started_at: float
+    paused_at: float
+    audio: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     at: float  # the end of the last voiced chunk: VAD's estimate of the end of speech
     started_at: float
@@ -100,6 +110,7 @@ class Tick:
 Event = (
     SpeechStarted
     | SpeechProgress
+    | SpeechPaused
     | SpeechEnded
     | Transcript
     | ReplyStarted
@@ -121,6 +132,23 @@ class StartTranscription:
     speech_started_at: float
     speech_end_at: float
     endpoint_at: float
+    speculative: bool = False  # started in the pause, before the stop window closed
+
+
+@dataclass(frozen=True)
+class EndpointReached:
+    """The stop window closed on an utterance whose transcription started early."""
+
+    turn_id: int
+    speech_end_at: float
+    endpoint_at: float
+
+
+@dataclass(frozen=True)
+class CancelTranscription:
+    """The user went on talking: an early transcription is moot."""
+
+    turn_id: int
 
 
 @dataclass(frozen=True)
@@ -167,6 +195,8 @@ class FinishTurn:
 
 Action = (
     StartTranscription
+    | EndpointReached
+    | CancelTranscription
     | StartReply
     | StopPlayback
     | CancelReply

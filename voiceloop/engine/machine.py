@@ -18,6 +18,8 @@ from voiceloop.engine.events import (
     Action,
     BargeIn,
     CancelReply,
+    CancelTranscription,
+    EndpointReached,
     Event,
     FinishTurn,
     PlaybackFinished,
@@ -26,6 +28,7 @@ from voiceloop.engine.events import (
     ReplyStarted,
     ReportError,
     SpeechEnded,
+    SpeechPaused,
     SpeechProgress,
     SpeechStarted,
     Stage,
@@ -74,14 +77,20 @@ class ConversationMachine:
         # Set by the runtime: False while the echo canceller is still converging.
         self.echo_canceller_converged = True
         self._greeted = False
+        self._speculative_turn: int | None = None  # transcribing a pause that may be the end
+        self._early_result: Transcript | StageFailed | None = None
+        self._reserved_turn: int | None = None  # id of a speculation the user talked through
 
     # -- entry point ---------------------------------------------------------------------------
 
     def handle(self, event: Event) -> list[Action]:
         if isinstance(event, Tick):
             return self._on_tick(event)
-        if isinstance(event, SpeechStarted | SpeechProgress | SpeechEnded):
+        if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
+        if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
+            self._early_result = event  # held until the stop window confirms the end
+            return []
         if getattr(event, "turn_id", None) != self.turn_id:
             return []  # a late event from a turn already finished or cancelled
         self._progress_at = event.at
@@ -105,7 +114,9 @@ class ConversationMachine:
 
     # -- user speech ---------------------------------------------------------------------------
 
-    def _on_user_audio(self, event: SpeechStarted | SpeechProgress | SpeechEnded) -> list[Action]:
+    def _on_user_audio(
+        self, event: SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded
+    ) -> list[Action]:
         busy = self.state in (State.TRANSCRIBING, *REPLYING)
         if busy and self.config.half_duplex and self.state in REPLYING:
             return []
@@ -118,9 +129,17 @@ class ConversationMachine:
         if isinstance(event, SpeechProgress):
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
                 return self._barge_in(event.at)
+            if self.state is State.USER_SPEAKING and self._speculative_turn is not None:
+                return self._drop_speculation()  # it was only a pause: the user went on
+            return []
+        if isinstance(event, SpeechPaused):
+            if self.state is State.USER_SPEAKING and self._speculative_turn is None:
+                return self._speculate(event)
             return []
         # SpeechEnded
         if self.state in (State.USER_SPEAKING, State.LISTENING):
+            if self._speculative_turn is not None:
+                return self._confirm_speculation(event)
             return self._start_transcription(event)
         was_candidate = self._candidate_at is not None
         self._candidate_at = None
@@ -164,8 +183,50 @@ class ConversationMachine:
             FinishTurn(turn, outcome, at),
         ]
 
+    def _next_turn_id(self) -> int:
+        turn, self._reserved_turn = self._reserved_turn, None
+        return turn if turn is not None else self.turn_id + 1
+
+    def _speculate(self, paused: SpeechPaused) -> list[Action]:
+        self.turn_id = self._next_turn_id()
+        self._speculative_turn = self.turn_id
+        self._early_result = None
+        return [
+            StartTranscription(
+                turn_id=self.turn_id,
+                audio=paused.audio,
+                speech_started_at=paused.started_at,
+                speech_end_at=paused.at,
+                endpoint_at=paused.paused_at,
+                speculative=True,
+            )
+        ]
+
+    def _drop_speculation(self) -> list[Action]:
+        turn = self._speculative_turn
+        assert turn is not None
+        self._speculative_turn = None
+        self._early_result = None
+        self._reserved_turn = turn  # reused, so turn numbers have no gaps
+        return [CancelTranscription(turn)]
+
+    def _confirm_speculation(self, ended: SpeechEnded) -> list[Action]:
+        turn = self._speculative_turn
+        assert turn is not None
+        early, self._early_result = self._early_result, None
+        self._speculative_turn = None
+        self.state = State.TRANSCRIBING
+        self._progress_at = ended.detected_at
+        self._candidate_at = None
+        actions: list[Action] = [EndpointReached(turn, ended.at, ended.detected_at)]
+        if isinstance(early, Transcript):
+            actions += self._on_transcript(early)
+        elif isinstance(early, StageFailed):
+            actions += self._on_stage_failed(early)
+        return actions
+
     def _start_transcription(self, ended: SpeechEnded) -> list[Action]:
-        self.turn_id += 1
+        self.turn_id = self._next_turn_id()
         self.state = State.TRANSCRIBING
         self._progress_at = ended.detected_at
         self._candidate_at = None

@@ -27,6 +27,8 @@ from voiceloop.engine.events import (
     Action,
     BargeIn,
     CancelReply,
+    CancelTranscription,
+    EndpointReached,
     Event,
     FinishTurn,
     PlaybackFinished,
@@ -54,6 +56,10 @@ from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import EndpointConfig, Endpointer
 
 log = logging.getLogger("voiceloop")
+
+# After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
+# to ~0.6 s in living rooms); past that the mic holds no echo.
+ECHO_TAIL_S = 0.8
 
 
 
@@ -117,6 +123,7 @@ class Conversation:
                 stop_ms=vad_cfg.stop_ms,
                 preroll_ms=vad_cfg.preroll_ms,
                 max_utterance_s=vad_cfg.max_utterance_s,
+                speculate_ms=vad_cfg.speculate_ms if vad_cfg.speculate_ms < vad_cfg.stop_ms else 0,
             )
         )
         self.playback = PlaybackQueue()
@@ -133,6 +140,7 @@ class Conversation:
         self._aec_delay_s = getattr(aec, "output_delay_samples", 0) / 16_000
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
         self._far_end_s = 0.0  # playback the canceller has heard so far
+        self._reference_heard_at = -1e9  # last time the speaker played anything
         self.machine.echo_canceller_converged = self._aec_warmup_s <= 0
 
     # -- the frame loop -------------------------------------------------------------------------
@@ -160,6 +168,12 @@ class Conversation:
         self.session.write_audio(frame.mic_frame, frame.speaker_frame)
         cleaned = self.pipeline.aec.process(frame.mic_frame, frame.reference_frame)
         cleaned_at = frame.captured_at - self._aec_delay_s
+        if np.any(frame.reference_frame):
+            self._reference_heard_at = frame.captured_at
+        if self._aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
+            # Nothing played for longer than any room's echo tail: there is no echo to
+            # cancel, so VAD takes the mic as it is, without the canceller's frame of delay.
+            cleaned, cleaned_at = frame.mic_frame, frame.captured_at
         self._track_convergence(frame)
         for playback_event in self.playback.drain_events():
             self._post(playback_event)
@@ -221,6 +235,14 @@ class Conversation:
         now = self.pipeline.device.now()
         if isinstance(action, StartTranscription):
             self._start_transcription(action)
+        elif isinstance(action, EndpointReached):
+            self._endpoint_reached(action)
+        elif isinstance(action, CancelTranscription):
+            task = self._tasks.pop(action.turn_id, None)
+            if task is not None:
+                task.cancel()
+            self.turns.pop(action.turn_id, None)
+            self.session.write("speculation_dropped", at=now, turn=action.turn_id)
         elif isinstance(action, StartReply):
             self._start_reply(action)
         elif isinstance(action, StopPlayback):
@@ -282,6 +304,19 @@ class Conversation:
         )
         self._spawn(action.turn_id, self._transcribe(action, record))
 
+    def _endpoint_reached(self, action: EndpointReached) -> None:
+        """The early transcription's utterance really ended: time the turn from here."""
+        record = self.turns.get(action.turn_id)
+        if record is None:
+            return
+        true_end = self.pipeline.device.true_speech_end(before=action.endpoint_at)
+        record.speech_end_is_true = true_end is not None and true_end >= record.speech_started_at
+        record.speech_end_at = true_end if record.speech_end_is_true else action.speech_end_at  # type: ignore[assignment]
+        record.vad_speech_end_at = action.speech_end_at
+        record.endpoint_at = self._now()
+        record.speculative = True
+        self.session.write("endpoint", at=record.endpoint_at, turn=action.turn_id, asr_ready=record.asr_done_at is not None)
+
     async def _transcribe(self, action: StartTranscription, record: TurnRecord) -> None:
         asr = self.pipeline.asr
         try:
@@ -310,6 +345,7 @@ class Conversation:
             record = TurnRecord(action.turn_id, now, now, now, now)
             self.turns[action.turn_id] = record
         record.user_text = action.user_text
+        record.reply_started_at = self._now()
         record.backend = getattr(self.pipeline.llm, "description", self.pipeline.llm.name)
         self.playback.open_turn(action.turn_id)
         self._spawn(action.turn_id, self._reply(action, record))

@@ -13,11 +13,13 @@ class TurnRecord:
     vad_speech_end_at: float
     endpoint_at: float
     speech_end_is_true: bool = False
+    speculative: bool = False  # transcription started in the pause before the endpoint
     audio_s: float = 0.0
     asr_done_at: float | None = None
     asr_elapsed_s: float | None = None
     transcript: str = ""
     user_text: str = ""  # what was sent to the LLM (may include merged earlier words)
+    reply_started_at: float | None = None
     llm_first_token_at: float | None = None
     llm_done_at: float | None = None
     llm_deltas: int = 0
@@ -36,12 +38,16 @@ class TurnRecord:
         def span(start: float | None, end: float | None) -> float | None:
             return None if start is None or end is None else round((end - start) * 1000, 1)
 
+        asr_wait = span(self.endpoint_at, self.asr_done_at)
         return {
             "voice_to_voice": span(self.speech_end_at, self.playback_start_at),
             "endpoint": span(self.speech_end_at, self.endpoint_at),
-            "asr": span(self.endpoint_at, self.asr_done_at),
-            "llm_ttft": span(self.asr_done_at, self.llm_first_token_at),
-            "llm_first_piece": span(self.asr_done_at, self.first_sentence_at),
+            # From the endpoint until the transcript was there: 0 when an early (speculative)
+            # transcription finished inside the stop window.
+            "asr": None if asr_wait is None else max(asr_wait, 0.0),
+            "asr_compute": None if self.asr_elapsed_s is None else round(self.asr_elapsed_s * 1000, 1),
+            "llm_ttft": span(self.reply_started_at, self.llm_first_token_at),
+            "llm_first_piece": span(self.reply_started_at, self.first_sentence_at),
             "tts_first_audio": span(self.first_sentence_at, self.tts_first_audio_at),
             "queue_to_play": span(self.tts_first_audio_at, self.playback_start_at),
         }

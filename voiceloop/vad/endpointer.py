@@ -23,9 +23,9 @@ from enum import Enum
 
 import numpy as np
 
-from voiceloop.engine.events import SpeechEnded, SpeechProgress, SpeechStarted
+from voiceloop.engine.events import SpeechEnded, SpeechPaused, SpeechProgress, SpeechStarted
 
-EndpointEvent = SpeechStarted | SpeechProgress | SpeechEnded
+EndpointEvent = SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded
 
 
 class EndpointState(str, Enum):
@@ -47,6 +47,7 @@ class EndpointConfig:
     loud_range_db: float = 30.0  # blocks this far below the utterance's peak count as quiet
     noise_margin_db: float = 8.0  # ...and so do blocks this close to the noise floor
     block_samples: int = 128  # 8 ms: the resolution of the end-of-speech estimate
+    speculate_ms: int = 0  # report a pause this long (< stop_ms) so ASR can start early; 0 = off
 
 
 class Endpointer:
@@ -64,6 +65,7 @@ class Endpointer:
         self._voiced_s = 0.0
         self._last_voiced_end = 0.0
         self._peak_db = -120.0
+        self._pause_reported = False
 
     @property
     def in_speech(self) -> bool:
@@ -110,7 +112,19 @@ class Endpointer:
             events.append(self._end(detected_at=end, truncated=False))
         elif end - self._onset >= cfg.max_utterance_s:
             events.append(self._end(detected_at=end, truncated=True))
+        else:
+            events += self._maybe_pause(end)
         return events
+
+    def _maybe_pause(self, now: float) -> list[EndpointEvent]:
+        speculate = self.config.speculate_ms
+        if self.state is not EndpointState.STOPPING or not speculate or self._pause_reported:
+            return []
+        if now - self._last_voiced_end < speculate / 1000:
+            return []
+        self._pause_reported = True
+        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
+        return [SpeechPaused(at=self._last_voiced_end, started_at=self._onset, paused_at=now, audio=audio)]
 
     def poll(self, frame: np.ndarray, at: float) -> list[EndpointEvent]:
         """Checks a 10 ms frame that no chunk has covered yet: a quiet frame may close the stop
@@ -118,10 +132,10 @@ class Endpointer:
         if self.state is not EndpointState.STOPPING:
             return []
         end = at + len(frame) / self.config.sample_rate
-        if end - self._last_voiced_end < self.config.stop_ms / 1000:
-            return []
         if max(self._block_levels(frame)) >= self._loud_floor():
             return []  # sound again: let silero judge it
+        if end - self._last_voiced_end < self.config.stop_ms / 1000:
+            return self._maybe_pause(end)
         return [self._end(detected_at=end, truncated=False)]
 
     # -- loudness -------------------------------------------------------------------------------
@@ -167,6 +181,7 @@ class Endpointer:
         self._last_voiced_end = end
 
     def _voiced(self, end: float, duration: float) -> None:
+        self._pause_reported = False  # speech again: a later pause is a new one
         self._voiced_s += duration
         self._last_voiced_end = max(self._last_voiced_end, end)
 
