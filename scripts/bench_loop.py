@@ -79,7 +79,15 @@ def _turn_figures(turn) -> dict:  # type: ignore[no-untyped-def]
 
 
 def summarise(turns: list[dict]) -> dict:
-    keys = ("voice_to_voice", "endpoint", "asr", "llm_first_piece", "tts_first_audio", "queue_to_play", "overhead")
+    keys = (
+        "voice_to_voice",
+        "endpoint",
+        "asr",
+        "llm_first_piece",
+        "tts_first_audio",
+        "queue_to_play",
+        "overhead",
+    )
     out: dict = {"turns": len(turns)}
     for key in keys:
         values = [t[key] for t in turns if t[key] is not None]
@@ -91,7 +99,9 @@ def summarise(turns: list[dict]) -> dict:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=("offline", "idealised", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
@@ -115,7 +125,15 @@ async def main() -> int:
     else:
         for mode, figures in report["modes"].items():
             print(f"\n{mode}: {figures['turns']} turns over {args.runs} runs")
-            for key in ("voice_to_voice", "endpoint", "asr", "llm_first_piece", "tts_first_audio", "queue_to_play", "overhead"):
+            for key in (
+                "voice_to_voice",
+                "endpoint",
+                "asr",
+                "llm_first_piece",
+                "tts_first_audio",
+                "queue_to_play",
+                "overhead",
+            ):
                 print(f"  {key:16s} median {figures[key]['median']:>7} ms   p90 {figures[key]['p90']:>7} ms")
             print(f"  overhead median per run: {figures['overhead_median_per_run']}")
     return 0

@@ -32,4 +32,6 @@ def room_settings(tmp_path: Path, llm_server: LlmServer) -> Settings:
 
 
 def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
-    return UserScript.model_validate({"voice": "en-us+m3", "rate_wpm": 165, "tail_ms": tail_ms, "turns": list(turns)})
+    return UserScript.model_validate(
+        {"voice": "en-us+m3", "rate_wpm": 165, "tail_ms": tail_ms, "turns": list(turns)}
+    )

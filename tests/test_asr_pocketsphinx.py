@@ -50,9 +50,7 @@ def commands() -> PocketsphinxRecognizer:
 
 
 @pytest.mark.parametrize("voice", ["en-us", "en-us+m3", "en-gb"])
-def test_every_command_phrase_is_recognised_exactly(
-    commands: PocketsphinxRecognizer, voice: str
-) -> None:
+def test_every_command_phrase_is_recognised_exactly(commands: PocketsphinxRecognizer, voice: str) -> None:
     heard = {phrase: commands.transcribe(spoken(phrase, voice)).text for phrase in PHRASES}
 
     assert {p: h for p, h in heard.items() if h != p} == {}

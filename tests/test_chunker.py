@@ -37,7 +37,10 @@ def test_the_first_piece_may_end_at_a_comma_so_audio_starts_early():
         "Next.",
     ]
     # Later pieces do not cut at commas: whole sentences sound better.
-    assert pieces("Yes. One, two, three, four, five, six, seven.")[1] == "One, two, three, four, five, six, seven."
+    assert (
+        pieces("Yes. One, two, three, four, five, six, seven.")[1]
+        == "One, two, three, four, five, six, seven."
+    )
 
 
 def test_abbreviations_numbers_and_list_markers_are_not_sentence_ends():
@@ -112,6 +115,8 @@ def test_by_default_even_a_one_word_opener_is_its_own_first_piece():
 
 
 def test_a_first_piece_with_no_punctuation_is_cut_after_a_few_words():
-    out = stream("Here is what you asked about in some detail today. Then more.", step=2, first_piece_max_words=5)
+    out = stream(
+        "Here is what you asked about in some detail today. Then more.", step=2, first_piece_max_words=5
+    )
     assert [p for _, p in out] == ["Here is what you asked", "about in some detail today.", "Then more."]
     assert out[0][0] <= len("Here is what you asked ") + 2  # cut as soon as the fifth word ended

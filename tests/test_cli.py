@@ -34,7 +34,13 @@ def test_the_demo_runs_the_scripted_conversation_and_writes_its_report(tmp_path:
     assert len(report["turns"]) >= 3
     for entry in report["turns"]:
         assert set(entry) >= {"expected", "transcript", "reply", "interrupted", "timings_ms"}
-        assert set(entry["timings_ms"]) == {"voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio"}
+        assert set(entry["timings_ms"]) == {
+            "voice_to_voice",
+            "endpoint",
+            "asr",
+            "llm_ttft",
+            "tts_first_audio",
+        }
     assert report["word_error_rate"] <= 0.2
     assert report["self_transcriptions"] == 0
     assert report["barge_ins"] >= 1 and any(entry["interrupted"] for entry in report["turns"])
@@ -50,7 +56,11 @@ def test_doctor_reports_each_part_and_fails_on_an_unreachable_endpoint():
         [*VOICELOOP, "doctor"],
         capture_output=True,
         text=True,
-        env={"VOICELOOP_LLM__BASE_URL": f"http://127.0.0.1:{unused_port()}/v1", "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={
+            "VOICELOOP_LLM__BASE_URL": f"http://127.0.0.1:{unused_port()}/v1",
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+        },
         timeout=120,
     )
     assert result.returncode == 1

@@ -57,7 +57,9 @@ def test_broken_toml_and_missing_files_are_reported_plainly(tmp_path: Path):
 
 def test_config_show_masks_the_api_key(monkeypatch: pytest.MonkeyPatch):
     env = {"VOICELOOP_LLM__API_KEY": "sk-very-secret-123", "PATH": "/usr/bin:/bin"}
-    shown = subprocess.run([*VOICELOOP, "config", "show", "-c", "offline"], capture_output=True, text=True, env=env)
+    shown = subprocess.run(
+        [*VOICELOOP, "config", "show", "-c", "offline"], capture_output=True, text=True, env=env
+    )
     assert shown.returncode == 0, shown.stderr
     assert "sk-very-secret-123" not in shown.stdout
     assert 'api_key = "**********"' in shown.stdout

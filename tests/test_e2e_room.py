@@ -29,7 +29,11 @@ async def test_a_conversation_is_heard_answered_and_logged(room_settings, llm_se
     result = await run_demo(room_settings, user, say=lambda _: None)
     report = result.report
 
-    assert [t["transcript"] for t in report["turns"]] == ["what time is it", "tell me a joke", "turn on the lights"]
+    assert [t["transcript"] for t in report["turns"]] == [
+        "what time is it",
+        "tell me a joke",
+        "turn on the lights",
+    ]
     for entry in report["turns"]:
         assert entry["reply"].startswith(f"Sure thing, you asked me: {entry['expected']}.")
         assert entry["timings_ms"]["voice_to_voice"] > 0
@@ -47,7 +51,9 @@ async def test_a_conversation_is_heard_answered_and_logged(room_settings, llm_se
     assert (result.session_dir / "conversation.wav").stat().st_size > 16_000 * 2 * 2 * 5
 
 
-async def test_talking_over_a_reply_stops_it_and_only_the_heard_part_enters_history(room_settings, llm_server):
+async def test_talking_over_a_reply_stops_it_and_only_the_heard_part_enters_history(
+    room_settings, llm_server
+):
     user = script(
         {"say": "tell me a joke", "pause_ms": 300},
         {"say": "never mind", "interrupt_after_ms": 900},
@@ -59,7 +65,9 @@ async def test_talking_over_a_reply_stops_it_and_only_the_heard_part_enters_hist
     assert [t["transcript"] for t in report["turns"]] == ["tell me a joke", "never mind", "thank you"]
     interrupted = report["turns"][0]
     assert interrupted["interrupted"] and report["barge_ins"] == 1
-    full_reply = "Sure thing, you asked me: tell me a joke. Here is a second sentence that takes a while to say."
+    full_reply = (
+        "Sure thing, you asked me: tell me a joke. Here is a second sentence that takes a while to say."
+    )
     assert interrupted["reply"] and full_reply.startswith(interrupted["reply"].rstrip("."))
     assert interrupted["reply"] != full_reply
 
@@ -111,7 +119,9 @@ async def test_an_unreachable_endpoint_is_said_plainly_and_every_turn_is_logged(
 async def test_a_voice_failure_is_reported_and_the_loop_carries_on(room_settings, llm_server):
     # Call 0 is the greeting; call 1 is the first piece of the first reply.
     voice = FaultyVoice(create("tts", "espeak", room_settings), fail_calls={1})
-    user = script({"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 3000})
+    user = script(
+        {"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 3000}
+    )
     result = await run_demo(room_settings, user, say=lambda _: None, tts=voice)
     turns = spoken_turns(read_session(result.session_dir / "session.jsonl"))
     assert [t["outcome"] for t in turns] == ["error", "answered"]

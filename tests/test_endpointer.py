@@ -106,7 +106,7 @@ def test_a_quiet_frame_between_chunks_closes_the_stop_window_without_waiting_for
     for index in range(4):
         endpointer.feed(loud, 0.95, at=index * CHUNK_S)
     at = 4 * CHUNK_S
-    for index in range(6):  # 192 ms of silence, in whole chunks
+    for _ in range(6):  # 192 ms of silence, in whole chunks
         assert endpointer.feed(quiet, 0.05, at=at) == []
         at += CHUNK_S
     assert endpointer.poll(np.full(160, 0.3, np.float32), at) == []  # sound: silero decides

@@ -46,7 +46,7 @@ def test_a_third_party_adapter_registers_through_the_entry_point_group(tmp_path:
     dist = tmp_path / "loud_aec-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: loud-aec\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text('[voiceloop.adapters]\naec.doubler = loud_aec:create\n')
+    (dist / "entry_points.txt").write_text("[voiceloop.adapters]\naec.doubler = loud_aec:create\n")
     code = textwrap.dedent(
         f"""
         import sys; sys.path.insert(0, {str(tmp_path)!r})

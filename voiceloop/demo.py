@@ -114,7 +114,8 @@ def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: flo
     self_heard = [
         t
         for t in turns
-        if t.transcript and not any(_overlaps((t.speech_started_at, t.vad_speech_end_at), iv) for iv in intervals)
+        if t.transcript
+        and not any(_overlaps((t.speech_started_at, t.vad_speech_end_at), iv) for iv in intervals)
     ]
     overheads = [o for t in turns if (o := t.overhead_ms(stop_window_ms)) is not None]
     errors = [error for t in turns for error in t.errors]

@@ -44,8 +44,7 @@ OUTPUT_DELAY_SAMPLES = FRAME_SAMPLES
 
 _LIBRARY_FALLBACK = "libspeexdsp.so.1"
 _MISSING = (
-    "libspeexdsp is not installed: apt-get install libspeexdsp1 (Debian/Ubuntu) "
-    "or brew install speexdsp"
+    "libspeexdsp is not installed: apt-get install libspeexdsp1 (Debian/Ubuntu) or brew install speexdsp"
 )
 
 _Int16Pointer = ctypes.POINTER(ctypes.c_int16)

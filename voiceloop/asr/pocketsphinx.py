@@ -64,9 +64,7 @@ class PocketsphinxRecognizer:
         normalised = sorted({p for p in (normalise(phrase) for phrase in phrases) if p})
         if not normalised:
             raise AsrError("asr.phrases has no words in it")
-        unknown = sorted(
-            {w for p in normalised for w in p.split() if self._decoder.lookup_word(w) is None}
-        )
+        unknown = sorted({w for p in normalised for w in p.split() if self._decoder.lookup_word(w) is None})
         if unknown:
             raise AsrError(
                 f"words not in the pocketsphinx dictionary: {', '.join(unknown)}; "

@@ -184,15 +184,21 @@ class VirtualRoom:
         self.room = room
         rng = np.random.default_rng(room.seed)
         self._noise_rng = np.random.default_rng(room.seed + 1)
-        self.echo = EchoPath(room.echo_delay_ms, room.echo_gain_db, room_impulse_response(room.rt60_s, rng), room.soft_clip)
-        self.reference_delay = max(0, int(round((room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
+        self.echo = EchoPath(
+            room.echo_delay_ms, room.echo_gain_db, room_impulse_response(room.rt60_s, rng), room.soft_clip
+        )
+        self.reference_delay = max(
+            0, int(round((room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000))
+        )
         self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)
         self.user = ScriptedUser(script, [self._render_line(turn, render) for turn in script.turns])
         self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
         self._t0: float | None = None
         self._closed = False
 
-    def _render_line(self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None) -> np.ndarray:
+    def _render_line(
+        self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None
+    ) -> np.ndarray:
         if turn.wav is not None:
             from voiceloop.audio.files import read_audio
 
@@ -220,7 +226,9 @@ class VirtualRoom:
             speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
             audible = bool(np.any(speaker_frame))
             mic_frame = self.user.frame(frame_at - t0, audible) + self.echo.process(speaker_frame)
-            mic_frame += self._noise_amplitude * self._noise_rng.standard_normal(FRAME_SAMPLES).astype(np.float32)
+            mic_frame += self._noise_amplitude * self._noise_rng.standard_normal(FRAME_SAMPLES).astype(
+                np.float32
+            )
             np.clip(mic_frame, -1.0, 1.0, out=mic_frame)
             reference_frame = self._delayed_reference(speaker_frame)
             captured_by = t0 + (k + 1) * FRAME_S / self.room.speed

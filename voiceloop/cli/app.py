@@ -57,7 +57,9 @@ def config_show(config: ConfigOption = None) -> None:
     from rich.syntax import Syntax
 
     settings = load(config)
-    Console().print(Syntax(_to_toml(settings.masked()), "toml", theme="ansi_dark", background_color="default"))
+    Console().print(
+        Syntax(_to_toml(settings.masked()), "toml", theme="ansi_dark", background_color="default")
+    )
 
 
 def _to_toml(data: dict, prefix: str = "") -> str:

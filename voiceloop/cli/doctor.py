@@ -45,7 +45,9 @@ def _library_checks() -> list[Check]:
     checks: list[Check] = []
     for name, purpose in SYSTEM_LIBRARIES.items():
         found = find_library(name)
-        checks.append((f"library {name}", True if found else None, found or f"not found: needed for {purpose}"))
+        checks.append(
+            (f"library {name}", True if found else None, found or f"not found: needed for {purpose}")
+        )
     return checks
 
 

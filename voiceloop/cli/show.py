@@ -40,7 +40,16 @@ class DemoConsole:
     def summary(self, result: DemoResult) -> None:
         report = result.report
         table = Table(title="voiceloop demo", show_lines=False)
-        for column in ("said", "heard", "reply (as played)", "v2v ms", "endpoint", "asr", "llm ttft", "tts 1st"):
+        for column in (
+            "said",
+            "heard",
+            "reply (as played)",
+            "v2v ms",
+            "endpoint",
+            "asr",
+            "llm ttft",
+            "tts 1st",
+        ):
             table.add_column(column, overflow="fold")
         for entry in report["turns"]:
             t = entry["timings_ms"]
@@ -49,7 +58,10 @@ class DemoConsole:
                 entry["expected"],
                 entry["transcript"] or "[red]∅[/]",
                 reply,
-                *(_ms(t[key]) for key in ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")),
+                *(
+                    _ms(t[key])
+                    for key in ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
+                ),
             )
         self.console.print(table)
         overhead = report["overhead_ms"]["median"]

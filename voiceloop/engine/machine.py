@@ -191,16 +191,19 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self._speculative_turn = self.turn_id
         self._early_result = None
-        return [
-            StartTranscription(
-                turn_id=self.turn_id,
-                audio=paused.audio,
-                speech_started_at=paused.started_at,
-                speech_end_at=paused.at,
-                endpoint_at=paused.paused_at,
-                speculative=True,
-            )
-        ]
+        return [self._transcription(paused, endpoint_at=paused.paused_at, speculative=True)]
+
+    def _transcription(
+        self, speech: SpeechPaused | SpeechEnded, endpoint_at: float, speculative: bool
+    ) -> StartTranscription:
+        return StartTranscription(
+            turn_id=self.turn_id,
+            audio=speech.audio,
+            speech_started_at=speech.started_at,
+            speech_end_at=speech.at,
+            endpoint_at=endpoint_at,
+            speculative=speculative,
+        )
 
     def _drop_speculation(self) -> list[Action]:
         turn = self._speculative_turn
@@ -230,15 +233,7 @@ class ConversationMachine:
         self.state = State.TRANSCRIBING
         self._progress_at = ended.detected_at
         self._candidate_at = None
-        return [
-            StartTranscription(
-                turn_id=self.turn_id,
-                audio=ended.audio,
-                speech_started_at=ended.started_at,
-                speech_end_at=ended.at,
-                endpoint_at=ended.detected_at,
-            )
-        ]
+        return [self._transcription(ended, endpoint_at=ended.detected_at, speculative=False)]
 
     # -- stage results -------------------------------------------------------------------------
 

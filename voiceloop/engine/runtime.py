@@ -62,7 +62,6 @@ log = logging.getLogger("voiceloop")
 ECHO_TAIL_S = 0.8
 
 
-
 @dataclass
 class Pipeline:
     """The adapters one conversation runs on."""
@@ -192,7 +191,9 @@ class Conversation:
         self._far_end_s += len(frame.reference_frame) / 16_000
         if self._far_end_s >= self._aec_warmup_s:
             self.machine.echo_canceller_converged = True
-            self.session.write("echo_canceller_converged", at=frame.captured_at, after_s=round(self._far_end_s, 2))
+            self.session.write(
+                "echo_canceller_converged", at=frame.captured_at, after_s=round(self._far_end_s, 2)
+            )
 
     def _feed_vad(self, cleaned: np.ndarray, at: float) -> None:
         vad = self.pipeline.vad
@@ -264,7 +265,9 @@ class Conversation:
             message = f"{action.stage.value}: {action.message}"
             if (record := self.turns.get(action.turn_id)) is not None:
                 record.errors.append(message)
-            self.session.write("error", at=now, turn=action.turn_id, stage=action.stage.value, message=action.message)
+            self.session.write(
+                "error", at=now, turn=action.turn_id, stage=action.stage.value, message=action.message
+            )
             self.observer.on_error(message)
         elif isinstance(action, FinishTurn):
             self._finish_turn(action)
@@ -315,15 +318,26 @@ class Conversation:
         record.vad_speech_end_at = action.speech_end_at
         record.endpoint_at = self._now()
         record.speculative = True
-        self.session.write("endpoint", at=record.endpoint_at, turn=action.turn_id, asr_ready=record.asr_done_at is not None)
+        self.session.write(
+            "endpoint", at=record.endpoint_at, turn=action.turn_id, asr_ready=record.asr_done_at is not None
+        )
 
     async def _transcribe(self, action: StartTranscription, record: TurnRecord) -> None:
         asr = self.pipeline.asr
         try:
             async with asyncio.timeout(self.settings.asr.timeout_s):
-                result = await asyncio.to_thread(asr.transcribe, action.audio, self.settings.asr.hotwords or None)
+                result = await asyncio.to_thread(
+                    asr.transcribe, action.audio, self.settings.asr.hotwords or None
+                )
         except TimeoutError:
-            self._post(StageFailed(Stage.ASR, action.turn_id, f"no transcript within {self.settings.asr.timeout_s:.0f} s", self._now()))
+            self._post(
+                StageFailed(
+                    Stage.ASR,
+                    action.turn_id,
+                    f"no transcript within {self.settings.asr.timeout_s:.0f} s",
+                    self._now(),
+                )
+            )
             return
         except Exception as exc:  # any adapter failure is one failed turn, never a dead loop
             self._post(StageFailed(Stage.ASR, action.turn_id, _one_line(exc), self._now()))
@@ -332,7 +346,11 @@ class Conversation:
         record.asr_elapsed_s = result.elapsed_s
         record.transcript = result.text.strip()
         self.session.write(
-            "transcript", at=record.asr_done_at, turn=action.turn_id, text=record.transcript, rtf=round(result.rtf, 3)
+            "transcript",
+            at=record.asr_done_at,
+            turn=action.turn_id,
+            text=record.transcript,
+            rtf=round(result.rtf, 3),
         )
         self._post(Transcript(action.turn_id, result.text, record.asr_done_at))
 
@@ -374,7 +392,9 @@ class Conversation:
                     producer.cancel()
                     break
             if state.error is not None and state.error != "tts":
-                notice = CUT_OFF_NOTICE if record.heard_text or state.queued_audio else SPOKEN_ERRORS[Stage.LLM]
+                notice = (
+                    CUT_OFF_NOTICE if record.heard_text or state.queued_audio else SPOKEN_ERRORS[Stage.LLM]
+                )
                 await self._speak(turn, record, notice, state, spoken=False)
         finally:
             producer.cancel()
@@ -389,7 +409,9 @@ class Conversation:
         pieces: asyncio.Queue[str | None],
         state: _Reply,
     ) -> None:
-        chunker = SentenceChunker(self.settings.loop.first_piece_min_chars, self.settings.loop.first_piece_max_words)
+        chunker = SentenceChunker(
+            self.settings.loop.first_piece_min_chars, self.settings.loop.first_piece_max_words
+        )
         llm = self.pipeline.llm
         try:
             async with asyncio.timeout(self.settings.llm.timeout_s):
@@ -409,7 +431,9 @@ class Conversation:
         record.llm_done_at = self._now()
         for piece in chunker.flush():  # after a cut, what did arrive is still spoken
             await self._hand_over(record, piece, pieces)
-        self.session.write("reply", at=record.llm_done_at, turn=turn, text=record.reply_text, deltas=record.llm_deltas)
+        self.session.write(
+            "reply", at=record.llm_done_at, turn=turn, text=record.reply_text, deltas=record.llm_deltas
+        )
         await pieces.put(None)
 
     async def _hand_over(self, record: TurnRecord, piece: str, pieces: asyncio.Queue[str | None]) -> None:
@@ -417,7 +441,9 @@ class Conversation:
             record.first_sentence_at = self._now()
         await pieces.put(piece)
 
-    async def _speak(self, turn: int, record: TurnRecord, text: str, state: _Reply, spoken: bool = True) -> bool:
+    async def _speak(
+        self, turn: int, record: TurnRecord, text: str, state: _Reply, spoken: bool = True
+    ) -> bool:
         """Voices one piece into the playback queue; False if the voice failed."""
         index = self.playback.begin_piece(turn, text, spoken=spoken)
         if index is None:
@@ -434,7 +460,11 @@ class Conversation:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            message = f"the voice did not answer within {self.settings.tts.timeout_s:.0f} s" if isinstance(exc, TimeoutError) else _one_line(exc)
+            message = (
+                f"the voice did not answer within {self.settings.tts.timeout_s:.0f} s"
+                if isinstance(exc, TimeoutError)
+                else _one_line(exc)
+            )
             state.error = "tts"
             self._post(StageFailed(Stage.TTS, turn, message, self._now()))
             return False

@@ -277,9 +277,11 @@ class _Reply:
 
     def chunk(self, delta: dict[str, str] | None, finish_reason: str | None = None) -> dict[str, Any]:
         """A chat.completion.chunk; `delta=None` makes the trailing usage-only chunk."""
-        choices = [] if delta is None else [
-            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        ]
+        choices = (
+            []
+            if delta is None
+            else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        )
         chunk = {
             "id": self.id,
             "object": "chat.completion.chunk",

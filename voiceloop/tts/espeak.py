@@ -42,9 +42,7 @@ _EE_OK = 0
 _STEADY = "_steady"  # short: espeak truncates "voice+variant" names at 40 characters
 _STEADY_SETTINGS = "flutter 0\nroughness 0\n"  # later lines override the variant's own
 
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class _VoiceSpec(ctypes.Structure):
@@ -143,9 +141,7 @@ class _Engine:
         pointer = ctypes.c_char_p(text.encode("utf-8"))
         clauses = []
         while pointer.value:
-            ipa = self._lib.espeak_TextToPhonemes(
-                ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA
-            )
+            ipa = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA)
             clauses.append(ipa.decode("utf-8") if ipa else "")
         return " ".join(clause for clause in clauses if clause)
 
@@ -172,9 +168,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
         ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
     ]  # fmt: skip
-    lib.espeak_TextToPhonemes.argtypes = [
-        ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int
-    ]
+    lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
     lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceSpec))
