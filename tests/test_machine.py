@@ -313,3 +313,16 @@ def test_an_early_transcription_failure_is_reported_once_the_endpoint_confirms_i
     actions = machine.handle(ended(0.0, 1.0))
     assert kinds(actions) == [EndpointReached, ReportError, FinishTurn]
     assert machine.state is State.LISTENING
+
+
+def test_speech_heard_over_a_reply_before_the_canceller_converged_is_not_made_a_turn():
+    machine = machine_in_speaking()
+    machine.echo_canceller_converged = False
+    machine.handle(SpeechStarted(at=2.9))  # most likely the reply's own echo tail
+    machine.handle(ReplyFinished(1, at=2.95))
+    machine.handle(PlaybackFinished(1, at=3.0))
+    assert machine.state is State.LISTENING
+    assert machine.handle(ended(2.9, 3.4)) == []
+    # The next real utterance is heard as usual.
+    machine.handle(SpeechStarted(at=4.0))
+    assert kinds(machine.handle(ended(4.0, 5.0))) == [StartTranscription]

@@ -32,7 +32,8 @@ class DemoResult:
     report: dict[str, Any]
     turns: list[TurnRecord]
     session_dir: Path
-    notes: list[str] = field(default_factory=list)
+    # (expected text, start, end) of each scripted line on the loop clock: the ground truth.
+    user_lines: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatModel:
@@ -85,7 +86,11 @@ async def run_demo(
         import json
 
         json.dump(report, out, indent=2, ensure_ascii=False)
-    return DemoResult(report=report, turns=conversation.finished_turns, session_dir=session.dir)
+    user_lines = [
+        (u.expected, start, end)
+        for u, (start, end) in zip(room.user.utterances, room.user_speech_intervals(), strict=True)
+    ]
+    return DemoResult(report, conversation.finished_turns, session.dir, user_lines)
 
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.05) -> bool:
@@ -118,12 +123,18 @@ def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: flo
         and not any(_overlaps((t.speech_started_at, t.vad_speech_end_at), iv) for iv in intervals)
     ]
     overheads = [o for t in turns if (o := t.overhead_ms(stop_window_ms)) is not None]
+    reactions = barge_in_reactions(turns, lines, intervals)
     errors = [error for t in turns for error in t.errors]
     return {
         "turns": entries,
         "self_transcriptions": len(self_heard),
         "self_transcribed_text": [t.transcript for t in self_heard],
         "barge_ins": sum(1 for t in turns if t.barge_in_at is not None),
+        "barge_in": {
+            "attempts": sum(1 for u in lines if u.over_reply and u.is_speech),
+            "detected": len(reactions),
+            "reaction_ms": reactions,
+        },
         "errors": errors,
         "word_error_rate": word_error_rate(
             [e["expected"] for e in entries], [e["transcript"] for e in entries]
@@ -134,6 +145,25 @@ def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: flo
             "stop_window_ms": stop_window_ms,
         },
     }
+
+
+def barge_in_reactions(
+    turns: list[TurnRecord], lines: list[Any], intervals: list[tuple[float, float]]
+) -> list[float]:
+    """For each scripted line spoken over a reply, the time from its first sound to the moment
+    playback stopped, where it did stop for it."""
+    reactions = []
+    for utterance, (start, end) in zip(lines, intervals, strict=True):
+        if not (utterance.over_reply and utterance.is_speech):
+            continue
+        stopped = [
+            t.playback_end_at
+            for t in turns
+            if t.barge_in_at is not None and t.playback_end_at is not None and start <= t.barge_in_at <= end + 1.0
+        ]
+        if stopped:
+            reactions.append(round((min(stopped) - start) * 1000, 1))
+    return reactions
 
 
 def _report_timings(turn: TurnRecord | None) -> dict[str, float | None]:

@@ -24,7 +24,11 @@ BUILTIN: dict[Kind, dict[str, str]] = {
     "asr": {"pocketsphinx": "voiceloop.asr.pocketsphinx:create"},
     "llm": {"openai": "voiceloop.llm.openai_chat:create", "echo": "voiceloop.llm.echo:create"},
     "tts": {"espeak": "voiceloop.tts.espeak:create"},
-    "aec": {"none": "voiceloop.aec.passthrough:create", "speex": "voiceloop.aec.speex:create"},
+    "aec": {
+        "none": "voiceloop.aec.passthrough:create",
+        "speex": "voiceloop.aec.speex:create",
+        "webrtc": "voiceloop.aec.webrtc:create",
+    },
     "vad": {"silero": "voiceloop.vad.silero:create"},
     "audio": {"virtual": "voiceloop.audio.virtual:create"},
 }

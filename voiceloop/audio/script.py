@@ -29,6 +29,7 @@ class ScriptTurn(BaseModel):
 
     say: str | None = None
     wav: Path | None = None
+    cough_ms: int | None = Field(None, gt=0, le=2000, description="a cough-like burst, no words")
     expected: str | None = None  # what ASR should hear; defaults to `say`
     pause_ms: int = Field(800, ge=0)
     interrupt_after_ms: int | None = Field(None, ge=0)
@@ -36,13 +37,17 @@ class ScriptTurn(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ScriptTurn:
-        if (self.say is None) == (self.wav is None):
-            raise ValueError("each turn needs exactly one of 'say' or 'wav'")
+        if sum(source is not None for source in (self.say, self.wav, self.cough_ms)) != 1:
+            raise ValueError("each turn needs exactly one of 'say', 'wav' or 'cough_ms'")
         return self
 
     @property
     def expected_text(self) -> str:
         return self.expected if self.expected is not None else (self.say or "")
+
+    @property
+    def is_speech(self) -> bool:
+        return self.cough_ms is None
 
 
 class UserScript(BaseModel):
@@ -51,6 +56,7 @@ class UserScript(BaseModel):
     voice: str = "en-us+m3"
     rate_wpm: int = Field(165, ge=80, le=450)
     tail_ms: int = Field(1500, ge=0, description="listen this long after the last reply")
+    max_session_s: float = Field(300.0, gt=0, description="end the room regardless, after this")
     turns: list[ScriptTurn] = Field(min_length=1)
 
 

@@ -45,10 +45,17 @@ class UserUtterance:
     start_at: float
     end_at: float
     over_reply: bool
+    is_speech: bool = True  # False for a cough: nothing should come of it
+
+
+# Both voices (the scripted user and the assistant's espeak) speak at about this active level,
+# so the echo path's gain is directly the echo's level relative to the user.
+VOICE_LEVEL_DBFS = -20.0
 
 
 def room_impulse_response(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
-    """A direct path plus an exponentially decaying diffuse tail reaching -60 dB at rt60."""
+    """A direct path plus an exponentially decaying diffuse tail reaching -60 dB at rt60,
+    scaled to unit energy so the echo gain alone sets the echo's level."""
     if rt60_s <= 0:
         return np.ones(1, dtype=np.float32)
     length = int(rt60_s * SAMPLE_RATE)
@@ -57,13 +64,40 @@ def room_impulse_response(rt60_s: float, rng: np.random.Generator) -> np.ndarray
     tail[: int(0.003 * SAMPLE_RATE)] = 0.0  # first reflections arrive a few ms late
     tail *= 0.5 / max(np.sqrt(np.sum(tail**2)), 1e-9)  # diffuse energy below the direct path
     tail[0] = 1.0
-    return tail.astype(np.float32)
+    return (tail / np.sqrt(np.sum(tail**2))).astype(np.float32)
+
+
+def at_voice_level(audio: np.ndarray) -> np.ndarray:
+    """Scales speech so its active (voiced) level is VOICE_LEVEL_DBFS."""
+    frames = audio[: audio.size // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
+    if frames.size == 0:
+        return audio
+    energy = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    active = energy[energy > energy.max() * 1e-3]
+    level = 10 * np.log10(max(float(active.mean()), 1e-12))
+    return (audio * 10 ** ((VOICE_LEVEL_DBFS - level) / 20)).astype(np.float32)
 
 
 def trim_silence(audio: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     """Cuts a rendered line to its voiced part, so 'end of speech' means the last sound."""
     loud = np.flatnonzero(np.abs(audio) > threshold * max(float(np.max(np.abs(audio))), 1e-9))
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
+
+
+CLIP_KNEE = 0.5  # about -6 dBFS: a small loudspeaker driven hard starts to compress here
+
+
+def loudspeaker_clip(audio: np.ndarray) -> np.ndarray:
+    """Linear up to the knee, then a smooth tanh limit at full scale: only loud peaks distort,
+    as with a small speaker pushed to its limit — the nonlinearity a linear canceller can't model."""
+    magnitude = np.abs(audio)
+    over = magnitude > CLIP_KNEE
+    if not np.any(over):
+        return audio
+    out = audio.copy()
+    span = 1.0 - CLIP_KNEE
+    out[over] = np.sign(audio[over]) * (CLIP_KNEE + span * np.tanh((magnitude[over] - CLIP_KNEE) / span))
+    return out
 
 
 class EchoPath:
@@ -78,7 +112,7 @@ class EchoPath:
 
     def process(self, speaker_frame: np.ndarray) -> np.ndarray:
         if np.any(speaker_frame):
-            played = np.tanh(1.5 * speaker_frame) / np.tanh(1.5) if self.soft_clip else speaker_frame
+            played = loudspeaker_clip(speaker_frame) if self.soft_clip else speaker_frame
             wet = np.convolve(played, self.rir)
             self._pending[self.delay : self.delay + wet.size] += self.gain * wet
         out = self._pending[:FRAME_SAMPLES].copy()
@@ -144,6 +178,7 @@ class ScriptedUser:
             UserUtterance(
                 index=self.next_index,
                 expected=turn.expected_text,
+                is_speech=turn.is_speech,
                 start_at=at,
                 end_at=at + line.size / SAMPLE_RATE,
                 over_reply=over_reply,
@@ -187,27 +222,40 @@ class VirtualRoom:
         self.echo = EchoPath(
             room.echo_delay_ms, room.echo_gain_db, room_impulse_response(room.rt60_s, rng), room.soft_clip
         )
-        self.reference_delay = max(
-            0, int(round((room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000))
-        )
+        reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
+        self.reference_delay = max(0, int(round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
         self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)
         self.user = ScriptedUser(script, [self._render_line(turn, render) for turn in script.turns])
         self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
         self._t0: float | None = None
         self._closed = False
 
+    def _cough(self, duration_ms: int) -> np.ndarray:
+        """Band-limited noise with a sharp attack and fast decay: what a cough gives a VAD."""
+        rng = np.random.default_rng(self.room.seed + 99 + duration_ms)
+        n = int(duration_ms * SAMPLE_RATE / 1000)
+        spectrum = np.fft.rfft(rng.standard_normal(n))
+        freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        spectrum[(freqs < 300) | (freqs > 3500)] = 0
+        burst = np.fft.irfft(spectrum, n) * np.exp(-np.arange(n) / (0.3 * n))
+        burst[: n // 20] *= np.linspace(0, 1, n // 20)
+        return at_voice_level(burst.astype(np.float32))
+
     def _render_line(
         self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None
     ) -> np.ndarray:
+        if turn.cough_ms is not None:
+            return self._cough(turn.cough_ms)
         if turn.wav is not None:
             from voiceloop.audio.files import read_audio
 
-            return trim_silence(read_audio(turn.wav))
+            return at_voice_level(trim_silence(read_audio(turn.wav)))
         if render is None:
             from voiceloop.tts.espeak import render as espeak_render
 
             render = espeak_render
-        return trim_silence(to_float32(render(turn.say or "", self.script.voice, self.script.rate_wpm)))
+        spoken = render(turn.say or "", self.script.voice, self.script.rate_wpm)
+        return at_voice_level(trim_silence(to_float32(spoken)))
 
     # -- DuplexAudio -------------------------------------------------------------------------
 
@@ -221,7 +269,8 @@ class VirtualRoom:
         loop = asyncio.get_running_loop()
         self._t0 = t0 = loop.time()
         k = 0
-        while not self._closed and not self.user.done:
+        last_frame = int(self.script.max_session_s / FRAME_S)
+        while not self._closed and not self.user.done and k < last_frame:
             frame_at = t0 + k * FRAME_S
             speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
             audible = bool(np.any(speaker_frame))

@@ -30,7 +30,12 @@ class RoomSettings(Section):
     """The virtual room: how the assistant's own voice gets back into the mic."""
 
     echo_delay_ms: float = Field(30.0, ge=0, le=500)
-    echo_gain_db: float = Field(-6.0, le=12)  # echo level relative to the played signal
+    # Echo level at the mic relative to the user's voice (both voices play at the same
+    # level, so 0 = the assistant is heard as loud as the user, +6 = louder, as in a kiosk).
+    echo_gain_db: float = Field(-6.0, ge=-60, le=12)
+    # The output-to-input delay the device reports to the echo canceller; None = the true
+    # echo delay (a calibrated device). Set it wrong to model an uncalibrated one.
+    reported_delay_ms: float | None = Field(None, ge=0, le=500)
     rt60_s: float = Field(0.3, ge=0, le=2.0)
     noise_dbfs: float = Field(-55.0, le=0)
     soft_clip: bool = False
@@ -47,7 +52,9 @@ class AudioSettings(Section):
 
 class AecSettings(Section):
     name: str = "none"  # none | speex | webrtc
-    filter_ms: int = Field(128, ge=16, le=1000)
+    # 256 ms covers the reverberant tail of living rooms (RT60 0.45-0.6 s): with 128 ms the
+    # unmodelled tail at the end of each reply was loud enough to sound like a barge-in.
+    filter_ms: int = Field(256, ge=16, le=1000)
     delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
     # speex: the linear filter alone leaves echo that VAD still hears, so a suppressor follows
     # it; these cap its attenuation (dB). Noise and residual echo share one gain floor: 0 dB of
@@ -55,6 +62,10 @@ class AecSettings(Section):
     echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
     echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
     noise_suppress_db: int = Field(-25, ge=-90, le=0)
+    # webrtc (AEC3) suppresses residual echo without it; noise suppression cleans the user's
+    # voice for VAD and ASR at the cost of 6 ms more output delay. (No high-pass switch: with
+    # echo cancellation on, WebRTC runs its high-pass filter whatever it is told.)
+    webrtc_noise_suppression: bool = True
 
 
 class VadSettings(Section):

@@ -77,6 +77,7 @@ class ConversationMachine:
         # Set by the runtime: False while the echo canceller is still converging.
         self.echo_canceller_converged = True
         self._greeted = False
+        self._drop_utterance = False  # the one under way began as echo we could not rule out
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
@@ -121,6 +122,7 @@ class ConversationMachine:
         if busy and self.config.half_duplex and self.state in REPLYING:
             return []
         if isinstance(event, SpeechStarted):
+            self._drop_utterance = False
             if self.state is State.LISTENING:
                 self.state = State.USER_SPEAKING
             elif busy:
@@ -137,6 +139,9 @@ class ConversationMachine:
                 return self._speculate(event)
             return []
         # SpeechEnded
+        if self._drop_utterance and self.state is State.LISTENING:
+            self._drop_utterance = False
+            return []
         if self.state in (State.USER_SPEAKING, State.LISTENING):
             if self._speculative_turn is not None:
                 return self._confirm_speculation(event)
@@ -302,8 +307,12 @@ class ConversationMachine:
 
     def _end_turn(self, outcome: str, at: float) -> list[Action]:
         # If the user started talking during the reply and has not stopped, their utterance
-        # is already under way: keep listening to it rather than dropping its onset.
-        self.state = State.USER_SPEAKING if self._candidate_at is not None else State.LISTENING
+        # is already under way: keep listening to it rather than dropping its onset. Unless
+        # the echo canceller has not converged yet: then it is most likely the reply's own
+        # echo tail, and transcribing it would answer ourselves.
+        talking = self._candidate_at is not None
+        self._drop_utterance = talking and not self.echo_canceller_converged
+        self.state = State.USER_SPEAKING if talking and not self._drop_utterance else State.LISTENING
         self._candidate_at = None
         self._progress_at = None
         return [FinishTurn(self.turn_id, outcome, at)]
