@@ -248,3 +248,58 @@ def test_a_missing_library_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
 
     assert "libspeexdsp is not installed" in str(error.value)
     assert "apt-get install libspeexdsp1" in str(error.value) and "brew install speexdsp" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("mic_samples", "reference_samples", "message"),
+    [
+        (159, 159, "takes 160-sample mic frames \\(10 ms at 16000 Hz\\), got 159 samples$"),
+        (320, 320, "got 320 samples \\(10 ms at 32000 Hz: resample to 16000 Hz first\\)"),
+        (480, 480, "got 480 samples \\(10 ms at 48000 Hz: resample to 16000 Hz first\\)"),
+        (160, 159, "reference frame as long as the mic frame \\(160 samples\\), got 159 samples"),
+    ],
+)
+def test_frames_of_the_wrong_size_are_refused_naming_expected_and_got(
+    mic_samples: int, reference_samples: int, message: str
+) -> None:
+    """libspeexdsp reads a fixed frame size through raw pointers: a short frame would read past
+    the buffer and a 48 kHz one would cancel nothing, silently."""
+    canceller = speex.SpeexCanceller()
+
+    with pytest.raises(ValueError, match=message):
+        canceller.process(np.zeros(mic_samples, np.float32), np.zeros(reference_samples, np.float32))
+
+
+def test_a_stereo_frame_is_refused_by_its_shape() -> None:
+    canceller = speex.SpeexCanceller()
+    stereo = np.zeros((FRAME_SAMPLES, 2), np.float32)
+
+    with pytest.raises(ValueError, match="got shape \\(160, 2\\)$"):
+        canceller.process(stereo, stereo)
+
+
+def test_a_canceller_built_for_48_khz_takes_48_khz_frames_only() -> None:
+    canceller = speex.SpeexCanceller(sample_rate=48_000)
+    frame = np.zeros(480, np.float32)
+
+    assert canceller.process(frame, frame).shape == (480,)
+    assert canceller.filter_taps == 256 * 48 and canceller.output_delay_samples == 480
+    with pytest.raises(
+        ValueError, match="takes 480-sample mic frames \\(10 ms at 48000 Hz\\), got 160 samples"
+    ):
+        canceller.process(np.zeros(FRAME_SAMPLES, np.float32), np.zeros(FRAME_SAMPLES, np.float32))
+
+
+def test_a_rate_that_is_not_whole_10_ms_frames_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="22050 Hz"):
+        speex.SpeexCanceller(sample_rate=22_050)
+
+
+def test_a_closed_canceller_says_closed_even_for_a_bad_frame() -> None:
+    """After close the state is gone: that is the error to report, not the frame size."""
+    canceller = speex.SpeexCanceller()
+    canceller.close()
+
+    with pytest.raises(speex.SpeexError, match="closed"):
+        canceller.process(np.zeros(480, np.float32), np.zeros(480, np.float32))
+    canceller.close()  # and closing again is still harmless

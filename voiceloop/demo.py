@@ -16,7 +16,7 @@ from typing import Any
 
 from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
-from voiceloop.audio.virtual import VirtualRoom
+from voiceloop.audio.virtual import VirtualRoom, room_as_configured
 from voiceloop.build import build_pipeline
 from voiceloop.config import Settings
 from voiceloop.engine.runtime import Conversation, Observer
@@ -68,7 +68,7 @@ async def run_demo(
     tts: SpeechSynthesizer | None = None,
     asr: SpeechRecognizer | None = None,
 ) -> DemoResult:
-    room = VirtualRoom(script, settings.audio.room)
+    room = VirtualRoom(script, room_as_configured(settings))
     chosen_llm = llm if llm is not None else await choose_llm(settings, say)
     pipeline = build_pipeline(settings, device=room, asr=asr, llm=chosen_llm, tts=tts)
     await asyncio.to_thread(pipeline.asr.warm_up)
@@ -159,7 +159,9 @@ def barge_in_reactions(
         stopped = [
             t.playback_end_at
             for t in turns
-            if t.barge_in_at is not None and t.playback_end_at is not None and start <= t.barge_in_at <= end + 1.0
+            if t.barge_in_at is not None
+            and t.playback_end_at is not None
+            and start <= t.barge_in_at <= end + 1.0
         ]
         if stopped:
             reactions.append(round((min(stopped) - start) * 1000, 1))

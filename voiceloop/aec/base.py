@@ -26,3 +26,35 @@ class EchoCanceller(Protocol):
         ...
 
     def reset(self) -> None: ...
+
+
+_KNOWN_RATES = (8_000, 16_000, 24_000, 32_000, 44_100, 48_000, 96_000)
+
+
+def check_frames(
+    canceller: str, sample_rate: int, mic_frame: np.ndarray, reference_frame: np.ndarray
+) -> None:
+    """ValueError naming expected vs got. Without it a wrong-sized frame fails deep in numpy
+    with a broadcasting error that names neither frames nor rates, or (a single sample) is
+    silently broadcast to a whole frame; the usual cause, unresampled device audio, deserves
+    to be named."""
+    expected = sample_rate // 100
+    if mic_frame.shape != (expected,):
+        raise ValueError(
+            f"the {canceller} canceller takes {expected}-sample mic frames (10 ms at {sample_rate} Hz), "
+            f"got {_described(mic_frame, sample_rate)}"
+        )
+    if reference_frame.shape != mic_frame.shape:
+        raise ValueError(
+            f"the {canceller} canceller needs a reference frame as long as the mic frame "
+            f"({expected} samples), got {_described(reference_frame, sample_rate)}"
+        )
+
+
+def _described(frame: np.ndarray, sample_rate: int) -> str:
+    if frame.ndim != 1:
+        return f"shape {frame.shape}"
+    rate = frame.size * 100
+    if rate in _KNOWN_RATES and rate != sample_rate:
+        return f"{frame.size} samples (10 ms at {rate} Hz: resample to {sample_rate} Hz first)"
+    return f"{frame.size} samples"

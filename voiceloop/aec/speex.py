@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from voiceloop.aec.base import check_frames
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 # Request codes from speexdsp's speex_echo.h and speex_preprocess.h (1.2).
@@ -41,6 +42,9 @@ _PREPROCESS_SET_ECHO_STATE = 24
 # The preprocessor's overlap-add hands back each frame one frame late: the cleaned frame
 # returned with mic frame k is mostly mic frame k-1, so speech ends 10 ms later downstream.
 OUTPUT_DELAY_SAMPLES = FRAME_SAMPLES
+
+# Rates whose 10 ms frame size is worth naming in an error: a 480-sample frame is far more
+# likely 48 kHz audio that skipped resampling than a framing bug.
 
 _LIBRARY_FALLBACK = "libspeexdsp.so.1"
 _MISSING = (
@@ -99,7 +103,8 @@ def _set_int(ctl: Any, state: int, request: int, value: int) -> None:
 
 
 class SpeexCanceller:
-    """Adaptive filter plus residual-echo and noise suppression on 10 ms frames at 16 kHz."""
+    """Adaptive filter plus residual-echo and noise suppression on 10 ms frames (16 kHz in the
+    pipeline; `sample_rate` exists for use outside it, and frames must then match it)."""
 
     name = "speex"
     output_delay_samples = OUTPUT_DELAY_SAMPLES
@@ -107,37 +112,43 @@ class SpeexCanceller:
 
     def __init__(
         self,
-        filter_ms: int = 128,
+        filter_ms: int = 256,
         echo_suppress_db: int = -40,
         echo_suppress_active_db: int = -15,
         noise_suppress_db: int = -25,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
         self._preprocess: int | None = None
+        if sample_rate <= 0 or sample_rate % 100:
+            raise ValueError(f"the speex canceller needs a rate in whole 10 ms frames, got {sample_rate} Hz")
         self._lib = load_library()
-        self.filter_taps = filter_ms * SAMPLE_RATE // 1000
+        self.sample_rate = sample_rate
+        self.frame_samples = sample_rate // 100
+        self.output_delay_samples = self.frame_samples
+        self.filter_taps = filter_ms * sample_rate // 1000
         self._suppression = (echo_suppress_db, echo_suppress_active_db, noise_suppress_db)
         # Speex works in int16; these buffers (and the pointers into them) live as long as we do.
-        self._scaled = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        self._mic = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        self._reference = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        self._out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._scaled = np.zeros(self.frame_samples, dtype=np.float32)
+        self._mic = np.zeros(self.frame_samples, dtype=np.int16)
+        self._reference = np.zeros(self.frame_samples, dtype=np.int16)
+        self._out = np.zeros(self.frame_samples, dtype=np.int16)
         self._mic_p = self._mic.ctypes.data_as(_Int16Pointer)
         self._reference_p = self._reference.ctypes.data_as(_Int16Pointer)
         self._out_p = self._out.ctypes.data_as(_Int16Pointer)
         self._open()
 
     def _open(self) -> None:
-        self._echo = self._lib.speex_echo_state_init(FRAME_SAMPLES, self.filter_taps)
+        self._echo = self._lib.speex_echo_state_init(self.frame_samples, self.filter_taps)
         if not self._echo:
             raise SpeexError("speex_echo_state_init failed")
-        _set_int(self._lib.speex_echo_ctl, self._echo, _ECHO_SET_SAMPLING_RATE, SAMPLE_RATE)
+        _set_int(self._lib.speex_echo_ctl, self._echo, _ECHO_SET_SAMPLING_RATE, self.sample_rate)
         self._preprocess = self._new_preprocessor()
 
     def _new_preprocessor(self) -> int:
         """A preprocessor tied to our echo state: it reads the filter's echo estimate each frame."""
         echo_db, active_db, noise_db = self._suppression
-        state = self._lib.speex_preprocess_state_init(FRAME_SAMPLES, SAMPLE_RATE)
+        state = self._lib.speex_preprocess_state_init(self.frame_samples, self.sample_rate)
         if not state:
             raise SpeexError("speex_preprocess_state_init failed")
         ctl = self._lib.speex_preprocess_ctl
@@ -160,7 +171,8 @@ class SpeexCanceller:
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""
         if self._echo is None:
-            raise SpeexError("the speex canceller was closed")
+            raise SpeexError("the speex canceller was closed: build a new one")
+        check_frames(self.name, self.sample_rate, mic_frame, reference_frame)
         self._to_int16(mic_frame, self._mic)
         self._to_int16(reference_frame, self._reference)
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)

@@ -321,4 +321,12 @@ def create(settings: Settings, script: UserScript | None = None, **_: object) ->
         from voiceloop.config.settings import CONFIGS_DIR
 
         script = load_script(CONFIGS_DIR / "demo-script.toml")
-    return VirtualRoom(script, settings.audio.room)
+    return VirtualRoom(script, room_as_configured(settings))
+
+
+def room_as_configured(settings: Settings) -> RoomSettings:
+    """The room, with `aec.delay_ms` (a delay set by hand) as the delay the device reports."""
+    room = settings.audio.room
+    if settings.aec.delay_ms is None:
+        return room
+    return room.model_copy(update={"reported_delay_ms": settings.aec.delay_ms})

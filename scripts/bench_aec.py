@@ -1,0 +1,265 @@
+#!/usr/bin/env python
+"""Echo cancellers side by side in the virtual room's echo scenarios.
+
+Each scenario (voiceloop.audio.rooms.SCENARIOS) plays the same audio: half a second of room
+noise, then the assistant (espeak "en-us") speaking alone for --seconds, then the user
+("en-us+m3", other sentences) talking over the assistant's continued speech. Echo, noise and
+the reference are made by the room's own parts, as VirtualRoom makes them: EchoPath over a
+seeded room impulse response, and the reference delayed by the reported delay minus
+REFERENCE_LEAD_MS (so the uncalibrated room hands it out with no delay at all).
+
+Per scenario and canceller:
+  erle_db         echo-only ERLE from 2 s after the assistant starts to the user's first word
+  t10_s           from the assistant's first sample until a 0.5 s sliding ERLE first reaches
+                  10 dB, at the window's end (so 0.5 is the floor: there from the start);
+                  windows where the echo is under 10 dB above the noise floor are skipped, as
+                  noise suppression alone could score there; null if never
+  dt_sisdr_db     SI-SDR of the output in double talk against the same canceller's output for
+                  the user alone (a fresh one, silent reference): what the echo and the
+                  canceller's double-talk handling cost the user's voice
+  false_speech_s  seconds of echo-only output (after 2 s) silero calls speech, per 10 s of echo
+  us_per_frame    mean time per `process` call
+
+    .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voiceloop.aec import passthrough, speex, webrtc
+from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.metrics import erle_db, si_sdr_db, sliding_erle_db
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.rooms import SCENARIOS
+from voiceloop.audio.virtual import (
+    REFERENCE_LEAD_MS,
+    EchoPath,
+    at_voice_level,
+    room_impulse_response,
+    trim_silence,
+)
+from voiceloop.config import Settings
+from voiceloop.config.settings import RoomSettings
+from voiceloop.tts.espeak import render
+from voiceloop.vad.silero import CHUNK_SAMPLES, SileroVad
+
+ASSISTANT_VOICE = "en-us"
+USER_VOICE = "en-us+m3"
+ASSISTANT_LINES = (
+    "The weather today is sunny with a light breeze from the west.",
+    "Tomorrow it will rain in the afternoon, so take an umbrella.",
+    "Your next meeting starts at half past three in the small room.",
+    "I have added milk, eggs and a loaf of bread to your shopping list.",
+    "The train to the city leaves from platform four in twenty minutes.",
+    "Traffic on the ring road is light, so the drive should take a quarter of an hour.",
+)
+USER_LINES = (
+    "Stop, please set a timer for ten minutes instead.",
+    "And remind me to call my sister tonight.",
+)
+LEAD_S = 0.5  # room noise before the assistant starts: the suppressors learn the floor first
+SETTLED_S = 2.0  # ERLE and false speech are counted from here (after the assistant starts)
+SLIDING_S = 0.5
+T10_DB = 10.0
+ECHO_ABOVE_NOISE_DB = 10.0
+VAD_THRESHOLD = 0.5
+CANCELLERS = ("speex", "webrtc", "none")
+BUILDERS: dict[str, Callable[[Settings], EchoCanceller]] = {
+    "speex": speex.create,
+    "webrtc": webrtc.create,
+    "none": passthrough.create,
+}
+
+
+@dataclass(frozen=True)
+class Take:
+    """One scenario's audio, whole frames; times in samples."""
+
+    mic: np.ndarray
+    reference: np.ndarray
+    user: np.ndarray  # the user alone, as it reaches the mic
+    far_start: int
+    user_start: int
+    user_stop: int
+
+
+@functools.cache
+def assistant_speech() -> np.ndarray:
+    return at_voice_level(
+        np.concatenate([trim_silence(render(line, ASSISTANT_VOICE)) for line in ASSISTANT_LINES])
+    )
+
+
+@functools.cache
+def user_speech() -> np.ndarray:
+    gap = np.zeros(SAMPLE_RATE // 4, np.float32)
+    lines = [trim_silence(render(line, USER_VOICE)) for line in USER_LINES]
+    return at_voice_level(np.concatenate([lines[0], gap, *lines[1:]]))
+
+
+def make_take(room: RoomSettings, seconds: float) -> Take:
+    """The scenario's mic and reference, built frame by frame as VirtualRoom builds them."""
+    far_start = int(LEAD_S * SAMPLE_RATE)
+    user_start = far_start + int(seconds * SAMPLE_RATE)
+    user_stop = user_start + user_speech().size
+    frames = -(-(user_stop + SAMPLE_RATE // 2) // FRAME_SAMPLES)
+    total = frames * FRAME_SAMPLES
+    needed = total - far_start
+    repeats = -(-needed // assistant_speech().size)
+    speaker = np.zeros(total, np.float32)
+    speaker[far_start:] = np.tile(assistant_speech(), repeats)[:needed]
+    user = np.zeros(total, np.float32)
+    user[user_start:user_stop] = user_speech()
+
+    path = EchoPath(
+        room.echo_delay_ms,
+        room.echo_gain_db,
+        room_impulse_response(room.rt60_s, np.random.default_rng(room.seed)),
+        room.soft_clip,
+    )
+    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
+    noise_rng = np.random.default_rng(room.seed + 1)
+    noise = 10 ** (room.noise_dbfs / 20) * noise_rng.standard_normal(total).astype(np.float32)
+    mic = np.clip(user + echo + noise, -1.0, 1.0).astype(np.float32)
+
+    reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
+    delay = max(0, round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000))
+    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[:total]
+    return Take(mic, reference, user, far_start, user_start, user_stop)
+
+
+def cancel(canceller: EchoCanceller, mic: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
+    """(output, mean µs per process call)."""
+    out = np.empty_like(mic)
+    spent = 0
+    frames = mic.size // FRAME_SAMPLES
+    for k in range(frames):
+        span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
+        started = time.perf_counter_ns()
+        out[span] = canceller.process(mic[span], reference[span])
+        spent += time.perf_counter_ns() - started
+    return out, spent / frames / 1000
+
+
+def speech_seconds(audio: np.ndarray, start: int, stop: int) -> float:
+    """Seconds of [start, stop) in chunks silero flags, run from the beginning as the loop runs
+    it (its state depends on what came before)."""
+    vad = SileroVad()
+    chunks = audio[: stop // CHUNK_SAMPLES * CHUNK_SAMPLES].reshape(-1, CHUNK_SAMPLES)
+    flags = np.array([vad.speech_probability(chunk) >= VAD_THRESHOLD for chunk in chunks])
+    first = -(-start // CHUNK_SAMPLES)
+    return float(np.count_nonzero(flags[first:])) * CHUNK_SAMPLES / SAMPLE_RATE
+
+
+def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float) -> float | None:
+    stop = take.user_start - delay
+    mic = take.mic[take.far_start : stop]
+    out = output[take.far_start + delay : stop + delay]
+    window = int(SLIDING_S * SAMPLE_RATE)
+    erle = sliding_erle_db(mic, out, window, FRAME_SAMPLES)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.square(mic, dtype=np.float64))])
+    starts = np.arange(erle.size) * FRAME_SAMPLES
+    mic_dbfs = 10 * np.log10((cumulative[starts + window] - cumulative[starts]) / window + 1e-20)
+    usable = mic_dbfs >= noise_dbfs + ECHO_ABOVE_NOISE_DB
+    hits = np.flatnonzero((erle >= T10_DB) & usable)
+    return None if hits.size == 0 else (hits[0] * FRAME_SAMPLES + window) / SAMPLE_RATE
+
+
+def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> dict[str, Any]:
+    canceller = BUILDERS[name](settings)
+    output, us_per_frame = cancel(canceller, take.mic, take.reference)
+    target, _ = cancel(BUILDERS[name](settings), take.user, np.zeros_like(take.reference))
+    delay = canceller.output_delay_samples
+
+    settled = take.far_start + int(SETTLED_S * SAMPLE_RATE)
+    stop = take.user_start - delay  # the output's echo-only part ends `delay` after the mic's
+    echo_s = (stop - settled) / SAMPLE_RATE
+    double_talk = slice(take.user_start + delay, take.user_stop + delay)
+    return {
+        "erle_db": round(erle_db(take.mic[settled:stop], output[settled + delay : stop + delay]), 2),
+        "t10_s": _rounded(time_to_10_db(take, output, delay, room.noise_dbfs)),
+        "dt_sisdr_db": round(si_sdr_db(output[double_talk], target[double_talk]), 2),
+        "false_speech_s": round(speech_seconds(output, settled + delay, stop + delay) * 10 / echo_s, 2),
+        "us_per_frame": round(us_per_frame, 1),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def run(seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
+    settings = Settings()
+    scenarios: dict[str, dict[str, Any]] = {}
+    for scenario, room in SCENARIOS.items():
+        take = make_take(room, seconds)
+        scenarios[scenario] = {}
+        for name in CANCELLERS:
+            log(f"{scenario} / {name}")
+            scenarios[scenario][name] = measure(name, room, take, settings)
+    meta = {
+        "echo_only_s": seconds,
+        "double_talk_s": round(user_speech().size / SAMPLE_RATE, 2),
+        "room_seeds": {scenario: room.seed for scenario, room in SCENARIOS.items()},
+        "sample_rate": SAMPLE_RATE,
+    }
+    return {"scenarios": scenarios, "meta": meta}
+
+
+def print_table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"echo cancellers, {results['meta']['echo_only_s']:g} s of echo per room")
+    for column in (
+        "scenario",
+        "canceller",
+        "ERLE dB",
+        "t10 s",
+        "DT SI-SDR dB",
+        "false speech s/10 s",
+        "µs/frame",
+    ):
+        table.add_column(column, justify="left" if column in ("scenario", "canceller") else "right")
+    for scenario, by_canceller in results["scenarios"].items():
+        for i, (name, m) in enumerate(by_canceller.items()):
+            t10 = "never" if m["t10_s"] is None else f"{m['t10_s']:.2f}"
+            table.add_row(
+                scenario if i == 0 else "",
+                name,
+                f"{m['erle_db']:.1f}",
+                t10,
+                f"{m['dt_sisdr_db']:.1f}",
+                f"{m['false_speech_s']:.2f}",
+                f"{m['us_per_frame']:.0f}",
+                end_section=i == len(by_canceller) - 1,
+            )
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--seconds", type=float, default=12.0, help="echo-only seconds per room (≥ 3)")
+    args = parser.parse_args()
+    if args.seconds < SETTLED_S + 1:
+        parser.error(f"--seconds must be at least {SETTLED_S + 1:g}: ERLE is counted after {SETTLED_S:g} s")
+    results = run(args.seconds, log=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Barge-in in the virtual room: how often talking over a reply stops it, and how fast.
+
+For each echo scenario, a scripted user asks questions and talks over each reply at a random
+point (seeded) with a short command. Reaction = from the first sound of the interruption to
+the moment playback stopped. Detection = interruptions that stopped the reply. Also counts
+self-transcriptions and whether each interruption was transcribed right.
+
+    .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,living-room] [--aec speex] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from voiceloop.audio.rooms import SCENARIOS
+from voiceloop.audio.script import UserScript
+from voiceloop.config import load_settings
+from voiceloop.demo import run_demo
+from voiceloop.registry import create
+
+QUESTIONS = ["what is the weather like today", "set a timer for five minutes", "what can you do"]
+INTERRUPTIONS = ["never mind", "stop", "thank you", "turn off the lights", "goodbye"]
+
+
+def interruption_script(pairs: int, seed: int) -> UserScript:
+    rng = random.Random(seed)
+    turns = []
+    for index in range(pairs):
+        turns.append({"say": QUESTIONS[index % len(QUESTIONS)], "pause_ms": 900})
+        turns.append({"say": rng.choice(INTERRUPTIONS), "interrupt_after_ms": rng.randint(600, 1100)})
+    return UserScript.model_validate({"voice": "en-us+m3", "turns": turns, "tail_ms": 1000})
+
+
+async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> dict:
+    settings = load_settings("offline")
+    settings.audio.room = SCENARIOS[room]
+    settings.aec.name = aec
+    settings.log.dir = out
+    settings.log.record_wav = False
+    script = interruption_script(pairs, seed)
+    result = await run_demo(settings, script, say=lambda _: None, llm=create("llm", "echo", settings))
+    report = result.report
+    reactions = report["barge_in"]["reaction_ms"]
+    spoken_over = [e for e, t in zip(report["turns"], script.turns, strict=True) if t.interrupt_after_ms]
+    return {
+        "attempts": report["barge_in"]["attempts"],
+        "detected": report["barge_in"]["detected"],
+        "detection_rate": round(report["barge_in"]["detected"] / max(report["barge_in"]["attempts"], 1), 3),
+        "reaction_ms": {
+            "median": round(statistics.median(reactions), 1) if reactions else None,
+            "p90": round(statistics.quantiles(reactions, n=10)[-1], 1) if len(reactions) > 1 else None,
+        },
+        "interruptions_transcribed_right": sum(e["transcript"] == e["expected"] for e in spoken_over),
+        "self_transcriptions": report["self_transcriptions"],
+        "false_barge_ins": report["barge_ins"] - report["barge_in"]["detected"],
+    }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=8, help="question + interruption pairs per room")
+    parser.add_argument("--rooms", default="desk-quiet,living-room,laptop-clipping")
+    parser.add_argument("--aec", default="speex")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results: dict = {"aec": args.aec, "rooms": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for room in args.rooms.split(","):
+            results["rooms"][room] = await bench_room(room, args.aec, args.pairs, args.seed, Path(tmp))
+            if not args.json:
+                print(room, results["rooms"][room], file=sys.stderr)
+    all_attempts = sum(r["attempts"] for r in results["rooms"].values())
+    all_detected = sum(r["detected"] for r in results["rooms"].values())
+    results["overall_detection_rate"] = round(all_detected / max(all_attempts, 1), 3)
+    results["median_of_room_medians_ms"] = statistics.median(
+        r["reaction_ms"]["median"]
+        for r in results["rooms"].values()
+        if r["reaction_ms"]["median"] is not None
+    )
+    print(json.dumps(results, indent=None if not args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
