@@ -38,7 +38,7 @@ import numpy as np
 
 from voiceloop.aec import passthrough, speex, webrtc
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.aec.metrics import erle_db, si_sdr_db, sliding_erle_db
+from voiceloop.aec.metrics import erle_db, kept_level_db, si_sdr_db, sliding_erle_db
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.rooms import SCENARIOS
 from voiceloop.audio.virtual import (
@@ -189,6 +189,7 @@ def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> di
         "erle_db": round(erle_db(take.mic[settled:stop], output[settled + delay : stop + delay]), 2),
         "t10_s": _rounded(time_to_10_db(take, output, delay, room.noise_dbfs)),
         "dt_sisdr_db": round(si_sdr_db(output[double_talk], target[double_talk]), 2),
+        "dt_user_level_db": round(kept_level_db(output[double_talk], target[double_talk]), 2),
         "false_speech_s": round(speech_seconds(output, settled + delay, stop + delay) * 10 / echo_s, 2),
         "us_per_frame": round(us_per_frame, 1),
     }
@@ -227,6 +228,7 @@ def print_table(results: dict[str, Any]) -> None:
         "ERLE dB",
         "t10 s",
         "DT SI-SDR dB",
+        "DT user dB",
         "false speech s/10 s",
         "µs/frame",
     ):
@@ -240,6 +242,7 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{m['erle_db']:.1f}",
                 t10,
                 f"{m['dt_sisdr_db']:.1f}",
+                f"{m['dt_user_level_db']:+.1f}",
                 f"{m['false_speech_s']:.2f}",
                 f"{m['us_per_frame']:.0f}",
                 end_section=i == len(by_canceller) - 1,

@@ -69,7 +69,7 @@ async def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pairs", type=int, default=8, help="question + interruption pairs per room")
-    parser.add_argument("--rooms", default="desk-quiet,living-room,laptop-clipping")
+    parser.add_argument("--rooms", default="desk-quiet,living-room,kiosk-loud,laptop-clipping")
     parser.add_argument("--aec", default="speex")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", action="store_true")

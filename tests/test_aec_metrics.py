@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiceloop.aec.metrics import erle_db, si_sdr_db, sliding_erle_db
+from voiceloop.aec.metrics import erle_db, kept_level_db, si_sdr_db, sliding_erle_db
 
 
 def noise(seed: int, n: int = 16_000) -> np.ndarray:
@@ -59,3 +59,10 @@ def test_mismatched_spans_are_an_error_not_a_number() -> None:
         erle_db(noise(1), noise(1)[:-1])
     with pytest.raises(ValueError, match="equal"):
         si_sdr_db(noise(1), noise(1)[:-1])
+
+
+def test_kept_level_is_the_gain_applied_to_the_user():
+    rng = np.random.default_rng(3)
+    user = rng.standard_normal(16_000)
+    assert kept_level_db(0.5 * user, user) == pytest.approx(-6.02, abs=0.01)
+    assert kept_level_db(user + 0.1 * rng.standard_normal(16_000), user) == pytest.approx(0.0, abs=0.1)

@@ -35,6 +35,15 @@ def sliding_erle_db(mic: np.ndarray, output: np.ndarray, window: int, hop: int) 
     return 10.0 * np.log10((mic_energy + _TINY) / (np.maximum(out_energy, 0.0) + _TINY))
 
 
+def kept_level_db(estimate: np.ndarray, target: np.ndarray) -> float:
+    """The level of `target` inside `estimate` relative to `target` alone (0 = untouched):
+    how much a canceller turned the user down while the assistant was also speaking."""
+    if estimate.shape != target.shape:
+        raise ValueError(f"level needs equal lengths, got {estimate.shape} and {target.shape}")
+    scale = np.dot(estimate.astype(np.float64), target) / (np.dot(target.astype(np.float64), target) + _TINY)
+    return 20.0 * np.log10(max(abs(float(scale)), _TINY))
+
+
 def si_sdr_db(estimate: np.ndarray, target: np.ndarray) -> float:
     """Scale-invariant SDR: how much of `estimate` is `target` (at any gain) versus anything
     else. Scale-invariant so a canceller that merely turns the user down a little is not
