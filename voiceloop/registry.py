@@ -21,16 +21,28 @@ KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio")
 ENTRY_POINT_GROUP = "voiceloop.adapters"
 
 BUILTIN: dict[Kind, dict[str, str]] = {
-    "asr": {"pocketsphinx": "voiceloop.asr.pocketsphinx:create"},
+    "asr": {
+        "pocketsphinx": "voiceloop.asr.pocketsphinx:create",
+        "paraformer": "voiceloop.asr.paraformer:create",
+        "openai": "voiceloop.asr.openai_transcribe:create",
+    },
     "llm": {"openai": "voiceloop.llm.openai_chat:create", "echo": "voiceloop.llm.echo:create"},
-    "tts": {"espeak": "voiceloop.tts.espeak:create"},
+    "tts": {
+        "espeak": "voiceloop.tts.espeak:create",
+        "edge": "voiceloop.tts.edge:create",
+        "fallback": "voiceloop.tts.fallback:create",
+    },
     "aec": {
         "none": "voiceloop.aec.passthrough:create",
         "speex": "voiceloop.aec.speex:create",
         "webrtc": "voiceloop.aec.webrtc:create",
     },
     "vad": {"silero": "voiceloop.vad.silero:create"},
-    "audio": {"virtual": "voiceloop.audio.virtual:create"},
+    "audio": {
+        "virtual": "voiceloop.audio.virtual:create",
+        "sounddevice": "voiceloop.audio.sounddevice_duplex:create",
+        "pyaudio": "voiceloop.audio.pyaudio_duplex:create",
+    },
 }
 
 

@@ -129,5 +129,26 @@ def doctor(config: ConfigOption = None) -> None:
     sys.exit(run_doctor(settings))
 
 
+# Commands that live in their own modules (voiceloop/cli/<name>.py), each exposing
+# `register(app)`. Those modules import only typer at the top, so --help stays fast.
+COMMAND_MODULES = ("say", "voices", "transcribe", "models", "devices", "calibrate", "run", "bench", "serve")
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"voiceloop.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"voiceloop.cli.{name}":
+                continue  # not built yet
+            raise
+        module.register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     app()
