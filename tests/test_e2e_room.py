@@ -83,7 +83,8 @@ async def test_talking_over_a_reply_stops_it_and_only_the_heard_part_enters_hist
 
 
 async def test_llm_faults_are_spoken_and_the_next_turn_still_works(room_settings, llm_server: LlmServer):
-    llm_server.fail_next(Fault(status=500), Fault(cut_after_tokens=8))
+    # Three 500s outlast the two retries; then a reply cut after 8 tokens; then all is well.
+    llm_server.fail_next(Fault(status=500), Fault(status=500), Fault(status=500), Fault(cut_after_tokens=8))
     user = script(
         {"say": "what time is it", "pause_ms": 300},
         {"say": "tell me a joke"},

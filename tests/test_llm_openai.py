@@ -118,9 +118,6 @@ async def test_unreachable_server_fails_fast() -> None:
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        (500, "the language model failed (HTTP 500)"),
-        (503, "the language model failed (HTTP 503)"),
-        (429, "rate limited"),
         (404, f"model '{MODEL}' not found at "),
         (401, "rejected the API key (check VOICELOOP_LLM__API_KEY)"),
     ],
@@ -131,7 +128,35 @@ async def test_http_errors_become_speakable_messages(server: LlmServer, status: 
         error, received, _ = await failure(chat)
         assert expected in str(error)
         assert received == []
+        assert len(server.requests) == 1  # a wrong key or model is not retried
         assert "".join(await collect(chat)).startswith("Sure.")  # only the next request failed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (500, "the language model failed (HTTP 500)"),
+        (503, "the language model failed (HTTP 503)"),
+        (429, "rate limited"),
+    ],
+)
+async def test_rate_limits_and_server_errors_are_retried_a_bounded_number_of_times(
+    server: LlmServer, status: int, expected: str
+) -> None:
+    server.fault = Fault(status=status)  # every request fails
+    async with chat_at(server.base_url) as chat:
+        error, received, _ = await failure(chat)
+    assert expected in str(error) and received == []
+    assert len(server.requests) == 3  # the first try and two retries
+
+
+@pytest.mark.asyncio
+async def test_a_passing_rate_limit_is_ridden_out_before_the_first_token(server: LlmServer) -> None:
+    server.fail_next(Fault(status=429), Fault(status=502))
+    async with chat_at(server.base_url) as chat:
+        assert "".join(await collect(chat)).startswith("Sure.")
+    assert len(server.requests) == 3
 
 
 @pytest.mark.asyncio

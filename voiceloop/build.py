@@ -6,6 +6,7 @@ from typing import Any
 
 from voiceloop.config import Settings
 from voiceloop.engine.runtime import Pipeline
+from voiceloop.llm.backends import BackendSet
 from voiceloop.registry import create
 
 
@@ -19,6 +20,6 @@ def build_pipeline(
         aec=create("aec", settings.aec.name, settings),
         vad=create("vad", settings.vad.name, settings),
         asr=asr if asr is not None else create("asr", settings.asr.name, settings),
-        llm=llm if llm is not None else create("llm", settings.llm.name, settings),
+        llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else create("tts", settings.tts.name, settings),
     )

@@ -21,6 +21,7 @@ from voiceloop.build import build_pipeline
 from voiceloop.config import Settings
 from voiceloop.engine.runtime import Conversation, Observer
 from voiceloop.engine.timing import TurnRecord
+from voiceloop.llm.backends import BackendSet
 from voiceloop.llm.base import ChatModel
 from voiceloop.registry import create
 from voiceloop.session.log import SessionLog
@@ -37,25 +38,26 @@ class DemoResult:
 
 
 async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatModel:
-    """The configured backend if it answers; else, where allowed, the echo stand-in (said plainly)."""
-    llm: ChatModel = create("llm", settings.llm.name, settings)
-    if settings.llm.name == "echo":
+    """The configured backends, if the first answers; else, where allowed, the echo stand-in
+    in its place (said plainly)."""
+    backends = BackendSet(settings)
+    if backends.resolved.llm.name == "echo":
         say("LLM: the echo backend (it repeats what you said; set llm.name to use a real model)")
-        return llm
-    reason = await llm.check()
+        return backends
+    reason = await backends.check()
     if reason is None:
-        say(f"LLM: {llm.description}")
-        return llm
+        say(f"LLM: {backends.description}")
+        return backends
     if not settings.llm.fallback_to_echo:
-        say(f"LLM: {llm.description} is not answering ({reason}); turns will report the error")
-        return llm
-    await llm.aclose()
+        say(f"LLM: {backends.description} is not answering ({reason}); turns will report the error")
+        return backends
     say(
-        f"LLM: {llm.description} is not answering ({reason}), so this demo uses the "
+        f"LLM: {backends.description} is not answering ({reason}), so this demo uses the "
         "echo backend, which replies 'You said: …'. Start an OpenAI-compatible server "
         "(e.g. Ollama) or set llm.base_url to talk to a real model."
     )
-    return create("llm", "echo", settings)
+    backends.replace_active(create("llm", "echo", settings))
+    return backends
 
 
 async def run_demo(

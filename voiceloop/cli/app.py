@@ -28,7 +28,9 @@ ConfigOption = Annotated[
     str | None,
     typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/ (offline, default)."),
 ]
-LlmOption = Annotated[str | None, typer.Option("--llm", help="LLM adapter name (openai, echo).")]
+LlmOption = Annotated[
+    str | None, typer.Option("--llm", help="A backend profile from [llm.backends], or an adapter (openai, echo).")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -44,10 +46,25 @@ def load(config: str | None, default_profile: str | None = None, llm: str | None
     try:
         settings = load_settings(config if config is not None else default_profile)
         if llm is not None:
-            settings.llm.name = llm
+            select_llm(settings, llm)
         return settings
     except ConfigError as exc:
         fail(str(exc))
+
+
+def select_llm(settings, llm: str) -> None:  # noqa: ANN001
+    """`--llm NAME`: a backend profile if one has that name, else an adapter on [llm] itself."""
+    from voiceloop.registry import available
+
+    if llm in settings.llm.backends:
+        settings.llm.default = llm
+    elif llm in available("llm"):
+        settings.llm.name = llm
+        settings.llm.backends = {}
+        settings.llm.default = None
+    else:
+        known = ", ".join([*settings.llm.backends, *available("llm")])
+        raise ConfigError(f"--llm {llm}: no such backend profile or adapter (known: {known})")
 
 
 @config_app.command("show")

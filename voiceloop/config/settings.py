@@ -44,9 +44,30 @@ class RoomSettings(Section):
 
 
 class AudioSettings(Section):
-    backend: str = "virtual"  # virtual | sounddevice (devices issue)
+    backend: str = "virtual"  # virtual | sounddevice | pyaudio
+    # A device by index or by (part of) its name, as `voiceloop devices` lists it; None = the
+    # system default.
     input_device: str | int | None = None
     output_device: str | int | None = None
+    # Real devices open at their own rate (many refuse 16 kHz) and are resampled with soxr;
+    # set a rate only to force one.
+    sample_rate: int | None = Field(None, ge=8000, le=384_000, description="None = the device's own rate")
+    block_ms: int = Field(10, ge=5, le=40, description="audio callback period")
+    # PortAudio's suggested latency: "high" is what PulseAudio/PipeWire run reliably in full
+    # duplex; "low" or seconds for a card you trust.
+    latency: Literal["low", "high"] | float = "high"
+    # Speaker audio queued ahead of the callback. Callbacks arrive in bursts (a sound server
+    # hands over several blocks at once), so this must cover a burst or the speaker underruns;
+    # it adds to the reply latency and to how long a barge-in takes to silence the speaker.
+    buffer_ms: int = Field(60, ge=10, le=1000)
+    # soxr quality: LQ is flat to 6 kHz of the 16 kHz pipeline and adds ~6 ms each way; HQ is
+    # flat to 7.6 kHz and adds ~21 ms each way, in bursts of 30 ms.
+    resample_quality: Literal["LQ", "MQ", "HQ", "VHQ"] = "LQ"
+    # The echo canceller's reference is sent this much ahead of the measured delay: a device's
+    # delay wanders by ~±10 ms between runs, and speex fails outright when the reference is late
+    # but tolerates it early by up to about filter length - 100 ms.
+    reference_lead_ms: float = Field(25.0, ge=0, le=200)
+    stall_timeout_s: float = Field(2.0, gt=0, description="no audio for this long = the device is gone")
     room: RoomSettings = RoomSettings()
 
 
@@ -84,12 +105,42 @@ class VadSettings(Section):
 class AsrSettings(Section):
     name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai
     language: str = "en"
-    model: str | None = None  # model id or local dir (paraformer), model dir (pocketsphinx)
+    # paraformer: a model id ('paraformer-zh', 'iic/...') or a local dir; pocketsphinx: a model
+    # dir; openai: the server's model name (default 'paraformer', FunASR's server name).
+    model: str | None = None
     phrases: list[str] = []  # command-style use: restrict pocketsphinx to these phrases
     grammar: Path | None = None  # or a JSGF grammar file
+    # paraformer (SeACo models) and openai: words to favour. An empty list means none.
     hotwords: list[str] = []
-    device: str = "auto"
+    device: str = "auto"  # paraformer: auto (first CUDA device, else CPU) | cpu | cuda | cuda:N
     timeout_s: float = Field(10.0, gt=0)
+    # paraformer only. VAD splits long audio (needed for files over ~60 s; a voice turn is
+    # already one utterance); punctuation restores ，。？ in Chinese and English text.
+    vad_model: str | None = None  # e.g. "fsmn-vad"
+    punc_model: str | None = None  # e.g. "ct-punc"
+    ncpu: int | None = Field(None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4")
+    batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
+    fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
+    # openai: an OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI).
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key: SecretStr = SecretStr("not-needed")
+
+
+class BackendProfile(Section):
+    """One named LLM backend (`[llm.backends.NAME]`); unset fields inherit from `[llm]`."""
+
+    adapter: str | None = None  # openai | echo | a plugin's name; default: llm.name
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="read the key from this environment variable")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    connect_timeout_s: float | None = Field(None, gt=0)
+    first_token_timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0)
+    extra_body: dict[str, Any] | None = None
+    aliases: list[str] = []  # other names it answers to when switched by voice
 
 
 class LlmSettings(Section):
@@ -97,8 +148,16 @@ class LlmSettings(Section):
     base_url: str = "http://127.0.0.1:11434/v1"
     model: str = "qwen2.5:3b"
     api_key: SecretStr = SecretStr("not-needed")
+    api_key_env: str | None = Field(None, description="read the key from this environment variable")
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(256, gt=0)
+    extra_body: dict[str, Any] = {}  # sent as-is with every request (e.g. vLLM's sampling options)
+    retries: int = Field(2, ge=0, le=5, description="429/5xx retries, only before the first token")
+    backends: dict[str, BackendProfile] = {}
+    default: str | None = Field(None, description="the backend profile a session starts with")
+    switch_phrases: list[str] = ["switch to {name}", "change to {name}", "切换到{name}", "换成{name}"]
+    which_phrases: list[str] = ["which model are you", "what model are you", "你是什么模型", "你是哪个模型"]
+    history_tokens: int = Field(1500, ge=0, description="rough token budget for past exchanges")
     system_prompt: str = (
         "You are a helpful voice assistant. Your replies are spoken aloud: answer in one to "
         "three short sentences of plain conversational text, with no markdown, lists, code or "
@@ -115,9 +174,27 @@ class LlmSettings(Section):
 
 class TtsSettings(Section):
     name: str = "espeak"  # espeak | edge | fallback
+    # espeak: a voice such as "en-us" or "cmn"; edge: a service voice such as
+    # "zh-CN-XiaoxiaoNeural" (`voiceloop voices --lang zh`). Each maps the other's form.
     voice: str = "en-us"
-    rate_wpm: int = Field(175, ge=80, le=450)
-    timeout_s: float = Field(10.0, gt=0)
+    rate_wpm: int = Field(175, ge=80, le=450)  # espeak's speaking rate
+    timeout_s: float = Field(10.0, gt=0, description="one piece, fallback included")
+    # Edge-TTS prosody, in the service's own notation.
+    rate: str = Field("+0%", pattern=r"^[+-]\d+%$")
+    volume: str = Field("+0%", pattern=r"^[+-]\d+%$")
+    pitch: str = Field("+0Hz", pattern=r"^[+-]\d+Hz$")
+    boundary: Literal["word", "sentence"] = "word"  # timing events kept per piece (barge-in)
+    connect_timeout_s: float = Field(3.0, gt=0, description="DNS + TCP + TLS to the service")
+    first_audio_timeout_s: float = Field(
+        3.0, gt=0, description="connected to first audio; also the longest gap mid-stream"
+    )
+    # The voice that speaks when the first choice fails (None = the piece fails instead).
+    fallback: str | None = "espeak"
+    fallback_voice: str | None = None  # None = derived from `voice` (zh-CN-… → cmn)
+    fallback_retry_s: float = Field(
+        60.0, ge=0, description="after a failure, how long the fallback speaks alone"
+    )
+    primary: str = "edge"  # name = "fallback": the first choice (the second is `fallback`)
 
 
 class LoopSettings(Section):

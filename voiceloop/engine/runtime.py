@@ -47,7 +47,9 @@ from voiceloop.engine.events import (
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
 from voiceloop.engine.messages import CUT_OFF_NOTICE, SPOKEN_ERRORS
 from voiceloop.engine.timing import TurnRecord
+from voiceloop.llm.backends import BackendSet, aliases, describe_for_speech
 from voiceloop.llm.base import ChatModel
+from voiceloop.llm.commands import Command, WhichModel, parse_command
 from voiceloop.llm.history import ConversationHistory
 from voiceloop.session.log import SessionLog
 from voiceloop.text.chunker import SentenceChunker
@@ -126,7 +128,9 @@ class Conversation:
             )
         )
         self.playback = PlaybackQueue()
-        self.history = ConversationHistory(settings.llm.system_prompt, settings.llm.history_turns)
+        self.history = ConversationHistory(
+            settings.llm.system_prompt, settings.llm.history_turns, settings.llm.history_tokens
+        )
         self.turns: dict[int, TurnRecord] = {}
         self.finished_turns: list[TurnRecord] = []
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -364,7 +368,7 @@ class Conversation:
             self.turns[action.turn_id] = record
         record.user_text = action.user_text
         record.reply_started_at = self._now()
-        record.backend = getattr(self.pipeline.llm, "description", self.pipeline.llm.name)
+        record.backend = self.pipeline.llm.name
         self.playback.open_turn(action.turn_id)
         self._spawn(action.turn_id, self._reply(action, record))
 
@@ -374,11 +378,39 @@ class Conversation:
         try:
             if action.notice is not None:
                 await self._speak(turn, record, action.notice, state, spoken=False)
+            elif (command := self._command_in(action.user_text)) is not None:
+                await self._answer_command(turn, record, command, state)
             else:
                 await self._converse(action, record, state)
         finally:
             self.playback.close_turn(turn)
             self._post(ReplyFinished(turn, self._now(), error=state.error, queued_audio=state.queued_audio))
+
+    async def _answer_command(self, turn: int, record: TurnRecord, command: Command, state: _Reply) -> None:
+        """Spoken commands are answered by the loop itself, from config: no LLM call."""
+        llm = self.pipeline.llm
+        if isinstance(command, WhichModel):
+            answer = describe_for_speech(llm)
+        elif command.name is None:
+            known = ", ".join(llm.names) if isinstance(llm, BackendSet) else llm.name
+            answer = f"I don't know a backend called {command.heard}. I know {known}."
+        elif not isinstance(llm, BackendSet):
+            answer = f"Only {llm.name} is configured here."
+        else:
+            try:
+                llm.switch(command.name)
+            except Exception as exc:  # a profile that cannot be built: say so, keep the old one
+                answer = f"I could not switch to {command.name}: {_one_line(exc)}"
+            else:
+                answer = f"Switched to {command.name}. {llm.model_name} is answering now."
+                self.session.write("backend_switch", at=self._now(), turn=turn, backend=command.name)
+        record.reply_text = answer
+        await self._speak(turn, record, answer, state, spoken=False)
+
+    def _command_in(self, text: str) -> Command | None:
+        llm_cfg = self.settings.llm
+        names = aliases(self.settings) if isinstance(self.pipeline.llm, BackendSet) else {}
+        return parse_command(text, names, llm_cfg.switch_phrases, llm_cfg.which_phrases)
 
     async def _converse(self, action: StartReply, record: TurnRecord, state: _Reply) -> None:
         """LLM tokens → pieces → voice, with the voice working while the LLM still writes."""

@@ -50,7 +50,16 @@ class TurnRecord:
             "llm_first_piece": span(self.reply_started_at, self.first_sentence_at),
             "tts_first_audio": span(self.first_sentence_at, self.tts_first_audio_at),
             "queue_to_play": span(self.tts_first_audio_at, self.playback_start_at),
+            "llm_total": span(self.reply_started_at, self.llm_done_at),
         }
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Streamed deltas per second after the first (servers send about one token each)."""
+        if self.llm_first_token_at is None or self.llm_done_at is None or self.llm_deltas < 2:
+            return None
+        streaming = self.llm_done_at - self.llm_first_token_at
+        return round((self.llm_deltas - 1) / streaming, 1) if streaming > 0 else None
 
     def overhead_ms(self, stop_window_ms: float) -> float | None:
         """Voice-to-voice time not spent in the silence window or in stage work: the loop's
@@ -69,4 +78,5 @@ class TurnRecord:
             if key.endswith("_at") and isinstance(value, float):
                 data[key] = round(value - t0, 4)
         data["timings_ms"] = self.timings_ms()
+        data["tokens_per_s"] = self.tokens_per_s
         return data

@@ -6,23 +6,46 @@ barge-in the model must not believe it said things the user never heard.
 
 from __future__ import annotations
 
+import math
+import re
 from collections import deque
 
 from voiceloop.llm.base import ChatMessage
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: a CJK character is about a token, other text about four
+    characters a token. Close enough to keep a history inside a context budget."""
+    cjk = len(_CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
 
 class ConversationHistory:
-    def __init__(self, system_prompt: str, max_exchanges: int = 8) -> None:
+    def __init__(self, system_prompt: str, max_exchanges: int = 8, max_tokens: int = 0) -> None:
         self.system_prompt = system_prompt
         self._exchanges: deque[tuple[str, str]] = deque(maxlen=max(max_exchanges, 0) or None)
         self._keep = max_exchanges > 0
+        self.max_tokens = max_tokens  # 0 = no token budget, only the exchange count
 
     def messages_for(self, user_text: str) -> list[ChatMessage]:
         messages = [ChatMessage("system", self.system_prompt)] if self.system_prompt else []
-        for user, assistant in self._exchanges:
+        for user, assistant in self._within_budget():
             messages += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
         messages.append(ChatMessage("user", user_text))
         return messages
+
+    def _within_budget(self) -> list[tuple[str, str]]:
+        """The most recent exchanges whose estimated tokens fit the budget (oldest dropped)."""
+        kept: list[tuple[str, str]] = []
+        spent = 0
+        for user, assistant in reversed(self._exchanges):
+            spent += estimate_tokens(user) + estimate_tokens(assistant)
+            if self.max_tokens and spent > self.max_tokens:
+                break
+            kept.append((user, assistant))
+        return kept[::-1]
 
     def commit(self, user_text: str, heard_reply: str) -> None:
         """Records an exchange; one the user heard none of is kept out entirely."""

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
+import tenacity
 from openai import AsyncStream
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
@@ -46,8 +47,14 @@ class OpenAIChat:
         connect_timeout_s: float = 3.0,
         first_token_timeout_s: float = 15.0,
         timeout_s: float = 60.0,
+        extra_body: dict[str, Any] | None = None,
+        retries: int = 2,
+        key_hint: str = "VOICELOOP_LLM__API_KEY",
     ) -> None:
         self.model = model
+        self.extra_body = extra_body or None
+        self.retries = retries
+        self.key_hint = key_hint
         self.shown_url = without_credentials(base_url)
         self.description = f"openai {model} at {self.shown_url}"
         self.temperature = temperature
@@ -68,7 +75,7 @@ class OpenAIChat:
         now = asyncio.get_running_loop().time()
         reply_deadline = now + self.timeout_s
         first_deadline = min(now + self.first_token_timeout_s, reply_deadline)
-        chunks = await self._guard(self._open(messages), first_deadline)
+        chunks = await self._guard(self._open_with_retries(messages), first_deadline)
         answered = False
         try:
             while True:
@@ -83,6 +90,21 @@ class OpenAIChat:
         finally:
             await chunks.close()
 
+    async def _open_with_retries(self, messages: list[ChatMessage]) -> AsyncStream[ChatCompletionChunk]:
+        """429s and 5xx are retried with a short back-off, but only here, before the first
+        token: once words have been spoken a retry would start the reply over. The caller's
+        first-token deadline still bounds the whole attempt."""
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=1.0),
+            retry=tenacity.retry_if_exception(is_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._open(messages)
+        raise AssertionError("unreachable: tenacity reraises the last failure")
+
     def _open(self, messages: list[ChatMessage]) -> Awaitable[AsyncStream[ChatCompletionChunk]]:
         return self._client.chat.completions.create(
             model=self.model,
@@ -90,6 +112,7 @@ class OpenAIChat:
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stream=True,
+            extra_body=self.extra_body,
         )
 
     async def _guard(
@@ -132,7 +155,7 @@ class OpenAIChat:
 
     def _status_message(self, status: int) -> str:
         if status == 401:
-            return "the language model rejected the API key (check VOICELOOP_LLM__API_KEY)"
+            return f"the language model rejected the API key (check {self.key_hint})"
         if status == 404:
             return f"model '{self.model}' not found at {self.shown_url}"
         if status == 429:
@@ -157,6 +180,11 @@ class OpenAIChat:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Rate limits and server errors pass; a bad key, a wrong model or a bad request do not."""
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
 
 
 def content_of(chunk: ChatCompletionChunk) -> str | None:
@@ -184,5 +212,8 @@ def create(settings: Settings, **kwargs: Any) -> OpenAIChat:
         "connect_timeout_s": llm.connect_timeout_s,
         "first_token_timeout_s": llm.first_token_timeout_s,
         "timeout_s": llm.timeout_s,
+        "extra_body": llm.extra_body,
+        "retries": llm.retries,
+        "key_hint": llm.api_key_env or "VOICELOOP_LLM__API_KEY or llm.api_key",
     }
     return OpenAIChat(**{**options, **kwargs})
