@@ -67,7 +67,13 @@ def _adapter_checks(settings: Settings) -> list[Check]:
     for kind, name in _configured(settings).items():
         label = f"{kind} adapter '{name}'"
         try:
-            adapter = create(kind, name, settings)  # type: ignore[arg-type]
+            if kind == "llm":
+                from voiceloop.llm.backends import BackendSet
+
+                adapter = BackendSet(settings)  # the backend a session would start with
+                label = f"llm backend '{adapter.active}' ({adapter.resolved.llm.name})"
+            else:
+                adapter = create(kind, name, settings)  # type: ignore[arg-type]
         except AdapterNotFound as exc:
             checks.append((label, False, str(exc)))
             continue
