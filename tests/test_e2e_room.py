@@ -119,7 +119,7 @@ async def test_an_unreachable_endpoint_is_said_plainly_and_every_turn_is_logged(
 
 async def test_a_voice_failure_is_reported_and_the_loop_carries_on(room_settings, llm_server):
     # Call 0 is the greeting; call 1 is the first piece of the first reply.
-    voice = FaultyVoice(create("tts", "espeak", room_settings), fail_calls={1})
+    voice = FaultyVoice(create("tts", "espeak", room_settings), {1: "error"})
     user = script(
         {"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 3000}
     )

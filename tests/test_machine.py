@@ -326,3 +326,13 @@ def test_speech_heard_over_a_reply_before_the_canceller_converged_is_not_made_a_
     # The next real utterance is heard as usual.
     machine.handle(SpeechStarted(at=4.0))
     assert kinds(machine.handle(ended(4.0, 5.0))) == [StartTranscription]
+
+
+def test_before_anything_plays_the_warm_up_rule_does_not_apply():
+    machine = ConversationMachine(MachineConfig(barge_in_min_s=0.25, barge_in_warmup_min_s=1.5))
+    machine.echo_canceller_converged = False
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "what time is it", at=1.2))
+    machine.handle(SpeechStarted(at=2.0))  # nothing is playing: there is no echo to fear
+    assert kinds(machine.handle(SpeechProgress(voiced_s=0.3, at=2.3)))[0] is BargeIn

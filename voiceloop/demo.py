@@ -35,6 +35,7 @@ class DemoResult:
     session_dir: Path
     # (expected text, start, end) of each scripted line on the loop clock: the ground truth.
     user_lines: list[tuple[str, float, float]] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)  # what the LLM was last told
 
 
 async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatModel:
@@ -92,7 +93,9 @@ async def run_demo(
         (u.expected, start, end)
         for u, (start, end) in zip(room.user.utterances, room.user_speech_intervals(), strict=True)
     ]
-    return DemoResult(report, conversation.finished_turns, session.dir, user_lines)
+    return DemoResult(
+        report, list(conversation.finished_turns), session.dir, user_lines, conversation.history.exchanges
+    )
 
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.05) -> bool:

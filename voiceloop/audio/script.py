@@ -30,15 +30,20 @@ class ScriptTurn(BaseModel):
     say: str | None = None
     wav: Path | None = None
     cough_ms: int | None = Field(None, gt=0, le=2000, description="a cough-like burst, no words")
+    noise_ms: int | None = Field(None, gt=0, le=10_000, description="a burst of broadband noise")
+    drop_ms: int | None = Field(None, gt=0, le=600_000, description="the device vanishes this long")
+    clipped: bool = Field(False, description="the line arrives 20 dB too hot, hard-clipped")
     expected: str | None = None  # what ASR should hear; defaults to `say`
     pause_ms: int = Field(800, ge=0)
     interrupt_after_ms: int | None = Field(None, ge=0)
+    # How long the user waits for a reply to the previous line before saying this one anyway.
     reply_timeout_ms: int = Field(12_000, gt=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> ScriptTurn:
-        if sum(source is not None for source in (self.say, self.wav, self.cough_ms)) != 1:
-            raise ValueError("each turn needs exactly one of 'say', 'wav' or 'cough_ms'")
+        sources = (self.say, self.wav, self.cough_ms, self.noise_ms, self.drop_ms)
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError("each turn needs exactly one of 'say', 'wav', 'cough_ms', 'noise_ms' or 'drop_ms'")
         return self
 
     @property
@@ -47,7 +52,7 @@ class ScriptTurn(BaseModel):
 
     @property
     def is_speech(self) -> bool:
-        return self.cough_ms is None
+        return self.say is not None or self.wav is not None
 
 
 class UserScript(BaseModel):

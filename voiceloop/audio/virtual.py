@@ -135,6 +135,7 @@ class ScriptedUser:
         self._assistant_since: float | None = None  # start of the current stretch of sound
         self._assistant_last: float | None = None  # last time the assistant was audible
         self.utterances: list[UserUtterance] = []
+        self.drop_requested_ms = 0  # a scripted device drop the room should carry out now
         self.finished_at: float | None = None
 
     def frame(self, at: float, assistant_audible: bool) -> np.ndarray:
@@ -185,6 +186,8 @@ class ScriptedUser:
             )
         )
         self.next_index += 1
+        if turn.drop_ms is not None:
+            self.drop_requested_ms = turn.drop_ms
 
     def _next_samples(self, at: float) -> np.ndarray:
         out = np.zeros(FRAME_SAMPLES, dtype=np.float32)
@@ -225,10 +228,18 @@ class VirtualRoom:
         reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
         self.reference_delay = max(0, int(round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
         self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)
-        self.user = ScriptedUser(script, [self._render_line(turn, render) for turn in script.turns])
+        rendered: dict[tuple[object, ...], np.ndarray] = {}  # a long script repeats its lines
+        lines = []
+        for turn in script.turns:
+            key = (turn.say, turn.wav, turn.cough_ms, turn.noise_ms, turn.drop_ms, turn.clipped)
+            if key not in rendered:
+                rendered[key] = self._render_line(turn, render)
+            lines.append(rendered[key])
+        self.user = ScriptedUser(script, lines)
         self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
         self._t0: float | None = None
         self._closed = False
+        self.drops: list[tuple[float, float]] = []  # (when, seconds) the device was gone
 
     def _cough(self, duration_ms: int) -> np.ndarray:
         """Band-limited noise with a sharp attack and fast decay: what a cough gives a VAD."""
@@ -246,6 +257,14 @@ class VirtualRoom:
     ) -> np.ndarray:
         if turn.cough_ms is not None:
             return self._cough(turn.cough_ms)
+        if turn.noise_ms is not None:
+            rng = np.random.default_rng(self.room.seed + 7 + turn.noise_ms)
+            return at_voice_level(rng.standard_normal(turn.noise_ms * SAMPLE_RATE // 1000).astype(np.float32))
+        if turn.drop_ms is not None:
+            return np.zeros(0, dtype=np.float32)  # no sound: the room stops delivering instead
+        if turn.clipped:
+            line = self._render_line(turn.model_copy(update={"clipped": False}), render)
+            return np.clip(line * 10.0, -1.0, 1.0)
         if turn.wav is not None:
             from voiceloop.audio.files import read_audio
 
@@ -275,6 +294,15 @@ class VirtualRoom:
             speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
             audible = bool(np.any(speaker_frame))
             mic_frame = self.user.frame(frame_at - t0, audible) + self.echo.process(speaker_frame)
+            if self.user.drop_requested_ms:
+                # The device vanishes: no frames, nothing played, then it is back with the
+                # time that passed lost, as when a USB device is re-plugged.
+                dropped = int(self.user.drop_requested_ms / 1000 / FRAME_S)
+                self.user.drop_requested_ms = 0
+                self.drops.append((frame_at, dropped * FRAME_S))
+                await asyncio.sleep(dropped * FRAME_S / self.room.speed)
+                k += dropped
+                continue
             mic_frame += self._noise_amplitude * self._noise_rng.standard_normal(FRAME_SAMPLES).astype(
                 np.float32
             )

@@ -156,7 +156,8 @@ class ConversationMachine:
         return []
 
     def _is_barge_in(self, voiced_s: float) -> bool:
-        if self.echo_canceller_converged:
+        # The warm-up rule guards against our own echo: it only matters once audio is playing.
+        if self.echo_canceller_converged or self.state is State.THINKING:
             needed = self.config.barge_in_min_s
         else:
             needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)

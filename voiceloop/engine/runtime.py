@@ -62,6 +62,7 @@ log = logging.getLogger("voiceloop")
 # After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
 # to ~0.6 s in living rooms); past that the mic holds no echo.
 ECHO_TAIL_S = 0.8
+MAX_KEPT_TURNS = 5000
 
 
 @dataclass
@@ -132,7 +133,9 @@ class Conversation:
             settings.llm.system_prompt, settings.llm.history_turns, settings.llm.history_tokens
         )
         self.turns: dict[int, TurnRecord] = {}
-        self.finished_turns: list[TurnRecord] = []
+        # The session log has every turn; this keeps the recent ones for reports, bounded so a
+        # kiosk running for days does not grow.
+        self.finished_turns: deque[TurnRecord] = deque(maxlen=MAX_KEPT_TURNS)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._vad_chunk: list[np.ndarray] = []
         self._vad_chunk_at = 0.0
