@@ -36,7 +36,8 @@ LlmOption = Annotated[
 def fail(message: str, code: int = 2) -> NoReturn:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: a command in the message (e.g. how to download a model) must stay copyable.
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -1,0 +1,120 @@
+"""`voiceloop models list|download`: the FunASR models in ModelScope's cache, and fetching them.
+
+Runs never download (offline they would hang, then fail with a misleading message); this is the
+one explicit place that does, with a progress bar, on a machine with internet.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+models_app = typer.Typer(help="List and download ASR models (FunASR, via ModelScope).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def list_models(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+) -> None:
+    """Known model names, whether each is cached here, and what the config uses."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from voiceloop.asr import models
+    from voiceloop.asr.base import AsrError
+    from voiceloop.cli.app import load
+
+    settings = load(config, "default")
+    used = {settings.asr.model, settings.asr.vad_model, settings.asr.punc_model} - {None}
+    table = Table(title=f"ASR models (cache: {models.cache_root()})")
+    for column in ("name", "cached", "size", "used", "what"):
+        table.add_column(column)
+    names = list(models.ALIASES) + sorted(n for n in used if n not in models.ALIASES)  # type: ignore[misc]
+    for name in names:
+        try:
+            path = models.resolve(name)
+            cached, size = "yes", f"{models.directory_size(path) / 1e6:.0f} MB"
+        except models.ModelNotAvailable as exc:
+            cached, size = ("incomplete" if "incomplete" in str(exc) else "no"), ""
+        except AsrError:
+            cached, size = "not found", ""
+        table.add_row(name, cached, size, "yes" if name in used else "", models.DESCRIPTIONS.get(name, ""))
+    Console().print(table)
+
+
+@models_app.command("download")
+def download(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Model names or ids (default: the configured asr.model, vad_model, punc_model)."),
+    ] = None,
+    revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+) -> None:
+    """Fetch models into ModelScope's cache (where FunASR and voiceloop look), with progress."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from voiceloop.asr import models
+    from voiceloop.asr.base import AsrError
+    from voiceloop.cli.app import fail, load
+
+    if not names:
+        settings = load(config, "default")
+        names = [n for n in (settings.asr.model, settings.asr.vad_model, settings.asr.punc_model) if n]
+        if not names:
+            fail("no model names given and none configured (asr.model)")
+    console = Console(stderr=True, highlight=False)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+    class Bar:
+        def __init__(self, filename: str, size: int) -> None:
+            self.task = progress.add_task(filename, total=size or None)
+
+        def update(self, n: int) -> None:
+            progress.update(self.task, advance=n)
+
+        def end(self) -> None:
+            progress.update(self.task, completed=progress.tasks[self.task].total or 0)
+
+    failed = 0
+    for name in names:
+        try:
+            ref = models.parse(name)
+            if ref.model_id is None:
+                fail(f"{name} is a local directory; only model ids can be downloaded")
+            try:
+                cached = models.find_cached(ref.model_id)
+            except models.ModelNotAvailable:
+                cached = None  # an incomplete copy: fetch it again (ModelScope resumes)
+            if cached is not None:
+                console.print(f"{name}: already cached at {cached}")
+                continue
+            console.print(f"downloading {name}" + (f" ({ref.model_id})" if ref.model_id != name else ""))
+            with progress:
+                path = models.download(name, revision=revision, progress=Bar)
+            console.print(f"[green]{name}[/]: {path} ({models.directory_size(path) / 1e6:.0f} MB)")
+        except AsrError as exc:
+            failed += 1
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
