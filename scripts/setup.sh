@@ -12,8 +12,15 @@ EXTRAS="${1:-}"
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- Debian packages. espeak-ng, pocketsphinx and silero-vad ship inside their wheels;
-# the echo canceller needs the system libspeexdsp.
-DEBIAN_PACKAGES=(libspeexdsp1)  # speex echo canceller + preprocessor (voiceloop/aec/speex.py)
+# the echo canceller and the audio devices need system libraries.
+DEBIAN_PACKAGES=(
+  libspeexdsp1        # speex echo canceller + preprocessor (voiceloop/aec/speex.py)
+  libportaudio2       # real audio devices through sounddevice / PyAudio
+  portaudio19-dev     # to build PyAudio
+  libasound2-plugins  # ALSA's pulse plugin: how PortAudio sees PulseAudio / PipeWire
+  pulseaudio          # the tests' private sound server (null sinks as real devices)
+  pulseaudio-utils    # pactl, paplay, parec for those tests
+)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

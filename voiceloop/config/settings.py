@@ -53,6 +53,11 @@ class AudioSettings(Section):
     # set a rate only to force one.
     sample_rate: int | None = Field(None, ge=8000, le=384_000, description="None = the device's own rate")
     block_ms: int = Field(10, ge=5, le=40, description="audio callback period")
+    # sounddevice: an input and an output stream, or one full-duplex stream (PyAudio: always
+    # separate). On PulseAudio the full-duplex stream slipped samples (its echo delay moved by
+    # 6-9 ms in its first seconds; speex 8-16 dB) while separate streams held it to 0.1 ms over
+    # 60 s (speex 21-43 dB): scripts/bench_audio.py measures both. "full" suits raw ALSA cards.
+    duplex: Literal["separate", "full"] = "separate"
     # PortAudio's suggested latency: "high" is what PulseAudio/PipeWire run reliably in full
     # duplex; "low" or seconds for a card you trust.
     latency: Literal["low", "high"] | float = "high"
@@ -287,7 +292,10 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     Settings._toml_files = [path] if path is not None else []
     try:
-        return Settings(**overrides)
+        from voiceloop.audio.calibration import apply_user_calibration
+
+        # `voiceloop calibrate` saves the measured delay for real devices; used unless set.
+        return apply_user_calibration(Settings(**overrides))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, path)) from None
     finally:

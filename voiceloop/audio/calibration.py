@@ -1,0 +1,226 @@
+"""`voiceloop calibrate`: the device's output-to-input delay and echo level, measured.
+
+A logarithmic chirp is played a few times through the real device; GCC-PHAT finds it in the
+mic. The delay measured is the device's own round trip (DAC to ADC, plus the air between
+speaker and mic), without voiceloop's speaker queue, so it stays valid when `audio.buffer_ms`
+changes; it does change with the devices, the backend and `audio.latency`.
+
+It is saved as `[aec] delay_ms` in a user file (`calibration_path()`), which the loop reads for
+real devices when nothing else sets `aec.delay_ms` (`apply_user_calibration`). The virtual room
+ignores it: there `aec.delay_ms` describes the room, and a real device's delay would misalign
+the demo's canceller.
+
+This module imports only the standard library at the top: `load_settings` calls into it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from voiceloop.audio.devices import DeviceDuplex
+    from voiceloop.config import Settings
+
+CALIBRATION_ENV = "VOICELOOP_CALIBRATION"
+VIRTUAL_BACKENDS = ("virtual",)
+MAX_DELAY_S = 1.0  # the longest full delay (queue included) looked for: Bluetooth stays below
+
+
+def calibration_path() -> Path:
+    """$VOICELOOP_CALIBRATION, else $XDG_CONFIG_HOME/voiceloop/calibration.toml (~/.config)."""
+    if explicit := os.environ.get(CALIBRATION_ENV):
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "voiceloop" / "calibration.toml"
+
+
+def read_calibration(path: Path | None = None) -> float | None:
+    """The saved delay in ms, or None (no file, or one that does not say)."""
+    import tomllib
+
+    path = path or calibration_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    value = data.get("aec", {}).get("delay_ms")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def apply_user_calibration(settings: Settings) -> Settings:
+    """Fills `aec.delay_ms` from the calibration file, for a real device, where neither the
+    profile nor the environment set it. Returns the same settings object."""
+    if settings.aec.delay_ms is not None or settings.audio.backend in VIRTUAL_BACKENDS:
+        return settings
+    delay = read_calibration()
+    if delay is not None:
+        settings.aec.delay_ms = delay
+    return settings
+
+
+@dataclass
+class CalibrationResult:
+    delay_ms: float  # the device's output-to-input delay (what is saved)
+    echo_level_db: float  # echo at the mic relative to what was played
+    input: str
+    output: str
+    sample_rate: int
+    # Beyond the JSON contract: what the bench and a curious user want.
+    backend: str = ""
+    per_chirp_ms: list[float] = field(default_factory=list)
+    sharpness: float = 0.0
+    noise_dbfs: float = -120.0
+    portaudio_delay_ms: float | None = None
+    queue_ms: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The `--json` contract."""
+        return {
+            "delay_ms": self.delay_ms,
+            "echo_level_db": self.echo_level_db,
+            "input": self.input,
+            "output": self.output,
+            "sample_rate": self.sample_rate,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CalibrationError(RuntimeError):
+    """Nothing clear came back; the message says what to check."""
+
+
+def chirp(
+    duration_s: float = 0.4, f0: float = 150.0, f1: float = 6000.0, level_dbfs: float = -12.0
+) -> np.ndarray:
+    """A logarithmic sweep with 10 ms fades: every band of speech, one sharp correlation peak."""
+    import numpy as np
+
+    from voiceloop.audio.frames import SAMPLE_RATE
+
+    t = np.arange(int(duration_s * SAMPLE_RATE)) / SAMPLE_RATE
+    k = math.log(f1 / f0)
+    sweep = np.sin(2 * math.pi * f0 * duration_s / k * (np.exp(t * k / duration_s) - 1))
+    fade = int(0.01 * SAMPLE_RATE)
+    envelope = np.ones_like(sweep)
+    envelope[:fade] = np.linspace(0, 1, fade)
+    envelope[-fade:] = np.linspace(1, 0, fade)
+    peak = 10 ** (level_dbfs / 20)
+    return (sweep * envelope * peak).astype(np.float32)
+
+
+async def play_and_record(
+    device: DeviceDuplex, signal: np.ndarray, tail_s: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plays `signal` (16 kHz) through the device and returns (played, recorded): the speaker
+    samples as pulled and the mic, both on the lockstep clock, so the recorded copy of the
+    signal sits exactly the device's full delay (queue included) after it."""
+    import numpy as np
+
+    from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+    from voiceloop.audio.playback import PlaybackQueue
+
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    piece = queue.begin_piece(1, "calibration", spoken=False)
+    assert piece is not None
+    queue.append(1, piece, signal)
+    queue.end_piece(1, piece)
+    queue.close_turn(1)
+    played: list[np.ndarray] = []
+    recorded: list[np.ndarray] = []
+    device.tap = lambda mic, speaker: (recorded.append(mic), played.append(speaker))
+    frames_needed = int((signal.size / SAMPLE_RATE + tail_s) * SAMPLE_RATE / FRAME_SAMPLES)
+    try:
+        async for _ in device.frames(queue):
+            if len(recorded) >= frames_needed:
+                break
+    finally:
+        device.tap = None
+        await device.aclose()
+    return np.concatenate(played), np.concatenate(recorded)
+
+
+async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -12.0) -> CalibrationResult:
+    """Plays `chirps` sweeps 1.5 s apart after 0.5 s of silence; raises CalibrationError when
+    the mic does not clearly hear most of them. Each sweep is found on its own, in a window
+    that cannot reach the next one (a second sweep in the window blurs the peak)."""
+    import numpy as np
+
+    from voiceloop.audio.devices import CLEAR_PEAK, estimate_delay
+    from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
+
+    sweep = chirp(level_dbfs=level_dbfs)
+    max_lag = int(MAX_DELAY_S * SAMPLE_RATE)
+    period = sweep.size + max_lag + SAMPLE_RATE // 10
+    lead_in = SAMPLE_RATE // 2
+    signal = np.zeros(lead_in + chirps * period, dtype=np.float32)
+    starts = [lead_in + i * period for i in range(chirps)]
+    for start in starts:
+        signal[start : start + sweep.size] = sweep
+    played, recorded = await play_and_record(device, signal, tail_s=MAX_DELAY_S)
+    plan = device.plan
+    assert plan is not None
+    per_chirp: list[float] = []
+    sharpness: list[float] = []
+    for start in starts:
+        window = slice(start - SAMPLE_RATE // 20, start + sweep.size + max_lag)
+        estimate = estimate_delay(played[window], recorded[window], max_lag)
+        sharpness.append(estimate.sharpness)
+        if estimate.clear:
+            per_chirp.append(estimate.delay_ms)
+    noise = rms_dbfs(recorded[: lead_in // 2])  # before any chirp could be back
+    if len(per_chirp) < max(1, chirps // 2 + 1):
+        raise CalibrationError(
+            f"the mic did not clearly hear the chirp (peak {max(sharpness):.1f}, needs {CLEAR_PEAK:.0f}; "
+            f"mic noise {noise:.0f} dBFS). Turn the speaker up, unmute the mic, or bring them "
+            f"closer; check that '{plan.input.name}' really hears '{plan.output.name}'."
+        )
+    total_ms = float(np.median(per_chirp))
+    lag = round(total_ms * SAMPLE_RATE / 1000)
+    played_level = float(np.mean([np.mean(played[s : s + sweep.size] ** 2) for s in starts]))
+    echo_level = float(np.mean([np.mean(recorded[s + lag : s + lag + sweep.size] ** 2) for s in starts]))
+    echo_db = 10 * math.log10(max(echo_level, 1e-12) / max(played_level, 1e-12))
+    queue_ms = device.own_s * 1000
+    return CalibrationResult(
+        delay_ms=round(total_ms - queue_ms, 1),
+        echo_level_db=round(echo_db, 1),
+        input=plan.input.name,
+        output=plan.output.name,
+        sample_rate=plan.input_rate,
+        backend=device.backend,
+        per_chirp_ms=[round(d - queue_ms, 2) for d in per_chirp],
+        sharpness=round(float(np.median(sharpness)), 1),
+        noise_dbfs=round(noise, 1),
+        portaudio_delay_ms=device.portaudio_delay_ms,
+        queue_ms=round(queue_ms, 1),
+    )
+
+
+def save_calibration(result: CalibrationResult, settings: Settings, path: Path | None = None) -> Path:
+    """Writes the delay where `apply_user_calibration` finds it; says what it was measured on."""
+    path = path or calibration_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio = settings.audio
+    path.write_text(
+        "# Written by `voiceloop calibrate` on "
+        f"{datetime.now().isoformat(timespec='seconds')}.\n"
+        f"# Measured with audio.backend = {result.backend!r}, input {result.input!r}, output "
+        f"{result.output!r}, {result.sample_rate} Hz, latency {audio.latency!r}.\n"
+        "# The delay is the device's own output-to-input delay; calibrate again after changing "
+        "devices, backend or latency.\n"
+        f"# Echo level {result.echo_level_db} dB, mic noise {result.noise_dbfs} dBFS; PortAudio "
+        f"estimated {result.portaudio_delay_ms} ms.\n"
+        "[aec]\n"
+        f"delay_ms = {result.delay_ms}\n",
+        encoding="utf-8",
+    )
+    return path

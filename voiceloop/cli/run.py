@@ -1,0 +1,244 @@
+"""`voiceloop run`: the conversation loop on a real microphone and speaker.
+
+The same loop as `voiceloop demo`, with a device instead of the virtual room and no script.
+Ctrl-C ends it cleanly: the session log is closed and the device released before exiting. A
+device that goes away mid-session stops the loop with a message; the log so far is kept.
+
+Only typer is imported at module level: `voiceloop --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from voiceloop.config import Settings
+    from voiceloop.engine.timing import TurnRecord
+
+REAL_BACKENDS = ("sounddevice", "pyaudio")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", "-c", help="A TOML file, or a profile name from configs/ (default: default)."
+        ),
+    ] = None,
+    input_device: Annotated[
+        str | None, typer.Option("--input", "-i", help="Mic: index or part of a name (`voiceloop devices`).")
+    ] = None,
+    output_device: Annotated[
+        str | None, typer.Option("--output", "-o", help="Speaker: index or part of a name.")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="sounddevice or pyaudio.")] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="A backend profile from [llm.backends], or an adapter (openai, echo)."),
+    ] = None,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", min=0.1, help="Stop after this long (default: until Ctrl-C).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Where session folders go (default: log.dir).")] = None,
+) -> None:
+    """Talk with the assistant on your microphone and speakers; Ctrl-C ends the session."""
+    import asyncio
+
+    from voiceloop.audio.calibration import apply_user_calibration
+    from voiceloop.cli.app import fail, load
+
+    settings = load(config, "default", llm)
+    console = RunConsole()
+    chosen = backend or settings.audio.backend
+    if chosen not in REAL_BACKENDS:
+        if backend is not None:
+            fail(f"--backend {chosen}: choose one of {', '.join(REAL_BACKENDS)}")
+        console.note(f"audio.backend is '{chosen}'; `voiceloop run` uses real devices: sounddevice")
+        chosen = "sounddevice"
+    settings.audio.backend = chosen
+    if out is not None:
+        settings.log.dir = out
+    apply_user_calibration(settings)
+    try:
+        result = asyncio.run(run_session(settings, console, input_device, output_device, seconds))
+    except KeyboardInterrupt:
+        console.stopped("stopped (Ctrl-C)")
+        return
+    if result.error is not None:
+        console.stopped(None)
+        fail(result.error, 1)
+    console.stopped("time is up" if result.timed_out else "the device stream ended")
+
+
+@dataclass
+class RunResult:
+    turns: int = 0
+    error: str | None = None
+    timed_out: bool = False
+    device: dict[str, Any] = field(default_factory=dict)
+
+
+async def run_session(
+    settings: Settings,
+    console: RunConsole,
+    input_device: str | None = None,
+    output_device: str | None = None,
+    seconds: float | None = None,
+) -> RunResult:
+    """One session on the configured devices. Device errors before the session starts raise
+    AudioDeviceError; during it they end the session and come back in `error`."""
+    import asyncio
+
+    from voiceloop.audio.base import AudioDeviceError
+    from voiceloop.build import build_pipeline
+    from voiceloop.demo import choose_llm
+    from voiceloop.engine.runtime import Conversation
+    from voiceloop.registry import create
+    from voiceloop.session.log import SessionLog
+
+    try:
+        device = create(
+            "audio", settings.audio.backend, settings, input_device=input_device, output_device=output_device
+        )
+    except AudioDeviceError as exc:
+        return RunResult(error=str(exc))
+    result = RunResult()
+    pipeline = None
+    session = None
+    turns: list[Any] = []
+    try:
+        fallback = settings.llm.fallback_to_echo
+        settings.llm.fallback_to_echo = False  # the echo stand-in is for the demo only
+        try:
+            chosen_llm = await choose_llm(settings, console.note)
+        finally:
+            settings.llm.fallback_to_echo = fallback
+        pipeline = build_pipeline(settings, device=device, llm=chosen_llm)
+        await asyncio.to_thread(pipeline.asr.warm_up)
+        session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
+        console.session_dir = session.dir
+        conversation = Conversation(settings, pipeline, session, console.observer())
+        console.listening(device, settings)
+        turns = conversation.finished_turns
+        try:
+            async with asyncio.timeout(seconds):
+                with console.live(device):
+                    await conversation.run()
+        except TimeoutError:
+            result.timed_out = True
+        except AudioDeviceError as exc:
+            result.error = str(exc)
+    finally:
+        result.turns = len(turns)
+        await device.aclose()
+        result.device = {**device.describe(), **device.stats.as_dict()}
+        if session is not None:
+            session.write("audio_device", **result.device)
+            session.close(turns=result.turns)
+        if pipeline is not None:
+            await pipeline.llm.aclose()
+            await pipeline.tts.aclose()
+            pipeline.asr.close()
+    return result
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+class RunConsole:
+    """A live status line (state, the last turn's latencies, xruns) above which each turn and
+    error is printed; plain lines only when stdout is not a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False)
+        self.state = "starting"
+        self.last: TurnRecord | None = None
+        self.session_dir: Path | None = None
+        self._live: Any = None
+        self._device: Any = None
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[dim]•[/] {message}")
+
+    def listening(self, device: Any, settings: Settings) -> None:
+        delay = (
+            f"aec delay {settings.aec.delay_ms:.0f} ms (calibrated/configured)"
+            if settings.aec.delay_ms is not None
+            else "aec delay: measured from the echo (run `voiceloop calibrate` to fix it)"
+        )
+        self.note(f"audio: {device.name}; {delay}")
+        self.console.print(f"listening (Ctrl-C to stop); session log: {self.session_dir}")
+        self.console.file.flush()
+
+    def observer(self) -> Any:
+        from voiceloop.engine.runtime import Observer
+
+        return Observer(on_turn=self._turn, on_error=self._error, on_state=self._state)
+
+    def _turn(self, record: TurnRecord) -> None:
+        self.last = record
+        t = record.timings_ms()
+        self.console.print(
+            f"[cyan]turn {record.turn_id}[/] [bold]heard[/] “{record.transcript or '∅'}” → "
+            f"“{record.heard_text}” [dim]({record.outcome}, voice-to-voice {_ms(t['voice_to_voice'])} ms)[/]"
+        )
+        self._refresh()
+
+    def _error(self, message: str) -> None:
+        self.console.print(f"[yellow]! {message}[/]")
+
+    def _state(self, state: str) -> None:
+        self.state = state
+        self._refresh()
+
+    def status_line(self) -> str:
+        parts = [f"[bold]{self.state.replace('_', ' ')}[/]"]
+        if self.last is not None:
+            t = self.last.timings_ms()
+            parts.append(
+                f"last turn: v2v {_ms(t['voice_to_voice'])} ms · endpoint {_ms(t['endpoint'])} · "
+                f"asr {_ms(t['asr'])} · llm {_ms(t['llm_ttft'])} · tts {_ms(t['tts_first_audio'])}"
+            )
+        if self._device is not None:
+            parts.append(f"xruns {self._device.stats.xruns}")
+        return "  │  ".join(parts)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.update(Text.from_markup(self.status_line()))
+
+    def live(self, device: Any) -> Any:
+        import contextlib
+
+        from rich.live import Live
+        from rich.text import Text
+
+        self._device = device
+        if not self.console.is_terminal:
+            return contextlib.nullcontext()
+        self._live = Live(
+            Text.from_markup(self.status_line()), console=self.console, refresh_per_second=4, transient=True
+        )
+        return self._live
+
+    def stopped(self, why: str | None) -> None:
+        """The last line: why it ended (None: an error follows on stderr) and where the log is."""
+        self._live = None
+        if why is not None:
+            where = f"; session log: {self.session_dir}" if self.session_dir is not None else ""
+            self.console.print(f"{why}{where}")
+        elif self.session_dir is not None:
+            self.console.print(f"the session log so far is kept in {self.session_dir}")
