@@ -26,7 +26,8 @@ async def test_a_ci_sized_soak_loses_nothing_and_leaks_nothing(tmp_path: Path):
     assert report.crashes == 0
     assert report.lost_turns == 0
     assert report.unspoken_in_history == 0
-    assert report.tasks_left == 0 and report.fds_left == 0
+    # Back to baseline (or below it: something open before the soak may have closed since).
+    assert report.tasks_left <= 0 and report.fds_left <= 0
     assert sum(report.faults.values()) >= 10  # it really was a fault soak
     assert report.completed >= report.turns * 0.8
 
