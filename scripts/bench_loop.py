@@ -35,6 +35,15 @@ from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.pacing import FixedLatencyRecognizer, FixedLatencyVoice
 
 STOP_WINDOW_MS = 200
+FIGURES = (
+    "voice_to_voice",
+    "endpoint",
+    "asr",
+    "llm_first_piece",
+    "tts_first_audio",
+    "queue_to_play",
+    "overhead",
+)
 
 
 def idealised_reply(messages: list[dict]) -> str:
@@ -79,17 +88,8 @@ def _turn_figures(turn) -> dict:  # type: ignore[no-untyped-def]
 
 
 def summarise(turns: list[dict]) -> dict:
-    keys = (
-        "voice_to_voice",
-        "endpoint",
-        "asr",
-        "llm_first_piece",
-        "tts_first_audio",
-        "queue_to_play",
-        "overhead",
-    )
     out: dict = {"turns": len(turns)}
-    for key in keys:
+    for key in FIGURES:
         values = [t[key] for t in turns if t[key] is not None]
         out[key] = {
             "median": round(statistics.median(values), 1) if values else None,
@@ -125,15 +125,7 @@ async def main() -> int:
     else:
         for mode, figures in report["modes"].items():
             print(f"\n{mode}: {figures['turns']} turns over {args.runs} runs")
-            for key in (
-                "voice_to_voice",
-                "endpoint",
-                "asr",
-                "llm_first_piece",
-                "tts_first_audio",
-                "queue_to_play",
-                "overhead",
-            ):
+            for key in FIGURES:
                 print(f"  {key:16s} median {figures[key]['median']:>7} ms   p90 {figures[key]['p90']:>7} ms")
             print(f"  overhead median per run: {figures['overhead_median_per_run']}")
     return 0

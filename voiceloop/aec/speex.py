@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from voiceloop.aec.base import check_frames
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
 
 # Request codes from speexdsp's speex_echo.h and speex_preprocess.h (1.2).
 _ECHO_SET_SAMPLING_RATE = 24
@@ -163,10 +163,7 @@ class SpeexCanceller:
         return state
 
     def _to_int16(self, frame: np.ndarray, out: np.ndarray) -> None:
-        np.multiply(frame, 32768.0, out=self._scaled)
-        np.clip(self._scaled, -32768.0, 32767.0, out=self._scaled)
-        np.rint(self._scaled, out=self._scaled)
-        out[:] = self._scaled
+        to_int16_into(frame, self._scaled, out)
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from voiceloop.aec.base import check_frames
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
 
 _MISSING = "the webrtc canceller needs the livekit package: pip install 'voiceloop[webrtc]'"
 
@@ -82,10 +82,7 @@ class WebRtcCanceller:
             self._apm.set_stream_delay_ms(round(self.stream_delay_ms))
 
     def _to_int16(self, frame: np.ndarray, out: np.ndarray) -> None:
-        np.multiply(frame, 32768.0, out=self._scaled)
-        np.clip(self._scaled, -32768.0, 32767.0, out=self._scaled)
-        np.rint(self._scaled, out=self._scaled)
-        out[:] = self._scaled
+        to_int16_into(frame, self._scaled, out)
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""

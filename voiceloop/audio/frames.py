@@ -30,6 +30,15 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
+def to_int16_into(audio: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
+    """`to_int16` without allocating, for per-frame paths: `scratch` is a float32 buffer of
+    the same length, `out` the int16 destination (both preallocated by the caller)."""
+    np.multiply(audio, 32768.0, out=scratch)
+    np.clip(scratch, -32768.0, 32767.0, out=scratch)
+    np.rint(scratch, out=scratch)
+    out[:] = scratch
+
+
 def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
     """High-quality resampling with soxr (imported lazily: it is only needed at the edges)."""
     audio = to_float32(audio)
