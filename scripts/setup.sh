@@ -21,6 +21,8 @@ DEBIAN_PACKAGES=(
   pulseaudio          # the tests' private sound server (null sinks as real devices)
   pulseaudio-utils    # pactl, paplay, parec for those tests
 )
+# The web page's browser tests drive Debian's Chromium (Playwright's own download is not used).
+[ "$EXTRAS" = "--test" ] && DEBIAN_PACKAGES+=(chromium)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

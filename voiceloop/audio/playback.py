@@ -49,6 +49,7 @@ class PlaybackQueue:
         self._started = False
         self._finished = False
         self.played_samples = 0  # over the whole session, for the session log
+        self.stops = 0  # replies cut off: a device with its own buffer drops it when this moves
 
     # -- the producer side (the reply task) ---------------------------------------------------
 
@@ -96,6 +97,7 @@ class PlaybackQueue:
         with self._lock:
             if turn_id != self._turn_id:
                 return ""
+            self.stops += 1
             for piece in self._pieces:
                 piece.chunks.clear()
                 piece.queued = piece.played if not piece.complete else piece.queued

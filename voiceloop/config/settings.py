@@ -123,7 +123,9 @@ class AsrSettings(Section):
     # already one utterance); punctuation restores ，。？ in Chinese and English text.
     vad_model: str | None = None  # e.g. "fsmn-vad"
     punc_model: str | None = None  # e.g. "ct-punc"
-    ncpu: int | None = Field(None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4")
+    ncpu: int | None = Field(
+        None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4"
+    )
     batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
     fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
     # openai: an OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI).
@@ -221,6 +223,26 @@ class LogSettings(Section):
     record_wav: bool = True
 
 
+AUDIO_UPLOAD_FORMATS = ("wav", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "mp4", "webm", "amr")
+
+
+class ServeSettings(Section):
+    """`voiceloop serve`: limits that keep one shared model answering under load."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    # Required to bind beyond localhost; checked on every request and websocket when set.
+    token: SecretStr | None = None
+    allowed_dir: Path | None = Field(None, description="POST /asr {filename}: only files under here")
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_audio_s: float = Field(600.0, gt=0)
+    formats: list[str] = Field(default_factory=lambda: list(AUDIO_UPLOAD_FORMATS))
+    workers: int = Field(1, ge=1, le=16, description="recognitions run at once on the shared model")
+    batch_max: int = Field(8, ge=1, le=64, description="queued requests recognised in one batch")
+    queue: int = Field(64, ge=0, description="requests that may wait; beyond that: 503")
+    tts_concurrency: int = Field(2, ge=1, le=32)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOICELOOP_",
@@ -237,6 +259,7 @@ class Settings(BaseSettings):
     tts: TtsSettings = TtsSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
+    serve: ServeSettings = ServeSettings()
 
     # Set per load by `load_settings`; a class attribute because pydantic-settings asks the
     # class, not the instance, for its sources.

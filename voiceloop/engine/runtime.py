@@ -84,6 +84,8 @@ class Observer:
     on_turn: Callable[[TurnRecord], None] = lambda record: None
     on_error: Callable[[str], None] = lambda message: None
     on_state: Callable[[str], None] = lambda state: None
+    # As soon as a turn's words are known, before the reply: a live view shows them at once.
+    on_transcript: Callable[[int, str], None] = lambda turn_id, text: None
 
 
 @dataclass
@@ -359,6 +361,8 @@ class Conversation:
             text=record.transcript,
             rtf=round(result.rtf, 3),
         )
+        if record.transcript:
+            self.observer.on_transcript(action.turn_id, record.transcript)
         self._post(Transcript(action.turn_id, result.text, record.asr_done_at))
 
     # -- the reply ------------------------------------------------------------------------------

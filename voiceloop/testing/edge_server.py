@@ -49,6 +49,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from voiceloop.tts.mp3 import encode_mp3
+
 HOST = "127.0.0.1"
 SERVICE_PATH = "/consumer/speech/synthesize/readaloud"
 TRUSTED_CLIENT_TOKEN = "6A5AA1D4EAFF4E9FB37E23D68491D6F4"  # the one every edge-tts sends
@@ -413,32 +415,6 @@ def _spread(tokens: list[str], start_s: float, end_s: float) -> list[tuple[str, 
         words.append((token, at, duration * 0.9))
         at += duration
     return words
-
-
-def encode_mp3(pcm: np.ndarray, rate: int = MP3_RATE, bit_rate: int = MP3_BITRATE) -> bytes:
-    """Raw MP3 frames (no ID3, no container), CBR, as the service streams them."""
-    import av
-
-    encoder = av.CodecContext.create("libmp3lame", "w")
-    encoder.sample_rate = rate
-    encoder.layout = "mono"
-    encoder.format = "fltp"
-    encoder.bit_rate = bit_rate
-    encoder.open()
-    step = encoder.frame_size
-    audio = np.asarray(pcm, dtype=np.float32).reshape(1, -1)
-    out = bytearray()
-    for start in range(0, audio.shape[1], step):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(audio[:, start : start + step]), format="fltp", layout="mono"
-        )
-        frame.sample_rate = rate
-        frame.pts = start
-        for packet in encoder.encode(frame):
-            out += bytes(packet)
-    for packet in encoder.encode(None):
-        out += bytes(packet)
-    return bytes(out)
 
 
 # -- the service's framing ----------------------------------------------------------------------

@@ -116,3 +116,30 @@ def decode_mp3(data: bytes, out_rate: int = SAMPLE_RATE) -> np.ndarray:
     decoder = Mp3StreamDecoder(out_rate)
     head = decoder.feed(data)
     return np.concatenate([head, decoder.flush()])
+
+
+def encode_mp3(pcm: np.ndarray, rate: int = 24_000, bit_rate: int = 48_000) -> bytes:
+    """Raw MP3 frames (no ID3, no container), CBR: what Edge streams, and what `POST
+    /v1/audio/speech` returns for mp3 (every player and browser plays a bare frame stream)."""
+    import av
+
+    encoder = av.CodecContext.create("libmp3lame", "w")
+    encoder.sample_rate = rate
+    encoder.layout = "mono"
+    encoder.format = "fltp"
+    encoder.bit_rate = bit_rate
+    encoder.open()
+    step = encoder.frame_size
+    audio = np.asarray(pcm, dtype=np.float32).reshape(1, -1)
+    out = bytearray()
+    for start in range(0, audio.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio[:, start : start + step]), format="fltp", layout="mono"
+        )
+        frame.sample_rate = rate
+        frame.pts = start
+        for packet in encoder.encode(frame):
+            out += bytes(packet)
+    for packet in encoder.encode(None):
+        out += bytes(packet)
+    return bytes(out)

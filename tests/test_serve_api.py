@@ -1,0 +1,405 @@
+"""`voiceloop serve`'s HTTP API on loopback: real uvicorn, real recogniser (pocketsphinx with
+the offline phrases), real voice (espeak), real OpenAI client where the API claims OpenAI's
+shape."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import socket
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voiceloop.config import Settings, load_settings
+from voiceloop.testing.clips import encoded, spoken_clip
+from voiceloop.testing.serve import running_server
+
+PHRASE = "what time is it"
+
+
+@pytest.fixture(scope="module")
+def clip_wav() -> bytes:
+    return encoded(spoken_clip(PHRASE, seconds=3.0))
+
+
+@pytest.fixture(scope="module")
+def allowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("allowed")
+    (folder / "command.wav").write_bytes(encoded(spoken_clip("turn on the lights")))
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.wav").write_bytes(encoded(spoken_clip("never mind")))
+    (folder / "escape.wav").symlink_to(outside / "secret.wav")
+    return folder
+
+
+def offline_settings(tmp_path: Path) -> Settings:
+    settings = load_settings("offline")
+    settings.log.dir = tmp_path / "runs"
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, allowed: Path):
+    settings = offline_settings(tmp_path_factory.mktemp("serve"))
+    settings.serve.allowed_dir = allowed
+    settings.serve.max_upload_mb = 1.0
+    settings.serve.max_audio_s = 30.0
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+def transcribe(client: httpx.Client, data: bytes, name: str = "clip.wav", **form: str) -> httpx.Response:
+    return client.post("/v1/audio/transcriptions", files={"file": (name, data)}, data=form)
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and "Traceback" not in error["message"]
+    for word in words:
+        assert word in error["message"]
+    return error
+
+
+# -- transcription in each format ---------------------------------------------------------------
+
+
+def test_json_is_the_default_format(server: httpx.Client, clip_wav: bytes) -> None:
+    response = transcribe(server, clip_wav)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"text": PHRASE}
+
+
+def test_text_format_is_the_bare_transcript(server: httpx.Client, clip_wav: bytes) -> None:
+    response = transcribe(server, clip_wav, response_format="text")
+
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == PHRASE
+
+
+def test_srt_has_numbered_timed_cues(server: httpx.Client, clip_wav: bytes) -> None:
+    response = transcribe(server, clip_wav, response_format="srt")
+
+    lines = response.text.strip().splitlines()
+    assert lines[0] == "1"
+    start, arrow, end = lines[1].split(" ")
+    assert arrow == "-->" and start.startswith("00:00:0") and "," in end
+    assert start < end
+    assert lines[2] == PHRASE
+
+
+def test_vtt_is_webvtt(server: httpx.Client, clip_wav: bytes) -> None:
+    response = transcribe(server, clip_wav, response_format="vtt")
+
+    assert response.text.startswith("WEBVTT\n")
+    assert " --> " in response.text and PHRASE in response.text
+
+
+def test_verbose_json_has_duration_segments_and_word_times(server: httpx.Client, clip_wav: bytes) -> None:
+    body = transcribe(server, clip_wav, response_format="verbose_json", language="en").json()
+
+    assert (
+        body["text"] == PHRASE
+        and body["language"] == "en"
+        and body["duration"] == pytest.approx(3.0, abs=0.01)
+    )
+    assert [w["word"] for w in body["words"]] == PHRASE.split()
+    # The words start after the half second of room tone the clip begins with.
+    assert 0.3 < body["words"][0]["start"] < body["words"][-1]["end"] < 3.0
+    assert body["segments"][0]["text"] == PHRASE
+
+
+def test_the_openai_client_transcribes_through_the_api(server: httpx.Client, clip_wav: bytes) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
+    result = client.audio.transcriptions.create(model="paraformer", file=("clip.wav", clip_wav))
+
+    assert result.text == PHRASE
+
+
+@pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])
+def test_compressed_uploads_are_decoded(server: httpx.Client, fmt: str) -> None:
+    audio = spoken_clip("turn off the lights")
+    response = transcribe(server, encoded(audio, fmt), name=f"clip.{fmt.lower()}")
+
+    assert response.json() == {"text": "turn off the lights"}
+
+
+def test_an_odd_rate_upload_is_resampled(server: httpx.Client) -> None:
+    from voiceloop.audio.frames import resample
+
+    audio = resample(spoken_clip("play some music"), 16_000, 44_100)
+    response = transcribe(server, encoded(audio, "WAV", rate=44_100))
+
+    assert response.json() == {"text": "play some music"}
+
+
+# -- speech in each format ----------------------------------------------------------------------
+
+
+def speech(client: httpx.Client, **body: object) -> httpx.Response:
+    return client.post("/v1/audio/speech", json={"input": "hello there", **body})
+
+
+def test_speech_as_wav_is_16_bit_pcm_speech(server: httpx.Client) -> None:
+    response = speech(server, response_format="wav")
+
+    assert response.headers["content-type"] == "audio/wav"
+    audio, rate = sf.read(io.BytesIO(response.content), dtype="float32")
+    info = sf.info(io.BytesIO(response.content))
+    assert rate == 16_000 and info.subtype == "PCM_16"
+    assert 0.4 < len(audio) / rate < 3.0 and np.abs(audio).max() > 0.1
+
+
+def test_speech_as_mp3_decodes_to_the_same_length(server: httpx.Client) -> None:
+    from voiceloop.tts.mp3 import decode_mp3
+
+    wav = sf.read(io.BytesIO(speech(server, response_format="wav").content), dtype="float32")[0]
+    response = speech(server, response_format="mp3")
+
+    assert response.headers["content-type"] == "audio/mpeg"
+    decoded = decode_mp3(response.content)
+    assert abs(len(decoded) - len(wav)) / len(wav) < 0.1 and np.abs(decoded).max() > 0.1
+
+
+def test_speech_as_pcm_is_openais_24khz_16_bit(server: httpx.Client) -> None:
+    wav = sf.read(io.BytesIO(speech(server, response_format="wav").content), dtype="float32")[0]
+    response = speech(server, response_format="pcm")
+
+    assert response.headers["x-sample-rate"] == "24000"
+    samples = np.frombuffer(response.content, dtype="<i2")
+    assert len(samples) == pytest.approx(len(wav) * 1.5, rel=0.01)
+    assert np.abs(samples).max() > 3000
+
+
+def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> None:
+    """Round trip: the API's own voice through its own recogniser."""
+    audio = sf.read(
+        io.BytesIO(speech(server, input="turn on the lights", response_format="wav").content), dtype="float32"
+    )[0]
+    padded = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(8000, np.float32)])
+    padded += (np.random.default_rng(1).standard_normal(len(padded)) * 10 ** (-50 / 20)).astype(np.float32)
+
+    assert transcribe(server, encoded(padded)).json() == {"text": "turn on the lights"}
+
+
+def test_openai_voice_names_mean_the_configured_voice(server: httpx.Client) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
+    audio = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="hello there", response_format="wav"
+    )
+
+    assert audio.content == speech(server, response_format="wav").content
+
+
+def test_speech_errors_are_clear(server: httpx.Client) -> None:
+    assert_error(speech(server, voice="xx-nope"), 400, "xx-nope")
+    assert_error(speech(server, input="  "), 400, "empty")
+    assert_error(speech(server, response_format="aiff"), 400, "response_format")
+    assert_error(speech(server, input="x" * 5000), 400, "4096")
+    assert_error(speech(server, speed=2.0), 400, "speed")
+
+
+# -- the /asr drop-in ---------------------------------------------------------------------------
+
+
+def test_asr_reads_a_file_under_the_allowed_folder(server: httpx.Client, allowed: Path) -> None:
+    assert server.post("/asr", json={"filename": str(allowed / "command.wav")}).json() == {
+        "text": "turn on the lights"
+    }
+    assert server.post("/asr", json={"filename": "command.wav"}).json() == {"text": "turn on the lights"}
+
+
+def test_asr_refuses_paths_outside_the_allowed_folder(server: httpx.Client, allowed: Path) -> None:
+    assert_error(server.post("/asr", json={"filename": "/etc/passwd"}), 403, "outside")
+    assert_error(server.post("/asr", json={"filename": f"{allowed}/../outside/secret.wav"}), 403, "outside")
+    # A symlink inside the folder pointing out of it is judged by where it really leads.
+    assert_error(server.post("/asr", json={"filename": str(allowed / "escape.wav")}), 403, "outside")
+    assert_error(server.post("/asr", json={"filename": "missing.wav"}), 404, "missing.wav")
+
+
+def test_asr_takes_an_upload_too(server: httpx.Client, clip_wav: bytes) -> None:
+    assert server.post("/asr", files={"file": ("clip.wav", clip_wav)}).json() == {"text": PHRASE}
+
+
+def test_asr_by_name_is_off_without_an_allowed_folder(tmp_path: Path) -> None:
+    with running_server(offline_settings(tmp_path)) as url:
+        response = httpx.post(f"{url}/asr", json={"filename": "/tmp/x.wav"})
+    assert_error(response, 403, "serve.allowed_dir")
+
+
+def test_asr_with_a_bad_body_is_a_400(server: httpx.Client) -> None:
+    assert_error(server.post("/asr", content=b"{not json", headers={"content-type": "application/json"}), 400)
+    assert_error(server.post("/asr", json={"name": "x"}), 400)
+    assert_error(server.post("/asr", content=b"x", headers={"content-type": "text/plain"}), 415)
+
+
+# -- bad uploads: 4xx with a reason, never a 500 ---------------------------------------------------
+
+
+def test_an_oversize_upload_is_refused_before_it_is_read(server: httpx.Client) -> None:
+    big = encoded(spoken_clip(PHRASE, seconds=40.0))  # 1.3 MB > 1 MB
+
+    error = assert_error(transcribe(server, big), 413, "serve.max_upload_mb")
+    assert error["code"] == "file_too_large"
+
+
+def test_an_upload_over_the_duration_limit_is_refused(server: httpx.Client) -> None:
+    long_flac = encoded(spoken_clip(PHRASE, seconds=45.0), "FLAC")  # small file, long audio
+
+    error = assert_error(transcribe(server, long_flac, name="long.flac"), 413, "45.0 s", "serve.max_audio_s")
+    assert error["code"] == "audio_too_long"
+
+
+def test_corrupt_empty_and_unlisted_uploads_are_refused(server: httpx.Client, clip_wav: bytes) -> None:
+    assert_error(transcribe(server, os.urandom(5000), name="noise.wav"), 400, "noise.wav", "not audio")
+    assert_error(transcribe(server, clip_wav[:44] + b"\0" * 3, name="cut.mp3"), 400, "cut.mp3")
+    assert_error(transcribe(server, b"", name="empty.wav"), 400, "empty")
+    assert_error(transcribe(server, clip_wav, name="clip.exe"), 415, ".exe", "serve.formats")
+    assert_error(transcribe(server, clip_wav, response_format="docx"), 400, "docx")
+    assert_error(server.post("/v1/audio/transcriptions", data={"model": "x"}), 400, "file")
+    # The server is still fine afterwards.
+    assert transcribe(server, clip_wav).json() == {"text": PHRASE}
+
+
+# -- health, info, schema ---------------------------------------------------------------------------
+
+
+def test_health_and_info(server: httpx.Client) -> None:
+    assert server.get("/health").json()["status"] == "ok"
+    info = server.get("/info").json()
+
+    assert info["device"] == "cpu" and info["asr"]["name"] == "pocketsphinx" and info["asr"]["loaded"]
+    assert info["tts"]["name"] == "espeak"
+    assert info["cuda"]["available"] is False
+    assert 0 < info["memory"]["process_rss_mb"] < info["memory"]["system_total_mb"]
+    assert {"voiceloop", "fastapi", "pocketsphinx"} <= set(info["versions"])
+    assert info["limits"]["max_upload_mb"] == 1.0 and "wav" in info["limits"]["formats"]
+    assert info["queue"]["workers"] == 1
+
+
+def test_the_openapi_schema_documents_every_endpoint(server: httpx.Client) -> None:
+    schema = server.get("/openapi.json").json()
+
+    for path in ("/v1/audio/transcriptions", "/v1/audio/speech", "/asr", "/health", "/info", "/v1/session"):
+        assert path in schema["paths"], path
+    asr_body = schema["paths"]["/asr"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(asr_body)
+    assert server.get("/docs").status_code == 200
+
+
+def test_the_page_is_served(server: httpx.Client) -> None:
+    page = server.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+# -- the token --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory):
+    settings = offline_settings(tmp_path_factory.mktemp("guarded"))
+    settings.serve.token = "s3cret-token"
+    with running_server(settings) as url:
+        yield url
+
+
+def test_every_request_needs_the_token(guarded: str, clip_wav: bytes) -> None:
+    for path in ("/health", "/info", "/", "/static/app.js", "/openapi.json"):
+        assert_error(httpx.get(f"{guarded}{path}"), 401, "token")
+    assert_error(httpx.get(f"{guarded}/health", headers={"Authorization": "Bearer nope"}), 401, "wrong token")
+    posted = httpx.post(f"{guarded}/v1/audio/transcriptions", files={"file": ("a.wav", clip_wav)})
+    assert_error(posted, 401)
+
+    ok = httpx.get(f"{guarded}/health", headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200
+
+
+def test_opening_the_page_with_the_token_sets_a_cookie_the_page_then_uses(guarded: str) -> None:
+    with httpx.Client(base_url=guarded) as browser:
+        page = browser.get("/?token=s3cret-token")
+        assert page.status_code == 200
+        assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
+        assert browser.get("/info").status_code == 200  # the cookie alone
+
+
+async def test_websockets_need_the_token_too(guarded: str) -> None:
+    import websockets
+
+    ws_url = guarded.replace("http", "ws") + "/v1/session/events"
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(ws_url):
+            pass
+    async with websockets.connect(ws_url + "?token=s3cret-token") as socket_:
+        snapshot = json.loads(await socket_.recv())
+    assert snapshot["type"] == "snapshot"
+
+
+def non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks a route
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_bound_beyond_localhost_the_token_is_required(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from voiceloop.cli.app import app
+
+    refused = CliRunner().invoke(app, ["serve", "-c", "offline", "--host", "0.0.0.0"])
+    assert refused.exit_code == 2 and "token" in refused.output
+
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to bind")
+    settings = offline_settings(tmp_path)
+    settings.serve.token = "lan-token"
+    with running_server(settings, host=address) as url:
+        assert url.startswith(f"http://{address}:")
+        assert_error(httpx.get(f"{url}/info"), 401)
+        assert httpx.get(f"{url}/info", headers={"Authorization": "Bearer lan-token"}).status_code == 200
+
+
+# -- overload ----------------------------------------------------------------------------------------
+
+
+async def test_overload_is_a_503_with_retry_after_and_the_server_recovers(tmp_path: Path) -> None:
+    settings = offline_settings(tmp_path)
+    settings.asr.phrases = []  # open vocabulary: ~1 s per clip here, so requests pile up
+    settings.serve.queue = 1  # one recognition running, one waiting, the rest turned away
+    clip = encoded(spoken_clip(PHRASE, seconds=1.5))
+    with running_server(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+            async def one() -> httpx.Response:
+                return await client.post("/v1/audio/transcriptions", files={"file": ("a.wav", clip)})
+
+            responses = await asyncio.gather(*(one() for _ in range(8)))
+            busy = [r for r in responses if r.status_code == 503]
+            done = [r for r in responses if r.status_code == 200]
+            assert len(busy) + len(done) == 8
+            assert busy and len(done) >= 2
+            assert all(
+                r.headers["retry-after"] == "1" and "busy" in r.json()["error"]["message"] for r in busy
+            )
+
+            later = await one()
+            assert later.status_code == 200 and later.json()["text"]
+            assert all(r.json() == later.json() for r in done)
+            stats = (await client.get("/info")).json()["queue"]
+            assert stats["rejected"] == len(busy) and stats["in_flight"] == 0 and stats["waiting"] == 0

@@ -1,0 +1,102 @@
+"""`voiceloop serve`: the HTTP API and web page (see voiceloop/server/app.py).
+
+Localhost by default. Binding anywhere else makes the API reachable from the network, so it
+needs `serve.token` (or VOICELOOP_SERVE__TOKEN), which is then checked on every request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default serve.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default serve.port, 7860).")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
+    ] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="A backend profile for live sessions.")] = None,
+    asr: Annotated[
+        str | None, typer.Option("--asr", help="Recogniser: paraformer, pocketsphinx, openai.")
+    ] = None,
+    allowed_dir: Annotated[
+        Path | None, typer.Option(help='POST /asr {"filename"} may read files under this folder only.')
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option(help="Start a live session at once: demo (virtual room) or devices.")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (OpenAI-compatible transcription and speech, /asr, /health, /info) and
+    the web page (files, microphone, system info, live session view)."""
+    import asyncio
+    import logging
+
+    from rich.console import Console
+
+    from voiceloop.cli.app import fail, load
+    from voiceloop.config.settings import ConfigError
+
+    settings = load(config, "default", llm)
+    try:
+        if asr is not None:
+            settings.asr.name = asr
+        if allowed_dir is not None:
+            settings.serve.allowed_dir = allowed_dir
+        if host is not None:
+            settings.serve.host = host
+        if port is not None:
+            settings.serve.port = port
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc).splitlines()[0])
+    bind = settings.serve.host
+    if not is_loopback(bind) and settings.serve.token is None:
+        fail(
+            f"--host {bind} makes the API reachable from other machines: set a token first "
+            "(serve.token in the config, or VOICELOOP_SERVE__TOKEN), then open the page as "
+            f"http://{bind}:{settings.serve.port}/?token=<token>"
+        )
+    if session not in (None, "demo", "devices"):
+        fail(f"--session {session}: use demo or devices")
+
+    import uvicorn
+
+    from voiceloop.server.app import create_app
+
+    console = Console(stderr=True)
+    console.print(f"loading {settings.asr.name} ...", highlight=False)
+    try:
+        app = create_app(settings, start_session=session)
+    except Exception as exc:  # a missing model or library: one line that says what to do
+        fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1)
+    shown = "localhost" if bind == "127.0.0.1" else bind
+    console.print(
+        f"voiceloop serve: http://{shown}:{settings.serve.port}/  (API docs: /docs)", highlight=False
+    )
+    logging.getLogger("voiceloop").setLevel(settings.log.level.upper())
+    config_ = uvicorn.Config(
+        app, host=bind, port=settings.serve.port, log_level="warning", ws="websockets-sansio"
+    )
+    try:
+        asyncio.run(uvicorn.Server(config_).serve())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot listen on {bind}:{settings.serve.port}: {exc.strerror or exc}", 1)

@@ -1,0 +1,357 @@
+"""The `voiceloop serve` application: OpenAI-compatible audio endpoints, the `/asr` drop-in,
+health and info, the live session feed, and the web page, in one process around one model.
+
+`create_app` loads the recogniser (and warms it up) before it returns, so a missing model is
+a clear error at startup rather than a failed first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from voiceloop.asr.base import AsrError, SpeechRecognizer, Transcription
+from voiceloop.audio.script import UserScript
+from voiceloop.config import Settings
+from voiceloop.llm.base import ChatModel
+from voiceloop.server import info
+from voiceloop.server.asr_queue import QueueFull, RecognizerQueue
+from voiceloop.server.auth import AccessGate
+from voiceloop.server.errors import ApiError, install_handlers
+from voiceloop.server.formats import (
+    MEDIA_TYPES,
+    TRANSCRIPT_FORMATS,
+    as_result,
+    speech_body,
+    transcript_body,
+)
+from voiceloop.server.live import LiveHub
+from voiceloop.server.speech import SpeechService
+from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowed
+from voiceloop.tts.base import SpeechSynthesizer
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's speech request. `model` is accepted and ignored: the configured voice answers."""
+
+    input: str = Field(description="The text to speak (at most 4096 characters).")
+    model: str | None = None
+    voice: str | None = Field(
+        None,
+        description="A voice of the configured TTS (espeak: en-us, cmn; edge: en-US-AriaNeural); "
+        "OpenAI's names (alloy, nova, ...) mean the configured voice.",
+    )
+    response_format: Literal["wav", "mp3", "pcm", "flac"] = "mp3"
+    speed: float = Field(1.0, description="Only 1.0: the voices here speak at their configured rate.")
+
+
+class FileRequest(BaseModel):
+    filename: str = Field(description="A file under serve.allowed_dir (absolute, or relative to it).")
+
+
+class SessionRequest(BaseModel):
+    source: Literal["demo", "devices"] = "demo"
+
+
+def split_prompt(prompt: str | None) -> list[str] | None:
+    """Hotwords from OpenAI's `prompt`: comma/newline separated where there are commas (a
+    hotword may hold spaces), else one per whitespace-separated word."""
+    if prompt is None or not prompt.strip():
+        return None
+    parts = re.split(r"[,，\n]+", prompt) if re.search(r"[,，\n]", prompt) else prompt.split()
+    return [part.strip() for part in parts if part.strip()]
+
+
+class ServerState:
+    def __init__(
+        self,
+        settings: Settings,
+        recognizer: SpeechRecognizer,
+        speech: SpeechService,
+        hub: LiveHub,
+        queue: RecognizerQueue,
+    ) -> None:
+        self.settings = settings
+        self.recognizer = recognizer
+        self.speech = speech
+        self.hub = hub
+        self.queue = queue
+        self.started = time.monotonic()
+
+    async def transcribe(self, audio: Any, hotwords: list[str] | None) -> Transcription:
+        try:
+            return await self.queue.transcribe(audio, hotwords)
+        except QueueFull as exc:
+            raise ApiError(503, f"the recogniser is busy: {exc}", "busy", {"Retry-After": "1"}) from None
+        except AsrError as exc:
+            raise ApiError(400, str(exc).splitlines()[0], "asr_rejected") from None
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ApiError(500, f"recognition failed: {first}", "asr_failed") from None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    asr: SpeechRecognizer | None = None,
+    tts: SpeechSynthesizer | None = None,
+    script: UserScript | None = None,
+    llm_factory: Callable[[Settings], Awaitable[ChatModel]] | None = None,
+    start_session: str | None = None,
+) -> FastAPI:
+    """`start_session` ("demo" or "devices") starts a live session as the server starts: a
+    kiosk's screen shows its own conversation from boot."""
+    from voiceloop import __version__
+    from voiceloop.registry import create
+
+    recognizer = asr if asr is not None else create("asr", settings.asr.name, settings)
+    recognizer.warm_up()
+    serve = settings.serve
+    queue = RecognizerQueue(
+        recognizer, workers=serve.workers, capacity=serve.queue, batch_max=serve.batch_max
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.voiceloop = ServerState(
+            settings,
+            recognizer,
+            SpeechService(settings, tts),
+            LiveHub(settings, queue, script=script, llm_factory=llm_factory),
+            queue,
+        )
+        if start_session is not None:
+            await app.state.voiceloop.hub.start(start_session)
+        try:
+            yield
+        finally:
+            state: ServerState = app.state.voiceloop
+            await state.hub.aclose()
+            await state.speech.aclose()
+            await asyncio.to_thread(queue.close)
+            recognizer.close()
+
+    app = FastAPI(
+        title="voiceloop",
+        version=__version__,
+        summary="Speech recognition, speech synthesis and a live voice-assistant session.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.add_middleware(
+        AccessGate,
+        token=serve.token.get_secret_value() if serve.token is not None else None,
+        max_body_bytes=int(serve.max_upload_mb * 1024 * 1024) + 256 * 1024,
+    )
+
+    def state(request: Request | WebSocket) -> ServerState:
+        return request.app.state.voiceloop
+
+    # -- OpenAI-compatible audio ----------------------------------------------------------------
+
+    @app.post(
+        "/v1/audio/transcriptions",
+        tags=["audio"],
+        summary="Transcribe an audio file (OpenAI-compatible)",
+        response_model=None,
+        responses={
+            200: {
+                "content": {
+                    "application/json": {"example": {"text": "what time is it"}},
+                    "text/plain": {"example": "what time is it"},
+                },
+                "description": "json / verbose_json as JSON; text / srt / vtt as text.",
+            },
+            413: {"description": "Over serve.max_upload_mb or serve.max_audio_s."},
+            415: {"description": "A format not in serve.formats."},
+            503: {"description": "The recogniser's queue is full; see Retry-After."},
+        },
+    )
+    async def transcriptions(
+        request: Request,
+        file: Annotated[UploadFile, File(description="Audio: wav, flac, mp3, ogg/opus, m4a, webm...")],
+        model: Annotated[str | None, Form(description="Accepted; the configured recogniser answers.")] = None,
+        language: Annotated[str | None, Form(description="ISO-639-1; echoed in verbose_json.")] = None,
+        response_format: Annotated[str, Form(description="json | text | srt | vtt | verbose_json")] = "json",
+        prompt: Annotated[str | None, Form(description="Hotwords (comma or space separated).")] = None,
+        temperature: Annotated[float | None, Form(description="Accepted and ignored.")] = None,
+    ) -> Response:
+        if response_format not in TRANSCRIPT_FORMATS:
+            raise ApiError(
+                400,
+                f"response_format '{response_format}' is not one of {', '.join(TRANSCRIPT_FORMATS)}",
+                "bad_response_format",
+            )
+        server = state(request)
+        audio = await read_upload(file, settings.serve)
+        out = await server.transcribe(audio, split_prompt(prompt))
+        body, media_type = transcript_body(
+            as_result(file.filename or "upload", out), response_format, language
+        )
+        if isinstance(body, dict):
+            return JSONResponse(body)
+        return PlainTextResponse(body, media_type=media_type)
+
+    @app.post(
+        "/v1/audio/speech",
+        tags=["audio"],
+        summary="Speak text (OpenAI-compatible)",
+        response_class=Response,
+        responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "The audio."}},
+    )
+    async def speech(request: Request, body: SpeechRequest) -> Response:
+        if body.speed != 1.0:
+            raise ApiError(400, f"speed {body.speed:g} is not supported: only 1.0", "bad_speed")
+        audio = await state(request).speech.synthesize(body.input, body.voice)
+        data, headers = await asyncio.to_thread(speech_body, audio, body.response_format)
+        return Response(data, media_type=MEDIA_TYPES[body.response_format], headers=headers)
+
+    # -- the hand-made wrappers' endpoint ------------------------------------------------------
+
+    @app.post(
+        "/asr",
+        tags=["audio"],
+        summary='Transcribe a file by name ({"filename"}, under serve.allowed_dir) or an upload',
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": FileRequest.model_json_schema()},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    },
+                },
+                "required": True,
+            }
+        },
+        responses={200: {"content": {"application/json": {"example": {"text": "what time is it"}}}}},
+    )
+    async def asr_endpoint(request: Request) -> dict[str, str]:
+        server = state(request)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=10)
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
+                raise ApiError(400, "the form needs a 'file' field holding the audio", "missing_file")
+            audio = await read_upload(upload, settings.serve)  # type: ignore[arg-type]
+        elif content_type.startswith("application/json") or not content_type:
+            try:
+                payload = FileRequest.model_validate(await request.json())
+            except ValueError:
+                raise ApiError(
+                    400, 'send JSON {"filename": "..."} or a multipart upload with "file"'
+                ) from None
+            path = resolve_allowed(payload.filename, settings.serve)
+            audio = await asyncio.to_thread(decode_checked, path, payload.filename, settings.serve)
+        else:
+            raise ApiError(
+                415, f"content type '{content_type}': send JSON or multipart/form-data", "bad_content"
+            )
+        out = await server.transcribe(audio, None)
+        return {"text": out.text}
+
+    # -- health and info -------------------------------------------------------------------------
+
+    @app.get("/health", tags=["server"], summary="Liveness: the model is loaded and answering")
+    async def health(request: Request) -> dict[str, Any]:
+        server = state(request)
+        return {
+            "status": "ok",
+            "asr_loaded": True,
+            "uptime_s": round(time.monotonic() - server.started, 1),
+            "queue": {"in_flight": server.queue.in_flight, "waiting": server.queue.waiting},
+        }
+
+    @app.get("/info", tags=["server"], summary="Models, device, CUDA, memory, versions, limits")
+    async def server_info(request: Request) -> dict[str, Any]:
+        server = state(request)
+        serve_cfg = settings.serve
+        llm = settings.llm
+        backend = llm.default or llm.name
+        return {
+            "version": __version__,
+            **info.host(),
+            "device": info.device_of(server.recognizer),
+            "asr": {
+                "name": server.recognizer.name,
+                "description": getattr(server.recognizer, "description", server.recognizer.name),
+                "device": info.device_of(server.recognizer),
+                "loaded": True,
+            },
+            "tts": server.speech.describe(),
+            "llm": {"backend": backend, "model": llm.model},
+            "cuda": info.cuda(),
+            "memory": info.memory(),
+            "versions": info.versions(),
+            "limits": {
+                "max_upload_mb": serve_cfg.max_upload_mb,
+                "max_audio_s": serve_cfg.max_audio_s,
+                "formats": serve_cfg.formats,
+            },
+            "queue": server.queue.stats(),
+            "session": server.hub.status(),
+        }
+
+    # -- the live session ------------------------------------------------------------------------
+
+    @app.get("/v1/session", tags=["session"], summary="The live session's status")
+    async def session_status(request: Request) -> dict[str, Any]:
+        return state(request).hub.status()
+
+    @app.post(
+        "/v1/session",
+        tags=["session"],
+        summary="Start a live session (the demo room or this machine's devices)",
+    )
+    async def session_start(request: Request, body: SessionRequest | None = None) -> dict[str, Any]:
+        return await state(request).hub.start((body or SessionRequest()).source)
+
+    @app.delete("/v1/session", tags=["session"], summary="Stop the live session")
+    async def session_stop(request: Request) -> dict[str, Any]:
+        return await state(request).hub.stop()
+
+    @app.websocket("/v1/session/events")
+    async def session_events(websocket: WebSocket) -> None:
+        hub = state(websocket).hub
+        await websocket.accept()
+        queue = hub.subscribe()
+        try:
+            await websocket.send_json(hub.snapshot())
+            while (event := await queue.get()) is not None:
+                await websocket.send_json(event)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.unsubscribe(queue)
+
+    @app.websocket("/v1/session/talk")
+    async def session_talk(websocket: WebSocket) -> None:
+        from voiceloop.server.talk import talk
+
+        await talk(websocket, state(websocket).hub)
+
+    # -- the page --------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,121 @@
+"""The gate every request and websocket passes: the access token, and the body-size limit.
+
+Pure ASGI (not a route dependency) so that nothing, not the page, not a static file, not a
+websocket, is reachable around it. The token may come as `Authorization: Bearer`, as the
+`voiceloop_token` cookie, or as `?token=`; opening the page with `?token=` sets the cookie
+(HttpOnly, SameSite=Strict), so the page's own requests and websockets carry it without any
+script ever holding the token. Comparison is constant-time.
+
+Oversized uploads are refused from their Content-Length before a byte of the body is read.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from voiceloop.server.errors import error_body
+
+COOKIE = "voiceloop_token"
+Scope = dict[str, Any]
+
+
+class AccessGate:
+    def __init__(self, app: Any, token: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if self.token is not None:
+            given = _bearer(headers) or _cookie(headers) or (query.get("token") or [None])[0]
+            if given is None or not hmac.compare_digest(given.encode(), self.token):
+                await self._refuse(
+                    scope,
+                    send,
+                    401,
+                    "a valid token is required (Authorization: Bearer <token>, "
+                    "or open the page as /?token=<token>)"
+                    if given is None
+                    else "wrong token",
+                )
+                return
+            if scope["type"] == "http" and "token" in query:
+                send = _with_cookie(send, self.token.decode())
+        if scope["type"] == "http":
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                limit_mb = self.max_body_bytes / 2**20
+                await self._refuse(
+                    scope,
+                    send,
+                    413,
+                    f"the request body ({int(length) / 2**20:.1f} MB) is "
+                    f"over the {limit_mb:.0f} MB limit (serve.max_upload_mb)",
+                    "file_too_large",
+                )
+                return
+        await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, scope: Scope, send: Any, status: int, message: str, code: str | None = None
+    ) -> None:
+        if scope["type"] == "websocket":
+            # Before accept(), a close is answered as an HTTP 403 by the server.
+            await send(
+                {"type": "websocket.close", "code": 4401 if status == 401 else 4400, "reason": message[:120]}
+            )
+            return
+        body = json.dumps(
+            error_body(status, message, code or ("unauthorized" if status == 401 else None))
+        ).encode()
+        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _cookie(headers: dict[str, str]) -> str | None:
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+def _with_cookie(send: Any, token: str) -> Any:
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")
+            message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
+        await send(message)
+
+    return sending

@@ -1,0 +1,249 @@
+"""The live session: one conversation at a time, watched by any number of pages.
+
+A kiosk has one conversation, so the server runs at most one: the virtual room's scripted
+demo, the machine's own microphone and speaker, or a browser talking over a websocket. Every
+page subscribed to the events feed sees the same state changes, words and per-turn latencies;
+a page that connects mid-session gets a snapshot of what it missed. Recognition goes through
+the server's shared model queue, ahead of file requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from voiceloop.audio.base import AudioDeviceError, DuplexAudio
+from voiceloop.audio.script import UserScript
+from voiceloop.config import Settings
+from voiceloop.engine.runtime import Conversation, Observer
+from voiceloop.engine.timing import TurnRecord
+from voiceloop.llm.base import ChatModel
+from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
+from voiceloop.server.errors import ApiError
+
+log = logging.getLogger("voiceloop.server")
+
+SOURCES = ("demo", "devices", "browser")
+RECENT_EVENTS = 600
+SUBSCRIBER_BACKLOG = 1000
+CHART_TIMINGS = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
+
+
+class LiveHub:
+    def __init__(
+        self,
+        settings: Settings,
+        recognizers: RecognizerQueue,
+        *,
+        script: UserScript | None = None,
+        llm_factory: Callable[[Settings], Awaitable[ChatModel]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.recognizers = recognizers
+        self.script = script
+        self.llm_factory = llm_factory
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
+        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._device: DuplexAudio | None = None
+        self.source: str | None = None
+        self.state: str | None = None
+        self.turns = 0
+        self.session_dir: Path | None = None
+        self.started_at: float | None = None
+
+    # -- the feed -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "source": self.source,
+            "state": self.state,
+            "turns": self.turns,
+            "session_dir": None if self.session_dir is None else str(self.session_dir),
+            "started_at": self.started_at,
+        }
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"type": "snapshot", "session": self.status(), "events": list(self.recent)}
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        self._subscribers.discard(queue)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        event = {**event, "at": round(time.time(), 3)}
+        self.recent.append(event)
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A page that stopped reading: cut it loose rather than hold events for it.
+                self._subscribers.discard(queue)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    def observer(self) -> Observer:
+        def on_state(state: str) -> None:
+            self.state = state
+            self.publish({"type": "state", "state": state})
+
+        def on_turn(record: TurnRecord) -> None:
+            self.turns += 1
+            self.publish(turn_event(record))
+
+        return Observer(
+            on_turn=on_turn,
+            on_error=lambda message: self.publish({"type": "error", "message": message}),
+            on_state=on_state,
+            on_transcript=lambda turn, text: self.publish({"type": "user", "turn": turn, "text": text}),
+        )
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def start(self, source: str, device: DuplexAudio | None = None) -> dict[str, Any]:
+        if source not in SOURCES:
+            raise ApiError(400, f"source must be one of {', '.join(SOURCES)} (got '{source}')", "bad_source")
+        if self.running:
+            raise ApiError(
+                409,
+                f"a {self.source} session is already running; stop it first (DELETE /v1/session)",
+                "session_running",
+            )
+        settings = self.settings.model_copy(deep=True)
+        if source == "browser":
+            settings.aec.name = "none"  # the browser cancels its own echo (see audio/browser.py)
+        if device is None:
+            device = self._device_for(source, settings)
+        self.recent.clear()
+        self.source, self.state, self.turns, self.session_dir = source, None, 0, None
+        self.started_at = time.time()
+        self._device = device
+        self._task = asyncio.create_task(self._run(source, settings, device), name=f"live-{source}")
+        return self.status()
+
+    def _device_for(self, source: str, settings: Settings) -> DuplexAudio:
+        if source == "demo":
+            from voiceloop.audio.virtual import VirtualRoom, room_as_configured
+
+            script = self.script
+            if script is None:
+                from voiceloop.audio.script import load_script
+                from voiceloop.config.settings import CONFIGS_DIR
+
+                script = load_script(CONFIGS_DIR / "demo-script.toml")
+            return VirtualRoom(script, room_as_configured(settings))
+        if source == "browser":
+            raise ApiError(
+                400, "browser sessions start from the page (WebSocket /v1/session/talk)", "bad_source"
+            )
+        from voiceloop.registry import create
+
+        backend = settings.audio.backend if settings.audio.backend != "virtual" else "sounddevice"
+        try:
+            return create("audio", backend, settings)
+        except AudioDeviceError as exc:
+            raise ApiError(503, f"no audio device for a session: {exc}", "no_audio_device") from None
+
+    async def _choose_llm(self, settings: Settings) -> ChatModel:
+        if self.llm_factory is not None:
+            return await self.llm_factory(settings)
+        from voiceloop.demo import choose_llm
+
+        return await choose_llm(settings, lambda line: self.publish({"type": "note", "message": line}))
+
+    async def _run(self, source: str, settings: Settings, device: DuplexAudio) -> None:
+        from voiceloop.build import build_pipeline
+        from voiceloop.session.log import SessionLog
+
+        self.publish({"type": "session", "status": "started", "source": source, "detail": device.name})
+        detail = "finished"
+        pipeline = session = None
+        try:
+            llm = await self._choose_llm(settings)
+            pipeline = build_pipeline(
+                settings, device=device, asr=QueuedRecognizer(self.recognizers), llm=llm
+            )
+            session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
+            self.session_dir = session.dir
+            await Conversation(settings, pipeline, session, self.observer()).run()
+        except asyncio.CancelledError:
+            detail = "stopped"
+        except Exception as exc:  # a device or adapter that fails ends this session, not the server
+            detail = f"failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            log.warning("live session (%s) %s", source, detail)
+            self.publish({"type": "error", "message": f"session {detail}"})
+        finally:
+            with contextlib.suppress(Exception):
+                await device.aclose()
+            if session is not None:
+                session.close(turns=self.turns)
+            if pipeline is not None:
+                with contextlib.suppress(Exception):
+                    await pipeline.llm.aclose()
+                with contextlib.suppress(Exception):
+                    await pipeline.tts.aclose()
+            self.state = None
+            self._device = None
+            self.publish({"type": "session", "status": "ended", "source": source, "detail": detail})
+
+    async def stop(self) -> dict[str, Any]:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        return self.status()
+
+    async def finish(self, device: DuplexAudio, grace_s: float = 5.0) -> None:
+        """The browser hung up: let the session end on its own (it drains), else stop it."""
+        if self._device is not device or self._task is None:
+            return
+        task = self._task
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            async with asyncio.timeout(grace_s):
+                await asyncio.shield(task)
+        if not task.done():
+            await self.stop()
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def aclose(self) -> None:
+        await self.stop()
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        self._subscribers.clear()
+
+
+def turn_event(record: TurnRecord) -> dict[str, Any]:
+    timings = record.timings_ms()
+    return {
+        "type": "turn",
+        "turn": record.turn_id,
+        "user": record.transcript or record.user_text,
+        "reply": record.heard_text,
+        "outcome": record.outcome,
+        "interrupted": record.barge_in_at is not None,
+        "backend": record.backend,
+        "errors": list(record.errors),
+        "timings_ms": {key: timings.get(key) for key in CHART_TIMINGS},
+    }

@@ -1,0 +1,103 @@
+"""`POST /v1/audio/speech`: the configured voice, any of its voices, bounded concurrency.
+
+One adapter per voice asked for, made on first use and kept (an Edge voice holds no
+connection between calls; espeak checks the voice exists when it is made, which is how an
+unknown voice becomes a 400 instead of a failed synthesis). OpenAI's voice names (alloy,
+nova, ...) mean "the configured voice", so OpenAI clients work unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from voiceloop.config import Settings
+from voiceloop.server.errors import ApiError
+from voiceloop.tts.base import SpeechSynthesizer, TtsError
+
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "onyx",
+        "nova",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+)
+MAX_INPUT_CHARS = 4096  # OpenAI's own limit for one request
+
+
+class SpeechService:
+    def __init__(self, settings: Settings, default: SpeechSynthesizer | None = None) -> None:
+        self.settings = settings
+        self.default_voice = settings.tts.voice
+        self._voices: dict[str, SpeechSynthesizer] = {}
+        if default is not None:
+            self._voices[self.default_voice] = default
+        self._slots = asyncio.Semaphore(settings.serve.tts_concurrency)
+        self._waiting = 0
+
+    @property
+    def name(self) -> str:
+        return self.settings.tts.name
+
+    def voice_for(self, requested: str | None) -> SpeechSynthesizer:
+        voice = self.default_voice if not requested or requested.lower() in OPENAI_VOICES else requested
+        if voice not in self._voices:
+            from voiceloop.registry import create
+
+            settings = self.settings.model_copy(deep=True)
+            try:
+                settings.tts.voice = voice
+                self._voices[voice] = create("tts", settings.tts.name, settings)
+            except (TtsError, ValueError) as exc:
+                raise ApiError(400, f"voice '{voice}': {exc}", "unknown_voice") from None
+        return self._voices[voice]
+
+    async def synthesize(self, text: str, voice: str | None) -> np.ndarray:
+        if not text.strip():
+            raise ApiError(400, "input is empty: give the text to speak", "empty_input")
+        if len(text) > MAX_INPUT_CHARS:
+            raise ApiError(
+                400, f"input is {len(text)} characters; the limit is {MAX_INPUT_CHARS}", "input_too_long"
+            )
+        synthesizer = self.voice_for(voice)
+        limit = self.settings.serve.tts_concurrency + self.settings.serve.queue
+        if self._waiting >= limit:
+            raise ApiError(503, "every voice slot is busy; retry shortly", "busy", {"Retry-After": "1"})
+        self._waiting += 1
+        try:
+            async with self._slots:
+                chunks: list[np.ndarray] = []
+                try:
+                    async with asyncio.timeout(max(self.settings.tts.timeout_s, 5.0) * 4):
+                        async for chunk in synthesizer.synthesize(text):
+                            chunks.append(chunk)
+                except TimeoutError:
+                    raise ApiError(504, f"the voice ({self.name}) took too long", "tts_timeout") from None
+                except TtsError as exc:
+                    raise ApiError(502, f"the voice ({self.name}) failed: {exc}", "tts_failed") from None
+        finally:
+            self._waiting -= 1
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        if audio.size == 0:
+            raise ApiError(502, f"the voice ({self.name}) produced no audio for this input", "tts_empty")
+        return audio
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "voice": self.default_voice, "voices_loaded": sorted(self._voices)}
+
+    async def aclose(self) -> None:
+        for synthesizer in self._voices.values():
+            await synthesizer.aclose()
+        self._voices.clear()
