@@ -179,6 +179,9 @@ async def test_talking_through_the_browser_socket_and_interrupting(room_settings
     assert [e["text"] for e in of_type(events, "user")][:2] == ["what time is it", "tell me a joke"]
     first = of_type(events, "turn")[0]
     assert first["user"] == "what time is it" and first["outcome"] == "interrupted" and first["interrupted"]
+    # Frame stamps and the loop's clock agree: the stop window and voice-to-voice come out right.
+    assert 100 < first["timings_ms"]["endpoint"] < 1000
+    assert first["timings_ms"]["endpoint"] < first["timings_ms"]["voice_to_voice"] < 3000
     assert of_type(events, "session")[0]["source"] == "browser"
 
 

@@ -4,11 +4,12 @@ The browser captures with its own echo cancellation on (`getUserMedia({echoCance
 true})`): it knows exactly what it plays and when, which a server across a network never
 does, so the loop runs without a canceller of its own (`aec.name = "none"`) on this device.
 
-The browser's audio clock is the clock here: every 10 ms of mic audio that arrives pulls
+The browser's audio clock paces everything here: every 10 ms of mic audio that arrives pulls
 exactly 10 ms from the playback queue and sends it back, so playback runs at the rate the
-browser captures and the two cannot drift. Frames are stamped on that sample clock (like the
-virtual room) while `now()` is the event loop's time; bursts of network delay shift stamps by
-at most the burst.
+browser captures and the two cannot drift. Each frame is stamped with when its samples reached
+the server (the message's arrival, less the samples after it in that message), never earlier
+than 10 ms after the frame before: so frame stamps and `now()` (the event loop's clock, which
+stamps the loop's own events) are one clock, and latencies that span both come out right.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class BrowserDuplex:
         self._send_audio = send_audio
         self._send_flush = send_flush
         self._frames_per_message = frames_per_message
-        self._mic: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self._mic: asyncio.Queue[tuple[np.ndarray, float] | None] = asyncio.Queue()
         self._carry = np.zeros(0, np.float32)
         self._closed = False
         self.mic_samples = 0
@@ -52,10 +53,12 @@ class BrowserDuplex:
         usable = len(pcm) - len(pcm) % 2
         samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
         self.mic_samples += samples.size
+        arrived_at = self.now()
         audio = np.concatenate([self._carry, samples]) if self._carry.size else samples
         whole = audio.size - audio.size % FRAME_SAMPLES
         for start in range(0, whole, FRAME_SAMPLES):
-            self._mic.put_nowait(audio[start : start + FRAME_SAMPLES])
+            began_at = arrived_at - (audio.size - start) / 16_000
+            self._mic.put_nowait((audio[start : start + FRAME_SAMPLES], began_at))
         self._carry = audio[whole:].copy()
         while self._mic.qsize() > MAX_BUFFERED_S / FRAME_S:
             self._mic.get_nowait()  # the loop fell behind: the oldest audio goes first
@@ -68,14 +71,12 @@ class BrowserDuplex:
             self._mic.put_nowait(None)
 
     async def frames(self, playback: PlaybackQueue) -> AsyncIterator[DuplexFrame]:
-        t0: float | None = None
-        k = 0
+        captured_at = -np.inf
         stops = playback.stops
         outgoing: list[np.ndarray] = []
-        while (mic_frame := await self._mic.get()) is not None:
-            if t0 is None:
-                t0 = self.now()
-            captured_at = t0 + k * FRAME_S
+        while (item := await self._mic.get()) is not None:
+            mic_frame, began_at = item
+            captured_at = max(began_at, captured_at + FRAME_S)
             speaker_frame = playback.pull(FRAME_SAMPLES, at=captured_at)
             if playback.stops != stops:
                 stops = playback.stops
@@ -92,7 +93,6 @@ class BrowserDuplex:
                 captured_at=captured_at,
                 speaker_frame=speaker_frame,
             )
-            k += 1
 
     async def _send(self, audio: np.ndarray) -> None:
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()

@@ -85,7 +85,7 @@ def serve(
     try:
         app = create_app(settings, start_session=session)
     except Exception as exc:  # a missing model or library: one line that says what to do
-        fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1)
+        fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 1)
     shown = "localhost" if bind == "127.0.0.1" else bind
     console.print(
         f"voiceloop serve: http://{shown}:{settings.serve.port}/  (API docs: /docs)", highlight=False

@@ -8,6 +8,7 @@ a clear error at startup rather than a failed first request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +42,16 @@ from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowe
 from voiceloop.tts.base import SpeechSynthesizer
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+
+class RevalidatedStaticFiles(StaticFiles):
+    """The page's scripts are checked (ETag) on every load: a kiosk that runs for weeks must
+    not keep last version's app.js after an upgrade."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 class SpeechRequest(BaseModel):
@@ -284,6 +295,7 @@ def create_app(
         serve_cfg = settings.serve
         llm = settings.llm
         backend = llm.default or llm.name
+        model = llm.backends[llm.default].model if llm.default in llm.backends else llm.model
         return {
             "version": __version__,
             **info.host(),
@@ -295,7 +307,7 @@ def create_app(
                 "loaded": True,
             },
             "tts": server.speech.describe(),
-            "llm": {"backend": backend, "model": llm.model},
+            "llm": {"backend": backend, "model": None if backend == "echo" else model},
             "cuda": info.cuda(),
             "memory": info.memory(),
             "versions": info.versions(),
@@ -331,13 +343,30 @@ def create_app(
         hub = state(websocket).hub
         await websocket.accept()
         queue = hub.subscribe()
+
+        async def until_the_page_leaves() -> None:
+            # The feed is one-way, but reading is how a page that left is noticed at once
+            # (not at the next event), so it neither lingers as a subscriber nor holds up shutdown.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+
+        leaving = asyncio.create_task(until_the_page_leaves())
         try:
             await websocket.send_json(hub.snapshot())
-            while (event := await queue.get()) is not None:
+            while True:
+                getting = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getting, leaving}, return_when=asyncio.FIRST_COMPLETED)
+                if leaving in done:
+                    getting.cancel()
+                    break
+                if (event := getting.result()) is None:
+                    break
                 await websocket.send_json(event)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            leaving.cancel()
             hub.unsubscribe(queue)
 
     @app.websocket("/v1/session/talk")
@@ -353,5 +382,5 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     if STATIC_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
     return app

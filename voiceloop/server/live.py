@@ -5,6 +5,17 @@ demo, the machine's own microphone and speaker, or a browser talking over a webs
 page subscribed to the events feed sees the same state changes, words and per-turn latencies;
 a page that connects mid-session gets a snapshot of what it missed. Recognition goes through
 the server's shared model queue, ahead of file requests.
+
+The feed (`WebSocket /v1/session/events`, JSON text messages; OpenAPI has no words for it):
+    {"type": "snapshot", "session": <GET /v1/session>, "events": [...]}   on connecting
+    {"type": "session", "status": "started" | "ended", "source", "detail"}
+    {"type": "state", "state": "listening" | "user_speaking" | "transcribing" | "thinking" | "speaking"}
+    {"type": "user", "turn", "text"}                  as soon as the words are known
+    {"type": "turn", "turn", "greeting", "user", "reply" (what was played), "outcome",
+     "interrupted", "backend", "errors", "timings_ms": {voice_to_voice, endpoint, asr,
+     llm_ttft, tts_first_audio}}
+    {"type": "error", "message"}, {"type": "note", "message"}
+Every event also carries "at" (Unix time).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ log = logging.getLogger("voiceloop.server")
 SOURCES = ("demo", "devices", "browser")
 RECENT_EVENTS = 600
 SUBSCRIBER_BACKLOG = 1000
+GREETING_TURN = 0  # the machine's turn 0: it reaches the feed only when the user cut it off
 CHART_TIMINGS = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
 
 
@@ -104,7 +116,8 @@ class LiveHub:
             self.publish({"type": "state", "state": state})
 
         def on_turn(record: TurnRecord) -> None:
-            self.turns += 1
+            if record.turn_id != GREETING_TURN:
+                self.turns += 1
             self.publish(turn_event(record))
 
         return Observer(
@@ -239,6 +252,7 @@ def turn_event(record: TurnRecord) -> dict[str, Any]:
     return {
         "type": "turn",
         "turn": record.turn_id,
+        "greeting": record.turn_id == GREETING_TURN,
         "user": record.transcript or record.user_text,
         "reply": record.heard_text,
         "outcome": record.outcome,

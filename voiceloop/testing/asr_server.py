@@ -93,8 +93,10 @@ class AsrServer:
         verbose_json: bool = True,
         api_key: str | None = None,
         port: int = 0,
+        delay_s: float = 0.0,
     ) -> None:
         self.recognizer = recognizer
+        self.delay_s = delay_s  # added to every answer, as a busy shared GPU box's would be
         self.models = tuple(models)
         self.verbose_json = verbose_json
         self.api_key = api_key
@@ -182,6 +184,8 @@ class AsrServer:
         )
         if self.faults:
             return _error(self.faults.popleft(), "Injected failure.", kind="server_error")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if upload is None:
             return _error(400, "'file' is a required property.", param="file")
         if model not in self.models:

@@ -10,15 +10,23 @@ SAMPLE_RATE = 16_000
 
 
 def spoken_clip(
-    text: str, *, voice: str = "en-us", lead_s: float = 0.5, seconds: float | None = None, seed: int = 0
+    text: str,
+    *,
+    voice: str = "en-us",
+    lead_s: float = 0.5,
+    tail_s: float = 0.5,
+    seconds: float | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
-    """`text` after `lead_s` of room tone, padded with room tone to `seconds` (default: 0.5 s
+    """`text` after `lead_s` of room tone, padded with room tone to `seconds` (default: `tail_s`
     after the words). The -50 dBFS noise matters: pocketsphinx mis-hears synthetic speech set
     in pure digital silence, and no microphone delivers that."""
     from voiceloop.tts.espeak import render
 
     words = render(text, voice)
-    total = int((seconds if seconds is not None else lead_s + len(words) / SAMPLE_RATE + 0.5) * SAMPLE_RATE)
+    total = int(
+        (seconds if seconds is not None else lead_s + len(words) / SAMPLE_RATE + tail_s) * SAMPLE_RATE
+    )
     lead = int(lead_s * SAMPLE_RATE)
     total = max(total, lead + len(words))
     audio = np.zeros(total, np.float32)
