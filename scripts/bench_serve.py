@@ -145,8 +145,8 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
             "max": round(max(latencies) * 1000, 1),
         },
         "throughput": {
-            "requests_per_s_median": statistics.median(r["requests_per_s"] for r in measured),
-            "audio_s_per_s_median": statistics.median(r["audio_s_per_s"] for r in measured),
+            "requests_per_s_median": round(statistics.median(r["requests_per_s"] for r in measured), 2),
+            "audio_s_per_s_median": round(statistics.median(r["audio_s_per_s"] for r in measured), 1),
         },
         "server_rss_mb": {
             "start": round(rss_start, 1),
