@@ -205,6 +205,8 @@ class LiveHub:
             with contextlib.suppress(Exception):
                 await device.aclose()
             if session is not None:
+                if hasattr(device, "describe") and hasattr(device, "stats"):  # a real device: its xruns
+                    session.write("audio_device", **device.describe(), **device.stats.as_dict())
                 session.close(turns=self.turns)
             if pipeline is not None:
                 with contextlib.suppress(Exception):
