@@ -29,10 +29,8 @@ sys.path.insert(0, str(ROOT))
 LINES = ["what time is it", "turn on the lights", "play some music", "tell me a joke", "how are you"]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
 def model_dir(choice: str, workdir: Path) -> str:
@@ -118,7 +116,7 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
                 "requests_per_s": round(args.concurrency / wall, 2),
                 "audio_s_per_s": round(args.concurrency * args.clip_s / wall, 1),
                 "latency_median_ms": round(statistics.median(t for t, _ in results) * 1000, 1),
-                "latency_p95_ms": round(percentile([t for t, _ in results], 0.95) * 1000, 1),
+                "latency_p95_ms": round(p95([t for t, _ in results]) * 1000, 1),
                 "errors": failed,
                 "server_rss_mb": round(rss, 1),
             }
@@ -141,7 +139,7 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
         "errors": errors,
         "latency_ms": {
             "median": round(statistics.median(latencies) * 1000, 1),
-            "p95": round(percentile(latencies, 0.95) * 1000, 1),
+            "p95": round(p95(latencies) * 1000, 1),
             "max": round(max(latencies) * 1000, 1),
         },
         "throughput": {

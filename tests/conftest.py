@@ -7,6 +7,7 @@ import pytest
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings, load_settings
 from voiceloop.testing.llm_server import LlmServer
+from voiceloop.testing.pulse import missing_parts, private_pulse
 
 
 def reply_for(messages: list[dict]) -> str:
@@ -35,3 +36,12 @@ def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
     return UserScript.model_validate(
         {"voice": "en-us+m3", "rate_wpm": 165, "tail_ms": tail_ms, "turns": list(turns)}
     )
+
+
+@pytest.fixture
+def pulse():
+    """A private PulseAudio daemon whose null sinks stand in for a sound card (as root)."""
+    if (reason := missing_parts()) is not None:
+        pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
+    with private_pulse() as server:
+        yield server

@@ -25,20 +25,10 @@ from voiceloop.testing.pulse import (
     USER_MIC,
     USER_SINK,
     PulseServer,
-    missing_parts,
-    private_pulse,
 )
 
 VOICELOOP = [sys.executable, "-m", "voiceloop"]
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def pulse():
-    if (reason := missing_parts()) is not None:
-        pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
-    with private_pulse() as server:
-        yield server
 
 
 def start_run(server: PulseServer, runs: Path, *device_args: str) -> subprocess.Popen[str]:

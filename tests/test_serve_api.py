@@ -415,3 +415,20 @@ async def test_overload_is_a_503_with_retry_after_and_the_server_recovers(tmp_pa
                 assert (await one()).json() == {"text": PHRASE}  # and it is back
                 stats = (await client.get("/info")).json()["queue"]
                 assert stats["rejected"] == 5 and stats["in_flight"] == 0 and stats["waiting"] == 0
+
+
+def test_a_failing_recogniser_is_a_502_and_a_bad_request_stays_a_400(tmp_path: Path, clip_wav: bytes) -> None:
+    """The server behind the `openai` recogniser answers 500 once: that is the recogniser's
+    failure (502, said in our words), not the client's; the next request is fine."""
+    from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
+    from voiceloop.testing.asr_server import AsrServer
+
+    settings = offline_settings(tmp_path)
+    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.phrases)) as backend:
+        settings.asr.name = "openai"
+        settings.asr.base_url = backend.base_url
+        with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+            backend.fail_next(500)
+            error = assert_error(transcribe(client, clip_wav), 502, "the recogniser failed")
+            assert transcribe(client, clip_wav).json() == {"text": PHRASE}
+    assert error["code"] == "asr_failed"

@@ -24,19 +24,9 @@ from voiceloop.testing.pulse import (
     USER_MIC,
     USER_SINK,
     PulseServer,
-    missing_parts,
-    private_pulse,
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def pulse():
-    if (reason := missing_parts()) is not None:
-        pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
-    with private_pulse() as server:
-        yield server
 
 
 def start_kiosk(server: PulseServer, runs: Path, port: int) -> subprocess.Popen[str]:

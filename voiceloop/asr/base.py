@@ -6,6 +6,7 @@ Recognisers are blocking and CPU/GPU heavy, so the contract is synchronous: the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +28,18 @@ class Transcription:
 
 class AsrError(RuntimeError):
     """A recogniser failed in a way the user can act on; the message says how."""
+
+
+class AsrInputError(AsrError):
+    """What the caller asked for cannot be used (a hotword outside the model's vocabulary):
+    the request is at fault, not the recogniser, so a server answers 400 rather than 502."""
+
+
+def split_hotwords(text: str) -> list[str]:
+    """Hotwords as people type them: separated by commas (ASCII or full-width) or new lines
+    where there are any, since a hotword may hold spaces; otherwise one per word."""
+    parts = re.split(r"[,，\n]+", text) if re.search(r"[,，\n]", text) else text.split()
+    return [part.strip() for part in parts if part.strip()]
 
 
 @runtime_checkable

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from voiceloop.asr import models
-from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.asr.base import AsrError, AsrInputError, Transcription
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "paraformer-zh"
@@ -284,12 +284,12 @@ class ParaformerRecognizer:
         if not words:
             return []
         if not self.supports_hotwords:
-            raise AsrError(
+            raise AsrInputError(
                 f"hotwords need a SeACo-Paraformer model such as 'paraformer-zh'; "
                 f"{self.model_name} is a {self._loaded.model_class} and would ignore them"
             )
         if len(words) > MAX_HOTWORDS:
-            raise AsrError(f"{len(words)} hotwords given; at most {MAX_HOTWORDS} are useful")
+            raise AsrInputError(f"{len(words)} hotwords given; at most {MAX_HOTWORDS} are useful")
         unknown, too_long = [], []
         for word in words:
             if word in self._checked_hotwords:
@@ -303,12 +303,12 @@ class ParaformerRecognizer:
                 too_long.append(word)
         if unknown:
             seg_dict = "" if (self.model_dir / "seg_dict").exists() else " (its dir has no seg_dict)"
-            raise AsrError(
+            raise AsrInputError(
                 f"hotword(s) {', '.join(unknown)} contain characters or words missing from the "
                 f"model's vocabulary{seg_dict}: the model would see <unk> and ignore them"
             )
         if too_long:
-            raise AsrError(
+            raise AsrInputError(
                 f"hotwords longer than {MAX_HOTWORD_TOKENS} tokens (characters, for Chinese) do not "
                 f"bias the model: {', '.join(too_long)}"
             )

@@ -63,13 +63,10 @@ def register(app: typer.Typer) -> None:
             settings.asr.model = asr_model
         if device is not None:
             settings.asr.device = device
-        words = _split_hotwords(hotwords) if hotwords is not None else None
+        from voiceloop.asr.base import split_hotwords
+
+        words = split_hotwords(hotwords) if hotwords is not None else None
         sys.exit(_run(settings, files, words, fmt, out, batch))
-
-
-def _split_hotwords(text: str) -> list[str]:
-    parts = text.split(",") if "," in text else text.split()
-    return [p.strip() for p in parts if p.strip()]
 
 
 def _run(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from voiceloop.asr.base import AsrError, SpeechRecognizer, Transcription
+from voiceloop.asr.base import AsrError, AsrInputError, SpeechRecognizer, Transcription, split_hotwords
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
 from voiceloop.llm.base import ChatModel
@@ -77,12 +76,8 @@ class SessionRequest(BaseModel):
 
 
 def split_prompt(prompt: str | None) -> list[str] | None:
-    """Hotwords from OpenAI's `prompt`: comma/newline separated where there are commas (a
-    hotword may hold spaces), else one per whitespace-separated word."""
-    if prompt is None or not prompt.strip():
-        return None
-    parts = re.split(r"[,，\n]+", prompt) if re.search(r"[,，\n]", prompt) else prompt.split()
-    return [part.strip() for part in parts if part.strip()]
+    """Hotwords from OpenAI's `prompt`; None (the configured ones) when it is empty."""
+    return split_hotwords(prompt) if prompt is not None and prompt.strip() else None
 
 
 class ServerState:
@@ -106,8 +101,10 @@ class ServerState:
             return await self.queue.transcribe(audio, hotwords)
         except QueueFull as exc:
             raise ApiError(503, f"the recogniser is busy: {exc}", "busy", {"Retry-After": "1"}) from None
-        except AsrError as exc:
+        except AsrInputError as exc:
             raise ApiError(400, str(exc).splitlines()[0], "asr_rejected") from None
+        except AsrError as exc:  # the recogniser (or the server behind it) failed, not the request
+            raise ApiError(502, f"the recogniser failed: {str(exc).splitlines()[0]}", "asr_failed") from None
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ApiError(500, f"recognition failed: {first}", "asr_failed") from None

@@ -12,6 +12,7 @@ person is waiting on those.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import threading
@@ -77,8 +78,7 @@ class RecognizerQueue:
                     f"{self.capacity}); retry shortly"
                 )
             words = None if hotwords is None else tuple(hotwords)
-            self._jobs.append(_Job((0 if live else 1, next(self._order)), audio, words, future))
-            self._jobs.sort()
+            bisect.insort(self._jobs, _Job((0 if live else 1, next(self._order)), audio, words, future))
             self._cond.notify()
         return future
 
