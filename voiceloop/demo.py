@@ -7,7 +7,6 @@ assistant hearing itself — the failure voiceloop exists to avoid.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +16,13 @@ from typing import Any
 from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
 from voiceloop.audio.virtual import VirtualRoom, room_as_configured
-from voiceloop.build import build_pipeline
 from voiceloop.config import Settings
-from voiceloop.engine.runtime import Conversation, Observer
+from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.backends import BackendSet
 from voiceloop.llm.base import ChatModel
 from voiceloop.registry import create
-from voiceloop.session.log import SessionLog
+from voiceloop.session.runner import conversation
 from voiceloop.tts.base import SpeechSynthesizer
 
 
@@ -73,19 +71,10 @@ async def run_demo(
 ) -> DemoResult:
     room = VirtualRoom(script, room_as_configured(settings))
     chosen_llm = llm if llm is not None else await choose_llm(settings, say)
-    pipeline = build_pipeline(settings, device=room, asr=asr, llm=chosen_llm, tts=tts)
-    await asyncio.to_thread(pipeline.asr.warm_up)
-    session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
-    conversation = Conversation(settings, pipeline, session, observer)
-    try:
-        await conversation.run()
-    finally:
-        session.close(turns=len(conversation.finished_turns))
-        await chosen_llm.aclose()
-        await pipeline.tts.aclose()
-        pipeline.asr.close()
-    report = build_report(conversation.finished_turns, room, settings.vad.stop_ms)
-    with (session.dir / "report.json").open("w", encoding="utf-8") as out:
+    async with conversation(settings, room, llm=chosen_llm, asr=asr, tts=tts, observer=observer) as talk:
+        await talk.run()
+    report = build_report(talk.finished_turns, room, settings.vad.stop_ms)
+    with (talk.session.dir / "report.json").open("w", encoding="utf-8") as out:
         import json
 
         json.dump(report, out, indent=2, ensure_ascii=False)
@@ -93,9 +82,7 @@ async def run_demo(
         (u.expected, start, end)
         for u, (start, end) in zip(room.user.utterances, room.user_speech_intervals(), strict=True)
     ]
-    return DemoResult(
-        report, list(conversation.finished_turns), session.dir, user_lines, conversation.history.exchanges
-    )
+    return DemoResult(report, list(talk.finished_turns), talk.session.dir, user_lines, talk.history.exchanges)
 
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.05) -> bool:

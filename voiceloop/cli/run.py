@@ -98,11 +98,9 @@ async def run_session(
     import asyncio
 
     from voiceloop.audio.base import AudioDeviceError
-    from voiceloop.build import build_pipeline
     from voiceloop.demo import choose_llm
-    from voiceloop.engine.runtime import Conversation
     from voiceloop.registry import create
-    from voiceloop.session.log import SessionLog
+    from voiceloop.session.runner import conversation
 
     try:
         device = create(
@@ -111,9 +109,6 @@ async def run_session(
     except AudioDeviceError as exc:
         return RunResult(error=str(exc))
     result = RunResult()
-    pipeline = None
-    session = None
-    turns: list[Any] = []
     try:
         fallback = settings.llm.fallback_to_echo
         settings.llm.fallback_to_echo = False  # the echo stand-in is for the demo only
@@ -121,32 +116,22 @@ async def run_session(
             chosen_llm = await choose_llm(settings, console.note)
         finally:
             settings.llm.fallback_to_echo = fallback
-        pipeline = build_pipeline(settings, device=device, llm=chosen_llm)
-        await asyncio.to_thread(pipeline.asr.warm_up)
-        session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
-        console.session_dir = session.dir
-        conversation = Conversation(settings, pipeline, session, console.observer())
-        console.listening(device, settings)
-        turns = conversation.finished_turns
-        try:
-            async with asyncio.timeout(seconds):
-                with console.live(device):
-                    await conversation.run()
-        except TimeoutError:
-            result.timed_out = True
-        except AudioDeviceError as exc:
-            result.error = str(exc)
+        async with conversation(settings, device, llm=chosen_llm, observer=console.observer()) as talk:
+            console.session_dir = talk.session.dir
+            console.listening(device, settings)
+            try:
+                async with asyncio.timeout(seconds):
+                    with console.live(device):
+                        await talk.run()
+            except TimeoutError:
+                result.timed_out = True
+            except AudioDeviceError as exc:
+                result.error = str(exc)
+            finally:
+                result.turns = len(talk.finished_turns)
     finally:
-        result.turns = len(turns)
-        await device.aclose()
+        await device.aclose()  # also when no conversation began (the LLM check failed)
         result.device = {**device.describe(), **device.stats.as_dict()}
-        if session is not None:
-            session.write("audio_device", **result.device)
-            session.close(turns=result.turns)
-        if pipeline is not None:
-            await pipeline.llm.aclose()
-            await pipeline.tts.aclose()
-            pipeline.asr.close()
     return result
 
 

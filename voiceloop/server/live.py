@@ -32,7 +32,7 @@ from typing import Any
 from voiceloop.audio.base import AudioDeviceError, DuplexAudio
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
-from voiceloop.engine.runtime import Conversation, Observer
+from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
@@ -181,20 +181,18 @@ class LiveHub:
         return await choose_llm(settings, lambda line: self.publish({"type": "note", "message": line}))
 
     async def _run(self, source: str, settings: Settings, device: DuplexAudio) -> None:
-        from voiceloop.build import build_pipeline
-        from voiceloop.session.log import SessionLog
+        from voiceloop.session.runner import conversation
 
         self.publish({"type": "session", "status": "started", "source": source, "detail": device.name})
         detail = "finished"
-        pipeline = session = None
         try:
             llm = await self._choose_llm(settings)
-            pipeline = build_pipeline(
-                settings, device=device, asr=QueuedRecognizer(self.recognizers), llm=llm
-            )
-            session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
-            self.session_dir = session.dir
-            await Conversation(settings, pipeline, session, self.observer()).run()
+            recognizer = QueuedRecognizer(self.recognizers)
+            async with conversation(
+                settings, device, llm=llm, asr=recognizer, observer=self.observer()
+            ) as talk:
+                self.session_dir = talk.session.dir
+                await talk.run()
         except asyncio.CancelledError:
             detail = "stopped"
         except Exception as exc:  # a device or adapter that fails ends this session, not the server
@@ -203,16 +201,7 @@ class LiveHub:
             self.publish({"type": "error", "message": f"session {detail}"})
         finally:
             with contextlib.suppress(Exception):
-                await device.aclose()
-            if session is not None:
-                if hasattr(device, "describe") and hasattr(device, "stats"):  # a real device: its xruns
-                    session.write("audio_device", **device.describe(), **device.stats.as_dict())
-                session.close(turns=self.turns)
-            if pipeline is not None:
-                with contextlib.suppress(Exception):
-                    await pipeline.llm.aclose()
-                with contextlib.suppress(Exception):
-                    await pipeline.tts.aclose()
+                await device.aclose()  # also when no conversation began (the LLM check failed)
             self.state = None
             self._device = None
             self.publish({"type": "session", "status": "ended", "source": source, "detail": detail})
