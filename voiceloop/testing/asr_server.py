@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from voiceloop.testing.threaded import ThreadedServer
+
 HOST = "127.0.0.1"
-START_TIMEOUT_S = 5.0
 SAMPLE_RATE = 16000
 
 
@@ -109,8 +107,7 @@ class AsrServer:
                 Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"]),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -127,37 +124,14 @@ class AsrServer:
     # -- running (the same shape as LlmServer) -------------------------------------------------
 
     def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="asr-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the test ASR server did not start on port {self.port}")
-            time.sleep(0.005)
+        self._runner = ThreadedServer(self.app, name="test ASR server", port=self.port)
+        self.port = self._runner.start()
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=START_TIMEOUT_S)
-        self._server = self._thread = None
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None
 
     def __enter__(self) -> Self:
         return self.start()

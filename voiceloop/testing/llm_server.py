@@ -23,7 +23,6 @@ import itertools
 import json
 import logging
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -38,11 +37,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from voiceloop.llm.echo import word_tokens
+from voiceloop.testing.threaded import ThreadedServer
 
 HOST = "127.0.0.1"
 DEFAULT_MODELS = ("voiceloop-test",)
 MALFORMED_EVENT = b"data: {not json\n\n"
-START_TIMEOUT_S = 5.0
 
 Reply = str | Callable[[list[dict[str, Any]]], str]
 
@@ -128,8 +127,7 @@ class LlmServer:
             ]
         )
         self._ids = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -155,41 +153,14 @@ class LlmServer:
 
     def start(self) -> Self:
         """Serves from a background thread; the socket is bound here, so there is no port race."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,  # leave the host program's logging configuration alone
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,  # a still-connected stalled request must not pin stop()
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="llm-server", daemon=True
-        )
-        self._thread.start()
-        self._wait_started()
+        self._runner = ThreadedServer(self.app, name="test LLM server", port=self.port)
+        self.port = self._runner.start()
         return self
 
-    def _wait_started(self) -> None:
-        assert self._server is not None and self._thread is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the test LLM server did not start on port {self.port}")
-            time.sleep(0.005)
-
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=START_TIMEOUT_S)
-        self._server = self._thread = None
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None
 
     def __enter__(self) -> Self:
         return self.start()

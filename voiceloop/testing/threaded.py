@@ -1,0 +1,71 @@
+"""An ASGI app served by uvicorn from a background thread, for the local stand-in servers and
+for `voiceloop serve` in tests: the socket is bound before the thread starts (so the port is
+known and there is no race for it), start returns once uvicorn accepts, stop is bounded."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+class ThreadedServer:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        name: str,
+        host: str = HOST,
+        port: int = 0,
+        lifespan: str = "off",
+        ws: str = "auto",
+        start_timeout_s: float = 5.0,
+        stop_timeout_s: float = 5.0,
+    ) -> None:
+        import uvicorn
+
+        self.host = host
+        self.port = port
+        self.name = name
+        self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_config=None,  # leave the host program's logging configuration alone
+                log_level="warning",
+                access_log=False,
+                lifespan=lifespan,
+                ws=ws,
+                timeout_graceful_shutdown=1,  # a still-connected stalled request must not pin stop()
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> int:
+        """Serves; returns the port once the server answers."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the {self.name} did not start on {self.host}:{self.port}")
+            time.sleep(0.005)
+        return self.port
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=self.stop_timeout_s)
+        self._thread = None
