@@ -170,6 +170,7 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
     plan = device.plan
     assert plan is not None
     per_chirp: list[float] = []
+    echo_db: list[float] = []
     sharpness: list[float] = []
     for start in starts:
         window = slice(start - SAMPLE_RATE // 20, start + sweep.size + max_lag)
@@ -177,6 +178,12 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
         sharpness.append(estimate.sharpness)
         if estimate.clear:
             per_chirp.append(estimate.delay_ms)
+            # Each sweep's level where it came back: a late block on a loaded machine shifts
+            # one sweep, and measured at the others' delay it would read as a quiet echo.
+            lag = estimate.lag_samples
+            played_power = float(np.mean(played[start : start + sweep.size] ** 2))
+            echo_power = float(np.mean(recorded[start + lag : start + lag + sweep.size] ** 2))
+            echo_db.append(10 * math.log10(max(echo_power, 1e-12) / max(played_power, 1e-12)))
     noise = rms_dbfs(recorded[: lead_in // 2])  # before any chirp could be back
     if len(per_chirp) < max(1, chirps // 2 + 1):
         raise CalibrationError(
@@ -185,14 +192,10 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
             f"closer; check that '{plan.input.name}' really hears '{plan.output.name}'."
         )
     total_ms = float(np.median(per_chirp))
-    lag = round(total_ms * SAMPLE_RATE / 1000)
-    played_level = float(np.mean([np.mean(played[s : s + sweep.size] ** 2) for s in starts]))
-    echo_level = float(np.mean([np.mean(recorded[s + lag : s + lag + sweep.size] ** 2) for s in starts]))
-    echo_db = 10 * math.log10(max(echo_level, 1e-12) / max(played_level, 1e-12))
     queue_ms = device.own_s * 1000
     return CalibrationResult(
         delay_ms=round(total_ms - queue_ms, 1),
-        echo_level_db=round(echo_db, 1),
+        echo_level_db=round(float(np.median(echo_db)), 1),
         input=plan.input.name,
         output=plan.output.name,
         sample_rate=plan.input_rate,
