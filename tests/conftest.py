@@ -9,6 +9,21 @@ from voiceloop.config import Settings, load_settings
 from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.pulse import missing_parts, private_pulse
 
+# Tests on a real sound server (a private PulseAudio) run in real time, and this host's CPU is
+# shared: measured here, 6-12 % of it stolen by other guests while idle, and now and then a
+# 100-140 ms pause in which PortAudio's callbacks stall, the speaker underruns and ALSA may even
+# end the stream. One such pause fails a test whose logic is sound, so these tests get two more
+# tries (pytest-rerunfailures; the summary counts them as "rerun"). The loop's per-frame logic
+# is tested without any device, in the virtual room, where no rerun is allowed.
+SOUND_SERVER_FIXTURES = {"pulse", "on_pulse"}
+SOUND_SERVER_RERUNS = 2
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SOUND_SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.flaky(reruns=SOUND_SERVER_RERUNS, reruns_delay=1))
+
 
 def reply_for(messages: list[dict]) -> str:
     """The test LLM: two sentences that quote the user, so a test can tell replies apart."""
