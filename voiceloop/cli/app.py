@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from voiceloop.cli.options import ConfigOption, LlmOption
 from voiceloop.config.settings import ConfigError
 
 app = typer.Typer(
@@ -23,14 +24,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-ConfigOption = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/ (offline, default)."),
-]
-LlmOption = Annotated[
-    str | None, typer.Option("--llm", help="A backend profile from [llm.backends], or an adapter (openai, echo).")
-]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

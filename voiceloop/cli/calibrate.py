@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.options import ConfigOption
+
 REAL_BACKENDS = ("sounddevice", "pyaudio")
 
 
@@ -35,9 +37,7 @@ def calibrate(
         bool, typer.Option("--save/--no-save", help="Save the delay for `voiceloop run`.")
     ] = True,
     save_to: Annotated[Path | None, typer.Option("--save-to", help="Another calibration file.")] = None,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Play a chirp, record it, report the round-trip delay and echo level, and save the delay."""
     import asyncio

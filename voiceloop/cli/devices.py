@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.options import ConfigOption
+
 BACKENDS = ("sounddevice", "pyaudio")
 
 
@@ -22,9 +24,7 @@ def devices(
         str | None, typer.Option("--backend", help="sounddevice or pyaudio (default: audio.backend).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """List audio devices (index, name, host API, channels, default rate), marking the defaults."""
     import json

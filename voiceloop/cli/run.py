@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from voiceloop.cli.options import ConfigOption, LlmOption
+
 if TYPE_CHECKING:
     from voiceloop.config import Settings
     from voiceloop.engine.timing import TurnRecord
@@ -27,12 +29,7 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config", "-c", help="A TOML file, or a profile name from configs/ (default: default)."
-        ),
-    ] = None,
+    config: ConfigOption = None,
     input_device: Annotated[
         str | None, typer.Option("--input", "-i", help="Mic: index or part of a name (`voiceloop devices`).")
     ] = None,
@@ -40,10 +37,7 @@ def run(
         str | None, typer.Option("--output", "-o", help="Speaker: index or part of a name.")
     ] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="sounddevice or pyaudio.")] = None,
-    llm: Annotated[
-        str | None,
-        typer.Option("--llm", help="A backend profile from [llm.backends], or an adapter (openai, echo)."),
-    ] = None,
+    llm: LlmOption = None,
     seconds: Annotated[
         float | None, typer.Option("--seconds", min=0.1, help="Stop after this long (default: until Ctrl-C).")
     ] = None,

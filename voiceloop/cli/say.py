@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.cli.options import ConfigOption
+
 SAMPLE_RATE = 16_000
 
 
@@ -25,9 +27,7 @@ def say(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write a WAV file instead of playing it.")
     ] = None,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Say TEXT with the configured voice (tts.name), on the default output device or into a WAV."""
     import asyncio

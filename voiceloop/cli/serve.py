@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.options import AsrOption, ConfigOption, LlmOption
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
@@ -30,13 +32,9 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default serve.host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default serve.port, 7860).")] = None,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
-    ] = None,
-    llm: Annotated[str | None, typer.Option("--llm", help="A backend profile for live sessions.")] = None,
-    asr: Annotated[
-        str | None, typer.Option("--asr", help="Recogniser: paraformer, pocketsphinx, openai.")
-    ] = None,
+    config: ConfigOption = None,
+    llm: LlmOption = None,
+    asr: AsrOption = None,
     allowed_dir: Annotated[
         Path | None, typer.Option(help='POST /asr {"filename"} may read files under this folder only.')
     ] = None,

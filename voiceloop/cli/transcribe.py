@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from voiceloop.cli.options import AsrOption, ConfigOption
+
 if TYPE_CHECKING:
     from voiceloop.asr.batch import FileResult
     from voiceloop.config import Settings
@@ -25,9 +27,7 @@ def register(app: typer.Typer) -> None:
         files: Annotated[
             list[Path], typer.Argument(help="Audio files or folders (any common format and rate).")
         ],
-        asr: Annotated[
-            str | None, typer.Option("--asr", help="Recogniser: paraformer, openai, pocketsphinx.")
-        ] = None,
+        asr: AsrOption = None,
         asr_model: Annotated[
             str | None, typer.Option("--asr-model", help="Model id (paraformer-zh, iic/...) or local dir.")
         ] = None,
@@ -41,9 +41,7 @@ def register(app: typer.Typer) -> None:
         language: Annotated[str | None, typer.Option(help="zh, en, ... (openai, pocketsphinx).")] = None,
         device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N (paraformer).")] = None,
         batch: Annotated[int, typer.Option(min=1, help="Files per recognition batch.")] = 8,
-        config: Annotated[
-            str | None, typer.Option("--config", "-c", help="TOML file or profile name (default: default).")
-        ] = None,
+        config: ConfigOption = None,
     ) -> None:
         """Transcribe audio files: batched, with a progress bar and a speed summary.
 

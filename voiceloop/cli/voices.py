@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.cli.options import ConfigOption
+
 
 def register(app: typer.Typer) -> None:
     app.command("voices")(voices)
@@ -22,9 +24,7 @@ def voices(
     tts: Annotated[
         str, typer.Option("--tts", help="edge (the service's list) or espeak (offline).")
     ] = "edge",
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="A TOML file, or a profile name from configs/.")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """List voices for tts.voice: Edge-TTS's from the service, or espeak's (--tts espeak)."""
     import asyncio
