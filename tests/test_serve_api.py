@@ -221,14 +221,6 @@ def test_asr_reads_a_file_under_the_allowed_folder(server: httpx.Client, allowed
     assert server.post("/asr", json={"filename": "command.wav"}).json() == {"text": "turn on the lights"}
 
 
-def test_asr_refuses_paths_outside_the_allowed_folder(server: httpx.Client, allowed: Path) -> None:
-    assert_error(server.post("/asr", json={"filename": "/etc/passwd"}), 403, "outside")
-    assert_error(server.post("/asr", json={"filename": f"{allowed}/../outside/secret.wav"}), 403, "outside")
-    # A symlink inside the folder pointing out of it is judged by where it really leads.
-    assert_error(server.post("/asr", json={"filename": str(allowed / "escape.wav")}), 403, "outside")
-    assert_error(server.post("/asr", json={"filename": "missing.wav"}), 404, "missing.wav")
-
-
 def test_asr_takes_an_upload_too(server: httpx.Client, clip_wav: bytes) -> None:
     assert server.post("/asr", files={"file": ("clip.wav", clip_wav)}).json() == {"text": PHRASE}
 
@@ -248,29 +240,11 @@ def test_asr_with_a_bad_body_is_a_400(server: httpx.Client) -> None:
 # -- bad uploads: 4xx with a reason, never a 500 ---------------------------------------------------
 
 
-def test_an_oversize_upload_is_refused_before_it_is_read(server: httpx.Client) -> None:
-    big = encoded(spoken_clip(PHRASE, seconds=40.0))  # 1.3 MB > 1 MB
-
-    error = assert_error(transcribe(server, big), 413, "serve.max_upload_mb")
-    assert error["code"] == "file_too_large"
-
-
 def test_an_upload_over_the_duration_limit_is_refused(server: httpx.Client) -> None:
     long_flac = encoded(spoken_clip(PHRASE, seconds=45.0), "FLAC")  # small file, long audio
 
     error = assert_error(transcribe(server, long_flac, name="long.flac"), 413, "45.0 s", "serve.max_audio_s")
     assert error["code"] == "audio_too_long"
-
-
-def test_corrupt_empty_and_unlisted_uploads_are_refused(server: httpx.Client, clip_wav: bytes) -> None:
-    assert_error(transcribe(server, os.urandom(5000), name="noise.wav"), 400, "noise.wav", "not audio")
-    assert_error(transcribe(server, clip_wav[:44] + b"\0" * 3, name="cut.mp3"), 400, "cut.mp3")
-    assert_error(transcribe(server, b"", name="empty.wav"), 400, "empty")
-    assert_error(transcribe(server, clip_wav, name="clip.exe"), 415, ".exe", "serve.formats")
-    assert_error(transcribe(server, clip_wav, response_format="docx"), 400, "docx")
-    assert_error(server.post("/v1/audio/transcriptions", data={"model": "x"}), 400, "file")
-    # The server is still fine afterwards.
-    assert transcribe(server, clip_wav).json() == {"text": PHRASE}
 
 
 # -- health, info, schema ---------------------------------------------------------------------------

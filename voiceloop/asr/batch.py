@@ -93,13 +93,14 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def decode(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
+def decode(path: Path, rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Mono float32 at `rate` from any common format and rate.
 
     libsndfile (WAV, FLAC, OGG/Opus, MP3) is fast and tried first; FFmpeg through PyAV covers the
-    rest (M4A/AAC, MP4/WebM audio, WMA, AMR).
+    rest (M4A/AAC, MP4/WebM audio, WMA, AMR). Both decode as a stream and stop past
+    `max_seconds` with `AudioTooLong`, whatever the file's header claims.
     """
-    from voiceloop.audio.files import AudioFileError, read_audio
+    from voiceloop.audio.files import AudioFileError, AudioTooLong, read_audio
 
     if not path.exists():
         raise DecodeError(f"{path}: no such file")
@@ -109,11 +110,15 @@ def decode(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
     if size == 0:
         raise DecodeError(f"{path}: empty file (0 bytes)")
     try:
-        return read_audio(path, rate)
+        return read_audio(path, rate, max_seconds)
+    except AudioTooLong:
+        raise
     except AudioFileError:
         pass  # libsndfile's reasons mislead ("not a regular file" for a corrupt MP3): ask FFmpeg
     try:
-        audio = _decode_with_av(path, rate)
+        audio = _decode_with_av(path, rate, max_seconds)
+    except AudioTooLong:
+        raise
     except Exception as exc:  # PyAV raises a family of FFmpeg errors
         raise DecodeError(
             f"{path}: not audio that can be decoded ({size} bytes that neither libsndfile nor "
@@ -124,20 +129,22 @@ def decode(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
     return audio
 
 
-def _decode_with_av(path: Path, rate: int) -> np.ndarray:
+def _decode_with_av(path: Path, rate: int, max_seconds: float | None) -> np.ndarray:
     import av
 
-    chunks: list[np.ndarray] = []
+    from voiceloop.audio.files import BoundedAudio
+
     with av.open(str(path)) as container:
         if not container.streams.audio:
             raise ValueError("no audio stream")
+        audio = BoundedAudio(path, rate, rate, max_seconds)  # FFmpeg's resampler does the rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         for frame in container.decode(audio=0):
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+                audio.add(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+            audio.add(out.to_ndarray().reshape(-1))
+    return audio.finish()
 
 
 # -- recognising -------------------------------------------------------------------------------

@@ -18,15 +18,8 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
+# Shorter than this, a token can be guessed by a patient script on the local network.
+MIN_TOKEN_CHARS = 16
 
 
 def serve(
@@ -64,6 +57,8 @@ def serve(
             settings.serve.port = port
     except (ConfigError, ValueError) as exc:
         fail(str(exc).splitlines()[0])
+    from voiceloop.server.origins import is_loopback
+
     bind = settings.serve.host
     if not is_loopback(bind) and settings.serve.token is None:
         fail(
@@ -77,8 +72,16 @@ def serve(
     import uvicorn
 
     from voiceloop.server.app import create_app
+    from voiceloop.server.listen import uvicorn_options
 
     console = Console(stderr=True)
+    token = settings.serve.token
+    if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+        console.print(
+            f"warning: serve.token is {len(token.get_secret_value())} characters long; use "
+            f"{MIN_TOKEN_CHARS} or more (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')",
+            highlight=False,
+        )
     console.print(f"loading {settings.asr.name} ...", highlight=False)
     try:
         app = create_app(settings, start_session=session)
@@ -89,9 +92,7 @@ def serve(
         f"voiceloop serve: http://{shown}:{settings.serve.port}/  (API docs: /docs)", highlight=False
     )
     logging.getLogger("voiceloop").setLevel(settings.log.level.upper())
-    config_ = uvicorn.Config(
-        app, host=bind, port=settings.serve.port, log_level="warning", ws="websockets-sansio"
-    )
+    config_ = uvicorn.Config(app, host=bind, port=settings.serve.port, **uvicorn_options(settings.serve))
     try:
         asyncio.run(uvicorn.Server(config_).serve())
     except KeyboardInterrupt:

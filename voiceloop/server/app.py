@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from voiceloop.asr.base import AsrError, AsrInputError, SpeechRecognizer, Transcription, split_hotwords
 from voiceloop.audio.script import UserScript
@@ -36,6 +36,7 @@ from voiceloop.server.formats import (
     transcript_body,
 )
 from voiceloop.server.live import LiveHub
+from voiceloop.server.origins import OriginPolicy
 from voiceloop.server.speech import SpeechService
 from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowed
 from voiceloop.tts.base import SpeechSynthesizer
@@ -66,9 +67,40 @@ class SpeechRequest(BaseModel):
     response_format: Literal["wav", "mp3", "pcm", "flac"] = "mp3"
     speed: float = Field(1.0, description="Only 1.0: the voices here speak at their configured rate.")
 
+    @field_validator("input", "voice")
+    @classmethod
+    def _speakable(cls, text: str | None) -> str | None:
+        # JSON can carry half a UTF-16 pair ("\ud800"); no voice can say it, and letting it
+        # through fails deep inside the synthesiser instead of here, as the request's fault.
+        if text is not None:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"holds an unpaired surrogate at position {exc.start}: not valid Unicode"
+                ) from None
+            if "\x00" in text:
+                raise ValueError("holds a NUL character")
+        return text
+
 
 class FileRequest(BaseModel):
     filename: str = Field(description="A file under serve.allowed_dir (absolute, or relative to it).")
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json(request: Request) -> None:
+    """A body a route reads as JSON must say so. Browsers send text/plain and form bodies to
+    any site without asking first; only a JSON content type makes them ask (CORS preflight)."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not is_json(content_type):
+        raise ApiError(
+            415, f"content type '{content_type[:60]}': send JSON (application/json)", "bad_content"
+        )
 
 
 class SessionRequest(BaseModel):
@@ -151,17 +183,25 @@ def create_app(
             await asyncio.to_thread(queue.close)
             recognizer.close()
 
+    max_body_bytes = int(serve.max_upload_mb * 1024 * 1024) + 256 * 1024  # + multipart's own bytes
     app = FastAPI(
         title="voiceloop",
         version=__version__,
         summary="Speech recognition, speech synthesis and a live voice-assistant session.",
         lifespan=lifespan,
+        # A chunked upload has no Content-Length to refuse up front: it is cut off here, as it
+        # streams in, before more than the limit reaches the temporary file.
+        max_body_size=max_body_bytes,
     )
-    install_handlers(app)
     app.add_middleware(
         AccessGate,
         token=serve.token.get_secret_value() if serve.token is not None else None,
-        max_body_bytes=int(serve.max_upload_mb * 1024 * 1024) + 256 * 1024,
+        max_body_bytes=max_body_bytes,
+        origins=OriginPolicy.for_bind(serve.host, serve.allowed_hosts, serve.allowed_origins),
+    )
+    install_handlers(
+        app,
+        too_large_message=f"the request body is over the {serve.max_upload_mb:g} MB limit (serve.max_upload_mb)",
     )
 
     def state(request: Request | WebSocket) -> ServerState:
@@ -218,6 +258,7 @@ def create_app(
         summary="Speak text (OpenAI-compatible)",
         response_class=Response,
         responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "The audio."}},
+        dependencies=[Depends(require_json)],
     )
     async def speech(request: Request, body: SpeechRequest) -> Response:
         if body.speed != 1.0:
@@ -258,7 +299,7 @@ def create_app(
             if not isinstance(upload, UploadFile) and not hasattr(upload, "read"):
                 raise ApiError(400, "the form needs a 'file' field holding the audio", "missing_file")
             audio = await read_upload(upload, settings.serve)  # type: ignore[arg-type]
-        elif content_type.startswith("application/json") or not content_type:
+        elif is_json(content_type) or not content_type:
             try:
                 payload = FileRequest.model_validate(await request.json())
             except ValueError:
@@ -327,6 +368,7 @@ def create_app(
         "/v1/session",
         tags=["session"],
         summary="Start a live session (the demo room or this machine's devices)",
+        dependencies=[Depends(require_json)],
     )
     async def session_start(request: Request, body: SessionRequest | None = None) -> dict[str, Any]:
         return await state(request).hub.start((body or SessionRequest()).source)

@@ -1,12 +1,15 @@
-"""The gate every request and websocket passes: the access token, and the body-size limit.
+"""The gate every request and websocket passes: the Host and Origin checks, the access token,
+and the body-size limit.
 
 Pure ASGI (not a route dependency) so that nothing, not the page, not a static file, not a
-websocket, is reachable around it. The token may come as `Authorization: Bearer`, as the
+websocket, is reachable around it. Host and Origin come first (see `origins.py`): a page on
+another site gets nothing, token or not. The token may come as `Authorization: Bearer`, as the
 `voiceloop_token` cookie, or as `?token=`; opening the page with `?token=` sets the cookie
 (HttpOnly, SameSite=Strict), so the page's own requests and websockets carry it without any
 script ever holding the token. Comparison is constant-time.
 
-Oversized uploads are refused from their Content-Length before a byte of the body is read.
+Oversized uploads are refused from their Content-Length before a byte of the body is read;
+a chunked body with no length is cut off by FastAPI's `max_body_size` as it streams in.
 """
 
 from __future__ import annotations
@@ -18,16 +21,22 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from voiceloop.server.errors import error_body
+from voiceloop.server.origins import OriginPolicy
 
 COOKIE = "voiceloop_token"
 Scope = dict[str, Any]
+# Requests that change state; a browser sends these cross-origin without asking (a form POST).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class AccessGate:
-    def __init__(self, app: Any, token: str | None, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, token: str | None, max_body_bytes: int, origins: OriginPolicy) -> None:
+        if token is not None and not token.strip():
+            raise ValueError("an empty token would let everyone in: give a real one, or none")
         self.app = app
-        self.token = token.encode() if token else None
+        self.token = token.encode() if token is not None else None
         self.max_body_bytes = max_body_bytes
+        self.origins = origins
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -35,6 +44,29 @@ class AccessGate:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        host = headers.get("host")
+        if not self.origins.host_allowed(host):
+            await self._refuse(
+                scope,
+                send,
+                400,
+                f"Host '{(host or '')[:80]}' is not a name this server answers to "
+                "(add it to serve.allowed_hosts)",
+                "bad_host",
+            )
+            return
+        changes_state = scope["type"] == "websocket" or scope.get("method", "GET") in UNSAFE_METHODS
+        origin = headers.get("origin")
+        if changes_state and not self.origins.origin_allowed(origin, host):
+            await self._refuse(
+                scope,
+                send,
+                403,
+                f"requests from the page at '{(origin or '')[:80]}' are not allowed "
+                "(add its origin to serve.allowed_origins)",
+                "origin_forbidden",
+            )
+            return
         if self.token is not None:
             given = _bearer(headers) or _cookie(headers) or (query.get("token") or [None])[0]
             if given is None or not hmac.compare_digest(given.encode(), self.token):
@@ -70,9 +102,8 @@ class AccessGate:
     ) -> None:
         if scope["type"] == "websocket":
             # Before accept(), a close is answered as an HTTP 403 by the server.
-            await send(
-                {"type": "websocket.close", "code": 4401 if status == 401 else 4400, "reason": message[:120]}
-            )
+            code = {401: 4401, 403: 4403}.get(status, 4400)
+            await send({"type": "websocket.close", "code": code, "reason": message[:120]})
             return
         body = json.dumps(
             error_body(status, message, code or ("unauthorized" if status == 401 else None))

@@ -1,8 +1,11 @@
 """Every failure the API reports is an `ApiError`: a status, a type and one clear line.
 
 The body is OpenAI's error shape (`{"error": {"message", "type", "code"}}`) so OpenAI clients
-surface the message as they would OpenAI's own. Anything unexpected is logged with its
-traceback on the server and answered as a one-line 500: a client never sees a traceback.
+surface the message as they would OpenAI's own. Anything unexpected is logged once, with its
+traceback, on the server and answered as a one-line 500: a client never sees a traceback, and
+its keep-alive connection stays open (an exception that escapes to uvicorn is logged a second
+time and costs the client its connection, so `UnexpectedErrors` never lets one escape after
+a whole response went out).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("voiceloop.server")
 
@@ -51,7 +55,10 @@ def error_response(
     return JSONResponse(error_body(status, message, code), status_code=status, headers=headers)
 
 
-def install_handlers(app: FastAPI) -> None:
+def install_handlers(app: FastAPI, too_large_message: str = "the request body is too large") -> None:
+    """`too_large_message` replaces Starlette's bare "Content Too Large" when a streamed body
+    runs past the app's `max_body_size`."""
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.code, exc.headers)
@@ -68,9 +75,39 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:
+            return error_response(413, too_large_message, "file_too_large", getattr(exc, "headers", None))
         return error_response(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(500, f"internal error: {type(exc).__name__} (details in the server log)")
+    app.add_middleware(UnexpectedErrors)
+
+
+class UnexpectedErrors:
+    """The last net for HTTP requests: one log line with the traceback, a one-line 500, and no
+    exception left for the server to log again or to close the connection over."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            log.error("unexpected error in %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            if started:
+                raise  # part of a response went out: only a closed connection tells the client
+            response = error_response(
+                500, f"internal error: {type(exc).__name__} (details in the server log)"
+            )
+            await response(scope, receive, send)

@@ -1,9 +1,11 @@
 """Uploaded audio in, 16 kHz mono float32 out, or a 4xx that says what was wrong with it.
 
 Limits are checked as early as they can be: size while the upload is copied (and from
-Content-Length before it is read at all, in `app.py`), the format by name, the duration from
-the file's header before decoding, so a two-hour recording is refused in milliseconds rather
-than after decoding half a gigabyte of samples.
+Content-Length before it is read at all, in `auth.py`), the format by name, the duration from
+the file's header before decoding, so an honest two-hour recording is refused in milliseconds.
+A header may lie or say nothing (a browser's WebM recording has no duration; a streaming FLAC
+encoder writes "unknown"), so decoding itself stops at `serve.max_audio_s`: the work and memory
+of a request are bounded by the limit, whatever the file claims.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from fastapi import UploadFile
 
 from voiceloop.asr.batch import DecodeError, decode
+from voiceloop.audio.files import AudioTooLong
 from voiceloop.config.settings import ServeSettings
 from voiceloop.server.errors import ApiError
 
@@ -64,13 +67,17 @@ def too_large(name: str, limits: ServeSettings) -> ApiError:
     )
 
 
+# libsndfile's frame count for a stream whose length the header leaves open (SF_COUNT_MAX).
+UNKNOWN_FRAMES = 2**62
+
+
 def probe_duration(path: Path) -> float | None:
     """Seconds of audio from the header alone, where the container says; None if unknown."""
     import soundfile as sf
 
     with contextlib.suppress(Exception):
         info = sf.info(str(path))
-        if info.frames > 0 and info.samplerate > 0:
+        if 0 < info.frames < UNKNOWN_FRAMES and info.samplerate > 0:
             return info.frames / info.samplerate
     with contextlib.suppress(Exception):
         import av
@@ -87,7 +94,14 @@ def decode_checked(path: Path, name: str, limits: ServeSettings) -> np.ndarray:
     if duration is not None and duration > limits.max_audio_s:
         raise too_long(name, duration, limits)
     try:
-        audio = decode(path, SAMPLE_RATE)
+        audio = decode(path, SAMPLE_RATE, limits.max_audio_s)
+    except AudioTooLong:
+        said = "" if duration is None else f", though its header says {duration:.1f} s"
+        raise ApiError(
+            413,
+            f"'{name}' is longer than the {limits.max_audio_s:g} s limit (serve.max_audio_s){said}",
+            "audio_too_long",
+        ) from None
     except DecodeError as exc:
         reason = str(exc).replace(str(path), f"'{name}'")
         raise ApiError(400, reason, "invalid_audio") from None
@@ -118,21 +132,37 @@ async def read_upload(upload: UploadFile, limits: ServeSettings) -> np.ndarray:
 
 def resolve_allowed(filename: str, limits: ServeSettings) -> Path:
     """`POST /asr {"filename"}`: the real path, only if it lies under serve.allowed_dir
-    (symlinks and `..` resolved first, so neither can step outside)."""
+    (symlinks and `..` resolved first, so neither can step outside). Errors name the file as
+    the client gave it, never the server's own folders."""
     if limits.allowed_dir is None:
         raise ApiError(
             403,
             "reading files by name is off: set serve.allowed_dir to the folder clients may name",
             "filename_disabled",
         )
+    check_name(filename)
     root = Path(limits.allowed_dir).expanduser().resolve()
     requested = Path(filename).expanduser()
     if not requested.is_absolute():
         requested = root / requested
     real = requested.resolve()
     if not real.is_relative_to(root):
-        raise ApiError(403, f"'{filename}' is outside the allowed folder ({root})", "path_forbidden")
+        raise ApiError(403, f"'{filename}' is outside the allowed folder", "path_forbidden")
     if not real.is_file():
-        raise ApiError(404, f"'{filename}': no such file under {root}", "file_not_found")
+        raise ApiError(404, f"'{filename}': no such file in the allowed folder", "file_not_found")
     check_format(real.name, limits)
     return real
+
+
+def check_name(filename: str) -> None:
+    """A name no file system holds (a NUL, a control character, half a UTF-16 pair) is the
+    request's mistake: a 400, not an OS error deep in path resolution."""
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in filename[:120])
+    if not filename.strip():
+        raise ApiError(400, "filename is empty", "bad_filename")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in filename):
+        raise ApiError(400, f"filename '{shown}' holds a control character", "bad_filename")
+    try:
+        filename.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, f"filename '{shown}' is not valid Unicode", "bad_filename") from None

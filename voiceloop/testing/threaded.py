@@ -24,7 +24,9 @@ class ThreadedServer:
         ws: str = "auto",
         start_timeout_s: float = 5.0,
         stop_timeout_s: float = 5.0,
+        **uvicorn_options: Any,
     ) -> None:
+        """`uvicorn_options` go to uvicorn.Config as they are (over the defaults here)."""
         import uvicorn
 
         self.host = host
@@ -32,17 +34,16 @@ class ThreadedServer:
         self.name = name
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                log_config=None,  # leave the host program's logging configuration alone
-                log_level="warning",
-                access_log=False,
-                lifespan=lifespan,
-                ws=ws,
-                timeout_graceful_shutdown=1,  # a still-connected stalled request must not pin stop()
-            )
-        )
+        options: dict[str, Any] = {
+            "log_config": None,  # leave the host program's logging configuration alone
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": lifespan,
+            "ws": ws,
+            "timeout_graceful_shutdown": 1,  # a still-connected stalled request must not pin stop()
+            **uvicorn_options,
+        }
+        self._server = uvicorn.Server(uvicorn.Config(app, **options))
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
