@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
+from pathlib import Path
 
 from pydantic import TypeAdapter
 
@@ -20,6 +22,8 @@ from voiceloop.server.events import (
     TurnEvent,
     UserEvent,
 )
+
+ROOT = Path(__file__).parents[1]
 
 
 def a_turn(**changes: object) -> TurnRecord:
@@ -124,3 +128,15 @@ def test_the_snapshot_holds_the_status_and_each_event_whole() -> None:
     }
     assert wire["events"][1] == turn.wire()  # not cut down to a common base
 
+
+def test_every_file_of_the_page_is_packaged() -> None:
+    """The page is ES modules in static/ and static/js/: a file the wheel leaves out is a page
+    that does not start after `pip install`."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "voiceloop.server"
+    ]
+    server = ROOT / "voiceloop" / "server"
+    packaged = {path for pattern in patterns for path in server.glob(pattern) if path.is_file()}
+    page = {path for path in (server / "static").rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+    assert page - packaged == set()
+    assert (server / "static" / "js" / "live.js") in packaged
