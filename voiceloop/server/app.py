@@ -392,7 +392,7 @@ def create_app(
 
         leaving = asyncio.create_task(until_the_page_leaves())
         try:
-            await websocket.send_json(hub.snapshot())
+            await websocket.send_json(hub.snapshot().wire())
             while True:
                 getting = asyncio.create_task(queue.get())
                 done, _ = await asyncio.wait({getting, leaving}, return_when=asyncio.FIRST_COMPLETED)
@@ -401,7 +401,7 @@ def create_app(
                     break
                 if (event := getting.result()) is None:
                     break
-                await websocket.send_json(event)
+                await websocket.send_json(event.wire())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

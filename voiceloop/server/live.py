@@ -6,16 +6,7 @@ page subscribed to the events feed sees the same state changes, words and per-tu
 a page that connects mid-session gets a snapshot of what it missed. Recognition goes through
 the server's shared model queue, ahead of file requests.
 
-The feed (`WebSocket /v1/session/events`, JSON text messages; OpenAPI has no words for it):
-    {"type": "snapshot", "session": <GET /v1/session>, "events": [...]}   on connecting
-    {"type": "session", "status": "started" | "ended", "source", "detail"}
-    {"type": "state", "state": "listening" | "user_speaking" | "transcribing" | "thinking" | "speaking"}
-    {"type": "user", "turn", "text"}                  as soon as the words are known
-    {"type": "turn", "turn", "greeting", "user", "reply" (what was played), "outcome",
-     "interrupted", "backend", "errors", "timings_ms": {voice_to_voice, endpoint, asr,
-     llm_ttft, tts_first_audio}}
-    {"type": "error", "message"}, {"type": "note", "message"}
-Every event also carries "at" (Unix time).
+The feed (`WebSocket /v1/session/events`) is typed in voiceloop/server/events.py.
 """
 
 from __future__ import annotations
@@ -27,24 +18,36 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from voiceloop.audio.base import AudioDeviceError, DuplexAudio
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
+from voiceloop.engine.machine import State
 from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
 from voiceloop.server.errors import ApiError
+from voiceloop.server.events import (
+    GREETING_TURN,
+    ErrorEvent,
+    FeedEvent,
+    NoteEvent,
+    SessionEvent,
+    SessionSource,
+    SessionStatus,
+    Snapshot,
+    StateEvent,
+    TurnEvent,
+    UserEvent,
+)
 
 log = logging.getLogger("voiceloop.server")
 
-SOURCES = ("demo", "devices", "browser")
+SOURCES: tuple[str, ...] = get_args(SessionSource)
 RECENT_EVENTS = 600
 SUBSCRIBER_BACKLOG = 1000
-GREETING_TURN = 0  # the machine's turn 0: it reaches the feed only when the user cut it off
-CHART_TIMINGS = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
 
 
 class LiveHub:
@@ -60,8 +63,8 @@ class LiveHub:
         self.recognizers = recognizers
         self.script = script
         self.llm_factory = llm_factory
-        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
-        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self.recent: deque[FeedEvent] = deque(maxlen=RECENT_EVENTS)
+        self._subscribers: set[asyncio.Queue[FeedEvent | None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._device: DuplexAudio | None = None
         self.source: str | None = None
@@ -72,33 +75,36 @@ class LiveHub:
 
     # -- the feed -----------------------------------------------------------------------------
 
+    def session_status(self) -> SessionStatus:
+        return SessionStatus(
+            running=self.running,
+            source=self.source,
+            state=self.state,
+            turns=self.turns,
+            session_dir=None if self.session_dir is None else str(self.session_dir),
+            started_at=self.started_at,
+        )
+
     def status(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "source": self.source,
-            "state": self.state,
-            "turns": self.turns,
-            "session_dir": None if self.session_dir is None else str(self.session_dir),
-            "started_at": self.started_at,
-        }
+        """`GET /v1/session` (and /info's "session") as JSON."""
+        return self.session_status().wire()
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"type": "snapshot", "session": self.status(), "events": list(self.recent)}
+    def snapshot(self) -> Snapshot:
+        return Snapshot(session=self.session_status(), events=list(self.recent))
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+    def subscribe(self) -> asyncio.Queue[FeedEvent | None]:
+        queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
         self._subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[FeedEvent | None]) -> None:
         self._subscribers.discard(queue)
 
-    def publish(self, event: dict[str, Any]) -> None:
-        event = {**event, "at": round(time.time(), 3)}
+    def publish(self, event: FeedEvent) -> None:
         self.recent.append(event)
         for queue in list(self._subscribers):
             try:
@@ -113,18 +119,18 @@ class LiveHub:
     def observer(self) -> Observer:
         def on_state(state: str) -> None:
             self.state = state
-            self.publish({"type": "state", "state": state})
+            self.publish(StateEvent(state=State(state)))
 
         def on_turn(record: TurnRecord) -> None:
             if record.turn_id != GREETING_TURN:
                 self.turns += 1
-            self.publish(turn_event(record))
+            self.publish(TurnEvent.of(record))
 
         return Observer(
             on_turn=on_turn,
-            on_error=lambda message: self.publish({"type": "error", "message": message}),
+            on_error=lambda message: self.publish(ErrorEvent(message=message)),
             on_state=on_state,
-            on_transcript=lambda turn, text: self.publish({"type": "user", "turn": turn, "text": text}),
+            on_transcript=lambda turn, text: self.publish(UserEvent(turn=turn, text=text)),
         )
 
     # -- sessions -----------------------------------------------------------------------------
@@ -178,12 +184,12 @@ class LiveHub:
             return await self.llm_factory(settings)
         from voiceloop.demo import choose_llm
 
-        return await choose_llm(settings, lambda line: self.publish({"type": "note", "message": line}))
+        return await choose_llm(settings, lambda line: self.publish(NoteEvent(message=line)))
 
     async def _run(self, source: str, settings: Settings, device: DuplexAudio) -> None:
         from voiceloop.session.runner import conversation
 
-        self.publish({"type": "session", "status": "started", "source": source, "detail": device.name})
+        self.publish(SessionEvent(status="started", source=source, detail=device.name))
         detail = "finished"
         try:
             llm = await self._choose_llm(settings)
@@ -198,13 +204,13 @@ class LiveHub:
         except Exception as exc:  # a device or adapter that fails ends this session, not the server
             detail = f"failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
             log.warning("live session (%s) %s", source, detail)
-            self.publish({"type": "error", "message": f"session {detail}"})
+            self.publish(ErrorEvent(message=f"session {detail}"))
         finally:
             with contextlib.suppress(Exception):
                 await device.aclose()  # also when no conversation began (the LLM check failed)
             self.state = None
             self._device = None
-            self.publish({"type": "session", "status": "ended", "source": source, "detail": detail})
+            self.publish(SessionEvent(status="ended", source=source, detail=detail))
 
     async def stop(self) -> dict[str, Any]:
         task = self._task
@@ -237,18 +243,3 @@ class LiveHub:
                 queue.put_nowait(None)
         self._subscribers.clear()
 
-
-def turn_event(record: TurnRecord) -> dict[str, Any]:
-    timings = record.timings_ms()
-    return {
-        "type": "turn",
-        "turn": record.turn_id,
-        "greeting": record.turn_id == GREETING_TURN,
-        "user": record.transcript or record.user_text,
-        "reply": record.heard_text,
-        "outcome": record.outcome,
-        "interrupted": record.barge_in_at is not None,
-        "backend": record.backend,
-        "errors": list(record.errors),
-        "timings_ms": {key: timings.get(key) for key in CHART_TIMINGS},
-    }
