@@ -148,7 +148,7 @@ class DeviceDuplex(LockstepDelay):
         self._underruns_compensated = 0
         self._history = SpeakerHistory()
         self._tracker = EchoDelayTracker(trust_current=self.fixed_delay_s is not None)
-        self._stream_t0: float | None = None
+        self._stream_t0 = None  # the clock starts with this stream (lockstep.py)
         self._clock_base = 0.0
         self._last_arrival = 0.0
         for seq in range(self._prefill):  # silence ahead, so the first bursts find something
