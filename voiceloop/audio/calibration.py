@@ -155,7 +155,7 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
     that cannot reach the next one (a second sweep in the window blurs the peak)."""
     import numpy as np
 
-    from voiceloop.audio.devices import CLEAR_PEAK, estimate_delay
+    from voiceloop.audio.devices.delay import CLEAR_PEAK, estimate_delay
     from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
 
     sweep = chirp(level_dbfs=level_dbfs)

@@ -23,15 +23,16 @@ import numpy as np
 
 from voiceloop.audio.base import AudioDeviceError
 from voiceloop.audio.devices import (
-    COMMON_RATES,
-    PA_DEVICE_UNAVAILABLE,
     PA_INVALID_CHANNEL_COUNT,
     PA_INVALID_SAMPLE_RATE,
     DeviceDuplex,
     DeviceInfo,
     Kind,
     StreamPlan,
+    busy_hint,
+    candidate_rates,
     find_device,
+    own_rate,
     rate_refused_error,
     silence_alsa_errors,
 )
@@ -139,16 +140,12 @@ def _supported(pa: Any, device: DeviceInfo, kind: Kind, rate: int, channels: int
 
 
 def _rate_for(pa: Any, device: DeviceInfo, kind: Kind, forced: int | None) -> int:
-    rate = forced if forced is not None else int(device.default_samplerate)
+    rate = own_rate(device, forced)
     refusal = _supported(pa, device, kind, rate)
     if refusal is None or _error_code(refusal) == PA_INVALID_CHANNEL_COUNT:
         return rate
     if _error_code(refusal) == PA_INVALID_SAMPLE_RATE:
-        accepted = [
-            r
-            for r in sorted({*COMMON_RATES, int(device.default_samplerate)})
-            if _supported(pa, device, kind, r) is None
-        ]
+        accepted = [r for r in candidate_rates(device) if _supported(pa, device, kind, r) is None]
         raise rate_refused_error(device, kind, rate, accepted, str(refusal.args[0]))
     raise AudioDeviceError(f"the {kind} device {device.label()} cannot be used: {refusal.args[0]}")
 
@@ -232,7 +229,7 @@ class PyAudioDuplex(DeviceDuplex):
                     continue
                 if code == PA_INVALID_SAMPLE_RATE:
                     _rate_for(self._pa, device, kind, rate)
-                busy = " (is another program holding it?)" if code == PA_DEVICE_UNAVAILABLE else ""
+                busy = busy_hint(code)
                 raise AudioDeviceError(
                     f"cannot open the {kind} device {device.label()} at {rate} Hz: {exc}{busy}"
                 ) from None

@@ -23,14 +23,15 @@ import numpy as np
 
 from voiceloop.audio.base import AudioDeviceError
 from voiceloop.audio.devices import (
-    COMMON_RATES,
-    PA_DEVICE_UNAVAILABLE,
     PA_INVALID_CHANNEL_COUNT,
     PA_INVALID_SAMPLE_RATE,
     DeviceDuplex,
     DeviceInfo,
     StreamPlan,
+    busy_hint,
+    candidate_rates,
     find_device,
+    own_rate,
     rate_refused_error,
     silence_alsa_errors,
 )
@@ -97,7 +98,7 @@ def accepted_rates(device: DeviceInfo, kind: str, channels: int = 1) -> list[int
     sd = _sd()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     ok = []
-    for rate in sorted({*COMMON_RATES, int(device.default_samplerate)}):
+    for rate in candidate_rates(device):
         try:
             check(device=device.index, samplerate=rate, channels=channels, dtype="float32")
             ok.append(rate)
@@ -249,7 +250,7 @@ class SoundDeviceDuplex(DeviceDuplex):
                         _check(self.input_device, "input", rate)
                     if kind != "input":
                         _check(self.output_device, "output", rate)
-                busy = " (is another program holding it?)" if code == PA_DEVICE_UNAVAILABLE else ""
+                busy = busy_hint(code)
                 what = {
                     "full": f"{self.input_device.label()} → {self.output_device.label()}",
                     "input": f"the input device {self.input_device.label()}",
@@ -328,7 +329,7 @@ class SoundDeviceDuplex(DeviceDuplex):
 
 
 def _own_rate(device: DeviceInfo, kind: str, forced: int | None) -> int:
-    rate = forced if forced is not None else int(device.default_samplerate)
+    rate = own_rate(device, forced)
     _check(device, kind, rate)
     return rate
 
