@@ -8,6 +8,12 @@ of audio recognised per second of wall time, and the server's RSS after each rou
     python scripts/bench_serve.py                                  # pocketsphinx, offline profile
     python scripts/bench_serve.py --asr paraformer --asr-model tiny --workers 1 --batch-max 8
     python scripts/bench_serve.py --asr paraformer --asr-model large --device cuda   # on a GPU
+    python scripts/bench_serve.py --memory        # peak RSS per request kind, then 1,000 mixed
+
+`--memory` sends one request at a time of each kind (a 1 s clip, a 10 min file, a WebM that
+holds 60 min but whose header says 1 s) and samples the server's RSS every 5 ms while it is in
+flight: the peak growth over the RSS before it is what one request can cost. Then 1,000 mixed
+requests (clips, long files, lying files, garbage) at 8 at once, and the RSS after.
 """
 
 from __future__ import annotations
@@ -157,6 +163,125 @@ async def load(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
     }
 
 
+class PeakRss:
+    """Samples a process's RSS from a thread while a request runs; `peak_mb` is the highest."""
+
+    def __init__(self, pid: int, every_s: float = 0.005) -> None:
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.every_s = every_s
+        self.base_mb = self.process.memory_info().rss / 2**20
+        self.peak_mb = self.base_mb
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.process.memory_info().rss / 2**20)
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.process.memory_info().rss / 2**20)
+
+
+def memory_files(workdir: Path) -> dict[str, tuple[str, bytes]]:
+    import numpy as np
+
+    from voiceloop.testing.clips import encoded, spoken_clip, webm_silence
+
+    lying = workdir / "hour-says-1s.webm"
+    if not lying.exists():
+        lying.write_bytes(webm_silence(3600.0, claimed_s=1.0))  # ~30 s to encode
+    rng = np.random.default_rng(0)
+    ten_minutes = np.concatenate(
+        [spoken_clip(LINES[k % len(LINES)], seconds=10.0, seed=k) for k in range(60)]
+    ) + (rng.standard_normal(600 * 16000) * 1e-3).astype(np.float32)
+    return {
+        "1 s wav": ("one.wav", encoded(spoken_clip("stop", seconds=1.0))),
+        "10 min flac": ("ten.flac", encoded(ten_minutes, "FLAC")),
+        "60 min webm, header says 1 s": ("lying.webm", lying.read_bytes()),
+    }
+
+
+async def memory(url: str, pid: int, workdir: Path, repeats: int = 3) -> dict[str, Any]:
+    import os
+
+    import httpx
+
+    files = memory_files(workdir)
+    limit_mb = 600 * 16000 * 4 / 2**20  # the decoded audio serve.max_audio_s allows
+    kinds: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        for kind, (name, data) in files.items():
+            growths, walls, statuses = [], [], []
+            for _ in range(repeats):
+                with PeakRss(pid) as rss:
+                    start = time.perf_counter()
+                    response = await client.post("/v1/audio/transcriptions", files={"file": (name, data)})
+                    walls.append(time.perf_counter() - start)
+                growths.append(rss.peak_mb - rss.base_mb)
+                statuses.append(response.status_code)
+            kinds[kind] = {
+                "upload_mb": round(len(data) / 2**20, 2),
+                "status": statuses[-1],
+                "wall_s_median": round(statistics.median(walls), 2),
+                "peak_rss_growth_mb_median": round(statistics.median(growths), 1),
+                "peak_rss_growth_mb_max": round(max(growths), 1),
+                "times_the_limits_decoded_audio": round(max(growths) / limit_mb, 2),
+            }
+            print(json.dumps({kind: kinds[kind]}), flush=True)
+
+        mixed = [
+            ("one.wav", files["1 s wav"][1]),
+            ("five.wav", encoded_clip(5.0)),
+            ("lying.webm", files["60 min webm, header says 1 s"][1]),
+            ("garbage.wav", os.urandom(20_000)),
+        ]
+        weights = [700, 250, 10, 40]
+        plan = [item for item, count in zip(mixed, weights, strict=True) for _ in range(count)]
+        statuses: dict[int, int] = {}
+        gate = asyncio.Semaphore(8)
+
+        async def send(item: tuple[str, bytes]) -> None:
+            async with gate:
+                response = await client.post("/v1/audio/transcriptions", files={"file": item})
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        import psutil
+
+        server = psutil.Process(pid)
+        before = server.memory_info().rss / 2**20
+        start = time.perf_counter()
+        await asyncio.gather(*(send(item) for item in plan))
+        mixed_wall = time.perf_counter() - start
+        after = server.memory_info().rss / 2**20
+    return {
+        "decoded_audio_the_limit_allows_mb": round(limit_mb, 1),
+        "one_request_at_a_time": kinds,
+        "mixed_1000": {
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "wall_s": round(mixed_wall, 1),
+            "rss_before_mb": round(before, 1),
+            "rss_after_mb": round(after, 1),
+        },
+    }
+
+
+def encoded_clip(seconds: float) -> bytes:
+    from voiceloop.testing.clips import encoded, spoken_clip
+
+    return encoded(spoken_clip(LINES[0], seconds=seconds))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-max", type=int, default=8)
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    parser.add_argument("--memory", action="store_true", help="peak RSS per request kind, then 1,000 mixed")
     args = parser.parse_args(argv)
 
     from voiceloop.testing.llm_server import unused_port
@@ -183,7 +309,10 @@ def main(argv: list[str] | None = None) -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             asyncio.run(wait_ready(url, server))
-            summary = asyncio.run(load(args, url, server.pid))
+            if args.memory:
+                summary = asyncio.run(memory(url, server.pid, Path(folder)))
+            else:
+                summary = asyncio.run(load(args, url, server.pid))
         finally:
             server.terminate()
             server.wait(30)

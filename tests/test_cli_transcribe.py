@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -160,12 +159,32 @@ def test_hotwords_from_the_command_line_reach_the_model(folder, config):
     assert code == 1 and "xyzzy" in refused and "vocabulary" in refused
 
 
-def test_a_model_not_in_the_cache_fails_in_under_two_seconds_naming_the_command(folder, tmp_path):
+# Runs the CLI and, at exit, writes which of the slow imports it made: importing FunASR (12 s)
+# is where a missing model used to cost a 20-40 s hub look-up and a misleading message.
+CLI_WITH_IMPORT_RECORD = (
+    "import atexit, sys\n"
+    "record_to = sys.argv.pop(1)\n"
+    "def record():\n"
+    "    with open(record_to, 'w') as out:\n"
+    "        out.write(' '.join(m for m in ('funasr', 'modelscope') if m in sys.modules))\n"
+    "atexit.register(record)\n"
+    "from voiceloop.cli.app import main\n"
+    "sys.argv[0] = 'voiceloop'\n"
+    "main()\n"
+)
+
+
+def test_a_model_not_in_the_cache_fails_before_loading_funasr_naming_the_command(folder, tmp_path):
+    """Fast because it never gets as far as FunASR or the hub: the cache is checked first (a
+    wall-clock bound here would fail on a loaded machine without saying anything new)."""
     env = {**os.environ, "MODELSCOPE_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
-    start = time.perf_counter()
+    imported = tmp_path / "imported.txt"
     result = subprocess.run(
         [
-            *VOICELOOP,
+            sys.executable,
+            "-c",
+            CLI_WITH_IMPORT_RECORD,
+            str(imported),
             "transcribe",
             str(folder / "good.wav"),
             "--asr",
@@ -177,11 +196,10 @@ def test_a_model_not_in_the_cache_fails_in_under_two_seconds_naming_the_command(
         capture_output=True,
         text=True,
         env=env,
-        timeout=30,
+        timeout=60,
     )
-    elapsed = time.perf_counter() - start
 
-    assert elapsed < 2.0
+    assert imported.read_text() == "", f"the CLI imported {imported.read_text()} before failing"
     assert result.returncode == 1
     assert "'paraformer-zh'" in result.stderr and "not in the local model cache" in result.stderr
     assert "voiceloop models download paraformer-zh" in result.stderr
