@@ -1,13 +1,19 @@
+"""Shared fixtures. Heavy parts (uvicorn and Starlette for the stand-in LLM, the PulseAudio
+helpers, the script model) are imported inside the fixtures that need them, so a pure test
+collects without the whole server stack."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from voiceloop.audio.script import UserScript
-from voiceloop.config import Settings, load_settings
-from voiceloop.testing.llm_server import LlmServer
-from voiceloop.testing.pulse import missing_parts, private_pulse
+if TYPE_CHECKING:
+    from voiceloop.audio.script import UserScript
+    from voiceloop.config import Settings
+    from voiceloop.testing.llm_server import LlmServer
 
 # Tests on a real sound server (a private PulseAudio) run in real time, and this host's CPU is
 # shared: measured here, 6-12 % of it stolen by other guests while idle, and now and then a
@@ -32,13 +38,17 @@ def reply_for(messages: list[dict]) -> str:
 
 
 @pytest.fixture
-def llm_server():
+def llm_server() -> Iterator[LlmServer]:
+    from voiceloop.testing.llm_server import LlmServer
+
     with LlmServer(reply=reply_for, first_token_delay_s=0.02, token_interval_s=0.005) as server:
         yield server
 
 
 @pytest.fixture
 def room_settings(tmp_path: Path, llm_server: LlmServer) -> Settings:
+    from voiceloop.config import load_settings
+
     settings = load_settings("offline")
     settings.llm.base_url = llm_server.base_url
     settings.llm.model = "voiceloop-test"
@@ -48,14 +58,18 @@ def room_settings(tmp_path: Path, llm_server: LlmServer) -> Settings:
 
 
 def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
+    from voiceloop.audio.script import UserScript
+
     return UserScript.model_validate(
         {"voice": "en-us+m3", "rate_wpm": 165, "tail_ms": tail_ms, "turns": list(turns)}
     )
 
 
 @pytest.fixture
-def pulse():
+def pulse() -> Iterator[Any]:
     """A private PulseAudio daemon whose null sinks stand in for a sound card (as root)."""
+    from voiceloop.testing.pulse import missing_parts, private_pulse
+
     if (reason := missing_parts()) is not None:
         pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
     with private_pulse() as server:
