@@ -34,11 +34,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(config: str | None, default_profile: str | None = None, llm: str | None = None):  # noqa: ANN201
+def load(config: str | None, default_profile: str | None = None, llm: str | None = None, **overrides):  # noqa: ANN001, ANN201
+    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
     from voiceloop.config import load_settings
 
     try:
-        settings = load_settings(config if config is not None else default_profile)
+        settings = load_settings(config if config is not None else default_profile, **overrides)
         if llm is not None:
             select_llm(settings, llm)
         return settings

@@ -30,7 +30,8 @@ def list_models(
     from voiceloop.cli.app import load
 
     settings = load(config, "default")
-    used = {settings.asr.model, settings.asr.vad_model, settings.asr.punc_model} - {None}
+    paraformer = settings.asr.paraformer
+    used = {paraformer.model, paraformer.vad_model, paraformer.punc_model} - {None}
     table = Table(title=f"ASR models (cache: {models.cache_root()})")
     for column in ("name", "cached", "size", "used", "what"):
         table.add_column(column)
@@ -73,7 +74,8 @@ def download(
 
     if not names:
         settings = load(config, "default")
-        names = [n for n in (settings.asr.model, settings.asr.vad_model, settings.asr.punc_model) if n]
+        paraformer = settings.asr.paraformer
+        names = [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
         if not names:
             fail("no model names given and none configured (asr.model)")
     console = Console(stderr=True, highlight=False)

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +20,94 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voiceloop.adapter_options import AdapterOptions
+from voiceloop.aec.options import SpeexOptions, WebRtcOptions
+from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
+from voiceloop.config.calibration_file import calibrated_delay_ms
+from voiceloop.tts.options import EdgeOptions, EspeakOptions
+
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageSection(BaseModel):
+    """A stage's section (`[asr]`, `[tts]`, `[aec]`): the adapter chosen, the keys every adapter
+    of the stage shares, and one table per adapter (`[asr.paraformer]`) validated by that
+    adapter's own options model (`voiceloop.registry`). A third-party adapter's table is
+    validated by its spec's model when the profile names it.
+
+    Keys that moved into an adapter's table (`moved`) or left (`gone`) are refused with the
+    line saying where they went, not merely "unknown".
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    kind: ClassVar[str]
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {}
+    gone: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> str | None:
+        """A problem with a shared key's value that only its stage knows; None = fine."""
+        return None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tables_and_moved_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        lines: list[str] = []
+        checked = dict(data)
+        for key, value in data.items():
+            where = f"{cls.kind}.{key}"
+            if key in cls.model_fields:
+                if problem := cls.check_value(key, value):
+                    lines.append(problem)
+            elif key in cls.moved:
+                lines.append(f"unknown config key '{where}': it moved to {cls._moved_to(key, data)}")
+            elif key in cls.gone:
+                lines.append(f"unknown config key '{where}': {cls.gone[key]}")
+            elif (options := _plugin_options(cls.kind, key)) is None:
+                lines.append(f"unknown config key '{where}'")
+            else:
+                try:
+                    checked[key] = options.model_validate(value)
+                except ValidationError as exc:
+                    lines += format_validation_error(exc, None, prefix=f"{where}.").splitlines()
+        if lines:
+            raise PydanticCustomError("config_lines", "{text}", {"text": "; ".join(lines), "lines": lines})
+        return checked
+
+    @classmethod
+    def _moved_to(cls, key: str, data: dict[str, Any]) -> str:
+        targets = cls.moved[key]
+        chosen = [t for t in targets if t.split(".", 1)[0] == data.get("name", cls.model_fields["name"].default)]
+        return " or ".join(f"'{cls.kind}.{t}'" for t in (chosen or targets))
+
+    def options_for(self, name: str) -> AdapterOptions:
+        """Adapter `name`'s options: its table as configured, else its model's defaults."""
+        if name in type(self).model_fields and isinstance(value := getattr(self, name), AdapterOptions):
+            return value
+        extra = (self.model_extra or {}).get(name)
+        if isinstance(extra, AdapterOptions):
+            return extra
+        from voiceloop.registry import spec
+
+        return spec(self.kind, name).options()  # type: ignore[arg-type]
+
+
+def _plugin_options(kind: str, name: str) -> type[AdapterOptions] | None:
+    """The options model of a third-party adapter `name`, or None if there is no such adapter."""
+    from voiceloop.registry import AdapterNotFound, BUILTIN, spec
+
+    if name in BUILTIN[kind]:  # type: ignore[index]
+        return BUILTIN[kind][name].options  # type: ignore[index]  # one without a table of its own
+    try:
+        return spec(kind, name).options  # type: ignore[arg-type]
+    except AdapterNotFound:
+        return None
 
 
 class RoomSettings(Section):
@@ -76,22 +160,22 @@ class AudioSettings(Section):
     room: RoomSettings = RoomSettings()
 
 
-class AecSettings(Section):
-    name: str = "none"  # none | speex | webrtc
-    # 256 ms covers the reverberant tail of living rooms (RT60 0.45-0.6 s): with 128 ms the
-    # unmodelled tail at the end of each reply was loud enough to sound like a barge-in.
-    filter_ms: int = Field(256, ge=16, le=1000)
-    delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
-    # speex: the linear filter alone leaves echo that VAD still hears, so a suppressor follows
-    # it; these cap its attenuation (dB). Noise and residual echo share one gain floor: 0 dB of
-    # noise suppression also weakens echo suppression (see voiceloop/aec/speex.py).
-    echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
-    echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
-    noise_suppress_db: int = Field(-25, ge=-90, le=0)
-    # webrtc (AEC3) suppresses residual echo without it; noise suppression cleans the user's
-    # voice for VAD and ASR at the cost of 6 ms more output delay. (No high-pass switch: with
-    # echo cancellation on, WebRTC runs its high-pass filter whatever it is told.)
-    webrtc_noise_suppression: bool = True
+class AecSettings(StageSection):
+    kind: ClassVar[str] = "aec"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "filter_ms": ("speex.filter_ms",),
+        "echo_suppress_db": ("speex.echo_suppress_db",),
+        "echo_suppress_active_db": ("speex.echo_suppress_active_db",),
+        "noise_suppress_db": ("speex.noise_suppress_db",),
+        "webrtc_noise_suppression": ("webrtc.noise_suppression",),
+    }
+
+    name: str = "none"  # none | speex | webrtc | a plugin's name
+    # The device's output-to-input delay, whatever the canceller: the audio backend aligns the
+    # reference by it. None = measured from the echo (or saved by `voiceloop calibrate`).
+    delay_ms: float | None = None
+    speex: SpeexOptions = SpeexOptions()
+    webrtc: WebRtcOptions = WebRtcOptions()
 
 
 class VadSettings(Section):
@@ -107,30 +191,30 @@ class VadSettings(Section):
     max_utterance_s: float = Field(15.0, gt=1, le=120)
 
 
-class AsrSettings(Section):
-    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai
+class AsrSettings(StageSection):
+    kind: ClassVar[str] = "asr"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "model": ("paraformer.model", "pocketsphinx.model", "openai.model"),
+        "phrases": ("pocketsphinx.phrases",),
+        "grammar": ("pocketsphinx.grammar",),
+        "device": ("paraformer.device",),
+        "vad_model": ("paraformer.vad_model",),
+        "punc_model": ("paraformer.punc_model",),
+        "ncpu": ("paraformer.ncpu",),
+        "batch_size_s": ("paraformer.batch_size_s",),
+        "fp16": ("paraformer.fp16",),
+        "base_url": ("openai.base_url",),
+        "api_key": ("openai.api_key",),
+    }
+
+    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai | a plugin's name
     language: str = "en"
-    # paraformer: a model id ('paraformer-zh', 'iic/...') or a local dir; pocketsphinx: a model
-    # dir; openai: the server's model name (default 'paraformer', FunASR's server name).
-    model: str | None = None
-    phrases: list[str] = []  # command-style use: restrict pocketsphinx to these phrases
-    grammar: Path | None = None  # or a JSGF grammar file
-    # paraformer (SeACo models) and openai: words to favour. An empty list means none.
+    # Words to favour (paraformer's SeACo models, openai's prompt); empty = none.
     hotwords: list[str] = []
-    device: str = "auto"  # paraformer: auto (first CUDA device, else CPU) | cpu | cuda | cuda:N
     timeout_s: float = Field(10.0, gt=0)
-    # paraformer only. VAD splits long audio (needed for files over ~60 s; a voice turn is
-    # already one utterance); punctuation restores ，。？ in Chinese and English text.
-    vad_model: str | None = None  # e.g. "fsmn-vad"
-    punc_model: str | None = None  # e.g. "ct-punc"
-    ncpu: int | None = Field(
-        None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4"
-    )
-    batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
-    fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
-    # openai: an OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI).
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key: SecretStr = SecretStr("not-needed")
+    pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
+    paraformer: ParaformerOptions = ParaformerOptions()
+    openai: OpenAITranscribeOptions = OpenAITranscribeOptions()
 
 
 class BackendProfile(Section):
@@ -179,29 +263,44 @@ class LlmSettings(Section):
     )
 
 
-class TtsSettings(Section):
-    name: str = "espeak"  # espeak | edge | fallback
+class TtsSettings(StageSection):
+    kind: ClassVar[str] = "tts"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "rate_wpm": ("espeak.rate_wpm",),
+        "rate": ("edge.rate",),
+        "volume": ("edge.volume",),
+        "pitch": ("edge.pitch",),
+        "boundary": ("edge.boundary",),
+        "connect_timeout_s": ("edge.connect_timeout_s",),
+        "first_audio_timeout_s": ("edge.first_audio_timeout_s",),
+    }
+    gone: ClassVar[dict[str, str]] = {
+        "primary": "the first voice is tts.name, the second tts.fallback",
+    }
+
+    name: str = "espeak"  # espeak | edge | a plugin's name
     # espeak: a voice such as "en-us" or "cmn"; edge: a service voice such as
     # "zh-CN-XiaoxiaoNeural" (`voiceloop voices --lang zh`). Each maps the other's form.
     voice: str = "en-us"
-    rate_wpm: int = Field(175, ge=80, le=450)  # espeak's speaking rate
     timeout_s: float = Field(10.0, gt=0, description="one piece, fallback included")
-    # Edge-TTS prosody, in the service's own notation.
-    rate: str = Field("+0%", pattern=r"^[+-]\d+%$")
-    volume: str = Field("+0%", pattern=r"^[+-]\d+%$")
-    pitch: str = Field("+0Hz", pattern=r"^[+-]\d+Hz$")
-    boundary: Literal["word", "sentence"] = "word"  # timing events kept per piece (barge-in)
-    connect_timeout_s: float = Field(3.0, gt=0, description="DNS + TCP + TLS to the service")
-    first_audio_timeout_s: float = Field(
-        3.0, gt=0, description="connected to first audio; also the longest gap mid-stream"
-    )
-    # The voice that speaks when the first choice fails (None = the piece fails instead).
+    # The voice that speaks when the first choice fails, around any voice (None, or the same
+    # name as `name` = the piece fails instead).
     fallback: str | None = "espeak"
     fallback_voice: str | None = None  # None = derived from `voice` (zh-CN-… → cmn)
     fallback_retry_s: float = Field(
         60.0, ge=0, description="after a failure, how long the fallback speaks alone"
     )
-    primary: str = "edge"  # name = "fallback": the first choice (the second is `fallback`)
+    espeak: EspeakOptions = EspeakOptions()
+    edge: EdgeOptions = EdgeOptions()
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> str | None:
+        if key == "name" and value == "fallback":
+            return (
+                "tts.name = 'fallback' is gone: name the first voice in tts.name and the second "
+                "in tts.fallback (a fallback wraps any voice)"
+            )
+        return None
 
 
 class LoopSettings(Section):
@@ -304,7 +403,12 @@ def resolve_profile(config: str | Path | None) -> Path | None:
 
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
-    """Loads a profile (plus environment overrides); raises ConfigError with one line per key."""
+    """Loads a profile (plus environment overrides, plus a real device's saved calibration);
+    raises ConfigError with one line per key.
+
+    `overrides` are sections as dicts (`asr={"name": "openai"}`), merged over the profile
+    and the environment: this is how a command's flags reach the settings, rather than
+    assignments after loading."""
     import tomllib
 
     path = resolve_profile(config)
@@ -315,21 +419,37 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     Settings._toml_files = [path] if path is not None else []
     try:
-        from voiceloop.audio.calibration import apply_user_calibration
-
+        settings = Settings(**overrides)
         # `voiceloop calibrate` saves the measured delay for real devices; used unless set.
-        return apply_user_calibration(Settings(**overrides))
+        delay = calibrated_delay_ms(settings.audio.backend, settings.aec.delay_ms)
+        if delay != settings.aec.delay_ms:
+            settings = Settings(**merged(overrides, {"aec": {"delay_ms": delay}}))
+        return settings
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, path)) from None
     finally:
         Settings._toml_files = []
 
 
-def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, nested dicts merged key by key (overrides for `load_settings`)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def format_validation_error(exc: ValidationError, path: Path | None, prefix: str = "") -> str:
     where = f"{path}: " if path else ""
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "config_lines":  # a stage section's own lines, keys already named
+            lines += [f"{where}{line}" for line in error["ctx"]["lines"]]
+            continue
+        key = prefix + ".".join(str(part) for part in error["loc"])
         if error["type"] == "extra_forbidden":
             lines.append(f"{where}unknown config key '{key}'")
         else:

@@ -165,18 +165,18 @@ class LiveHub:
             raise ApiError(
                 400, "browser sessions start from the page (WebSocket /v1/session/talk)", "bad_source"
             )
-        from voiceloop.registry import create
+        from voiceloop.build import build_adapter
 
         backend = settings.audio.backend if settings.audio.backend != "virtual" else "sounddevice"
         try:
-            return create("audio", backend, settings)
+            return build_adapter(settings, "audio", backend)
         except AudioDeviceError as exc:
             raise ApiError(503, f"no audio device for a session: {exc}", "no_audio_device") from None
 
     async def _choose_llm(self, settings: Settings) -> ChatModel:
         if self.llm_factory is not None:
             return await self.llm_factory(settings)
-        from voiceloop.demo import choose_llm
+        from voiceloop.build.llm import choose_llm
 
         return await choose_llm(settings, lambda line: self.publish({"type": "note", "message": line}))
 

@@ -231,10 +231,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--config", help="a voiceloop config (asr.model, hotwords, ...)")
     args = parser.parse_args(argv)
     from voiceloop.config import load_settings
-    from voiceloop.registry import create
+    from voiceloop.build import build_adapter
 
     settings = load_settings(args.config)
-    recognizer = create("asr", args.asr, settings)
+    recognizer = build_adapter(settings, "asr", args.asr)
     recognizer.warm_up()
     server = AsrServer(recognizer, port=args.port)
     print(f"OpenAI-compatible transcription server at http://{HOST}:{args.port}/v1 ({args.asr})", flush=True)
