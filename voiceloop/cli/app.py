@@ -111,9 +111,7 @@ def demo(
     from voiceloop.config.settings import CONFIGS_DIR
     from voiceloop.demo import run_demo
 
-    settings = load(config, "offline", llm)
-    if out is not None:
-        settings.log.dir = out
+    settings = load(config, "offline", llm, **({"log": {"dir": out}} if out is not None else {}))
     try:
         user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
     except ConfigError as exc:

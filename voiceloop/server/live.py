@@ -138,9 +138,7 @@ class LiveHub:
                 f"a {self.source} session is already running; stop it first (DELETE /v1/session)",
                 "session_running",
             )
-        settings = self.settings.model_copy(deep=True)
-        if source == "browser":
-            settings.aec.name = "none"  # the browser cancels its own echo (see audio/browser.py)
+        settings = self.settings
         if device is None:
             device = self._device_for(source, settings)
         self.recent.clear()
@@ -181,6 +179,7 @@ class LiveHub:
         return await choose_llm(settings, lambda line: self.publish({"type": "note", "message": line}))
 
     async def _run(self, source: str, settings: Settings, device: DuplexAudio) -> None:
+        from voiceloop.build import build_adapter
         from voiceloop.session.runner import conversation
 
         self.publish({"type": "session", "status": "started", "source": source, "detail": device.name})
@@ -188,8 +187,10 @@ class LiveHub:
         try:
             llm = await self._choose_llm(settings)
             recognizer = QueuedRecognizer(self.recognizers)
+            # The browser cancels its own echo (see audio/browser.py): no second canceller.
+            aec = build_adapter(settings, "aec", "none") if source == "browser" else None
             async with conversation(
-                settings, device, llm=llm, asr=recognizer, observer=self.observer()
+                settings, device, llm=llm, aec=aec, asr=recognizer, observer=self.observer()
             ) as talk:
                 self.session_dir = talk.session.dir
                 await talk.run()
