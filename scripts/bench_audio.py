@@ -46,8 +46,8 @@ from voiceloop.audio.calibration import calibrate
 from voiceloop.audio.devices import DeviceDuplex, estimate_delay
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
-from voiceloop.config import Settings, load_settings
 from voiceloop.build import build_adapter
+from voiceloop.config import Settings, load_settings
 from voiceloop.testing.pulse import LOOPBACK_MIC, SPEAKER_DEVICE, private_pulse
 
 SENTENCES = (

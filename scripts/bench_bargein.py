@@ -22,9 +22,9 @@ from pathlib import Path
 
 from voiceloop.audio.rooms import SCENARIOS
 from voiceloop.audio.script import UserScript
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.build import build_adapter
 
 QUESTIONS = ["what is the weather like today", "set a timer for five minutes", "what can you do"]
 INTERRUPTIONS = ["never mind", "stop", "thank you", "turn off the lights", "goodbye"]

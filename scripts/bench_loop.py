@@ -27,10 +27,10 @@ import tempfile
 from pathlib import Path
 
 from voiceloop.audio.script import load_script
+from voiceloop.build import build_adapter, build_voice
 from voiceloop.config import load_settings
 from voiceloop.config.settings import CONFIGS_DIR
 from voiceloop.demo import run_demo
-from voiceloop.build import build_adapter, build_voice
 from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.pacing import FixedLatencyRecognizer, FixedLatencyVoice
 
@@ -58,7 +58,9 @@ async def one_run(mode: str, out_dir: Path) -> list[dict]:
     settings.log.record_wav = False
     script = load_script(CONFIGS_DIR / "demo-script.toml")
     if mode == "offline":
-        result = await run_demo(settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo"))
+        result = await run_demo(
+            settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo")
+        )
         return [_turn_figures(t) for t in result.turns]
     with LlmServer(reply=idealised_reply, first_token_delay_s=0.05, token_interval_s=0.01) as server:
         settings.llm.base_url = server.base_url

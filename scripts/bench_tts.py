@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
-from voiceloop.config import Settings
 from voiceloop.build import build_adapter, build_voice
+from voiceloop.config import Settings
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.llm_server import unused_port
 from voiceloop.tts.mp3 import Mp3StreamDecoder

@@ -60,7 +60,9 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in found.items():
         edges: set[str] = set()
-        for target in imported_names(ast.parse(path.read_text(encoding="utf-8")), name, path.stem == "__init__"):
+        for target in imported_names(
+            ast.parse(path.read_text(encoding="utf-8")), name, path.stem == "__init__"
+        ):
             parts = target.split(".")
             edges.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
         parents = {".".join(name.split(".")[:i]) for i in range(2, name.count(".") + 1)}
@@ -104,7 +106,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             strong(v)
 
     def family(group: list[str]) -> bool:
-        return all(any(a.startswith(b + ".") or b.startswith(a + ".") for b in group if b != a) for a in group)
+        return all(
+            any(a.startswith(b + ".") or b.startswith(a + ".") for b in group if b != a) for a in group
+        )
 
     return [group for group in groups if not family(group)]
 

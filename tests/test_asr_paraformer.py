@@ -22,9 +22,9 @@ from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, SpeechRecognizer
 from voiceloop.asr.paraformer import ParaformerRecognizer, pick_device
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.build import build_adapter
 from voiceloop.session.log import read_session
 from voiceloop.testing.tiny_funasr import TinyModels, build_once, vocabulary
 from voiceloop.tts.espeak import render

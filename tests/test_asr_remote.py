@@ -16,9 +16,9 @@ from voiceloop.asr.openai_transcribe import OpenAITranscriber
 from voiceloop.asr.paraformer import ParaformerRecognizer
 from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
 from voiceloop.audio.frames import SAMPLE_RATE, to_float32, to_int16
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.build import build_adapter
 from voiceloop.session.log import read_session
 from voiceloop.testing.asr_server import AsrServer
 from voiceloop.testing.llm_server import unused_port

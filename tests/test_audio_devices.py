@@ -19,8 +19,8 @@ from voiceloop.audio.base import AudioDeviceError, DuplexFrame
 from voiceloop.audio.calibration import apply_user_calibration, play_and_record, read_calibration
 from voiceloop.audio.devices import DeviceDuplex, estimate_delay
 from voiceloop.audio.frames import SAMPLE_RATE
-from voiceloop.config import Settings, load_settings
 from voiceloop.build import build_adapter
+from voiceloop.config import Settings, load_settings
 from voiceloop.testing.pulse import (
     FIXED_48K_DEVICE,
     LOOPBACK_MIC,

@@ -41,7 +41,7 @@ def test_an_unknown_key_is_one_line_naming_it(tmp_path: Path):
 
 def test_an_unknown_key_in_an_adapter_table_is_one_line_naming_it(tmp_path: Path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[asr.paraformer]\nbogus = 1\n')
+    bad.write_text("[asr.paraformer]\nbogus = 1\n")
     with pytest.raises(ConfigError) as caught:
         load_settings(bad)
     assert str(caught.value) == f"{bad}: unknown config key 'asr.paraformer.bogus'"
@@ -57,7 +57,9 @@ def test_a_key_of_the_old_shape_says_where_it_moved(tmp_path: Path, monkeypatch:
         f"{old}: unknown config key 'asr.model': it moved to 'asr.paraformer.model'",
     ]
     monkeypatch.setenv("VOICELOOP_TTS__RATE_WPM", "200")
-    with pytest.raises(ConfigError, match=r"^unknown config key 'tts.rate_wpm': it moved to 'tts.espeak.rate_wpm'$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown config key 'tts.rate_wpm': it moved to 'tts.espeak.rate_wpm'$"
+    ):
         load_settings()
 
 
@@ -68,7 +70,10 @@ def test_fallback_is_a_key_of_tts_not_a_voice_of_its_own(tmp_path: Path):
         load_settings(old)
     lines = str(caught.value).splitlines()
     assert len(lines) == 2 and "tts.name = 'fallback' is gone" in lines[0]
-    assert lines[1] == f"{old}: unknown config key 'tts.primary': the first voice is tts.name, the second tts.fallback"
+    assert (
+        lines[1]
+        == f"{old}: unknown config key 'tts.primary': the first voice is tts.name, the second tts.fallback"
+    )
 
 
 def test_environment_variables_reach_an_adapter_table(monkeypatch: pytest.MonkeyPatch):

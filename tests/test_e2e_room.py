@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import script
-from voiceloop.demo import run_demo
 from voiceloop.build import build_adapter
+from voiceloop.demo import run_demo
 from voiceloop.session.log import read_session
 from voiceloop.testing.faults import FaultyVoice
 from voiceloop.testing.llm_server import Fault, LlmServer, unused_port

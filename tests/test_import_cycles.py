@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _checker():
-    spec = importlib.util.spec_from_file_location("check_import_cycles", ROOT / "scripts" / "check_import_cycles.py")
+    spec = importlib.util.spec_from_file_location(
+        "check_import_cycles", ROOT / "scripts" / "check_import_cycles.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,4 +35,6 @@ def test_a_lazy_import_that_closes_a_loop_is_found(tmp_path: Path):
         "def wrap():\n    from voiceloop.tts.edge import espeak_voice_for\n"
     )
     checker = _checker()
-    assert checker.cycles(checker.import_graph(tmp_path)) == [["voiceloop.tts.edge", "voiceloop.tts.fallback"]]
+    assert checker.cycles(checker.import_graph(tmp_path)) == [
+        ["voiceloop.tts.edge", "voiceloop.tts.fallback"]
+    ]

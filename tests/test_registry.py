@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from voiceloop.config import load_settings
 from voiceloop.build import build_adapter
+from voiceloop.config import load_settings
 from voiceloop.registry import AdapterNotFound, available
 
 
@@ -85,7 +85,7 @@ def test_a_third_party_adapter_registers_through_the_entry_point_group(tmp_path:
 
 def test_a_third_party_adapter_declares_its_own_options_table(tmp_path: Path):
     (tmp_path / "loud.toml").write_text('[aec]\nname = "doubler"\n[aec.doubler]\ngain = 3.0\n')
-    (tmp_path / "typo.toml").write_text('[aec.doubler]\ngian = 3.0\n')
+    (tmp_path / "typo.toml").write_text("[aec.doubler]\ngian = 3.0\n")
     result = _run_with_plugin(
         tmp_path,
         f"""
@@ -106,7 +106,7 @@ def test_a_third_party_adapter_declares_its_own_options_table(tmp_path: Path):
 
 
 def test_every_built_in_table_is_validated_by_its_adapter_s_own_model():
-    from voiceloop.config.settings import StageSection, Settings
+    from voiceloop.config.settings import Settings, StageSection
     from voiceloop.registry import BUILTIN
 
     for kind, specs in BUILTIN.items():

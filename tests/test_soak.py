@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import script
-from voiceloop.demo import run_demo
 from voiceloop.build import build_adapter
+from voiceloop.demo import run_demo
+from voiceloop.session.log import read_session
 from voiceloop.testing.faults import FaultyRecognizer, FaultyVoice
 from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.soak import PHRASES, ScheduledChat, lost_turns, run_soak, soak_settings
-from voiceloop.session.log import read_session
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
-from voiceloop.config import Settings
 from voiceloop.build import build_adapter
+from voiceloop.config import Settings
 from voiceloop.testing.edge_server import MP3_RATE, EdgeFault, EdgeServer, encode_mp3
 from voiceloop.testing.llm_server import unused_port
 from voiceloop.tts import espeak

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import script
+from voiceloop.build import build_voice
 from voiceloop.config import ConfigError, Settings, load_settings
 from voiceloop.demo import run_demo
-from voiceloop.build import build_voice
 from voiceloop.session.log import read_session
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.faults import FaultyVoice
@@ -106,7 +106,9 @@ def test_the_builder_wraps_any_voice_from_settings() -> None:
     assert isinstance(wrapper.primary, EdgeVoice) and wrapper.secondary.voice == "cmn+f2"
 
     # derived: Edge's usual voice for espeak's en-us
-    reverse = build_voice(load_settings("default", tts={"name": "espeak", "fallback": "edge", "voice": "en-us"}))
+    reverse = build_voice(
+        load_settings("default", tts={"name": "espeak", "fallback": "edge", "voice": "en-us"})
+    )
     assert (
         isinstance(reverse.primary, EspeakVoice) and reverse.secondary.voice == "en-US-EmmaMultilingualNeural"
     )
@@ -128,7 +130,12 @@ def server() -> Iterator[EdgeServer]:
 def edge_with_fallback() -> Settings:
     return Settings(
         # its espeak counterpart: en-us
-        tts={"name": "edge", "voice": "en-US-EmmaMultilingualNeural", "timeout_s": 5.0, "edge": {"first_audio_timeout_s": 0.5}}
+        tts={
+            "name": "edge",
+            "voice": "en-US-EmmaMultilingualNeural",
+            "timeout_s": 5.0,
+            "edge": {"first_audio_timeout_s": 0.5},
+        }
     )
 
 

@@ -31,9 +31,9 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
+from voiceloop.adapter_options import AdapterOptions, NoOptions
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
 from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
-from voiceloop.adapter_options import AdapterOptions, NoOptions
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 
 Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio"]
@@ -76,11 +76,18 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
         },
     ),
     "llm": _builtin(
-        "llm", {"openai": ("voiceloop.llm.openai_chat:create", NoOptions), "echo": ("voiceloop.llm.echo:create", NoOptions)}
+        "llm",
+        {
+            "openai": ("voiceloop.llm.openai_chat:create", NoOptions),
+            "echo": ("voiceloop.llm.echo:create", NoOptions),
+        },
     ),
     "tts": _builtin(
         "tts",
-        {"espeak": ("voiceloop.tts.espeak:create", EspeakOptions), "edge": ("voiceloop.tts.edge:create", EdgeOptions)},
+        {
+            "espeak": ("voiceloop.tts.espeak:create", EspeakOptions),
+            "edge": ("voiceloop.tts.edge:create", EdgeOptions),
+        },
     ),
     "aec": _builtin(
         "aec",

@@ -28,7 +28,9 @@ class ParaformerOptions(AdapterOptions):
     # utterance); punctuation restores ，。？ in Chinese and English text.
     vad_model: str | None = None  # e.g. "fsmn-vad"
     punc_model: str | None = None  # e.g. "ct-punc"
-    ncpu: int | None = Field(None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4")
+    ncpu: int | None = Field(
+        None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4"
+    )
     batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
     fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,12 +34,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(config: str | None, default_profile: str | None = None, llm: str | None = None, **overrides):  # noqa: ANN001, ANN201
+def load(  # noqa: ANN201
+    config: str | None,
+    default_profile: str | None = None,
+    llm: str | None = None,
+    overrides: dict[str, Any] | None = None,
+):
     """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
     from voiceloop.config import load_settings
 
     try:
-        settings = load_settings(config if config is not None else default_profile, **overrides)
+        settings = load_settings(config if config is not None else default_profile, **(overrides or {}))
         if llm is not None:
             select_llm(settings, llm)
         return settings
@@ -111,7 +116,7 @@ def demo(
     from voiceloop.config.settings import CONFIGS_DIR
     from voiceloop.demo import run_demo
 
-    settings = load(config, "offline", llm, **({"log": {"dir": out}} if out is not None else {}))
+    settings = load(config, "offline", llm, {"log": {"dir": out}} if out is not None else None)
     try:
         user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
     except ConfigError as exc:

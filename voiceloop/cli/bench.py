@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         from voiceloop.llm.bench import run_bench, write_reports
 
         # A backend that is down is a result, not a stand-in: no echo fallback.
-        settings = load(config, "offline", llm={"fallback_to_echo": False})
+        settings = load(config, "offline", overrides={"llm": {"fallback_to_echo": False}})
         names = [name.strip() for name in backends.split(",") if name.strip()]
         try:
             for name in names:

@@ -57,7 +57,9 @@ def calibrate(
         fail(f"--backend {chosen}: choose one of {', '.join(REAL_BACKENDS)}")
     console = Console(stderr=True, highlight=False)
     try:
-        device = build_adapter(settings, "audio", chosen, input_device=input_device, output_device=output_device)
+        device = build_adapter(
+            settings, "audio", chosen, input_device=input_device, output_device=output_device
+        )
         if not as_json:
             console.print(f"[dim]•[/] playing three chirps through {device.name} …")
         result = asyncio.run(measure(device))

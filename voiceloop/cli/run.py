@@ -57,7 +57,7 @@ def run(
         console.note(f"audio.backend is '{profile_backend}'; `voiceloop run` uses real devices: sounddevice")
     # Loaded with the real backend chosen, so a delay saved by `voiceloop calibrate` applies.
     overrides = {"audio": {"backend": chosen}, **({"log": {"dir": out}} if out is not None else {})}
-    settings = load(config, "default", llm, **overrides)
+    settings = load(config, "default", llm, overrides)
     try:
         result = asyncio.run(run_session(settings, console, input_device, output_device, seconds))
     except KeyboardInterrupt:

@@ -37,7 +37,7 @@ def say(
     from voiceloop.cli.app import fail, load
 
     chosen = {key: value for key, value in (("name", tts), ("voice", voice)) if value is not None}
-    settings = load(config, **({"tts": chosen} if chosen else {}))
+    settings = load(config, overrides={"tts": chosen} if chosen else None)
     device = None
     if output is None:
         device, problem = _output_device(settings.audio.output_device)

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
             overrides[chosen] = {"model": asr_model}
         if device is not None:
             overrides.setdefault("paraformer", {})["device"] = device
-        settings = load(config, "default", **({"asr": overrides} if overrides else {}))
+        settings = load(config, "default", overrides={"asr": overrides} if overrides else None)
         from voiceloop.asr.base import split_hotwords
 
         words = split_hotwords(hotwords) if hotwords is not None else None
@@ -77,8 +77,8 @@ def _run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from voiceloop.asr import batch as batching
-    from voiceloop.cli.app import fail
     from voiceloop.build import build_adapter
+    from voiceloop.cli.app import fail
     from voiceloop.registry import AdapterNotFound
 
     err = Console(stderr=True, highlight=False)

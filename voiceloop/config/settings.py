@@ -83,7 +83,9 @@ class StageSection(BaseModel):
     @classmethod
     def _moved_to(cls, key: str, data: dict[str, Any]) -> str:
         targets = cls.moved[key]
-        chosen = [t for t in targets if t.split(".", 1)[0] == data.get("name", cls.model_fields["name"].default)]
+        chosen = [
+            t for t in targets if t.split(".", 1)[0] == data.get("name", cls.model_fields["name"].default)
+        ]
         return " or ".join(f"'{cls.kind}.{t}'" for t in (chosen or targets))
 
     def options_for(self, name: str) -> AdapterOptions:
@@ -100,7 +102,7 @@ class StageSection(BaseModel):
 
 def _plugin_options(kind: str, name: str) -> type[AdapterOptions] | None:
     """The options model of a third-party adapter `name`, or None if there is no such adapter."""
-    from voiceloop.registry import AdapterNotFound, BUILTIN, spec
+    from voiceloop.registry import BUILTIN, AdapterNotFound, spec
 
     if name in BUILTIN[kind]:  # type: ignore[index]
         return BUILTIN[kind][name].options  # type: ignore[index]  # one without a table of its own

@@ -230,8 +230,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--asr", default="pocketsphinx", help="a voiceloop ASR adapter name")
     parser.add_argument("--config", help="a voiceloop config (asr.model, hotwords, ...)")
     args = parser.parse_args(argv)
-    from voiceloop.config import load_settings
     from voiceloop.build import build_adapter
+    from voiceloop.config import load_settings
 
     settings = load_settings(args.config)
     recognizer = build_adapter(settings, "asr", args.asr)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from voiceloop.audio.script import UserScript
+from voiceloop.build import build_adapter, build_voice
 from voiceloop.config import Settings, load_settings
 from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatMessage
-from voiceloop.build import build_adapter, build_voice
 from voiceloop.session.log import read_session
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.faults import FaultyRecognizer
