@@ -125,3 +125,12 @@ def test_config_show_with_a_typo_is_an_error_line_not_a_traceback(tmp_path: Path
     assert shown.returncode == 2
     assert "unknown config key 'tts.voise'" in shown.stderr
     assert "Traceback" not in shown.stderr + shown.stdout
+
+
+def test_replacing_empties_a_table_the_profile_fills(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VOICELOOP_LLM__DEFAULT", "vllm")
+    merged = load_settings("default", llm={"backends": {}})
+    assert "vllm" in merged.llm.backends  # an override merges into the profile's table
+    replaced = load_settings("default", replacing={"llm": {"name": "echo", "backends": {}, "default": None}})
+    assert (replaced.llm.name, replaced.llm.backends, replaced.llm.default) == ("echo", {}, None)
+    assert replaced.llm.temperature == 0.7 and replaced.tts.name == "edge"  # the rest as loaded

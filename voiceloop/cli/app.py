@@ -43,28 +43,27 @@ def load(  # noqa: ANN201
     """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
     from voiceloop.config import load_settings
 
+    profile = config if config is not None else default_profile
     try:
-        settings = load_settings(config if config is not None else default_profile, **(overrides or {}))
-        if llm is not None:
-            select_llm(settings, llm)
-        return settings
+        settings = load_settings(profile, **(overrides or {}))
+        if llm is None:
+            return settings
+        return load_settings(profile, replacing=llm_choice(settings, llm), **(overrides or {}))
     except ConfigError as exc:
         fail(str(exc))
 
 
-def select_llm(settings, llm: str) -> None:  # noqa: ANN001
-    """`--llm NAME`: a backend profile if one has that name, else an adapter on [llm] itself."""
+def llm_choice(settings, llm: str) -> dict[str, Any]:  # noqa: ANN001
+    """`--llm NAME`, as what it replaces in the loaded settings: a backend profile if one has
+    that name (the session starts with it), else an adapter on [llm] itself (profiles set aside)."""
     from voiceloop.registry import available
 
     if llm in settings.llm.backends:
-        settings.llm.default = llm
-    elif llm in available("llm"):
-        settings.llm.name = llm
-        settings.llm.backends = {}
-        settings.llm.default = None
-    else:
-        known = ", ".join([*settings.llm.backends, *available("llm")])
-        raise ConfigError(f"--llm {llm}: no such backend profile or adapter (known: {known})")
+        return {"llm": {"default": llm}}
+    if llm in available("llm"):
+        return {"llm": {"name": llm, "backends": {}, "default": None}}
+    known = ", ".join([*settings.llm.backends, *available("llm")])
+    raise ConfigError(f"--llm {llm}: no such backend profile or adapter (known: {known})")
 
 
 @config_app.command("show")

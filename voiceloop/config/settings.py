@@ -365,6 +365,9 @@ class Settings(BaseSettings):
     # Set per load by `load_settings`; a class attribute because pydantic-settings asks the
     # class, not the instance, for its sources.
     _toml_files: ClassVar[list[Path]] = []
+    # Keys (as paths) the environment and the profile do not supply for this load: what
+    # `load_settings(replacing=...)` gives instead of merging into them.
+    _replaced: ClassVar[list[tuple[str, ...]]] = []
 
     @classmethod
     def settings_customise_sources(
@@ -377,7 +380,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Priority: explicit arguments, then environment, then the TOML profile(s).
         toml = TomlConfigSettingsSource(settings_cls, toml_file=list(cls._toml_files))
-        return (init_settings, env_settings, toml)
+        if not cls._replaced:
+            return (init_settings, env_settings, toml)
+        return (init_settings, _Without(env_settings, cls._replaced), _Without(toml, cls._replaced))
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data, with every secret shown as '**********'."""
@@ -404,13 +409,46 @@ def resolve_profile(config: str | Path | None) -> Path | None:
     raise ConfigError(f"config file not found: {config} (nor a profile named {named.name})")
 
 
-def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+class _Without:
+    """A settings source with some keys taken out (pydantic-settings merges sources key by
+    key, so an override of `{}` could never empty a table the profile fills)."""
+
+    def __init__(self, source: Any, paths: list[tuple[str, ...]]) -> None:
+        self.source, self.paths = source, paths
+        self.__name__ = type(source).__name__
+
+    def __call__(self) -> dict[str, Any]:
+        data = self.source()
+        for path in self.paths:
+            parent = data
+            for key in path[:-1]:
+                parent = parent.get(key) if isinstance(parent, dict) else None
+            if isinstance(parent, dict):
+                parent.pop(path[-1], None)
+        return data
+
+
+def _leaf_paths(values: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Each key path of `values`, down to its sections' keys (a dict value there is one leaf)."""
+    paths: list[tuple[str, ...]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and not prefix:
+            paths += _leaf_paths(value, (key,))
+        else:
+            paths.append((*prefix, key))
+    return paths
+
+
+def load_settings(
+    config: str | Path | None = None, *, replacing: dict[str, Any] | None = None, **overrides: Any
+) -> Settings:
     """Loads a profile (plus environment overrides, plus a real device's saved calibration);
     raises ConfigError with one line per key.
 
     `overrides` are sections as dicts (`asr={"name": "openai"}`), merged over the profile
     and the environment: this is how a command's flags reach the settings, rather than
-    assignments after loading."""
+    assignments after loading. `replacing` is the same but its keys replace whatever the
+    profile or the environment set, tables included (`{"llm": {"backends": {}}}` empties it)."""
     import tomllib
 
     path = resolve_profile(config)
@@ -420,6 +458,9 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     Settings._toml_files = [path] if path is not None else []
+    if replacing:
+        Settings._replaced = _leaf_paths(replacing)
+        overrides = merged(overrides, replacing)
     try:
         settings = Settings(**overrides)
         # `voiceloop calibrate` saves the measured delay for real devices; used unless set.
@@ -431,6 +472,7 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         raise ConfigError(format_validation_error(exc, path)) from None
     finally:
         Settings._toml_files = []
+        Settings._replaced = []
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
