@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--first-audio-timeout", type=float, default=1.0, help="seconds (tts.first_audio_timeout_s)"
+        "--first-audio-timeout", type=float, default=1.0, help="seconds (tts.edge.first_audio_timeout_s)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

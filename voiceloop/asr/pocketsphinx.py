@@ -45,7 +45,7 @@ class PocketsphinxRecognizer:
         files = _model_files(model)
         use_lm = not phrases and grammar is None
         if use_lm and "lm" not in files:
-            raise AsrError(f"no language model (*.lm.bin) in {model}; give asr.phrases instead")
+            raise AsrError(f"no language model (*.lm.bin) in {model}; give asr.pocketsphinx.phrases instead")
         try:
             # FATAL: pocketsphinx otherwise logs its setup and every utterance to stderr.
             self._decoder = Decoder(
@@ -67,7 +67,7 @@ class PocketsphinxRecognizer:
     def _use_phrases(self, phrases: list[str]) -> None:
         normalised = sorted({p for p in (normalise(phrase) for phrase in phrases) if p})
         if not normalised:
-            raise AsrError("asr.phrases has no words in it")
+            raise AsrError("asr.pocketsphinx.phrases has no words in it")
         unknown = sorted({w for p in normalised for w in p.split() if self._decoder.lookup_word(w) is None})
         if unknown:
             raise AsrError(

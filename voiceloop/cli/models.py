@@ -52,7 +52,7 @@ def list_models(
 def download(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Model names or ids (default: the configured asr.model, vad_model, punc_model)."),
+        typer.Argument(help="Model names or ids (default: the configured asr.paraformer model, vad_model, punc_model)."),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
     config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
@@ -77,7 +77,7 @@ def download(
         paraformer = settings.asr.paraformer
         names = [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
         if not names:
-            fail("no model names given and none configured (asr.model)")
+            fail("no model names given and none configured (asr.paraformer.model)")
     console = Console(stderr=True, highlight=False)
     progress = Progress(
         TextColumn("{task.description}"),
