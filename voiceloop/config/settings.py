@@ -11,8 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,96 +19,21 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from voiceloop.adapter_options import AdapterOptions
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
 from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
 from voiceloop.config.calibration_file import calibrated_delay_ms
+from voiceloop.config.errors import ConfigError, format_validation_error
+from voiceloop.config.sources import Without, leaf_paths
+from voiceloop.config.stage import StageSection
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
+
+__all__ = ["ConfigError", "Settings", "StageSection", "format_validation_error", "load_settings"]
 
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class StageSection(BaseModel):
-    """A stage's section (`[asr]`, `[tts]`, `[aec]`): the adapter chosen, the keys every adapter
-    of the stage shares, and one table per adapter (`[asr.paraformer]`) validated by that
-    adapter's own options model (`voiceloop.registry`). A third-party adapter's table is
-    validated by its spec's model when the profile names it.
-
-    Keys that moved into an adapter's table (`moved`) or left (`gone`) are refused with the
-    line saying where they went, not merely "unknown".
-    """
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-    kind: ClassVar[str]
-    moved: ClassVar[dict[str, tuple[str, ...]]] = {}
-    gone: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def check_value(cls, key: str, value: Any) -> str | None:
-        """A problem with a shared key's value that only its stage knows; None = fine."""
-        return None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tables_and_moved_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        lines: list[str] = []
-        checked = dict(data)
-        for key, value in data.items():
-            where = f"{cls.kind}.{key}"
-            if key in cls.model_fields:
-                if problem := cls.check_value(key, value):
-                    lines.append(problem)
-            elif key in cls.moved:
-                lines.append(f"unknown config key '{where}': it moved to {cls._moved_to(key, data)}")
-            elif key in cls.gone:
-                lines.append(f"unknown config key '{where}': {cls.gone[key]}")
-            elif (options := _plugin_options(cls.kind, key)) is None:
-                lines.append(f"unknown config key '{where}'")
-            else:
-                try:
-                    checked[key] = options.model_validate(value)
-                except ValidationError as exc:
-                    lines += format_validation_error(exc, None, prefix=f"{where}.").splitlines()
-        if lines:
-            raise PydanticCustomError("config_lines", "{text}", {"text": "; ".join(lines), "lines": lines})
-        return checked
-
-    @classmethod
-    def _moved_to(cls, key: str, data: dict[str, Any]) -> str:
-        targets = cls.moved[key]
-        chosen = [
-            t for t in targets if t.split(".", 1)[0] == data.get("name", cls.model_fields["name"].default)
-        ]
-        return " or ".join(f"'{cls.kind}.{t}'" for t in (chosen or targets))
-
-    def options_for(self, name: str) -> AdapterOptions:
-        """Adapter `name`'s options: its table as configured, else its model's defaults."""
-        if name in type(self).model_fields and isinstance(value := getattr(self, name), AdapterOptions):
-            return value
-        extra = (self.model_extra or {}).get(name)
-        if isinstance(extra, AdapterOptions):
-            return extra
-        from voiceloop.registry import spec
-
-        return spec(self.kind, name).options()  # type: ignore[arg-type]
-
-
-def _plugin_options(kind: str, name: str) -> type[AdapterOptions] | None:
-    """The options model of a third-party adapter `name`, or None if there is no such adapter."""
-    from voiceloop.registry import BUILTIN, AdapterNotFound, spec
-
-    if name in BUILTIN[kind]:  # type: ignore[index]
-        return BUILTIN[kind][name].options  # type: ignore[index]  # one without a table of its own
-    try:
-        return spec(kind, name).options  # type: ignore[arg-type]
-    except AdapterNotFound:
-        return None
 
 
 class RoomSettings(Section):
@@ -382,15 +306,11 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=list(cls._toml_files))
         if not cls._replaced:
             return (init_settings, env_settings, toml)
-        return (init_settings, _Without(env_settings, cls._replaced), _Without(toml, cls._replaced))
+        return (init_settings, Without(env_settings, cls._replaced), Without(toml, cls._replaced))
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data, with every secret shown as '**********'."""
         return self.model_dump(mode="json")  # SecretStr dumps masked in json mode
-
-
-class ConfigError(ValueError):
-    """A config file or value is wrong; str() is one line per problem, naming the key."""
 
 
 def resolve_profile(config: str | Path | None) -> Path | None:
@@ -407,36 +327,6 @@ def resolve_profile(config: str | Path | None) -> Path | None:
     if named.exists():
         return named
     raise ConfigError(f"config file not found: {config} (nor a profile named {named.name})")
-
-
-class _Without:
-    """A settings source with some keys taken out (pydantic-settings merges sources key by
-    key, so an override of `{}` could never empty a table the profile fills)."""
-
-    def __init__(self, source: Any, paths: list[tuple[str, ...]]) -> None:
-        self.source, self.paths = source, paths
-        self.__name__ = type(source).__name__
-
-    def __call__(self) -> dict[str, Any]:
-        data = self.source()
-        for path in self.paths:
-            parent = data
-            for key in path[:-1]:
-                parent = parent.get(key) if isinstance(parent, dict) else None
-            if isinstance(parent, dict):
-                parent.pop(path[-1], None)
-        return data
-
-
-def _leaf_paths(values: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Each key path of `values`, down to its sections' keys (a dict value there is one leaf)."""
-    paths: list[tuple[str, ...]] = []
-    for key, value in values.items():
-        if isinstance(value, dict) and not prefix:
-            paths += _leaf_paths(value, (key,))
-        else:
-            paths.append((*prefix, key))
-    return paths
 
 
 def load_settings(
@@ -459,7 +349,7 @@ def load_settings(
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     Settings._toml_files = [path] if path is not None else []
     if replacing:
-        Settings._replaced = _leaf_paths(replacing)
+        Settings._replaced = leaf_paths(replacing)
         overrides = merged(overrides, replacing)
     try:
         settings = Settings(**overrides)
@@ -484,20 +374,3 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def format_validation_error(exc: ValidationError, path: Path | None, prefix: str = "") -> str:
-    where = f"{path}: " if path else ""
-    lines = []
-    for error in exc.errors():
-        if error["type"] == "config_lines":  # a stage section's own lines, keys already named
-            lines += [f"{where}{line}" for line in error["ctx"]["lines"]]
-            continue
-        key = prefix + ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            lines.append(f"{where}unknown config key '{key}'")
-        else:
-            given = error.get("input")
-            shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
-            lines.append(f"{where}bad value for '{key}': {error['msg']}{shown}")
-    return "\n".join(lines)
