@@ -46,8 +46,8 @@ from voiceloop.audio.calibration import calibrate
 from voiceloop.audio.devices import DeviceDuplex, estimate_delay
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
+from voiceloop.build import build_adapter
 from voiceloop.config import Settings, load_settings
-from voiceloop.registry import create
 from voiceloop.testing.pulse import LOOPBACK_MIC, SPEAKER_DEVICE, private_pulse
 
 SENTENCES = (
@@ -91,7 +91,7 @@ def speech_loop(seconds: float) -> np.ndarray:
 async def loopback_run(device: DeviceDuplex, settings: Settings, seconds: float) -> dict[str, Any]:
     from voiceloop.aec.metrics import erle_db
 
-    aec = create("aec", "speex", settings)
+    aec = build_adapter(settings, "aec", "speex")
     signal = speech_loop(seconds)
     queue = PlaybackQueue()
     queue.open_turn(1)
@@ -143,7 +143,7 @@ async def loopback_run(device: DeviceDuplex, settings: Settings, seconds: float)
 def bench(variant: str, seconds: float) -> dict[str, Any]:
     started = time.monotonic()
     backend = VARIANTS[variant][0]
-    device = create("audio", backend, settings_for(variant))
+    device = build_adapter(settings_for(variant), "audio", backend)
     result = asyncio.run(calibrate(device))
     calibration = {
         "delay_ms": result.delay_ms,
@@ -154,7 +154,7 @@ def bench(variant: str, seconds: float) -> dict[str, Any]:
         "sample_rate": result.sample_rate,
     }
     settings = settings_for(variant, delay_ms=result.delay_ms)
-    run = asyncio.run(loopback_run(create("audio", backend, settings), settings, seconds))
+    run = asyncio.run(loopback_run(build_adapter(settings, "audio", backend), settings, seconds))
     stats = run.pop("stats")
     return {
         "backend": variant,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from voiceloop.audio.rooms import SCENARIOS
 from voiceloop.audio.script import UserScript
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 
 QUESTIONS = ["what is the weather like today", "set a timer for five minutes", "what can you do"]
 INTERRUPTIONS = ["never mind", "stop", "thank you", "turn off the lights", "goodbye"]
@@ -46,7 +46,7 @@ async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> d
     settings.log.dir = out
     settings.log.record_wav = False
     script = interruption_script(pairs, seed)
-    result = await run_demo(settings, script, say=lambda _: None, llm=create("llm", "echo", settings))
+    result = await run_demo(settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo"))
     report = result.report
     reactions = report["barge_in"]["reaction_ms"]
     spoken_over = [e for e, t in zip(report["turns"], script.turns, strict=True) if t.interrupt_after_ms]

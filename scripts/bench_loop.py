@@ -27,10 +27,10 @@ import tempfile
 from pathlib import Path
 
 from voiceloop.audio.script import load_script
+from voiceloop.build import build_adapter, build_voice
 from voiceloop.config import load_settings
 from voiceloop.config.settings import CONFIGS_DIR
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.pacing import FixedLatencyRecognizer, FixedLatencyVoice
 
@@ -58,7 +58,9 @@ async def one_run(mode: str, out_dir: Path) -> list[dict]:
     settings.log.record_wav = False
     script = load_script(CONFIGS_DIR / "demo-script.toml")
     if mode == "offline":
-        result = await run_demo(settings, script, say=lambda _: None, llm=create("llm", "echo", settings))
+        result = await run_demo(
+            settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo")
+        )
         return [_turn_figures(t) for t in result.turns]
     with LlmServer(reply=idealised_reply, first_token_delay_s=0.05, token_interval_s=0.01) as server:
         settings.llm.base_url = server.base_url
@@ -67,8 +69,8 @@ async def one_run(mode: str, out_dir: Path) -> list[dict]:
             settings,
             script,
             say=lambda _: None,
-            asr=FixedLatencyRecognizer(create("asr", settings.asr.name, settings), 0.100),
-            tts=FixedLatencyVoice(create("tts", settings.tts.name, settings), 0.020),
+            asr=FixedLatencyRecognizer(build_adapter(settings, "asr"), 0.100),
+            tts=FixedLatencyVoice(build_voice(settings), 0.020),
         )
     return [_turn_figures(t) for t in result.turns]
 

@@ -61,9 +61,9 @@ def start_server(args: argparse.Namespace, workdir: Path, port: int) -> subproce
         "VOICELOOP_SERVE__QUEUE": str(max(args.concurrency, 64)),
     }
     if args.asr_model:
-        env["VOICELOOP_ASR__MODEL"] = model_dir(args.asr_model, workdir)
+        env["VOICELOOP_ASR__PARAFORMER__MODEL"] = model_dir(args.asr_model, workdir)
     if args.device:
-        env["VOICELOOP_ASR__DEVICE"] = args.device
+        env["VOICELOOP_ASR__PARAFORMER__DEVICE"] = args.device
     command = [str(ROOT / ".venv/bin/voiceloop"), "serve", "-c", args.config, "--port", str(port)]
     if args.asr:
         command += ["--asr", args.asr]

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.build import build_adapter, build_voice
 from voiceloop.config import Settings
-from voiceloop.registry import create
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.llm_server import unused_port
 from voiceloop.tts.mp3 import Mp3StreamDecoder
@@ -43,12 +43,12 @@ def settings_for(first_audio_timeout_s: float, fallback: str | None) -> Settings
     settings.tts.voice = VOICE
     settings.tts.fallback = fallback
     settings.tts.fallback_retry_s = 0  # every piece tries Edge first
-    settings.tts.first_audio_timeout_s = first_audio_timeout_s
+    settings.tts.edge.first_audio_timeout_s = first_audio_timeout_s
     return settings
 
 
 async def first_audio(server: EdgeServer, runs: int) -> dict[str, float]:
-    voice = create("tts", "edge", settings_for(3.0, None))
+    voice = build_adapter(settings_for(3.0, None), "tts", "edge")
     [_ async for _ in voice.synthesize(TEXT)]  # the service renders and caches the text once
     firsts, totals, speech = [], [], 0.0
     for _ in range(runs):
@@ -98,7 +98,7 @@ async def fallback_times(server: EdgeServer, runs: int, first_audio_timeout_s: f
     results: dict[str, float] = {}
     loopback = edge_tts.communicate.WSS_URL
     for name, fault in faults.items():
-        voice = create("tts", "edge", settings_for(first_audio_timeout_s, "espeak"))
+        voice = build_voice(settings_for(first_audio_timeout_s, "espeak"))
         voice.notify = lambda _: None
         times = []
         for _ in range(runs):
@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--first-audio-timeout", type=float, default=1.0, help="seconds (tts.first_audio_timeout_s)"
+        "--first-audio-timeout", type=float, default=1.0, help="seconds (tts.edge.first_audio_timeout_s)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -229,10 +229,10 @@ def test_close_is_idempotent_and_a_closed_canceller_refuses_work() -> None:
 
 
 def test_create_builds_it_from_the_aec_settings() -> None:
-    settings = Settings(aec={"name": "speex", "filter_ms": 64})
+    settings = Settings(aec={"name": "speex", "speex": {"filter_ms": 64}})
 
-    canceller = speex.create(settings)
-    overridden = speex.create(settings, filter_ms=256)
+    canceller = speex.create(settings.aec.speex, settings.aec)
+    overridden = speex.create(settings.aec.speex, settings.aec, filter_ms=256)
 
     assert isinstance(canceller, EchoCanceller) and canceller.name == "speex"
     assert canceller.filter_taps == 1024 and overridden.filter_taps == 4096

@@ -236,10 +236,10 @@ def test_frames_of_the_wrong_size_are_refused_naming_expected_and_got(
 
 
 def test_create_builds_it_from_the_aec_settings() -> None:
-    settings = Settings(aec={"name": "webrtc", "webrtc_noise_suppression": False, "delay_ms": 40})
+    settings = Settings(aec={"name": "webrtc", "webrtc": {"noise_suppression": False}, "delay_ms": 40})
 
-    canceller = webrtc.create(settings)
-    overridden = webrtc.create(settings, noise_suppression=True)
+    canceller = webrtc.create(settings.aec.webrtc, settings.aec)
+    overridden = webrtc.create(settings.aec.webrtc, settings.aec, noise_suppression=True)
 
     assert isinstance(canceller, EchoCanceller) and canceller.name == "webrtc"
     # The device already aligned the reference by aec.delay_ms: AEC3 is not told it again.

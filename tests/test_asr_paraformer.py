@@ -22,9 +22,9 @@ from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, SpeechRecognizer
 from voiceloop.asr.paraformer import ParaformerRecognizer, pick_device
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 from voiceloop.session.log import read_session
 from voiceloop.testing.tiny_funasr import TinyModels, build_once, vocabulary
 from voiceloop.tts.espeak import render
@@ -226,12 +226,13 @@ def test_older_modelscope_cache_layouts_are_found_too(tiny: TinyModels, tmp_path
 
 def test_a_model_missing_from_the_cache_fails_at_once_with_the_download_command(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path))
-    settings = load_settings("default")
-    settings.asr.model, settings.asr.vad_model, settings.asr.punc_model = "paraformer-zh", "fsmn-vad", None
+    settings = load_settings(
+        "default", asr={"paraformer": {"model": "paraformer-zh", "vad_model": "fsmn-vad", "punc_model": None}}
+    )
 
     start = time.perf_counter()
     with pytest.raises(models.ModelNotAvailable) as error:
-        create("asr", "paraformer", settings)
+        build_adapter(settings, "asr", "paraformer")
     assert time.perf_counter() - start < 2.0
 
     message = str(error.value)
@@ -274,10 +275,10 @@ def test_device_auto_means_cpu_here_and_an_explicit_gpu_fails_clearly(tiny: Tiny
 @pytest.mark.slow
 async def test_the_loop_runs_turns_with_paraformer_in_the_virtual_room(room_settings, tiny: TinyModels):
     room_settings.asr.name = "paraformer"
-    room_settings.asr.model = str(tiny.seaco)
-    room_settings.asr.vad_model = str(tiny.vad)
+    room_settings.asr.paraformer.model = str(tiny.seaco)
+    room_settings.asr.paraformer.vad_model = str(tiny.vad)
     room_settings.asr.hotwords = ["魔搭"]
-    room_settings.asr.ncpu = 1
+    room_settings.asr.paraformer.ncpu = 1
     room_settings.audio.room.speed = 3.0  # the tiny model keeps up; the loop's logic is what is tested
     room_settings.loop.greeting = ""
     user = script({"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke"})

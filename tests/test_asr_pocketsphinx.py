@@ -140,14 +140,16 @@ def test_transcribing_from_two_threads_at_once_keeps_results_apart(
 
 
 def test_create_uses_the_phrases_from_settings() -> None:
-    recognizer = create(load_settings(asr={"phrases": ["Never mind.", "goodbye"]}))
+    settings = load_settings(asr={"pocketsphinx": {"phrases": ["Never mind.", "goodbye"]}})
+    recognizer = create(settings.asr.pocketsphinx, settings.asr)
 
     assert recognizer.transcribe(spoken("goodbye")).text == "goodbye"
 
 
 def test_create_refuses_other_languages_and_points_to_paraformer() -> None:
     with pytest.raises(AsrError, match="paraformer"):
-        create(load_settings(asr={"language": "zh"}))
+        chinese = load_settings(asr={"language": "zh"})
+        create(chinese.asr.pocketsphinx, chinese.asr)
 
 
 def test_a_missing_model_dir_is_an_error_naming_it(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from voiceloop.asr.openai_transcribe import OpenAITranscriber
 from voiceloop.asr.paraformer import ParaformerRecognizer
 from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
 from voiceloop.audio.frames import SAMPLE_RATE, to_float32, to_int16
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 from voiceloop.session.log import read_session
 from voiceloop.testing.asr_server import AsrServer
 from voiceloop.testing.llm_server import unused_port
@@ -120,14 +120,15 @@ def test_through_the_server_paraformer_hears_what_it_hears_locally(tiny: TinyMod
 
 
 def test_settings_build_it_through_the_registry(server):
-    settings = load_settings("offline")
-    settings.asr.name, settings.asr.base_url, settings.asr.api_key = (
-        "openai",
-        server.base_url,
-        "sk-test-secret",
+    settings = load_settings(
+        "offline",
+        asr={
+            "name": "openai",
+            "language": "en",
+            "openai": {"base_url": server.base_url, "api_key": "sk-test-secret", "model": "whisper-1"},
+        },
     )
-    settings.asr.model, settings.asr.language = "whisper-1", "en"
-    recognizer = create("asr", "openai", settings)
+    recognizer = build_adapter(settings, "asr", "openai")
     recognizer.warm_up()
 
     assert recognizer.transcribe(spoken("tell me a joke")).text == "tell me a joke"
@@ -138,8 +139,8 @@ def test_settings_build_it_through_the_registry(server):
 @pytest.mark.slow
 async def test_the_loop_hears_through_a_shared_transcription_server(room_settings, server):
     room_settings.asr.name = "openai"
-    room_settings.asr.base_url = server.base_url
-    room_settings.asr.api_key = "sk-test-secret"
+    room_settings.asr.openai.base_url = server.base_url
+    room_settings.asr.openai.api_key = "sk-test-secret"
     room_settings.audio.room.speed = 3.0
     room_settings.loop.greeting = ""
     user = script({"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke"})

@@ -19,8 +19,8 @@ from voiceloop.audio.base import AudioDeviceError, DuplexFrame
 from voiceloop.audio.calibration import apply_user_calibration, play_and_record, read_calibration
 from voiceloop.audio.devices import DeviceDuplex, estimate_delay
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.build import build_adapter
 from voiceloop.config import Settings, load_settings
-from voiceloop.registry import create
 from voiceloop.testing.pulse import (
     FIXED_48K_DEVICE,
     LOOPBACK_MIC,
@@ -62,7 +62,7 @@ def device_settings(backend: str, **audio: object) -> Settings:
 
 
 def open_device(backend: str, **audio: object) -> DeviceDuplex:
-    return create("audio", backend, device_settings(backend, **audio))
+    return build_adapter(device_settings(backend, **audio), "audio", backend)
 
 
 def voiceloop(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

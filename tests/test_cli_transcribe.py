@@ -38,6 +38,7 @@ def config(tmp_path: Path, tiny: TinyModels) -> Path:
     path.write_text(
         "[asr]\n"
         'name = "paraformer"\n'
+        "[asr.paraformer]\n"
         f'model = "{tiny.seaco}"\n'
         f'vad_model = "{tiny.vad}"\n'
         f'punc_model = "{tiny.punc}"\n'

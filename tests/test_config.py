@@ -16,7 +16,7 @@ VOICELOOP = [sys.executable, "-m", "voiceloop"]
 def test_the_offline_profile_is_the_embedded_stack():
     settings = load_settings("offline")
     assert (settings.asr.name, settings.vad.name, settings.tts.name) == ("pocketsphinx", "silero", "espeak")
-    assert "what time is it" in settings.asr.phrases
+    assert "what time is it" in settings.asr.pocketsphinx.phrases
 
 
 def test_the_default_profile_is_the_mission_stack():
@@ -37,6 +37,58 @@ def test_an_unknown_key_is_one_line_naming_it(tmp_path: Path):
     with pytest.raises(ConfigError) as caught:
         load_settings(bad)
     assert str(caught.value) == f"{bad}: unknown config key 'asr.nmae'"
+
+
+def test_an_unknown_key_in_an_adapter_table_is_one_line_naming_it(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[asr.paraformer]\nbogus = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    assert str(caught.value) == f"{bad}: unknown config key 'asr.paraformer.bogus'"
+
+
+def test_a_key_of_the_old_shape_says_where_it_moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    old = tmp_path / "old.toml"
+    old.write_text('[asr]\nname = "paraformer"\nmodel = "paraformer-zh"\n[aec]\nfilter_ms = 128\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(old)
+    assert str(caught.value).splitlines() == [
+        f"{old}: unknown config key 'aec.filter_ms': it moved to 'aec.speex.filter_ms'",
+        f"{old}: unknown config key 'asr.model': it moved to 'asr.paraformer.model'",
+    ]
+    monkeypatch.setenv("VOICELOOP_TTS__RATE_WPM", "200")
+    with pytest.raises(
+        ConfigError, match=r"^unknown config key 'tts.rate_wpm': it moved to 'tts.espeak.rate_wpm'$"
+    ):
+        load_settings()
+
+
+def test_fallback_is_a_key_of_tts_not_a_voice_of_its_own(tmp_path: Path):
+    old = tmp_path / "old.toml"
+    old.write_text('[tts]\nname = "fallback"\nprimary = "edge"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(old)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2 and "tts.name = 'fallback' is gone" in lines[0]
+    assert (
+        lines[1]
+        == f"{old}: unknown config key 'tts.primary': the first voice is tts.name, the second tts.fallback"
+    )
+
+
+def test_environment_variables_reach_an_adapter_table(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VOICELOOP_ASR__PARAFORMER__MODEL", "/models/seaco")
+    monkeypatch.setenv("VOICELOOP_TTS__EDGE__RATE", "+10%")
+    settings = load_settings("default")
+    assert settings.asr.paraformer.model == "/models/seaco" and settings.tts.edge.rate == "+10%"
+    assert settings.asr.paraformer.vad_model == "fsmn-vad"  # the rest of the table stays
+
+
+def test_overrides_merge_into_the_profile_without_mutating_afterwards():
+    settings = load_settings("default", asr={"name": "openai", "openai": {"base_url": "http://box:8000/v1"}})
+    assert (settings.asr.name, settings.asr.language) == ("openai", "zh")
+    assert settings.asr.openai.base_url == "http://box:8000/v1"
+    assert settings.asr.paraformer.model == "paraformer-zh"
 
 
 def test_a_bad_value_names_the_key_and_the_value(tmp_path: Path):
@@ -73,3 +125,12 @@ def test_config_show_with_a_typo_is_an_error_line_not_a_traceback(tmp_path: Path
     assert shown.returncode == 2
     assert "unknown config key 'tts.voise'" in shown.stderr
     assert "Traceback" not in shown.stderr + shown.stdout
+
+
+def test_replacing_empties_a_table_the_profile_fills(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VOICELOOP_LLM__DEFAULT", "vllm")
+    merged = load_settings("default", llm={"backends": {}})
+    assert "vllm" in merged.llm.backends  # an override merges into the profile's table
+    replaced = load_settings("default", replacing={"llm": {"name": "echo", "backends": {}, "default": None}})
+    assert (replaced.llm.name, replaced.llm.backends, replaced.llm.default) == ("echo", {}, None)
+    assert replaced.llm.temperature == 0.7 and replaced.tts.name == "edge"  # the rest as loaded

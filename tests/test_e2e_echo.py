@@ -40,7 +40,7 @@ async def test_with_the_speex_canceller_a_loud_echo_is_never_transcribed(room_se
 async def test_open_vocabulary_asr_transcribes_the_echo_only_when_nothing_cancels_it(room_settings, aec: str):
     # Without a phrase grammar pocketsphinx writes down whatever it hears, so any echo that
     # reaches it becomes a self-transcription: the same test fails without a canceller.
-    room_settings.asr.phrases = []
+    room_settings.asr.pocketsphinx.phrases = []
     user = script(*SIX_TURNS[:3]).model_copy(update={"max_session_s": 45.0})
     result = await run_demo(in_living_room(room_settings, aec), user, say=lambda _: None)
     report = result.report

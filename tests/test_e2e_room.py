@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import script
+from voiceloop.build import build_adapter
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 from voiceloop.session.log import read_session
 from voiceloop.testing.faults import FaultyVoice
 from voiceloop.testing.llm_server import Fault, LlmServer, unused_port
@@ -119,7 +119,7 @@ async def test_an_unreachable_endpoint_is_said_plainly_and_every_turn_is_logged(
 
 async def test_a_voice_failure_is_reported_and_the_loop_carries_on(room_settings, llm_server):
     # Call 0 is the greeting; call 1 is the first piece of the first reply.
-    voice = FaultyVoice(create("tts", "espeak", room_settings), {1: "error"})
+    voice = FaultyVoice(build_adapter(room_settings, "tts", "espeak"), {1: "error"})
     user = script(
         {"say": "what time is it", "pause_ms": 300}, {"say": "tell me a joke", "reply_timeout_ms": 3000}
     )

@@ -52,7 +52,12 @@ def settings(tmp_path: Path, servers, monkeypatch: pytest.MonkeyPatch):
     base = load_settings("offline")
     base.log.dir = tmp_path / "runs"
     base.llm.fallback_to_echo = False
-    base.asr.phrases = [*base.asr.phrases, "switch to slow", "switch to quick", "which model are you"]
+    base.asr.pocketsphinx.phrases = [
+        *base.asr.pocketsphinx.phrases,
+        "switch to slow",
+        "switch to quick",
+        "which model are you",
+    ]
     return with_backends(base, *servers)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from voiceloop import registry
+from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
 from voiceloop.llm.base import ChatMessage, ChatModel, LlmError
 from voiceloop.llm.echo import EchoChat
@@ -229,7 +229,7 @@ async def test_check_reports_reachability(server: LlmServer) -> None:
 async def test_registry_builds_from_settings_without_showing_secrets(server: LlmServer) -> None:
     url = server.base_url.replace("http://", "http://user:pw@")
     settings = load_settings(llm={"base_url": url, "model": MODEL, "api_key": KEY})
-    chat = registry.create("llm", "openai", settings, first_token_timeout_s=1.0)
+    chat = build_adapter(settings, "llm", "openai", first_token_timeout_s=1.0)
     try:
         assert isinstance(chat, ChatModel)
         assert chat.description == f"openai {MODEL} at {server.base_url}"
@@ -242,7 +242,7 @@ async def test_registry_builds_from_settings_without_showing_secrets(server: Llm
 
 @pytest.mark.asyncio
 async def test_echo_repeats_the_last_user_message() -> None:
-    chat = registry.create("llm", "echo", load_settings())
+    chat = build_adapter(load_settings(), "llm", "echo")
     assert isinstance(chat, EchoChat) and isinstance(chat, ChatModel)
     deltas = await collect(chat)
     assert "".join(deltas) == "You said: what time is it."

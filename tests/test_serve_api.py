@@ -361,9 +361,9 @@ async def test_overload_is_a_503_with_retry_after_and_the_server_recovers(tmp_pa
     settings = offline_settings(tmp_path)
     settings.serve.queue = 1  # one recognition running, one waiting, the rest turned away
     clip = encoded(spoken_clip(PHRASE, seconds=2.0))
-    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.phrases)) as backend:
+    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.pocketsphinx.phrases)) as backend:
         settings.asr.name = "openai"
-        settings.asr.base_url = backend.base_url
+        settings.asr.openai.base_url = backend.base_url
         with running_server(settings) as url:
             backend.delay_s = 1.5
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -398,9 +398,9 @@ def test_a_failing_recogniser_is_a_502_and_a_bad_request_stays_a_400(tmp_path: P
     from voiceloop.testing.asr_server import AsrServer
 
     settings = offline_settings(tmp_path)
-    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.phrases)) as backend:
+    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.pocketsphinx.phrases)) as backend:
         settings.asr.name = "openai"
-        settings.asr.base_url = backend.base_url
+        settings.asr.openai.base_url = backend.base_url
         with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
             backend.fail_next(500)
             error = assert_error(transcribe(client, clip_wav), 502, "the recogniser failed")

@@ -33,9 +33,9 @@ def served(tiny: TinyModels, tmp_path_factory: pytest.TempPathFactory):
     settings = load_settings("offline")
     settings.log.dir = tmp_path_factory.mktemp("runs")
     settings.asr.name = "paraformer"
-    settings.asr.model = str(tiny.seaco)
-    settings.asr.device = "cpu"
-    settings.asr.ncpu = 1
+    settings.asr.paraformer.model = str(tiny.seaco)
+    settings.asr.paraformer.device = "cpu"
+    settings.asr.paraformer.ncpu = 1
     settings.serve.batch_max = 8
     with running_server(settings) as url:
         yield url
@@ -124,7 +124,7 @@ def test_the_paraformer_server_fails_fast_on_a_missing_model(tmp_path: Path) -> 
     result = CliRunner().invoke(
         app,
         ["serve", "-c", "offline", "--asr", "paraformer", "--port", "7861"],
-        env={"VOICELOOP_ASR__MODEL": str(tmp_path / "nope")},
+        env={"VOICELOOP_ASR__PARAFORMER__MODEL": str(tmp_path / "nope")},
     )
     assert result.exit_code == 1
     assert "nope" in result.output and "Traceback" not in result.output

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import script
+from voiceloop.build import build_adapter
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
+from voiceloop.session.log import read_session
 from voiceloop.testing.faults import FaultyRecognizer, FaultyVoice
 from voiceloop.testing.llm_server import LlmServer
 from voiceloop.testing.soak import PHRASES, ScheduledChat, lost_turns, run_soak, soak_settings
-from voiceloop.session.log import read_session
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +50,8 @@ async def session(
             script(*turns),
             say=lambda _: None,
             llm=chat,
-            asr=FaultyRecognizer(create("asr", "pocketsphinx", settings), asr or {}),
-            tts=FaultyVoice(create("tts", "espeak", settings), tts or {}),
+            asr=FaultyRecognizer(build_adapter(settings, "asr", "pocketsphinx"), asr or {}),
+            tts=FaultyVoice(build_adapter(settings, "tts", "espeak"), tts or {}),
         )
     log = read_session(result.session_dir / "session.jsonl")
     assert lost_turns(log) == []

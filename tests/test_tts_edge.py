@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
+from voiceloop.build import build_adapter
 from voiceloop.config import Settings
-from voiceloop.registry import create
 from voiceloop.testing.edge_server import MP3_RATE, EdgeFault, EdgeServer, encode_mp3
 from voiceloop.testing.llm_server import unused_port
 from voiceloop.tts import espeak
@@ -31,15 +31,11 @@ def server() -> Iterator[EdgeServer]:
         yield running
 
 
-def edge_settings(**tts: object) -> Settings:
-    settings = Settings()
-    settings.tts.name = "edge"
-    settings.tts.voice = VOICE
-    settings.tts.fallback = None  # these tests are about the Edge voice alone
-    settings.tts.first_audio_timeout_s = 0.5
-    for key, value in tts.items():
-        setattr(settings.tts, key, value)
-    return settings
+def edge_settings(voice: str = VOICE, **edge: object) -> Settings:
+    """`[tts.edge]` options as keywords; no fallback: these tests are about the Edge voice alone."""
+    return Settings(
+        tts={"name": "edge", "voice": voice, "fallback": None, "edge": {"first_audio_timeout_s": 0.5, **edge}}
+    )
 
 
 async def speak(voice: SpeechSynthesizer, text: str = TEXT) -> list[np.ndarray]:
@@ -81,7 +77,7 @@ def test_a_partial_mp3_frame_waits_for_the_rest() -> None:
 
 
 async def test_a_piece_streams_from_the_service_as_16khz_speech(server: EdgeServer) -> None:
-    voice = create("tts", "edge", edge_settings(rate="+10%", volume="-5%", pitch="+2Hz"))
+    voice = build_adapter(edge_settings(rate="+10%", volume="-5%", pitch="+2Hz"), "tts", "edge")
     chunks = await speak(voice)
     audio = np.concatenate(chunks)
 
@@ -101,7 +97,7 @@ async def test_a_piece_streams_from_the_service_as_16khz_speech(server: EdgeServ
 
 async def test_the_first_audio_is_out_before_the_last_chunk_is_even_sent(server: EdgeServer) -> None:
     server.release_last_chunk.clear()  # the service holds its last audio message back
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     stream = voice.synthesize(TEXT)
     first = await anext(stream)
 
@@ -113,7 +109,7 @@ async def test_the_first_audio_is_out_before_the_last_chunk_is_even_sent(server:
 
 async def test_word_boundaries_are_kept_for_the_piece_and_tell_what_was_heard(server: EdgeServer) -> None:
     seen: list[Boundary] = []
-    voice = create("tts", "edge", edge_settings(), on_boundary=seen.append)
+    voice = build_adapter(edge_settings(), "tts", "edge", on_boundary=seen.append)
     audio = np.concatenate(await speak(voice))
 
     words = [b.text for b in voice.boundaries]
@@ -133,7 +129,7 @@ async def test_word_boundaries_are_kept_for_the_piece_and_tell_what_was_heard(se
 
 
 async def test_sentence_boundaries_when_configured(server: EdgeServer) -> None:
-    voice = create("tts", "edge", edge_settings(boundary="sentence"))
+    voice = build_adapter(edge_settings(boundary="sentence"), "tts", "edge")
     await speak(voice)
     assert [b.text for b in voice.boundaries] == [TEXT]
     assert not server.requests[0].word_boundaries
@@ -153,7 +149,7 @@ async def test_a_refused_connection_is_retried_once_then_fails_clearly(monkeypat
     import edge_tts.communicate
 
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", f"ws://127.0.0.1:{unused_port()}/edge/v1?x=y")
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     with pytest.raises(TtsError, match="cannot connect to 127.0.0.1:.*refused"):
         await speak(voice)
     assert voice.retries == 1
@@ -163,7 +159,7 @@ async def test_an_unresolvable_host_fails_at_once_without_a_retry(monkeypatch) -
     import edge_tts.communicate
 
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", "wss://edge-tts.invalid/edge/v1?x=y")
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     with pytest.raises(TtsError, match=r"cannot resolve .*\(offline\?\)"):
         await speak(voice)
     assert voice.retries == 0
@@ -171,7 +167,7 @@ async def test_an_unresolvable_host_fails_at_once_without_a_retry(monkeypatch) -
 
 async def test_a_403_handshake_says_to_upgrade_and_is_not_retried(server: EdgeServer) -> None:
     server.fail_always(EdgeFault(status=403))
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     with pytest.raises(TtsError, match=r"HTTP 403.*upgrading edge-tts"):
         await speak(voice)
     # edge-tts itself retries a 403 once (after correcting its clock); we add nothing to that.
@@ -180,7 +176,7 @@ async def test_a_403_handshake_says_to_upgrade_and_is_not_retried(server: EdgeSe
 
 async def test_a_5xx_handshake_is_retried_once_and_the_retry_speaks(server: EdgeServer) -> None:
     server.fail_next(EdgeFault(status=503))
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     audio = np.concatenate(await speak(voice))
     assert audio.size > SAMPLE_RATE and voice.retries == 1 and server.connections == 2
 
@@ -189,7 +185,7 @@ async def test_a_service_that_accepts_and_stalls_fails_after_the_first_audio_tim
     server: EdgeServer,
 ) -> None:
     server.fail_next(EdgeFault(stall_s=30))
-    voice = create("tts", "edge", edge_settings(first_audio_timeout_s=0.4))
+    voice = build_adapter(edge_settings(first_audio_timeout_s=0.4), "tts", "edge")
     started = time.perf_counter()
     with pytest.raises(TtsError, match="connected, but no audio within 0.4 s"):
         await speak(voice)
@@ -199,7 +195,7 @@ async def test_a_service_that_accepts_and_stalls_fails_after_the_first_audio_tim
 
 async def test_a_stream_cut_mid_piece_is_not_taken_for_the_end(server: EdgeServer) -> None:
     server.fail_next(EdgeFault(cut_after_chunks=3))
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
     chunks: list[np.ndarray] = []
     with pytest.raises(PartialSpeech, match="dropped mid-piece") as raised:
         async for chunk in voice.synthesize(TEXT):
@@ -212,7 +208,7 @@ async def test_a_stream_cut_mid_piece_is_not_taken_for_the_end(server: EdgeServe
 
 async def test_a_stream_that_stalls_mid_piece_counts_as_cut(server: EdgeServer) -> None:
     server.fail_next(EdgeFault(stall_s=30, stall_after_chunks=4))
-    voice = create("tts", "edge", edge_settings(first_audio_timeout_s=0.3))
+    voice = build_adapter(edge_settings(first_audio_timeout_s=0.3), "tts", "edge")
     chunks: list[np.ndarray] = []
     with pytest.raises(PartialSpeech, match="stalled mid-piece for 0.3 s") as raised:
         async for chunk in voice.synthesize(TEXT):
@@ -223,9 +219,9 @@ async def test_a_stream_that_stalls_mid_piece_counts_as_cut(server: EdgeServer) 
 async def test_a_slow_listener_is_not_taken_for_a_stalled_stream(server: EdgeServer) -> None:
     # The service renders a text once (espeak + LAME, slower than 0.2 s on a loaded machine):
     # render it first, so the tight limit below times only the stream's gaps.
-    async for _ in create("tts", "edge", edge_settings(first_audio_timeout_s=5.0)).synthesize(TEXT):
+    async for _ in build_adapter(edge_settings(first_audio_timeout_s=5.0), "tts", "edge").synthesize(TEXT):
         pass
-    voice = create("tts", "edge", edge_settings(first_audio_timeout_s=0.2))
+    voice = build_adapter(edge_settings(first_audio_timeout_s=0.2), "tts", "edge")
     chunks = []
     async for chunk in voice.synthesize(TEXT):  # a consumer slower than the gap limit
         chunks.append(chunk)
@@ -236,7 +232,7 @@ async def test_a_slow_listener_is_not_taken_for_a_stalled_stream(server: EdgeSer
 
 async def test_a_barge_in_closes_the_stream_and_the_connection(server: EdgeServer) -> None:
     server.release_last_chunk.clear()
-    voice = create("tts", "edge", edge_settings())
+    voice = build_adapter(edge_settings(), "tts", "edge")
 
     async def consume() -> None:
         async for _ in voice.synthesize(TEXT):
@@ -259,7 +255,7 @@ def test_a_bad_voice_or_prosody_fails_at_startup_not_at_the_first_reply() -> Non
     with pytest.raises(TtsError, match="Invalid rate"):
         EdgeVoice(VOICE, rate="fast")
     with pytest.raises(TtsError, match="not an Edge voice"):
-        create("tts", "edge", edge_settings(voice="klingon"))
+        build_adapter(edge_settings(voice="klingon"), "tts", "edge")
 
 
 def test_voice_names_map_between_edge_and_espeak() -> None:

@@ -116,8 +116,10 @@ async def test_synthesize_yields_nothing_for_blank_text() -> None:
 
 
 def test_create_takes_the_voice_and_rate_from_settings() -> None:
-    voice = espeak.create(load_settings(tts={"voice": "cmn", "rate_wpm": 220}))
+    settings = load_settings(tts={"voice": "cmn", "espeak": {"rate_wpm": 220}})
+    voice = espeak.create(settings.tts.espeak, settings.tts)
 
     assert (voice.name, voice.voice, voice.rate_wpm) == ("espeak", "cmn", 220)
     with pytest.raises(TtsError, match="klingonese"):
-        espeak.create(load_settings(tts={"voice": "klingonese"}))
+        klingon = load_settings(tts={"voice": "klingonese"})
+        espeak.create(klingon.tts.espeak, klingon.tts)

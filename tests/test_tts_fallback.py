@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import script
-from voiceloop.config import Settings, load_settings
+from voiceloop.build import build_voice
+from voiceloop.config import ConfigError, Settings, load_settings
 from voiceloop.demo import run_demo
-from voiceloop.registry import create
 from voiceloop.session.log import read_session
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.faults import FaultyVoice
@@ -95,29 +95,27 @@ async def test_a_cancelled_piece_is_not_a_failure() -> None:
     assert voice.failures == 0 and voice.fallback_pieces == 0
 
 
-def test_the_registry_builds_the_wrapper_from_settings() -> None:
+def test_the_builder_wraps_any_voice_from_settings() -> None:
     settings = load_settings("default")  # tts.name = "edge", voice zh-CN-XiaoxiaoNeural, fallback espeak
-    edge = create("tts", "edge", settings)
+    edge = build_voice(settings)
     assert isinstance(edge, FallbackVoice) and edge.name == "edge|espeak"
     assert isinstance(edge.primary, EdgeVoice) and edge.primary.voice == "zh-CN-XiaoxiaoNeural"
     assert isinstance(edge.secondary, EspeakVoice) and edge.secondary.voice == "cmn"
 
-    settings.tts.fallback_voice = "cmn+f2"
-    settings.tts.name = "fallback"
-    wrapper = create("tts", "fallback", settings)
+    wrapper = build_voice(load_settings("default", tts={"fallback_voice": "cmn+f2"}))
     assert isinstance(wrapper.primary, EdgeVoice) and wrapper.secondary.voice == "cmn+f2"
 
-    settings.tts.primary, settings.tts.fallback, settings.tts.voice = "espeak", "edge", "en-us"
-    settings.tts.fallback_voice = None  # derived: Edge's usual voice for espeak's en-us
-    reverse = create("tts", "fallback", settings)
+    # derived: Edge's usual voice for espeak's en-us
+    reverse = build_voice(
+        load_settings("default", tts={"name": "espeak", "fallback": "edge", "voice": "en-us"})
+    )
     assert (
         isinstance(reverse.primary, EspeakVoice) and reverse.secondary.voice == "en-US-EmmaMultilingualNeural"
     )
 
-    settings.tts.fallback = None
-    assert isinstance(create("tts", "edge", settings), EdgeVoice)
-    with pytest.raises(TtsError, match="needs tts.fallback"):
-        create("tts", "fallback", settings)
+    assert isinstance(build_voice(load_settings("default", tts={"fallback": None})), EdgeVoice)
+    with pytest.raises(ConfigError, match="tts.name = 'fallback' is gone"):
+        load_settings("default", tts={"name": "fallback"})
 
 
 # -- Edge with espeak behind it, against the loopback service ------------------------------------
@@ -130,12 +128,15 @@ def server() -> Iterator[EdgeServer]:
 
 
 def edge_with_fallback() -> Settings:
-    settings = Settings()
-    settings.tts.name = "edge"
-    settings.tts.voice = "en-US-EmmaMultilingualNeural"  # its espeak counterpart: en-us
-    settings.tts.first_audio_timeout_s = 0.5
-    settings.tts.timeout_s = 5.0
-    return settings
+    return Settings(
+        # its espeak counterpart: en-us
+        tts={
+            "name": "edge",
+            "voice": "en-US-EmmaMultilingualNeural",
+            "timeout_s": 5.0,
+            "edge": {"first_audio_timeout_s": 0.5},
+        }
+    )
 
 
 FAULTS = {
@@ -154,7 +155,7 @@ async def test_the_fallback_speaks_within_the_configured_timeout(server: EdgeSer
     else:
         server.fail_always(FAULTS[fault])
     settings = edge_with_fallback()
-    voice = create("tts", "edge", settings)
+    voice = build_voice(settings)
     notes: list[str] = []
     voice.notify = notes.append
 
@@ -183,7 +184,7 @@ async def test_the_fallback_speaks_within_the_configured_timeout(server: EdgeSer
 async def test_edge_speaks_again_once_the_service_recovers(server: EdgeServer) -> None:
     settings = edge_with_fallback()
     settings.tts.fallback_retry_s = 0
-    voice = create("tts", "edge", settings)
+    voice = build_voice(settings)
     voice.notify = lambda _: None
     server.fail_next(EdgeFault(status=403), EdgeFault(status=403))
     await speak(voice, "First.")
@@ -196,12 +197,12 @@ async def test_edge_speaks_again_once_the_service_recovers(server: EdgeServer) -
 async def test_the_loop_carries_on_through_edge_faults_in_the_virtual_room(room_settings, server: EdgeServer):
     room_settings.tts.name = "edge"
     room_settings.tts.voice = "en-US-EmmaMultilingualNeural"
-    room_settings.tts.first_audio_timeout_s = 0.5
+    room_settings.tts.edge.first_audio_timeout_s = 0.5
     room_settings.tts.fallback_retry_s = 0  # try Edge on every piece, so both voices are heard
     # Edge greets; then the first reply's first piece meets a stalled service, its second a
     # 403 (edge-tts tries that twice itself). Everything after is answered normally.
     server.fail_next(EdgeFault(), EdgeFault(stall_s=30), EdgeFault(status=403), EdgeFault(status=403))
-    voice = create("tts", "edge", room_settings)
+    voice = build_voice(room_settings)
     notes: list[str] = []
     voice.notify = notes.append
     user = script({"say": "what time is it", "pause_ms": 300}, {"say": "thank you"})

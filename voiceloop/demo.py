@@ -16,12 +16,11 @@ from typing import Any
 from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
 from voiceloop.audio.virtual import VirtualRoom, room_as_configured
+from voiceloop.build.llm import choose_llm
 from voiceloop.config import Settings
 from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
-from voiceloop.llm.backends import BackendSet
 from voiceloop.llm.base import ChatModel
-from voiceloop.registry import create
 from voiceloop.session.runner import conversation
 from voiceloop.tts.base import SpeechSynthesizer
 
@@ -34,29 +33,6 @@ class DemoResult:
     # (expected text, start, end) of each scripted line on the loop clock: the ground truth.
     user_lines: list[tuple[str, float, float]] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)  # what the LLM was last told
-
-
-async def choose_llm(settings: Settings, say: Callable[[str], None]) -> ChatModel:
-    """The configured backends, if the first answers; else, where allowed, the echo stand-in
-    in its place (said plainly)."""
-    backends = BackendSet(settings)
-    if backends.resolved.llm.name == "echo":
-        say("LLM: the echo backend (it repeats what you said; set llm.name to use a real model)")
-        return backends
-    reason = await backends.check()
-    if reason is None:
-        say(f"LLM: {backends.description}")
-        return backends
-    if not settings.llm.fallback_to_echo:
-        say(f"LLM: {backends.description} is not answering ({reason}); turns will report the error")
-        return backends
-    say(
-        f"LLM: {backends.description} is not answering ({reason}), so this demo uses the "
-        "echo backend, which replies 'You said: …'. Start an OpenAI-compatible server "
-        "(e.g. Ollama) or set llm.base_url to talk to a real model."
-    )
-    backends.replace_active(create("llm", "echo", settings))
-    return backends
 
 
 async def run_demo(

@@ -1,48 +1,111 @@
-"""Adapters by name: built-in ones listed here, third-party ones via entry points.
+"""Adapters by name: each one a spec (kind, name, factory, options model).
 
-Entries are import strings, not imported classes, so naming an adapter costs nothing until it
-is built: `voiceloop --help` must not import torch. A third-party package registers
-`[project.entry-points."voiceloop.adapters"]` with names like `asr.mymodel = "pkg.mod:create"`,
-where `create(settings) -> adapter`.
+Built-in specs are listed here; third-party ones come from the entry-point group
+`voiceloop.adapters`, named `KIND.NAME` and pointing at an `AdapterSpec`:
+
+    [project.entry-points."voiceloop.adapters"]
+    "asr.mymodel" = "mypkg.voiceloop_plugin:spec"
+
+    # mypkg/voiceloop_plugin.py
+    class Options(AdapterOptions):        # voiceloop.adapter_options; [asr.mymodel] in a profile
+        beam: int = 4
+    def create(options: Options, shared: AsrSettings, **kwargs) -> MyRecognizer: ...
+    spec = AdapterSpec("asr", "mymodel", create, Options)
+
+A factory receives its own options (validated from `[KIND.NAME]`) and the stage's shared
+section (`[asr]`: language, hotwords...), never the whole settings; `voiceloop.build` is what
+calls it. (Audio backends are the exception: a device reads `[audio]` and `[aec] delay_ms`,
+so theirs receive the settings.)
+
+Built-in factories are import strings, not imported functions, so naming an adapter costs
+nothing until it is built: `voiceloop --help` must not import torch. Options models are
+imported at once: they are pydantic only, and the settings model is made of them.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from voiceloop.config import Settings
+from voiceloop.adapter_options import AdapterOptions, NoOptions
+from voiceloop.aec.options import SpeexOptions, WebRtcOptions
+from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
+from voiceloop.tts.options import EdgeOptions, EspeakOptions
 
 Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio"]
 KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio")
 ENTRY_POINT_GROUP = "voiceloop.adapters"
 
-BUILTIN: dict[Kind, dict[str, str]] = {
-    "asr": {
-        "pocketsphinx": "voiceloop.asr.pocketsphinx:create",
-        "paraformer": "voiceloop.asr.paraformer:create",
-        "openai": "voiceloop.asr.openai_transcribe:create",
-    },
-    "llm": {"openai": "voiceloop.llm.openai_chat:create", "echo": "voiceloop.llm.echo:create"},
-    "tts": {
-        "espeak": "voiceloop.tts.espeak:create",
-        "edge": "voiceloop.tts.edge:create",
-        "fallback": "voiceloop.tts.fallback:create",
-    },
-    "aec": {
-        "none": "voiceloop.aec.passthrough:create",
-        "speex": "voiceloop.aec.speex:create",
-        "webrtc": "voiceloop.aec.webrtc:create",
-    },
-    "vad": {"silero": "voiceloop.vad.silero:create"},
-    "audio": {
-        "virtual": "voiceloop.audio.virtual:create",
-        "sounddevice": "voiceloop.audio.sounddevice_duplex:create",
-        "pyaudio": "voiceloop.audio.pyaudio_duplex:create",
-    },
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    kind: Kind
+    name: str
+    factory: Callable[..., Any] | str  # or "module:function", imported when first built
+    options: type[AdapterOptions] = field(default=NoOptions)
+
+    def create(self, options: AdapterOptions | None, shared: Any, **kwargs: Any) -> Any:
+        """The adapter; `options` None = the model's defaults."""
+        return self.load_factory()(options if options is not None else self.options(), shared, **kwargs)
+
+    def load_factory(self) -> Callable[..., Any]:
+        if not isinstance(self.factory, str):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        return target
+
+
+def _builtin(kind: Kind, entries: dict[str, tuple[str, type[AdapterOptions]]]) -> dict[str, AdapterSpec]:
+    return {name: AdapterSpec(kind, name, factory, options) for name, (factory, options) in entries.items()}
+
+
+BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
+    "asr": _builtin(
+        "asr",
+        {
+            "pocketsphinx": ("voiceloop.asr.pocketsphinx:create", PocketsphinxOptions),
+            "paraformer": ("voiceloop.asr.paraformer:create", ParaformerOptions),
+            "openai": ("voiceloop.asr.openai_transcribe:create", OpenAITranscribeOptions),
+        },
+    ),
+    "llm": _builtin(
+        "llm",
+        {
+            "openai": ("voiceloop.llm.openai_chat:create", NoOptions),
+            "echo": ("voiceloop.llm.echo:create", NoOptions),
+        },
+    ),
+    "tts": _builtin(
+        "tts",
+        {
+            "espeak": ("voiceloop.tts.espeak:create", EspeakOptions),
+            "edge": ("voiceloop.tts.edge:create", EdgeOptions),
+        },
+    ),
+    "aec": _builtin(
+        "aec",
+        {
+            "none": ("voiceloop.aec.passthrough:create", NoOptions),
+            "speex": ("voiceloop.aec.speex:create", SpeexOptions),
+            "webrtc": ("voiceloop.aec.webrtc:create", WebRtcOptions),
+        },
+    ),
+    "vad": _builtin("vad", {"silero": ("voiceloop.vad.silero:create", NoOptions)}),
+    "audio": _builtin(
+        "audio",
+        {
+            "virtual": ("voiceloop.audio.virtual:create", NoOptions),
+            "sounddevice": ("voiceloop.audio.sounddevice_duplex:create", NoOptions),
+            "pyaudio": ("voiceloop.audio.pyaudio_duplex:create", NoOptions),
+        },
+    ),
 }
 
 
@@ -50,32 +113,42 @@ class AdapterNotFound(LookupError):
     pass
 
 
-def _plugin_entries() -> dict[Kind, dict[str, str]]:
-    found: dict[Kind, dict[str, str]] = {kind: {} for kind in KINDS}
+class BadPlugin(TypeError):
+    """An entry point that does not lead to an AdapterSpec of its own kind and name."""
+
+
+def _plugin_entries() -> dict[Kind, dict[str, Any]]:
+    found: dict[Kind, dict[str, Any]] = {kind: {} for kind in KINDS}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         kind, _, name = entry.name.partition(".")
         if kind in found and name:
-            found[kind][name] = entry.value  # type: ignore[index]
+            found[kind][name] = entry  # type: ignore[index]
     return found
 
 
-def available(kind: Kind) -> dict[str, str]:
-    """Every adapter name of a kind with its import string; plugins may not shadow built-ins."""
-    return {**_plugin_entries()[kind], **BUILTIN[kind]}
+def available(kind: Kind) -> list[str]:
+    """Every adapter name of a kind; plugins may not shadow built-ins."""
+    return sorted({*_plugin_entries()[kind], *BUILTIN[kind]})
 
 
-def factory(kind: Kind, name: str) -> Callable[..., Any]:
-    entries = available(kind)
-    if name not in entries:
-        known = ", ".join(sorted(entries)) or "none"
+@cache
+def _plugin_spec(kind: Kind, name: str) -> AdapterSpec | None:
+    entry = _plugin_entries()[kind].get(name)
+    if entry is None:
+        return None
+    loaded = entry.load()  # imports the plugin's module: only when its adapter is named
+    if not isinstance(loaded, AdapterSpec) or (loaded.kind, loaded.name) != (kind, name):
+        raise BadPlugin(
+            f"entry point '{kind}.{name}' = {entry.value} must name an AdapterSpec('{kind}', '{name}', ...)"
+        )
+    return loaded
+
+
+def spec(kind: Kind, name: str) -> AdapterSpec:
+    if name in BUILTIN[kind]:
+        return BUILTIN[kind][name]
+    found = _plugin_spec(kind, name)
+    if found is None:
+        known = ", ".join(available(kind)) or "none"
         raise AdapterNotFound(f"no {kind} adapter named '{name}' (known: {known})")
-    module_name, _, attr = entries[name].partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        target = getattr(target, part)
-    return target
-
-
-def create(kind: Kind, name: str, settings: Settings, **kwargs: Any) -> Any:
-    """Builds the named adapter from settings (and adapter-specific keyword arguments)."""
-    return factory(kind, name)(settings, **kwargs)
+    return found

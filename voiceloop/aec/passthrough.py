@@ -20,5 +20,5 @@ class PassthroughCanceller:
         pass
 
 
-def create(settings: object, **_: object) -> PassthroughCanceller:
+def create(options: object, aec: object, **_: object) -> PassthroughCanceller:
     return PassthroughCanceller()

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.aec.base import check_frames
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
+
+if TYPE_CHECKING:
+    from voiceloop.aec.options import SpeexOptions
+    from voiceloop.config.settings import AecSettings
 
 # Request codes from speexdsp's speex_echo.h and speex_preprocess.h (1.2).
 _ECHO_SET_SAMPLING_RATE = 24
@@ -202,12 +206,6 @@ class SpeexCanceller:
             self.close()
 
 
-def create(settings: Any, **kwargs: Any) -> SpeexCanceller:
-    aec = settings.aec
-    options: dict[str, Any] = {
-        "filter_ms": aec.filter_ms,
-        "echo_suppress_db": aec.echo_suppress_db,
-        "echo_suppress_active_db": aec.echo_suppress_active_db,
-        "noise_suppress_db": aec.noise_suppress_db,
-    }
-    return SpeexCanceller(**{**options, **kwargs})
+def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCanceller:
+    """From `[aec.speex]`; keyword arguments override single options."""
+    return SpeexCanceller(**{**options.model_dump(), **kwargs})

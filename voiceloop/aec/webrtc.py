@@ -19,12 +19,16 @@ given to the constructor.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.aec.base import check_frames
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
+
+if TYPE_CHECKING:
+    from voiceloop.aec.options import WebRtcOptions
+    from voiceloop.config.settings import AecSettings
 
 _MISSING = "the webrtc canceller needs the livekit package: pip install 'voiceloop[webrtc]'"
 
@@ -110,11 +114,8 @@ class WebRtcCanceller:
         self._apm = None
 
 
-def create(settings: Any, **kwargs: Any) -> WebRtcCanceller:
-    aec = settings.aec
-    options: dict[str, Any] = {
-        # Not aec.delay_ms: the device already aligns the reference by it, so passing it
-        # again would count the delay twice; AEC3 estimates the rest itself.
-        "noise_suppression": aec.webrtc_noise_suppression,
-    }
-    return WebRtcCanceller(**{**options, **kwargs})
+def create(options: WebRtcOptions, aec: AecSettings, **kwargs: Any) -> WebRtcCanceller:
+    """From `[aec.webrtc]`. Not `aec.delay_ms` as the stream delay: the device already aligns
+    the reference by it, so passing it again would count the delay twice; AEC3 estimates the
+    rest itself."""
+    return WebRtcCanceller(**{"noise_suppression": options.noise_suppression, **kwargs})

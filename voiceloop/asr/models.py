@@ -67,7 +67,7 @@ def parse(name: str) -> ModelRef:
     name = name.strip()
     if not name:
         raise AsrError(
-            "no ASR model given (set asr.model to a model id such as 'paraformer-zh' or a directory)"
+            "no ASR model given (set asr.paraformer.model to a model id such as 'paraformer-zh' or a directory)"
         )
     path = Path(name).expanduser()
     if name in ALIASES:

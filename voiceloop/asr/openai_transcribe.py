@@ -19,11 +19,15 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription
+
+if TYPE_CHECKING:
+    from voiceloop.asr.options import OpenAITranscribeOptions
+    from voiceloop.config.settings import AsrSettings
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "paraformer"  # FunASR's server name for SeACo-Paraformer + VAD + punctuation
@@ -129,7 +133,7 @@ class OpenAITranscriber:
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             if status == 401:
-                return f"{where} rejected the API key (check VOICELOOP_ASR__API_KEY or asr.api_key)"
+                return f"{where} rejected the API key (check VOICELOOP_ASR__OPENAI__API_KEY or asr.openai.api_key)"
             if status == 404:
                 return f"{where} has no model '{self.model}' (or no /audio/transcriptions)"
             if status == 429:
@@ -171,14 +175,14 @@ def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]]]:
     return str(data.get("text") or ""), stamps
 
 
-def create(settings: Any, **kwargs: Any) -> OpenAITranscriber:
-    asr = settings.asr
-    options: dict[str, Any] = {
-        "base_url": asr.base_url,
-        "model": asr.model or DEFAULT_MODEL,
-        "api_key": asr.api_key.get_secret_value(),
+def create(options: OpenAITranscribeOptions, asr: AsrSettings, **kwargs: Any) -> OpenAITranscriber:
+    """From `[asr.openai]`, with the shared language, hotwords and timeout; keyword arguments override."""
+    settings: dict[str, Any] = {
+        "base_url": options.base_url,
+        "model": options.model or DEFAULT_MODEL,
+        "api_key": options.api_key.get_secret_value(),
         "language": asr.language,
         "hotwords": list(asr.hotwords),
         "timeout_s": asr.timeout_s,
     }
-    return OpenAITranscriber(**{**options, **kwargs})
+    return OpenAITranscriber(**{**settings, **kwargs})

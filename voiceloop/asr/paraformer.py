@@ -36,12 +36,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, AsrInputError, Transcription
+
+if TYPE_CHECKING:
+    from voiceloop.asr.options import ParaformerOptions
+    from voiceloop.config.settings import AsrSettings
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL = "paraformer-zh"
@@ -259,7 +263,7 @@ class ParaformerRecognizer:
         self.model_name = model
         self.device = pick_device(device)
         if fp16 and not self.device.startswith("cuda"):
-            raise AsrError(f"asr.fp16 needs a CUDA device (asr.device resolved to '{self.device}')")
+            raise AsrError(f"asr.paraformer.fp16 needs a CUDA device (its device resolved to '{self.device}')")
         self.fp16 = self.device.startswith("cuda") if fp16 is None else fp16
         self.ncpu = ncpu or default_ncpu()
         self.batch_size_s = batch_size_s
@@ -461,16 +465,16 @@ def _as_input(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(audio)
 
 
-def create(settings: Any, **kwargs: Any) -> ParaformerRecognizer:
-    asr = settings.asr
-    options: dict[str, Any] = {
-        "model": asr.model or DEFAULT_MODEL,
-        "vad_model": asr.vad_model,
-        "punc_model": asr.punc_model,
-        "device": asr.device,
-        "ncpu": asr.ncpu,
-        "batch_size_s": asr.batch_size_s,
-        "fp16": asr.fp16,
+def create(options: ParaformerOptions, asr: AsrSettings, **kwargs: Any) -> ParaformerRecognizer:
+    """From `[asr.paraformer]`, with the shared `[asr] hotwords`; keyword arguments override."""
+    settings: dict[str, Any] = {
+        "model": options.model or DEFAULT_MODEL,
+        "vad_model": options.vad_model,
+        "punc_model": options.punc_model,
+        "device": options.device,
+        "ncpu": options.ncpu,
+        "batch_size_s": options.batch_size_s,
+        "fp16": options.fp16,
         "hotwords": list(asr.hotwords),
     }
-    return ParaformerRecognizer(**{**options, **kwargs})
+    return ParaformerRecognizer(**{**settings, **kwargs})

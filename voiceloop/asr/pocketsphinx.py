@@ -12,12 +12,16 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription
 from voiceloop.audio.frames import SAMPLE_RATE, to_int16
+
+if TYPE_CHECKING:
+    from voiceloop.asr.options import PocketsphinxOptions
+    from voiceloop.config.settings import AsrSettings
 
 _SEARCH = "voiceloop"
 _ALT_PRONUNCIATION = re.compile(r"\(\d+\)$")
@@ -41,7 +45,7 @@ class PocketsphinxRecognizer:
         files = _model_files(model)
         use_lm = not phrases and grammar is None
         if use_lm and "lm" not in files:
-            raise AsrError(f"no language model (*.lm.bin) in {model}; give asr.phrases instead")
+            raise AsrError(f"no language model (*.lm.bin) in {model}; give asr.pocketsphinx.phrases instead")
         try:
             # FATAL: pocketsphinx otherwise logs its setup and every utterance to stderr.
             self._decoder = Decoder(
@@ -63,7 +67,7 @@ class PocketsphinxRecognizer:
     def _use_phrases(self, phrases: list[str]) -> None:
         normalised = sorted({p for p in (normalise(phrase) for phrase in phrases) if p})
         if not normalised:
-            raise AsrError("asr.phrases has no words in it")
+            raise AsrError("asr.pocketsphinx.phrases has no words in it")
         unknown = sorted({w for p in normalised for w in p.split() if self._decoder.lookup_word(w) is None})
         if unknown:
             raise AsrError(
@@ -158,16 +162,17 @@ def _model_files(model_dir: Path) -> dict[str, str]:
     return files
 
 
-def create(settings: Any, **kwargs: Any) -> PocketsphinxRecognizer:
-    language = settings.asr.language.lower().replace("_", "-")
+def create(options: PocketsphinxOptions, asr: AsrSettings, **kwargs: Any) -> PocketsphinxRecognizer:
+    """From `[asr.pocketsphinx]`; refuses a language other than English (`[asr] language`)."""
+    language = asr.language.lower().replace("_", "-")
     if language != "en" and not language.startswith("en-"):
         raise AsrError(
-            f"pocketsphinx here is English-only (asr.language = '{settings.asr.language}'); "
+            f"pocketsphinx here is English-only (asr.language = '{asr.language}'); "
             "use the paraformer adapter (asr.name = 'paraformer') for other languages"
         )
-    options: dict[str, Any] = {
-        "phrases": list(settings.asr.phrases) or None,
-        "grammar": settings.asr.grammar,
-        "model_dir": Path(settings.asr.model) if settings.asr.model else None,
+    settings: dict[str, Any] = {
+        "phrases": list(options.phrases) or None,
+        "grammar": options.grammar,
+        "model_dir": Path(options.model) if options.model else None,
     }
-    return PocketsphinxRecognizer(**{**options, **kwargs})
+    return PocketsphinxRecognizer(**{**settings, **kwargs})

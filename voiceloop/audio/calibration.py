@@ -5,22 +5,27 @@ mic. The delay measured is the device's own round trip (DAC to ADC, plus the air
 speaker and mic), without voiceloop's speaker queue, so it stays valid when `audio.buffer_ms`
 changes; it does change with the devices, the backend and `audio.latency`.
 
-It is saved as `[aec] delay_ms` in a user file (`calibration_path()`), which the loop reads for
-real devices when nothing else sets `aec.delay_ms` (`apply_user_calibration`). The virtual room
-ignores it: there `aec.delay_ms` describes the room, and a real device's delay would misalign
-the demo's canceller.
-
-This module imports only the standard library at the top: `load_settings` calls into it.
+It is saved as `[aec] delay_ms` in a user file (`calibration_path()`), which `load_settings`
+reads for real devices when nothing else sets `aec.delay_ms` (voiceloop/config/calibration_file.py,
+so that loading settings never imports this module). The virtual room ignores it: there
+`aec.delay_ms` describes the room, and a real device's delay would misalign the demo's canceller.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from voiceloop.config.calibration_file import (  # noqa: F401  (where callers look for them)
+    CALIBRATION_ENV,
+    VIRTUAL_BACKENDS,
+    calibrated_delay_ms,
+    calibration_path,
+    read_calibration,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,41 +33,17 @@ if TYPE_CHECKING:
     from voiceloop.audio.devices import DeviceDuplex
     from voiceloop.config import Settings
 
-CALIBRATION_ENV = "VOICELOOP_CALIBRATION"
-VIRTUAL_BACKENDS = ("virtual",)
 MAX_DELAY_S = 1.0  # the longest full delay (queue included) looked for: Bluetooth stays below
 
 
-def calibration_path() -> Path:
-    """$VOICELOOP_CALIBRATION, else $XDG_CONFIG_HOME/voiceloop/calibration.toml (~/.config)."""
-    if explicit := os.environ.get(CALIBRATION_ENV):
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "voiceloop" / "calibration.toml"
-
-
-def read_calibration(path: Path | None = None) -> float | None:
-    """The saved delay in ms, or None (no file, or one that does not say)."""
-    import tomllib
-
-    path = path or calibration_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    value = data.get("aec", {}).get("delay_ms")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def apply_user_calibration(settings: Settings) -> Settings:
-    """Fills `aec.delay_ms` from the calibration file, for a real device, where neither the
-    profile nor the environment set it. Returns the same settings object."""
-    if settings.aec.delay_ms is not None or settings.audio.backend in VIRTUAL_BACKENDS:
+    """Settings with `aec.delay_ms` from the calibration file, for a real device, where neither
+    the profile nor the environment set it; `load_settings` already does this, so this is for
+    settings built some other way. Returns a new object; the one given is left as it was."""
+    delay = calibrated_delay_ms(settings.audio.backend, settings.aec.delay_ms)
+    if delay == settings.aec.delay_ms:
         return settings
-    delay = read_calibration()
-    if delay is not None:
-        settings.aec.delay_ms = delay
-    return settings
+    return settings.model_copy(update={"aec": settings.aec.model_copy(update={"delay_ms": delay})})
 
 
 @dataclass

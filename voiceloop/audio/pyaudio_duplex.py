@@ -302,7 +302,8 @@ class PyAudioDuplex(DeviceDuplex):
             self._pa = None
 
 
-def create(settings: Settings, **kwargs: Any) -> PyAudioDuplex:
+def create(options: object, settings: Settings, **kwargs: Any) -> PyAudioDuplex:
+    """A device reads `[audio]` and `[aec] delay_ms`: it gets the settings (it has no options)."""
     return PyAudioDuplex(
         settings, input_device=kwargs.get("input_device"), output_device=kwargs.get("output_device")
     )

@@ -334,7 +334,8 @@ def _own_rate(device: DeviceInfo, kind: str, forced: int | None) -> int:
     return rate
 
 
-def create(settings: Settings, **kwargs: Any) -> SoundDeviceDuplex:
+def create(options: object, settings: Settings, **kwargs: Any) -> SoundDeviceDuplex:
+    """A device reads `[audio]` and `[aec] delay_ms`: it gets the settings (it has no options)."""
     return SoundDeviceDuplex(
         settings, input_device=kwargs.get("input_device"), output_device=kwargs.get("output_device")
     )

@@ -343,7 +343,8 @@ class VirtualRoom:
         self._closed = True
 
 
-def create(settings: Settings, script: UserScript | None = None, **_: object) -> VirtualRoom:
+def create(options: object, settings: Settings, script: UserScript | None = None, **_: object) -> VirtualRoom:
+    """A device reads `[audio]` and `[aec] delay_ms`: it gets the settings (it has no options)."""
     if script is None:
         from voiceloop.audio.script import load_script
         from voiceloop.config.settings import CONFIGS_DIR

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,31 +34,36 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(config: str | None, default_profile: str | None = None, llm: str | None = None):  # noqa: ANN201
+def load(  # noqa: ANN201
+    config: str | None,
+    default_profile: str | None = None,
+    llm: str | None = None,
+    overrides: dict[str, Any] | None = None,
+):
+    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
     from voiceloop.config import load_settings
 
+    profile = config if config is not None else default_profile
     try:
-        settings = load_settings(config if config is not None else default_profile)
-        if llm is not None:
-            select_llm(settings, llm)
-        return settings
+        settings = load_settings(profile, **(overrides or {}))
+        if llm is None:
+            return settings
+        return load_settings(profile, replacing=llm_choice(settings, llm), **(overrides or {}))
     except ConfigError as exc:
         fail(str(exc))
 
 
-def select_llm(settings, llm: str) -> None:  # noqa: ANN001
-    """`--llm NAME`: a backend profile if one has that name, else an adapter on [llm] itself."""
+def llm_choice(settings, llm: str) -> dict[str, Any]:  # noqa: ANN001
+    """`--llm NAME`, as what it replaces in the loaded settings: a backend profile if one has
+    that name (the session starts with it), else an adapter on [llm] itself (profiles set aside)."""
     from voiceloop.registry import available
 
     if llm in settings.llm.backends:
-        settings.llm.default = llm
-    elif llm in available("llm"):
-        settings.llm.name = llm
-        settings.llm.backends = {}
-        settings.llm.default = None
-    else:
-        known = ", ".join([*settings.llm.backends, *available("llm")])
-        raise ConfigError(f"--llm {llm}: no such backend profile or adapter (known: {known})")
+        return {"llm": {"default": llm}}
+    if llm in available("llm"):
+        return {"llm": {"name": llm, "backends": {}, "default": None}}
+    known = ", ".join([*settings.llm.backends, *available("llm")])
+    raise ConfigError(f"--llm {llm}: no such backend profile or adapter (known: {known})")
 
 
 @config_app.command("show")
@@ -110,9 +115,7 @@ def demo(
     from voiceloop.config.settings import CONFIGS_DIR
     from voiceloop.demo import run_demo
 
-    settings = load(config, "offline", llm)
-    if out is not None:
-        settings.log.dir = out
+    settings = load(config, "offline", llm, {"log": {"dir": out}} if out is not None else None)
     try:
         user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
     except ConfigError as exc:

@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
         from voiceloop.llm.backends import resolve
         from voiceloop.llm.bench import run_bench, write_reports
 
-        settings = load(config, "offline")
+        # A backend that is down is a result, not a stand-in: no echo fallback.
+        settings = load(config, "offline", overrides={"llm": {"fallback_to_echo": False}})
         names = [name.strip() for name in backends.split(",") if name.strip()]
         try:
             for name in names:
@@ -45,7 +46,6 @@ def register(app: typer.Typer) -> None:
             user_script = load_script(script or CONFIGS_DIR / "bench-script.toml")
         except ConfigError as exc:
             fail(str(exc))
-        settings.llm.fallback_to_echo = False  # a backend that is down is a result, not a stand-in
         console = Console(highlight=False)
         result = asyncio.run(
             run_bench(

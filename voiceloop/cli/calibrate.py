@@ -48,17 +48,18 @@ def calibrate(
     from voiceloop.audio.base import AudioDeviceError
     from voiceloop.audio.calibration import CalibrationError, calibration_path, save_calibration
     from voiceloop.audio.calibration import calibrate as measure
+    from voiceloop.build import build_adapter
     from voiceloop.cli.app import fail, load
-    from voiceloop.registry import create
 
     settings = load(config, "default")
     chosen = backend or (settings.audio.backend if settings.audio.backend in REAL_BACKENDS else "sounddevice")
     if chosen not in REAL_BACKENDS:
         fail(f"--backend {chosen}: choose one of {', '.join(REAL_BACKENDS)}")
-    settings.audio.backend = chosen
     console = Console(stderr=True, highlight=False)
     try:
-        device = create("audio", chosen, settings, input_device=input_device, output_device=output_device)
+        device = build_adapter(
+            settings, "audio", chosen, input_device=input_device, output_device=output_device
+        )
         if not as_json:
             console.print(f"[dim]•[/] playing three chirps through {device.name} …")
         result = asyncio.run(measure(device))

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voiceloop.config import Settings
-from voiceloop.registry import KINDS, AdapterNotFound, available, create
+from voiceloop.registry import KINDS, AdapterNotFound, available
 
 PACKAGES = (
     "numpy", "soxr", "soundfile", "onnxruntime", "silero-vad", "pocketsphinx", "espeakng-loader",
@@ -63,6 +63,8 @@ def _configured(settings: Settings) -> dict[str, str]:
 
 
 def _adapter_checks(settings: Settings) -> list[Check]:
+    from voiceloop.build import build_adapter, build_voice
+
     checks: list[Check] = []
     for kind, name in _configured(settings).items():
         label = f"{kind} adapter '{name}'"
@@ -72,8 +74,10 @@ def _adapter_checks(settings: Settings) -> list[Check]:
 
                 adapter = BackendSet(settings)  # the backend a session would start with
                 label = f"llm backend '{adapter.active}' ({adapter.resolved.llm.name})"
+            elif kind == "tts":
+                adapter = build_voice(settings)  # with its fallback, as a session would speak
             else:
-                adapter = create(kind, name, settings)  # type: ignore[arg-type]
+                adapter = build_adapter(settings, kind, name)  # type: ignore[arg-type]
         except AdapterNotFound as exc:
             checks.append((label, False, str(exc)))
             continue

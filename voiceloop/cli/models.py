@@ -30,7 +30,8 @@ def list_models(
     from voiceloop.cli.app import load
 
     settings = load(config, "default")
-    used = {settings.asr.model, settings.asr.vad_model, settings.asr.punc_model} - {None}
+    paraformer = settings.asr.paraformer
+    used = {paraformer.model, paraformer.vad_model, paraformer.punc_model} - {None}
     table = Table(title=f"ASR models (cache: {models.cache_root()})")
     for column in ("name", "cached", "size", "used", "what"):
         table.add_column(column)
@@ -51,7 +52,7 @@ def list_models(
 def download(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Model names or ids (default: the configured asr.model, vad_model, punc_model)."),
+        typer.Argument(help="Model names or ids (default: the configured asr.paraformer model, vad_model, punc_model)."),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
     config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
@@ -73,9 +74,10 @@ def download(
 
     if not names:
         settings = load(config, "default")
-        names = [n for n in (settings.asr.model, settings.asr.vad_model, settings.asr.punc_model) if n]
+        paraformer = settings.asr.paraformer
+        names = [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
         if not names:
-            fail("no model names given and none configured (asr.model)")
+            fail("no model names given and none configured (asr.paraformer.model)")
     console = Console(stderr=True, highlight=False)
     progress = Progress(
         TextColumn("{task.description}"),

@@ -46,21 +46,18 @@ def run(
     """Talk with the assistant on your microphone and speakers; Ctrl-C ends the session."""
     import asyncio
 
-    from voiceloop.audio.calibration import apply_user_calibration
     from voiceloop.cli.app import fail, load
 
-    settings = load(config, "default", llm)
+    if backend is not None and backend not in REAL_BACKENDS:
+        fail(f"--backend {backend}: choose one of {', '.join(REAL_BACKENDS)}")
     console = RunConsole()
-    chosen = backend or settings.audio.backend
-    if chosen not in REAL_BACKENDS:
-        if backend is not None:
-            fail(f"--backend {chosen}: choose one of {', '.join(REAL_BACKENDS)}")
-        console.note(f"audio.backend is '{chosen}'; `voiceloop run` uses real devices: sounddevice")
-        chosen = "sounddevice"
-    settings.audio.backend = chosen
-    if out is not None:
-        settings.log.dir = out
-    apply_user_calibration(settings)
+    profile_backend = backend or load(config, "default", llm).audio.backend
+    chosen = profile_backend if profile_backend in REAL_BACKENDS else "sounddevice"
+    if chosen != profile_backend:
+        console.note(f"audio.backend is '{profile_backend}'; `voiceloop run` uses real devices: sounddevice")
+    # Loaded with the real backend chosen, so a delay saved by `voiceloop calibrate` applies.
+    overrides = {"audio": {"backend": chosen}, **({"log": {"dir": out}} if out is not None else {})}
+    settings = load(config, "default", llm, overrides)
     try:
         result = asyncio.run(run_session(settings, console, input_device, output_device, seconds))
     except KeyboardInterrupt:
@@ -92,24 +89,18 @@ async def run_session(
     import asyncio
 
     from voiceloop.audio.base import AudioDeviceError
-    from voiceloop.demo import choose_llm
-    from voiceloop.registry import create
+    from voiceloop.build import build_adapter
+    from voiceloop.build.llm import choose_llm
     from voiceloop.session.runner import conversation
 
     try:
-        device = create(
-            "audio", settings.audio.backend, settings, input_device=input_device, output_device=output_device
-        )
+        device = build_adapter(settings, "audio", input_device=input_device, output_device=output_device)
     except AudioDeviceError as exc:
         return RunResult(error=str(exc))
     result = RunResult()
     try:
-        fallback = settings.llm.fallback_to_echo
-        settings.llm.fallback_to_echo = False  # the echo stand-in is for the demo only
-        try:
-            chosen_llm = await choose_llm(settings, console.note)
-        finally:
-            settings.llm.fallback_to_echo = fallback
+        # The echo stand-in is for the demo only: a real session reports a dead endpoint.
+        chosen_llm = await choose_llm(settings, console.note, echo_fallback=False)
         async with conversation(settings, device, llm=chosen_llm, observer=console.observer()) as talk:
             console.session_dir = talk.session.dir
             console.listening(device, settings)

@@ -35,16 +35,9 @@ def say(
     from rich.console import Console
 
     from voiceloop.cli.app import fail, load
-    from voiceloop.config.settings import ConfigError
 
-    settings = load(config)
-    try:
-        if tts is not None:
-            settings.tts.name = tts
-        if voice is not None:
-            settings.tts.voice = voice
-    except ValueError as exc:  # pydantic validates on assignment
-        fail(str(ConfigError(str(exc))))
+    chosen = {key: value for key, value in (("name", tts), ("voice", voice)) if value is not None}
+    settings = load(config, overrides={"tts": chosen} if chosen else None)
     device = None
     if output is None:
         device, problem = _output_device(settings.audio.output_device)
@@ -74,10 +67,10 @@ async def _speak(settings: Any, text: str, device: Any, note: Any) -> Any:
 
     import numpy as np
 
-    from voiceloop.registry import create
+    from voiceloop.build import build_voice
     from voiceloop.tts.fallback import FallbackVoice
 
-    voice = create("tts", settings.tts.name, settings)
+    voice = build_voice(settings)
     if isinstance(voice, FallbackVoice):
         voice.notify = lambda message: note(f"[yellow]note:[/] {message}", soft_wrap=True)
     stream = None

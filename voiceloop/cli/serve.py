@@ -7,7 +7,7 @@ needs `serve.token` (or VOICELOOP_SERVE__TOKEN), which is then checked on every 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,21 +43,13 @@ def serve(
     from rich.console import Console
 
     from voiceloop.cli.app import fail, load
-    from voiceloop.config.settings import ConfigError
-
-    settings = load(config, "default", llm)
-    try:
-        if asr is not None:
-            settings.asr.name = asr
-        if allowed_dir is not None:
-            settings.serve.allowed_dir = allowed_dir
-        if host is not None:
-            settings.serve.host = host
-        if port is not None:
-            settings.serve.port = port
-    except (ConfigError, ValueError) as exc:
-        fail(str(exc).splitlines()[0])
     from voiceloop.server.origins import is_loopback
+
+    flags = {"host": host, "port": port, "allowed_dir": allowed_dir}
+    overrides: dict[str, Any] = {"serve": {k: v for k, v in flags.items() if v is not None}}
+    if asr is not None:
+        overrides["asr"] = {"name": asr}
+    settings = load(config, "default", llm, overrides)
 
     bind = settings.serve.host
     if not is_loopback(bind) and settings.serve.token is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -51,16 +51,19 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("txt", "json", "srt"):
             fail(f"--format must be txt, json or srt (got {fmt!r})")
-        settings = load(config, "default")
-        if asr is not None and asr != settings.asr.name:
-            settings.asr.name = asr
-            settings.asr.model = None  # the profile's model belongs to its own recogniser
+        # Flags are overrides to the load, each into the table of the recogniser it belongs to
+        # (a profile's paraformer model stays with paraformer when --asr picks another).
+        overrides: dict[str, Any] = {}
+        if asr is not None:
+            overrides["name"] = asr
         if language is not None:
-            settings.asr.language = language
+            overrides["language"] = language
         if asr_model is not None:
-            settings.asr.model = asr_model
+            chosen = asr or load(config, "default").asr.name
+            overrides[chosen] = {"model": asr_model}
         if device is not None:
-            settings.asr.device = device
+            overrides.setdefault("paraformer", {})["device"] = device
+        settings = load(config, "default", overrides={"asr": overrides} if overrides else None)
         from voiceloop.asr.base import split_hotwords
 
         words = split_hotwords(hotwords) if hotwords is not None else None
@@ -74,8 +77,9 @@ def _run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from voiceloop.asr import batch as batching
+    from voiceloop.build import build_adapter
     from voiceloop.cli.app import fail
-    from voiceloop.registry import AdapterNotFound, create
+    from voiceloop.registry import AdapterNotFound
 
     err = Console(stderr=True, highlight=False)
     inputs = batching.expand_inputs(files)
@@ -86,7 +90,7 @@ def _run(
 
     with err.status(f"loading the {settings.asr.name} recogniser…"):
         try:
-            recognizer = create("asr", settings.asr.name, settings)
+            recognizer = build_adapter(settings, "asr")
             if hotwords and hasattr(recognizer, "check_hotwords"):
                 recognizer.check_hotwords(hotwords)  # once, not as an error per file
             recognizer.warm_up()

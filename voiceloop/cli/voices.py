@@ -43,7 +43,8 @@ def voices(
     from voiceloop.tts.edge import list_voices
 
     settings = load(config)
-    timeout_s = max(10.0, settings.tts.connect_timeout_s + settings.tts.first_audio_timeout_s)
+    edge = settings.tts.edge
+    timeout_s = max(10.0, edge.connect_timeout_s + edge.first_audio_timeout_s)
     try:
         found = asyncio.run(list_voices(timeout_s))
     except TtsError as exc:

@@ -19,6 +19,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voiceloop.aec.options import SpeexOptions, WebRtcOptions
+from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
+from voiceloop.config.calibration_file import calibrated_delay_ms
+from voiceloop.config.errors import ConfigError, format_validation_error
+from voiceloop.config.sources import Without, leaf_paths
+from voiceloop.config.stage import StageSection
+from voiceloop.tts.options import EdgeOptions, EspeakOptions
+
+__all__ = ["ConfigError", "Settings", "StageSection", "format_validation_error", "load_settings"]
+
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
@@ -76,22 +86,22 @@ class AudioSettings(Section):
     room: RoomSettings = RoomSettings()
 
 
-class AecSettings(Section):
-    name: str = "none"  # none | speex | webrtc
-    # 256 ms covers the reverberant tail of living rooms (RT60 0.45-0.6 s): with 128 ms the
-    # unmodelled tail at the end of each reply was loud enough to sound like a barge-in.
-    filter_ms: int = Field(256, ge=16, le=1000)
-    delay_ms: float | None = None  # output-to-input delay; None = from the audio backend
-    # speex: the linear filter alone leaves echo that VAD still hears, so a suppressor follows
-    # it; these cap its attenuation (dB). Noise and residual echo share one gain floor: 0 dB of
-    # noise suppression also weakens echo suppression (see voiceloop/aec/speex.py).
-    echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
-    echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
-    noise_suppress_db: int = Field(-25, ge=-90, le=0)
-    # webrtc (AEC3) suppresses residual echo without it; noise suppression cleans the user's
-    # voice for VAD and ASR at the cost of 6 ms more output delay. (No high-pass switch: with
-    # echo cancellation on, WebRTC runs its high-pass filter whatever it is told.)
-    webrtc_noise_suppression: bool = True
+class AecSettings(StageSection):
+    kind: ClassVar[str] = "aec"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "filter_ms": ("speex.filter_ms",),
+        "echo_suppress_db": ("speex.echo_suppress_db",),
+        "echo_suppress_active_db": ("speex.echo_suppress_active_db",),
+        "noise_suppress_db": ("speex.noise_suppress_db",),
+        "webrtc_noise_suppression": ("webrtc.noise_suppression",),
+    }
+
+    name: str = "none"  # none | speex | webrtc | a plugin's name
+    # The device's output-to-input delay, whatever the canceller: the audio backend aligns the
+    # reference by it. None = measured from the echo (or saved by `voiceloop calibrate`).
+    delay_ms: float | None = None
+    speex: SpeexOptions = SpeexOptions()
+    webrtc: WebRtcOptions = WebRtcOptions()
 
 
 class VadSettings(Section):
@@ -107,30 +117,30 @@ class VadSettings(Section):
     max_utterance_s: float = Field(15.0, gt=1, le=120)
 
 
-class AsrSettings(Section):
-    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai
+class AsrSettings(StageSection):
+    kind: ClassVar[str] = "asr"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "model": ("paraformer.model", "pocketsphinx.model", "openai.model"),
+        "phrases": ("pocketsphinx.phrases",),
+        "grammar": ("pocketsphinx.grammar",),
+        "device": ("paraformer.device",),
+        "vad_model": ("paraformer.vad_model",),
+        "punc_model": ("paraformer.punc_model",),
+        "ncpu": ("paraformer.ncpu",),
+        "batch_size_s": ("paraformer.batch_size_s",),
+        "fp16": ("paraformer.fp16",),
+        "base_url": ("openai.base_url",),
+        "api_key": ("openai.api_key",),
+    }
+
+    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai | a plugin's name
     language: str = "en"
-    # paraformer: a model id ('paraformer-zh', 'iic/...') or a local dir; pocketsphinx: a model
-    # dir; openai: the server's model name (default 'paraformer', FunASR's server name).
-    model: str | None = None
-    phrases: list[str] = []  # command-style use: restrict pocketsphinx to these phrases
-    grammar: Path | None = None  # or a JSGF grammar file
-    # paraformer (SeACo models) and openai: words to favour. An empty list means none.
+    # Words to favour (paraformer's SeACo models, openai's prompt); empty = none.
     hotwords: list[str] = []
-    device: str = "auto"  # paraformer: auto (first CUDA device, else CPU) | cpu | cuda | cuda:N
     timeout_s: float = Field(10.0, gt=0)
-    # paraformer only. VAD splits long audio (needed for files over ~60 s; a voice turn is
-    # already one utterance); punctuation restores ，。？ in Chinese and English text.
-    vad_model: str | None = None  # e.g. "fsmn-vad"
-    punc_model: str | None = None  # e.g. "ct-punc"
-    ncpu: int | None = Field(
-        None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4"
-    )
-    batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
-    fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
-    # openai: an OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI).
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key: SecretStr = SecretStr("not-needed")
+    pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
+    paraformer: ParaformerOptions = ParaformerOptions()
+    openai: OpenAITranscribeOptions = OpenAITranscribeOptions()
 
 
 class BackendProfile(Section):
@@ -179,29 +189,44 @@ class LlmSettings(Section):
     )
 
 
-class TtsSettings(Section):
-    name: str = "espeak"  # espeak | edge | fallback
+class TtsSettings(StageSection):
+    kind: ClassVar[str] = "tts"
+    moved: ClassVar[dict[str, tuple[str, ...]]] = {
+        "rate_wpm": ("espeak.rate_wpm",),
+        "rate": ("edge.rate",),
+        "volume": ("edge.volume",),
+        "pitch": ("edge.pitch",),
+        "boundary": ("edge.boundary",),
+        "connect_timeout_s": ("edge.connect_timeout_s",),
+        "first_audio_timeout_s": ("edge.first_audio_timeout_s",),
+    }
+    gone: ClassVar[dict[str, str]] = {
+        "primary": "the first voice is tts.name, the second tts.fallback",
+    }
+
+    name: str = "espeak"  # espeak | edge | a plugin's name
     # espeak: a voice such as "en-us" or "cmn"; edge: a service voice such as
     # "zh-CN-XiaoxiaoNeural" (`voiceloop voices --lang zh`). Each maps the other's form.
     voice: str = "en-us"
-    rate_wpm: int = Field(175, ge=80, le=450)  # espeak's speaking rate
     timeout_s: float = Field(10.0, gt=0, description="one piece, fallback included")
-    # Edge-TTS prosody, in the service's own notation.
-    rate: str = Field("+0%", pattern=r"^[+-]\d+%$")
-    volume: str = Field("+0%", pattern=r"^[+-]\d+%$")
-    pitch: str = Field("+0Hz", pattern=r"^[+-]\d+Hz$")
-    boundary: Literal["word", "sentence"] = "word"  # timing events kept per piece (barge-in)
-    connect_timeout_s: float = Field(3.0, gt=0, description="DNS + TCP + TLS to the service")
-    first_audio_timeout_s: float = Field(
-        3.0, gt=0, description="connected to first audio; also the longest gap mid-stream"
-    )
-    # The voice that speaks when the first choice fails (None = the piece fails instead).
+    # The voice that speaks when the first choice fails, around any voice (None, or the same
+    # name as `name` = the piece fails instead).
     fallback: str | None = "espeak"
     fallback_voice: str | None = None  # None = derived from `voice` (zh-CN-… → cmn)
     fallback_retry_s: float = Field(
         60.0, ge=0, description="after a failure, how long the fallback speaks alone"
     )
-    primary: str = "edge"  # name = "fallback": the first choice (the second is `fallback`)
+    espeak: EspeakOptions = EspeakOptions()
+    edge: EdgeOptions = EdgeOptions()
+
+    @classmethod
+    def check_value(cls, key: str, value: Any) -> str | None:
+        if key == "name" and value == "fallback":
+            return (
+                "tts.name = 'fallback' is gone: name the first voice in tts.name and the second "
+                "in tts.fallback (a fallback wraps any voice)"
+            )
+        return None
 
 
 class LoopSettings(Section):
@@ -286,6 +311,9 @@ class Settings(BaseSettings):
     # Set per load by `load_settings`; a class attribute because pydantic-settings asks the
     # class, not the instance, for its sources.
     _toml_files: ClassVar[list[Path]] = []
+    # Keys (as paths) the environment and the profile do not supply for this load: what
+    # `load_settings(replacing=...)` gives instead of merging into them.
+    _replaced: ClassVar[list[tuple[str, ...]]] = []
 
     @classmethod
     def settings_customise_sources(
@@ -298,15 +326,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Priority: explicit arguments, then environment, then the TOML profile(s).
         toml = TomlConfigSettingsSource(settings_cls, toml_file=list(cls._toml_files))
-        return (init_settings, env_settings, toml)
+        if not cls._replaced:
+            return (init_settings, env_settings, toml)
+        return (init_settings, Without(env_settings, cls._replaced), Without(toml, cls._replaced))
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data, with every secret shown as '**********'."""
         return self.model_dump(mode="json")  # SecretStr dumps masked in json mode
-
-
-class ConfigError(ValueError):
-    """A config file or value is wrong; str() is one line per problem, naming the key."""
 
 
 def resolve_profile(config: str | Path | None) -> Path | None:
@@ -325,8 +351,16 @@ def resolve_profile(config: str | Path | None) -> Path | None:
     raise ConfigError(f"config file not found: {config} (nor a profile named {named.name})")
 
 
-def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
-    """Loads a profile (plus environment overrides); raises ConfigError with one line per key."""
+def load_settings(
+    config: str | Path | None = None, *, replacing: dict[str, Any] | None = None, **overrides: Any
+) -> Settings:
+    """Loads a profile (plus environment overrides, plus a real device's saved calibration);
+    raises ConfigError with one line per key.
+
+    `overrides` are sections as dicts (`asr={"name": "openai"}`), merged over the profile
+    and the environment: this is how a command's flags reach the settings, rather than
+    assignments after loading. `replacing` is the same but its keys replace whatever the
+    profile or the environment set, tables included (`{"llm": {"backends": {}}}` empties it)."""
     import tomllib
 
     path = resolve_profile(config)
@@ -336,32 +370,29 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     Settings._toml_files = [path] if path is not None else []
+    if replacing:
+        Settings._replaced = leaf_paths(replacing)
+        overrides = merged(overrides, replacing)
     try:
-        from voiceloop.audio.calibration import apply_user_calibration
-
+        settings = Settings(**overrides)
         # `voiceloop calibrate` saves the measured delay for real devices; used unless set.
-        return apply_user_calibration(Settings(**overrides))
+        delay = calibrated_delay_ms(settings.audio.backend, settings.aec.delay_ms)
+        if delay != settings.aec.delay_ms:
+            settings = Settings(**merged(overrides, {"aec": {"delay_ms": delay}}))
+        return settings
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, path)) from None
     finally:
         Settings._toml_files = []
+        Settings._replaced = []
 
 
-# Keys whose values are never echoed back in an error, even a wrong one.
-SECRET_KEYS = frozenset({"token", "api_key"})
-
-
-def format_validation_error(exc: ValidationError, path: Path | None) -> str:
-    where = f"{path}: " if path else ""
-    lines = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            lines.append(f"{where}unknown config key '{key}'")
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, nested dicts merged key by key (overrides for `load_settings`)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
         else:
-            given = error.get("input")
-            secret = any(part in SECRET_KEYS for part in error["loc"])
-            shown = "" if secret or isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
-            message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}bad value for '{key}': {message}{shown}")
-    return "\n".join(lines)
+            out[key] = value
+    return out

@@ -20,6 +20,7 @@ from voiceloop.llm.base import ChatMessage, ChatModel
 
 if TYPE_CHECKING:
     from voiceloop.config import Settings
+    from voiceloop.config.settings import LlmSettings
 
 INLINE = "default"  # the profile made of the [llm] section itself, when no backends are named
 
@@ -57,14 +58,18 @@ def aliases(settings: Settings) -> dict[str, str]:
     return names
 
 
+def build_chat_model(llm: LlmSettings) -> ChatModel:
+    """The adapter `llm.name` from one resolved `[llm]` section (a profile applied over it)."""
+    from voiceloop.registry import spec
+
+    return spec("llm", llm.name).create(None, llm)
+
+
 class BackendSet:
     """The configured backends; streams from the active one, switchable between turns."""
 
     def __init__(self, settings: Settings, first: str | None = None) -> None:
-        from voiceloop.registry import create
-
         self._settings = settings
-        self._create = create
         self._models: dict[str, ChatModel] = {}
         self.active = first or settings.llm.default or profile_names(settings)[0]
         self.resolved = resolve(settings, self.active)  # fail early on a bad default
@@ -114,7 +119,7 @@ class BackendSet:
     def _model(self, name: str) -> ChatModel:
         if name not in self._models:
             resolved = resolve(self._settings, name)
-            self._models[name] = self._create("llm", resolved.llm.name, resolved)
+            self._models[name] = build_chat_model(resolved.llm)
         return self._models[name]
 
 

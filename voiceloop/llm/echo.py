@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from voiceloop.llm.base import ChatMessage
 
 if TYPE_CHECKING:
-    from voiceloop.config import Settings
+    from voiceloop.config.settings import LlmSettings
 
 _WORD_TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -53,5 +53,5 @@ def echo_reply(messages: list[ChatMessage]) -> str:
     return f"You said: {said}" + ("" if said[-1] in ".!?" else ".")
 
 
-def create(settings: Settings, **kwargs: Any) -> EchoChat:
+def create(options: object, llm: LlmSettings, **kwargs: Any) -> EchoChat:
     return EchoChat()

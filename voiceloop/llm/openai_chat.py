@@ -26,7 +26,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from voiceloop.llm.base import ChatMessage, LlmError
 
 if TYPE_CHECKING:
-    from voiceloop.config import Settings
+    from voiceloop.config.settings import LlmSettings
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -200,9 +200,9 @@ def without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def create(settings: Settings, **kwargs: Any) -> OpenAIChat:
-    """Builds from `settings.llm`; keyword arguments override single options (tests, tools)."""
-    llm = settings.llm
+def create(options: object, llm: LlmSettings, **kwargs: Any) -> OpenAIChat:
+    """Builds from an `[llm]` section (a backend profile already applied over it); keyword
+    arguments override single options (tests, tools)."""
     options: dict[str, Any] = {
         "base_url": llm.base_url,
         "model": llm.model,

@@ -154,9 +154,9 @@ def create_app(
     """`start_session` ("demo" or "devices") starts a live session as the server starts: a
     kiosk's screen shows its own conversation from boot."""
     from voiceloop import __version__
-    from voiceloop.registry import create
+    from voiceloop.build import build_adapter
 
-    recognizer = asr if asr is not None else create("asr", settings.asr.name, settings)
+    recognizer = asr if asr is not None else build_adapter(settings, "asr")
     recognizer.warm_up()
     serve = settings.serve
     queue = RecognizerQueue(

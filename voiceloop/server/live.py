@@ -144,9 +144,7 @@ class LiveHub:
                 f"a {self.source} session is already running; stop it first (DELETE /v1/session)",
                 "session_running",
             )
-        settings = self.settings.model_copy(deep=True)
-        if source == "browser":
-            settings.aec.name = "none"  # the browser cancels its own echo (see audio/browser.py)
+        settings = self.settings
         if device is None:
             device = self._device_for(source, settings)
         self.recent.clear()
@@ -171,22 +169,23 @@ class LiveHub:
             raise ApiError(
                 400, "browser sessions start from the page (WebSocket /v1/session/talk)", "bad_source"
             )
-        from voiceloop.registry import create
+        from voiceloop.build import build_adapter
 
         backend = settings.audio.backend if settings.audio.backend != "virtual" else "sounddevice"
         try:
-            return create("audio", backend, settings)
+            return build_adapter(settings, "audio", backend)
         except AudioDeviceError as exc:
             raise ApiError(503, f"no audio device for a session: {exc}", "no_audio_device") from None
 
     async def _choose_llm(self, settings: Settings) -> ChatModel:
         if self.llm_factory is not None:
             return await self.llm_factory(settings)
-        from voiceloop.demo import choose_llm
+        from voiceloop.build.llm import choose_llm
 
         return await choose_llm(settings, lambda line: self.publish(NoteEvent(message=line)))
 
     async def _run(self, source: str, settings: Settings, device: DuplexAudio) -> None:
+        from voiceloop.build import build_adapter
         from voiceloop.session.runner import conversation
 
         self.publish(SessionEvent(status="started", source=source, detail=device.name))
@@ -194,8 +193,10 @@ class LiveHub:
         try:
             llm = await self._choose_llm(settings)
             recognizer = QueuedRecognizer(self.recognizers)
+            # The browser cancels its own echo (see audio/browser.py): no second canceller.
+            aec = build_adapter(settings, "aec", "none") if source == "browser" else None
             async with conversation(
-                settings, device, llm=llm, asr=recognizer, observer=self.observer()
+                settings, device, llm=llm, aec=aec, asr=recognizer, observer=self.observer()
             ) as talk:
                 self.session_dir = talk.session.dir
                 await talk.run()

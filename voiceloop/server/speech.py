@@ -54,12 +54,10 @@ class SpeechService:
     def voice_for(self, requested: str | None) -> SpeechSynthesizer:
         voice = self.default_voice if not requested or requested.lower() in OPENAI_VOICES else requested
         if voice not in self._voices:
-            from voiceloop.registry import create
+            from voiceloop.build import build_voice
 
-            settings = self.settings.model_copy(deep=True)
             try:
-                settings.tts.voice = voice
-                self._voices[voice] = create("tts", settings.tts.name, settings)
+                self._voices[voice] = build_voice(self.settings, voice=voice)
             except (TtsError, ValueError) as exc:
                 raise ApiError(400, f"voice '{voice}': {exc}", "unknown_voice") from None
         return self._voices[voice]

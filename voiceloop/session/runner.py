@@ -25,6 +25,7 @@ async def conversation(
     device: Any,
     *,
     llm: Any,
+    aec: Any = None,
     asr: Any = None,
     tts: Any = None,
     observer: Observer | None = None,
@@ -35,7 +36,7 @@ async def conversation(
 
     pipeline = session = talk = None
     try:
-        pipeline = build_pipeline(settings, device=device, asr=asr, llm=llm, tts=tts)
+        pipeline = build_pipeline(settings, device=device, aec=aec, asr=asr, llm=llm, tts=tts)
         await asyncio.to_thread(pipeline.asr.warm_up)
         session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
         talk = Conversation(settings, pipeline, session, observer)

@@ -228,13 +228,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local OpenAI-compatible transcription server.")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--asr", default="pocketsphinx", help="a voiceloop ASR adapter name")
-    parser.add_argument("--config", help="a voiceloop config (asr.model, hotwords, ...)")
+    parser.add_argument("--config", help="a voiceloop config (asr.paraformer.model, asr.hotwords, ...)")
     args = parser.parse_args(argv)
+    from voiceloop.build import build_adapter
     from voiceloop.config import load_settings
-    from voiceloop.registry import create
 
     settings = load_settings(args.config)
-    recognizer = create("asr", args.asr, settings)
+    recognizer = build_adapter(settings, "asr", args.asr)
     recognizer.warm_up()
     server = AsrServer(recognizer, port=args.port)
     print(f"OpenAI-compatible transcription server at http://{HOST}:{args.port}/v1 ({args.asr})", flush=True)

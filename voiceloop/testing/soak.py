@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from voiceloop.audio.script import UserScript
+from voiceloop.build import build_adapter, build_voice
 from voiceloop.config import Settings, load_settings
 from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatMessage
-from voiceloop.registry import create
 from voiceloop.session.log import read_session
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.faults import FaultyRecognizer
@@ -128,13 +128,13 @@ class ScheduledChat:
         self.server = server
         self.schedule = schedule
         self.injected = Counter[str]()
-        self._live = create("llm", "openai", settings)
+        self._live = build_adapter(settings, "llm", "openai")
         dead = settings.model_copy(
             update={
                 "llm": settings.llm.model_copy(update={"base_url": f"http://127.0.0.1:{unused_port()}/v1"})
             }
         )
-        self._dead = create("llm", "openai", dead)
+        self._dead = build_adapter(dead, "llm", "openai")
         self._calls = 0
         self._long_next = False
 
@@ -238,12 +238,12 @@ def soak_settings(out_dir: Path, speed: float) -> Settings:
     settings.llm.max_tokens = 400
     settings.tts.name = "edge"  # against the loopback service; espeak when it fails
     settings.tts.voice = "en-US-EmmaMultilingualNeural"
-    settings.tts.connect_timeout_s = 1.0
-    settings.tts.first_audio_timeout_s = 1.0
+    settings.tts.edge.connect_timeout_s = 1.0
+    settings.tts.edge.first_audio_timeout_s = 1.0
     settings.tts.timeout_s = 4.0
     settings.tts.fallback_retry_s = 2.0  # try the service again soon, so its faults keep coming
     settings.loop.watchdog_s = 30.0
-    settings.asr.phrases = sorted({*settings.asr.phrases, *PHRASES, *INTERRUPTIONS})
+    settings.asr.pocketsphinx.phrases = sorted({*settings.asr.pocketsphinx.phrases, *PHRASES, *INTERRUPTIONS})
     return settings
 
 
@@ -254,7 +254,7 @@ async def run_soak(
 
     schedule = plan(turns, seed)
     settings = soak_settings(out_dir, speed)
-    create("vad", "silero", settings)  # onnxruntime opens its files once per process: not a leak
+    build_adapter(settings, "vad", "silero")  # onnxruntime opens its files once per process: not a leak
     fds_before = open_fds()
     tasks_before = len(asyncio.all_tasks())
     finished = 0
@@ -285,8 +285,8 @@ async def run_soak(
         settings.llm.base_url = server.base_url
         chat = ScheduledChat(settings, server, schedule.llm_schedule)
         server.reply = chat.reply_for
-        asr = FaultyRecognizer(create("asr", settings.asr.name, settings), schedule.asr_schedule)
-        voice = create("tts", settings.tts.name, settings)
+        asr = FaultyRecognizer(build_adapter(settings, "asr"), schedule.asr_schedule)
+        voice = build_voice(settings)
         try:
             result = await run_demo(
                 settings,

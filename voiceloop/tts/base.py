@@ -25,3 +25,12 @@ class SpeechSynthesizer(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class PartialSpeech(TtsError):
+    """A voice failed after part of the piece was voiced; `unspoken` is the text not yet said
+    (maybe empty). Raised by primaries that know (Edge does, from its word boundaries)."""
+
+    def __init__(self, message: str, unspoken: str) -> None:
+        super().__init__(message)
+        self.unspoken = unspoken

@@ -41,14 +41,17 @@ import re
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
-from voiceloop.tts.base import TtsError
-from voiceloop.tts.fallback import PartialSpeech
+from voiceloop.tts.base import PartialSpeech, TtsError
 from voiceloop.tts.mp3 import Mp3StreamDecoder
+
+if TYPE_CHECKING:
+    from voiceloop.config.settings import TtsSettings
+    from voiceloop.tts.options import EdgeOptions
 
 log = logging.getLogger("voiceloop.tts.edge")
 
@@ -117,7 +120,7 @@ class _Phase:
 
 
 class EdgeVoice:
-    """The SpeechSynthesizer adapter for Edge-TTS (no fallback: see voiceloop.tts.fallback)."""
+    """The SpeechSynthesizer adapter for Edge-TTS (no fallback: see voiceloop.build.voices)."""
 
     name = "edge"
 
@@ -388,31 +391,10 @@ async def list_voices(timeout_s: float = 10.0) -> list[dict[str, Any]]:
         raise TtsError(f"cannot get the Edge-TTS voice list: {_classify(exc, '').reason}") from None
 
 
-def create(settings: Any, **kwargs: Any) -> Any:
-    """The Edge voice from `[tts]`; wrapped with the offline fallback when `tts.fallback` is set."""
-    tts = settings.tts
-    options: dict[str, Any] = {
-        "voice": tts.voice,
-        "rate": tts.rate,
-        "volume": tts.volume,
-        "pitch": tts.pitch,
-        "boundary": tts.boundary,
-        "connect_timeout_s": tts.connect_timeout_s,
-        "first_audio_timeout_s": tts.first_audio_timeout_s,
-    }
-    options.update(kwargs)
-    options["voice"] = edge_voice_for(options["voice"])
-    voice = EdgeVoice(**options)
-    if tts.fallback and tts.fallback != "edge":
-        waits = voice.connect_timeout_s + voice.first_audio_timeout_s
-        if waits >= tts.timeout_s:
-            log.warning(
-                "tts.connect_timeout_s + tts.first_audio_timeout_s (%g s) leave the fallback no time "
-                "within tts.timeout_s (%g s): a stalled service will fail pieces instead",
-                waits,
-                tts.timeout_s,
-            )
-        from voiceloop.tts.fallback import wrap
-
-        return wrap(voice, settings)
-    return voice
+def create(options: EdgeOptions, tts: TtsSettings, **kwargs: Any) -> EdgeVoice:
+    """The `[tts] voice` (an espeak-style voice becomes the service's usual one for its
+    language) with `[tts.edge]`'s prosody and time limits; keyword arguments override. Never
+    wrapped: the fallback is `voiceloop.build.voices`' business."""
+    settings: dict[str, Any] = {"voice": tts.voice, **options.model_dump(), **kwargs}
+    settings["voice"] = edge_voice_for(settings["voice"])
+    return EdgeVoice(**settings)

@@ -23,12 +23,16 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voiceloop.audio.frames import resample
 from voiceloop.tts.base import TtsError
+
+if TYPE_CHECKING:
+    from voiceloop.config.settings import TtsSettings
+    from voiceloop.tts.options import EspeakOptions
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -262,6 +266,6 @@ class EspeakVoice:
         """Nothing to release: the engine is process-wide and shared with `render`."""
 
 
-def create(settings: Any, **kwargs: Any) -> EspeakVoice:
-    options: dict[str, Any] = {"voice": settings.tts.voice, "rate_wpm": settings.tts.rate_wpm}
-    return EspeakVoice(**{**options, **kwargs})
+def create(options: EspeakOptions, tts: TtsSettings, **kwargs: Any) -> EspeakVoice:
+    """The `[tts] voice` at `[tts.espeak] rate_wpm`; keyword arguments override (a fallback's voice)."""
+    return EspeakVoice(**{"voice": tts.voice, "rate_wpm": options.rate_wpm, **kwargs})

@@ -1,8 +1,7 @@
 """A voice with a second voice behind it: when the first fails, the second says the piece.
 
-Generic over any two adapters. `tts.name = "edge"` with `tts.fallback = "espeak"` builds one
-around the Edge voice; `tts.name = "fallback"` builds one from `tts.primary` and
-`tts.fallback` by name, for whatever voices come later.
+Generic over any two adapters: `voiceloop.build.voices` puts `tts.fallback` behind whichever
+voice `tts.name` chooses.
 
 Per piece:
 - The primary fails before any audio: the secondary says the whole piece.
@@ -21,24 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import numpy as np
 
-from voiceloop.tts.base import SpeechSynthesizer, TtsError
+from voiceloop.tts.base import PartialSpeech, SpeechSynthesizer, TtsError
+
+__all__ = ["FallbackVoice", "PartialSpeech"]
 
 log = logging.getLogger("voiceloop.tts")
 
 _LEADING_PUNCTUATION = " ,.;:!?，。；：！？、"  # left over where a cut fell after a word
-
-
-class PartialSpeech(TtsError):
-    """A voice failed after part of the piece was voiced; `unspoken` is the text not yet said
-    (maybe empty). Raised by primaries that know (Edge does, from its word boundaries)."""
-
-    def __init__(self, message: str, unspoken: str) -> None:
-        super().__init__(message)
-        self.unspoken = unspoken
 
 
 class FallbackVoice:
@@ -126,38 +117,3 @@ class FallbackVoice:
             await self.primary.aclose()
         finally:
             await self.secondary.aclose()
-
-
-def wrap(primary: SpeechSynthesizer, settings: Any, **kwargs: Any) -> FallbackVoice:
-    """`primary` with `tts.fallback` behind it."""
-    tts = settings.tts
-    if not tts.fallback:
-        raise TtsError("tts.fallback is not set: there is no second voice to fall back to")
-    options: dict[str, Any] = {"retry_after_s": tts.fallback_retry_s, **kwargs}
-    return FallbackVoice(primary, build_voice(tts.fallback, settings, voice=tts.fallback_voice), **options)
-
-
-def build_voice(name: str, settings: Any, *, voice: str | None = None) -> SpeechSynthesizer:
-    """The adapter `name` on its own (never wrapped again), speaking `voice` if given, else a
-    voice of its kind derived from `tts.voice` (an Edge voice asked of espeak: its language)."""
-    from voiceloop.registry import create
-
-    plain = settings.model_copy(update={"tts": settings.tts.model_copy(update={"fallback": None})})
-    if voice is None and name == "espeak":
-        from voiceloop.tts.edge import espeak_voice_for
-        from voiceloop.tts.espeak import list_voices
-
-        voice = espeak_voice_for(settings.tts.voice, list_voices())
-    return create("tts", name, plain, **({"voice": voice} if voice else {}))
-
-
-def create(settings: Any, **kwargs: Any) -> FallbackVoice:
-    """`tts.name = "fallback"`: `tts.primary`, then `tts.fallback`, both by adapter name."""
-    tts = settings.tts
-    if not tts.fallback:
-        raise TtsError("tts.name = 'fallback' needs tts.fallback, the second voice")
-    if "fallback" in (tts.primary, tts.fallback) or tts.primary == tts.fallback:
-        raise TtsError(
-            f"tts.primary ('{tts.primary}') and tts.fallback ('{tts.fallback}') must be two voices"
-        )
-    return wrap(build_voice(tts.primary, settings), settings, **kwargs)

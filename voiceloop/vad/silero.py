@@ -63,5 +63,5 @@ class SileroVad:
         return float(output[0, 0])
 
 
-def create(settings: object, **_: object) -> SileroVad:
+def create(options: object, vad: object, **_: object) -> SileroVad:
     return SileroVad()

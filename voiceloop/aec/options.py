@@ -1,0 +1,30 @@
+"""Each canceller's own options: `[aec.speex]`, `[aec.webrtc]`.
+
+Only pydantic here (the settings model imports it). `delay_ms` stays in `[aec]`: it is the
+device's delay, which the audio backend aligns the reference by, whatever the canceller.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from voiceloop.adapter_options import AdapterOptions
+
+
+class SpeexOptions(AdapterOptions):
+    # 256 ms covers the reverberant tail of living rooms (RT60 0.45-0.6 s): with 128 ms the
+    # unmodelled tail at the end of each reply was loud enough to sound like a barge-in.
+    filter_ms: int = Field(256, ge=16, le=1000)
+    # The linear filter alone leaves echo that VAD still hears, so a suppressor follows it;
+    # these cap its attenuation (dB). Noise and residual echo share one gain floor: 0 dB of
+    # noise suppression also weakens echo suppression (see voiceloop/aec/speex.py).
+    echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
+    echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
+    noise_suppress_db: int = Field(-25, ge=-90, le=0)
+
+
+class WebRtcOptions(AdapterOptions):
+    # AEC3 suppresses residual echo without help; noise suppression cleans the user's voice for
+    # VAD and ASR at the cost of 6 ms more output delay. (No high-pass switch: with echo
+    # cancellation on, WebRTC runs its high-pass filter whatever it is told.)
+    noise_suppression: bool = True

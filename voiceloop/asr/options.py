@@ -1,0 +1,43 @@
+"""Each recogniser's own options: `[asr.pocketsphinx]`, `[asr.paraformer]`, `[asr.openai]`.
+
+Only pydantic here: the settings model imports these, and loading settings must not import
+funasr, pocketsphinx or openai. Shared keys (language, hotwords, timeout_s) stay in `[asr]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from voiceloop.adapter_options import AdapterOptions
+
+
+class PocketsphinxOptions(AdapterOptions):
+    model: str | None = Field(None, description="a model dir; None = the English model it ships")
+    # Command-style use: restricted to these phrases (or a JSGF grammar) it is near perfect
+    # on synthetic speech, where its open vocabulary misses about half the words.
+    phrases: list[str] = []
+    grammar: Path | None = None
+
+
+class ParaformerOptions(AdapterOptions):
+    model: str | None = Field(None, description="a model id ('paraformer-zh', 'iic/...') or a local dir")
+    device: str = "auto"  # auto (first CUDA device, else CPU) | cpu | cuda | cuda:N
+    # VAD splits long audio (needed for files over ~60 s; a voice turn is already one
+    # utterance); punctuation restores ，。？ in Chinese and English text.
+    vad_model: str | None = None  # e.g. "fsmn-vad"
+    punc_model: str | None = None  # e.g. "ct-punc"
+    ncpu: int | None = Field(
+        None, ge=1, le=256, description="CPU threads; None = all cores but one, at most 4"
+    )
+    batch_size_s: int = Field(300, ge=1, description="seconds of audio per GPU batch (with a VAD)")
+    fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
+
+
+class OpenAITranscribeOptions(AdapterOptions):
+    """An OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str | None = Field(None, description="the server's model name; None = 'paraformer'")
+    api_key: SecretStr = SecretStr("not-needed")

@@ -1,0 +1,34 @@
+"""Every stage of one conversation, built from settings through the registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from voiceloop.build.adapters import build_adapter
+from voiceloop.build.voices import build_voice
+from voiceloop.engine.runtime import Pipeline
+from voiceloop.llm.backends import BackendSet
+
+if TYPE_CHECKING:
+    from voiceloop.config import Settings
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    device: Any = None,
+    aec: Any = None,
+    asr: Any = None,
+    llm: Any = None,
+    tts: Any = None,
+) -> Pipeline:
+    """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
+    for fault injection or fixed latency, no canceller for a browser that cancels its own echo."""
+    return Pipeline(
+        device=device if device is not None else build_adapter(settings, "audio"),
+        aec=aec if aec is not None else build_adapter(settings, "aec"),
+        vad=build_adapter(settings, "vad"),
+        asr=asr if asr is not None else build_adapter(settings, "asr"),
+        llm=llm if llm is not None else BackendSet(settings),
+        tts=tts if tts is not None else build_voice(settings),
+    )
