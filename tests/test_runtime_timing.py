@@ -21,16 +21,14 @@ from voiceloop.config import Settings
 from voiceloop.engine.messages import CUT_OFF_NOTICE, SPOKEN_ERRORS
 from voiceloop.engine.events import Stage
 from voiceloop.llm.base import ChatMessage
+from voiceloop.testing.faults import FaultyRecognizer, FaultyVoice
+from voiceloop.testing.soak import lost_turns
+from voiceloop.testing.scripted import Heard, ScriptedChat, ScriptedRecognizer, ScriptedVoice, quote_the_user
 from voiceloop.testing.stepped import (
     ConvergingCanceller,
-    Heard,
-    ScriptedChat,
-    ScriptedRecognizer,
-    ScriptedVoice,
     Speech,
     SteppedRoom,
     SteppedRun,
-    quote_the_user,
     run_stepped,
     stepped_settings,
 )
@@ -69,13 +67,25 @@ async def converse(
     heard: list[Heard],
     chat: dict | None = None,
     voice: dict | None = None,
-    aec: object = None,
+    aec: ConvergingCanceller | None = None,
+    faulty_asr: dict[int, str] | None = None,
+    faulty_voice: dict[int, str] | None = None,
 ) -> tuple[SteppedRun, SteppedRoom, ScriptedRecognizer, ScriptedChat, ScriptedVoice]:
+    """A conversation in a stepped room; `faulty_*` wrap a stage in the fault injectors the
+    soak uses (voiceloop/testing/faults.py), call numbers from 0."""
     room = SteppedRoom(speech, duration_s=seconds)
     asr = ScriptedRecognizer(*heard)
     llm = ScriptedChat(room.clock, **(chat or {}))
     tts = ScriptedVoice(room.clock, **(voice or {}))
-    run = await run_stepped(settings, room, asr=asr, llm=llm, tts=tts, aec=aec)
+    run = await run_stepped(
+        settings,
+        room,
+        asr=FaultyRecognizer(asr, faulty_asr) if faulty_asr else asr,
+        llm=llm,
+        tts=FaultyVoice(tts, faulty_voice) if faulty_voice else tts,
+        aec=aec,
+    )
+    assert lost_turns(run.log) == []  # every turn that began was logged as a turn
     return run, room, asr, llm, tts
 
 
@@ -347,3 +357,39 @@ async def test_a_greeting_is_turn_zero_and_the_first_question_is_turn_one(settin
     (turn,) = run.turns
     assert turn.turn_id == 1 and turn.outcome == "answered"
     assert run.history == [("what time is it", turn.heard_text)]  # the greeting is not history
+
+
+# Moved from test_soak.py, where each case took 10-20 s of real time: the recovery after a
+# failed stage is the engine's rule, and the fault injectors are the soak's own.
+THEN = Speech(8.0, 0.8)  # the next question, after any fault has run its course
+
+
+@pytest.mark.parametrize("mode", ["error", "stall", "cut"])
+async def test_a_voice_fault_ends_the_turn_and_the_next_one_speaks(settings: Settings, mode: str):
+    settings.tts.timeout_s = 4.0  # as in the soak: a stalled voice costs this much
+    run, *_ = await converse(
+        settings,
+        [ASK, THEN],
+        11.0,
+        [Heard("what time is it"), Heard("tell me a joke")],
+        faulty_voice={0: mode},  # the first reply's first piece
+    )
+    turns = run.events("turn")
+    assert turns[0]["outcome"] == "error" and turns[0]["errors"]
+    assert turns[-1]["outcome"] == "answered" and turns[-1]["heard_text"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome"), [("error", "error"), ("empty", "no_speech"), ("other_script", "answered")]
+)
+async def test_a_recogniser_fault_takes_its_recovery_path(settings: Settings, mode: str, outcome: str):
+    # An injected error never reaches the scripted recogniser: its first answer is then the
+    # second utterance's.
+    heard = [Heard("what time is it")] if mode != "error" else []
+    answers = [*heard, Heard("tell me a joke")]
+    run, *_ = await converse(settings, [ASK, THEN], 11.0, answers, faulty_asr={0: mode})
+    turns = run.events("turn")
+    assert turns[0]["outcome"] == outcome
+    if mode == "other_script":
+        assert turns[0]["transcript"] == FaultyRecognizer.OTHER_SCRIPT  # answered as heard, in that language
+    assert turns[-1]["outcome"] == "answered" and turns[-1]["transcript"] == "tell me a joke"

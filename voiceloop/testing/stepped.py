@@ -8,8 +8,8 @@ delays are set on the same clock:
 
 - the room's user is a tone at scripted times over faint noise, and `LevelVad` calls a chunk
   speech exactly when it is loud: the VAD's verdict is the script's, to the sample;
-- `ScriptedRecognizer`, `ScriptedChat` and `ScriptedVoice` answer what they are told, after
-  the delays they are given (or never, or with an error).
+- `ScriptedRecognizer`, `ScriptedChat` and `ScriptedVoice` (`scripted.py`) answer what they
+  are told, after the delays they are given (or never, or with an error).
 
 What is not real here is only what the virtual room tests with real parts (silero, speex,
 pocketsphinx, espeak, an OpenAI-compatible server): keep those end-to-end tests there.
@@ -28,15 +28,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.aec.base import EchoCanceller
+from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings, load_settings
 from voiceloop.engine.runtime import Conversation, Observer, Pipeline
 from voiceloop.engine.timing import TurnRecord
-from voiceloop.llm.base import ChatMessage, LlmError
+from voiceloop.llm.base import ChatModel
 from voiceloop.session.log import SessionLog, read_session
-from voiceloop.tts.base import TtsError
+from voiceloop.tts.base import SpeechSynthesizer
 
 T = TypeVar("T")
 SAMPLE_RATE = 16_000
@@ -164,24 +165,21 @@ class SteppedRoom:
         self.clock = clock or SteppedClock()
         self.t0 = self.clock.now()
         self.audible: list[float] = []  # start of every frame in which the speaker played
-        self._spans = [
-            (round(s.at * SAMPLE_RATE), round(s.end * SAMPLE_RATE)) for s in sorted(speech, key=lambda s: s.at)
-        ]
-        self._noise = np.random.default_rng(7)
+        self._mic = self._mic_track()
         self._closed = False
+
+    def _mic_track(self) -> np.ndarray:
+        """The whole session's mic, made once: faint noise, and the tone while the user talks."""
+        samples = np.arange(round(self.duration_s * SAMPLE_RATE) + FRAME_SAMPLES)
+        track = NOISE_AMPLITUDE * np.random.default_rng(7).standard_normal(samples.size)
+        tone = VOICE_AMPLITUDE * np.sin(2 * np.pi * 220.0 * samples / SAMPLE_RATE)
+        for said in self.speech:
+            start, end = round(said.at * SAMPLE_RATE), round(said.end * SAMPLE_RATE)
+            track[start:end] = tone[start:end]
+        return track.astype(np.float32)
 
     def now(self) -> float:
         return self.clock.now()
-
-    def mic(self, k: int) -> np.ndarray:
-        first = k * FRAME_SAMPLES
-        samples = np.arange(first, first + FRAME_SAMPLES)
-        talking = np.zeros(FRAME_SAMPLES, dtype=bool)
-        for start, end in self._spans:
-            talking |= (samples >= start) & (samples < end)
-        tone = VOICE_AMPLITUDE * np.sin(2 * np.pi * 220.0 * samples / SAMPLE_RATE)
-        noise = NOISE_AMPLITUDE * self._noise.standard_normal(FRAME_SAMPLES)
-        return np.where(talking, tone, noise).astype(np.float32)
 
     async def frames(self, playback: PlaybackQueue) -> AsyncIterator[DuplexFrame]:
         clock = self.clock
@@ -196,7 +194,10 @@ class SteppedRoom:
             clock.advance_to(frame_at + FRAME_S)
             await clock.settle()
             yield DuplexFrame(
-                mic_frame=self.mic(k), reference_frame=speaker, captured_at=frame_at, speaker_frame=speaker
+                mic_frame=self._mic[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].copy(),
+                reference_frame=speaker,
+                captured_at=frame_at,
+                speaker_frame=speaker,
             )
 
     def true_speech_end(self, before: float) -> float | None:
@@ -238,123 +239,6 @@ class ConvergingCanceller:
         pass
 
 
-# -- the stages ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Heard:
-    """One recognition: `text` after `delay_s`, or `error` at once."""
-
-    text: str = ""
-    delay_s: float = 0.1
-    error: str | None = None
-
-
-class ScriptedRecognizer:
-    name = "scripted"
-
-    def __init__(self, *answers: Heard) -> None:
-        self.answers = list(answers)
-        self.calls: list[float] = []  # seconds of audio per call
-
-    def warm_up(self) -> None:
-        pass
-
-    def transcribe(self, audio: np.ndarray, hotwords: list[str] | None = None) -> Transcription:
-        call = len(self.calls)
-        self.calls.append(len(audio) / SAMPLE_RATE)
-        answer = self.answers[call] if call < len(self.answers) else Heard()
-        if answer.error is not None:
-            raise AsrError(answer.error)
-        return Transcription(answer.text, len(audio) / SAMPLE_RATE, answer.delay_s)
-
-    def close(self) -> None:
-        pass
-
-
-def quote_the_user(messages: list[ChatMessage]) -> str:
-    return f"You said {messages[-1].content}. That is all I have to say about it."
-
-
-class ScriptedChat:
-    """Streams `reply(messages)` word by word: the first after `first_token_s`, then one each
-    `token_s`. Calls listed in `hang` never answer; those in `fail` raise LlmError."""
-
-    name = "scripted"
-    description = "scripted chat"
-
-    def __init__(
-        self,
-        clock: SteppedClock,
-        reply: Callable[[list[ChatMessage]], str] = quote_the_user,
-        first_token_s: float = 0.05,
-        token_s: float = 0.01,
-        hang: frozenset[int] = frozenset(),
-        fail: frozenset[int] = frozenset(),
-    ) -> None:
-        self.clock = clock
-        self.reply = reply
-        self.first_token_s = first_token_s
-        self.token_s = token_s
-        self.hang, self.fail = hang, fail
-        self.requests: list[list[ChatMessage]] = []
-
-    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
-        call = len(self.requests)
-        self.requests.append(list(messages))
-        if call in self.hang:
-            await self.clock.sleep(NEVER_S)
-        if call in self.fail:
-            raise LlmError("injected language model failure")
-        await self.clock.sleep(self.first_token_s)
-        for index, word in enumerate(self.reply(messages).split()):
-            if index:
-                await self.clock.sleep(self.token_s)
-            yield word if index == 0 else " " + word
-
-    async def check(self) -> str | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
-
-
-class ScriptedVoice:
-    """First audio after `first_audio_s`, then `word_s` of tone per word at once. Calls in
-    `fail` raise TtsError; calls in `hang` never produce audio."""
-
-    name = "scripted"
-
-    def __init__(
-        self,
-        clock: SteppedClock,
-        first_audio_s: float = 0.02,
-        word_s: float = 0.1,
-        fail: frozenset[int] = frozenset(),
-        hang: frozenset[int] = frozenset(),
-    ) -> None:
-        self.clock = clock
-        self.first_audio_s = first_audio_s
-        self.word_s = word_s
-        self.fail, self.hang = fail, hang
-        self.texts: list[str] = []
-
-    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
-        call = len(self.texts)
-        self.texts.append(text)
-        if call in self.hang:
-            await self.clock.sleep(NEVER_S)
-        if call in self.fail:
-            raise TtsError("injected voice failure")
-        await self.clock.sleep(self.first_audio_s)
-        for _ in text.split():
-            n = round(self.word_s * SAMPLE_RATE)
-            yield (VOICE_AMPLITUDE * np.sin(2 * np.pi * 330.0 * np.arange(n) / SAMPLE_RATE)).astype(np.float32)
-
-    async def aclose(self) -> None:
-        pass
-
-
 # -- a run ----------------------------------------------------------------------------------------
 
 
@@ -383,10 +267,10 @@ async def run_stepped(
     settings: Settings,
     room: SteppedRoom,
     *,
-    asr: ScriptedRecognizer,
-    llm: ScriptedChat,
-    tts: ScriptedVoice,
-    aec: Any = None,
+    asr: SpeechRecognizer,
+    llm: ChatModel,
+    tts: SpeechSynthesizer,
+    aec: EchoCanceller | None = None,
 ) -> SteppedRun:
     """Runs a whole conversation in the room, on its clock, and collects what happened."""
     from voiceloop.aec.passthrough import PassthroughCanceller
