@@ -65,7 +65,7 @@ class TurnRecord:
         """Voice-to-voice time not spent in the silence window or in stage work: the loop's
         own cost (VAD quantisation and lag, scheduling, queueing, frame alignment)."""
         t = self.timings_ms()
-        v2v, asr, first_piece, tts = (t["voice_to_voice"], t["asr"], t["llm_first_piece"], t["tts_first_audio"])
+        v2v, asr, first_piece, tts = t["voice_to_voice"], t["asr"], t["llm_first_piece"], t["tts_first_audio"]
         if v2v is None or asr is None or first_piece is None or tts is None:
             return None
         return round(v2v - (stop_window_ms + asr + first_piece + tts), 1)
