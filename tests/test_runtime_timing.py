@@ -361,7 +361,7 @@ async def test_a_greeting_is_turn_zero_and_the_first_question_is_turn_one(settin
 
 # Moved from test_soak.py, where each case took 10-20 s of real time: the recovery after a
 # failed stage is the engine's rule, and the fault injectors are the soak's own.
-THEN = Speech(8.0, 0.8)  # the next question, after any fault has run its course
+THEN = Speech(7.0, 0.8)  # the next question, after any fault has run its course
 
 
 @pytest.mark.parametrize("mode", ["error", "stall", "cut"])
@@ -370,7 +370,7 @@ async def test_a_voice_fault_ends_the_turn_and_the_next_one_speaks(settings: Set
     run, *_ = await converse(
         settings,
         [ASK, THEN],
-        11.0,
+        10.0,
         [Heard("what time is it"), Heard("tell me a joke")],
         faulty_voice={0: mode},  # the first reply's first piece
     )
@@ -387,7 +387,7 @@ async def test_a_recogniser_fault_takes_its_recovery_path(settings: Settings, mo
     # second utterance's.
     heard = [Heard("what time is it")] if mode != "error" else []
     answers = [*heard, Heard("tell me a joke")]
-    run, *_ = await converse(settings, [ASK, THEN], 11.0, answers, faulty_asr={0: mode})
+    run, *_ = await converse(settings, [ASK, THEN], 10.0, answers, faulty_asr={0: mode})
     turns = run.events("turn")
     assert turns[0]["outcome"] == outcome
     if mode == "other_script":
