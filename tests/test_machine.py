@@ -9,9 +9,11 @@ from voiceloop.engine.events import (
     BargeIn,
     CancelReply,
     CancelTranscription,
+    EchoCancellerConverged,
     EndpointReached,
     FinishTurn,
     PlaybackFinished,
+    PlaybackProgress,
     PlaybackStarted,
     ReplyFinished,
     ReplyStarted,
@@ -200,7 +202,7 @@ def test_the_watchdog_returns_to_listening_when_a_stage_hangs():
 def test_playback_in_progress_keeps_the_watchdog_quiet():
     machine = machine_in_speaking(watchdog_s=5.0)
     for second in range(2, 20):
-        machine.note_progress(float(second))
+        assert machine.handle(PlaybackProgress(at=float(second))) == []
         assert machine.handle(Tick(at=float(second))) == []
     assert machine.state is State.SPEAKING
 
@@ -254,14 +256,14 @@ def test_a_greeting_is_spoken_as_turn_zero_and_ends_listening():
 
 
 def test_while_the_echo_canceller_converges_a_barge_in_needs_more_speech():
-    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0)
-    machine.echo_canceller_converged = False
+    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0, echo_canceller_warmup=True)
     machine.handle(SpeechStarted(at=2.0))
     assert machine.handle(SpeechProgress(voiced_s=0.6, at=2.6)) == []  # residual echo, maybe
     assert kinds(machine.handle(SpeechProgress(voiced_s=1.02, at=3.02)))[0] is BargeIn
 
-    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0)
-    machine.echo_canceller_converged = True
+    machine = machine_in_speaking(barge_in_min_s=0.25, barge_in_warmup_min_s=1.0, echo_canceller_warmup=True)
+    assert machine.handle(EchoCancellerConverged(at=1.9, after_s=0.5)) == []
+    assert machine.echo_canceller_converged
     machine.handle(SpeechStarted(at=2.0))
     assert kinds(machine.handle(SpeechProgress(voiced_s=0.26, at=2.26)))[0] is BargeIn
 
@@ -316,8 +318,7 @@ def test_an_early_transcription_failure_is_reported_once_the_endpoint_confirms_i
 
 
 def test_speech_heard_over_a_reply_before_the_canceller_converged_is_not_made_a_turn():
-    machine = machine_in_speaking()
-    machine.echo_canceller_converged = False
+    machine = machine_in_speaking(echo_canceller_warmup=True)
     machine.handle(SpeechStarted(at=2.9))  # most likely the reply's own echo tail
     machine.handle(ReplyFinished(1, at=2.95))
     machine.handle(PlaybackFinished(1, at=3.0))
@@ -329,8 +330,9 @@ def test_speech_heard_over_a_reply_before_the_canceller_converged_is_not_made_a_
 
 
 def test_before_anything_plays_the_warm_up_rule_does_not_apply():
-    machine = ConversationMachine(MachineConfig(barge_in_min_s=0.25, barge_in_warmup_min_s=1.5))
-    machine.echo_canceller_converged = False
+    machine = ConversationMachine(
+        MachineConfig(barge_in_min_s=0.25, barge_in_warmup_min_s=1.5, echo_canceller_warmup=True)
+    )
     machine.handle(SpeechStarted(at=0.0))
     machine.handle(ended(0.0, 1.0))
     machine.handle(Transcript(1, "what time is it", at=1.2))

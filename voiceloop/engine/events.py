@@ -95,6 +95,26 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True)
+class PlaybackProgress:
+    """Reply audio sounded during this frame: progress, so the watchdog does not take a long
+    reply for a hang. Not tied to a turn: whatever the speaker plays is the reply under way."""
+
+    at: float
+
+
+# ---- events: from the echo canceller ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EchoCancellerConverged:
+    """The canceller has heard enough playback to cancel it: from now on a barge-in needs only
+    the usual minimum of speech, not the longer warm-up minimum."""
+
+    at: float
+    after_s: float  # seconds of playback it took
+
+
+@dataclass(frozen=True)
 class StageFailed:
     stage: Stage
     turn_id: int
@@ -117,6 +137,8 @@ Event = (
     | PlaybackStarted
     | ReplyFinished
     | PlaybackFinished
+    | PlaybackProgress
+    | EchoCancellerConverged
     | StageFailed
     | Tick
 )

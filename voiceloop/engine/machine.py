@@ -13,16 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from voiceloop.engine.messages import SPOKEN_ERRORS
 from voiceloop.engine.events import (
     Action,
     BargeIn,
     CancelReply,
     CancelTranscription,
+    EchoCancellerConverged,
     EndpointReached,
     Event,
     FinishTurn,
     PlaybackFinished,
+    PlaybackProgress,
     PlaybackStarted,
     ReplyFinished,
     ReplyStarted,
@@ -39,6 +40,7 @@ from voiceloop.engine.events import (
     Tick,
     Transcript,
 )
+from voiceloop.engine.messages import error_notice
 
 
 class State(str, Enum):
@@ -59,6 +61,9 @@ class MachineConfig:
     half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
     watchdog_s: float = 30.0
     speak_errors: bool = True
+    # The canceller needs playback to converge (speex): until EchoCancellerConverged arrives,
+    # speech over a reply may be its residual echo.
+    echo_canceller_warmup: bool = False
 
 
 class ConversationMachine:
@@ -74,8 +79,7 @@ class ConversationMachine:
         self._reply_is_notice = False
         self._current_user_text = ""
         self._notice_outcome = "error"
-        # Set by the runtime: False while the echo canceller is still converging.
-        self.echo_canceller_converged = True
+        self._canceller_converged = not self.config.echo_canceller_warmup
         self._greeted = False
         self._drop_utterance = False  # the one under way began as echo we could not rule out
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
@@ -84,9 +88,21 @@ class ConversationMachine:
 
     # -- entry point ---------------------------------------------------------------------------
 
+    @property
+    def echo_canceller_converged(self) -> bool:
+        return self._canceller_converged
+
     def handle(self, event: Event) -> list[Action]:
         if isinstance(event, Tick):
             return self._on_tick(event)
+        if isinstance(event, PlaybackProgress):
+            # Playback moving counts as progress, so a long reply is not mistaken for a hang.
+            if self._progress_at is not None:
+                self._progress_at = max(self._progress_at, event.at)
+            return []
+        if isinstance(event, EchoCancellerConverged):
+            self._canceller_converged = True
+            return []
         if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
@@ -157,7 +173,7 @@ class ConversationMachine:
 
     def _is_barge_in(self, voiced_s: float) -> bool:
         # The warm-up rule guards against our own echo: it only matters once audio is playing.
-        if self.echo_canceller_converged or self.state is State.THINKING:
+        if self._canceller_converged or self.state is State.THINKING:
             needed = self.config.barge_in_min_s
         else:
             needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)
@@ -269,17 +285,18 @@ class ConversationMachine:
         return [StartReply(self.turn_id, user_text)]
 
     def _on_stage_failed(self, event: StageFailed) -> list[Action]:
-        speak = self.config.speak_errors and event.stage is not Stage.TTS
         if self.state is State.TRANSCRIBING:
-            report = ReportError(event.stage, event.turn_id, event.message, speak=speak)
-            if speak:
+            notice = error_notice(event.stage, reply_began=False) if self.config.speak_errors else None
+            report = ReportError(event.stage, event.turn_id, event.message, speak=notice is not None)
+            if notice is not None:
                 # The error is spoken as a notice reply, so it flows through the same
                 # playback, barge-in and watchdog paths as any reply.
                 self._pending_user_text = ""
-                return [report, *self._start_notice(SPOKEN_ERRORS[event.stage])]
+                return [report, *self._start_notice(notice)]
             return [report, *self._end_turn("error", event.at)]
         if self.state in REPLYING:
-            # The reply task speaks its own short error (it knows what was already said).
+            # The reply task speaks its own short error, by the same rule (`error_notice`),
+            # once it knows whether any of the reply was queued before the failure.
             self._reply_error = event.message
             return [ReportError(event.stage, event.turn_id, event.message, speak=False)]
         return []
@@ -312,7 +329,7 @@ class ConversationMachine:
         # the echo canceller has not converged yet: then it is most likely the reply's own
         # echo tail, and transcribing it would answer ourselves.
         talking = self._candidate_at is not None
-        self._drop_utterance = talking and not self.echo_canceller_converged
+        self._drop_utterance = talking and not self._canceller_converged
         self.state = State.USER_SPEAKING if talking and not self._drop_utterance else State.LISTENING
         self._candidate_at = None
         self._progress_at = None
@@ -333,8 +350,3 @@ class ConversationMachine:
             CancelReply(turn),
             *self._end_turn("timeout", tick.at),
         ]
-
-    def note_progress(self, at: float) -> None:
-        """Playback moving counts as progress, so a long reply is not mistaken for a hang."""
-        if self._progress_at is not None:
-            self._progress_at = max(self._progress_at, at)

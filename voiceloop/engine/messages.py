@@ -12,3 +12,22 @@ SPOKEN_ERRORS = {
     Stage.AUDIO: "Sorry, something went wrong.",
 }
 CUT_OFF_NOTICE = "Sorry, my answer was cut off."
+
+
+def error_notice(stage: Stage, *, reply_began: bool) -> str | None:
+    """What the assistant says after `stage` failed, or None when nothing can be said.
+
+    The one rule for spoken errors, used by the machine (a failure before any reply) and by a
+    reply (a failure in the middle of one): a failed voice cannot speak its own apology, so a
+    TTS failure is only printed; a reply of which some audio was already queued says it was
+    cut off rather than that the stage is not answering.
+    """
+    if stage is Stage.TTS:
+        return None
+    return CUT_OFF_NOTICE if reply_began else SPOKEN_ERRORS[stage]
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line for the console, the log and the turn's errors."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

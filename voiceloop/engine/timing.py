@@ -65,10 +65,9 @@ class TurnRecord:
         """Voice-to-voice time not spent in the silence window or in stage work: the loop's
         own cost (VAD quantisation and lag, scheduling, queueing, frame alignment)."""
         t = self.timings_ms()
-        parts = (t["voice_to_voice"], t["asr"], t["llm_first_piece"], t["tts_first_audio"])
-        if any(part is None for part in parts):
+        v2v, asr, first_piece, tts = t["voice_to_voice"], t["asr"], t["llm_first_piece"], t["tts_first_audio"]
+        if v2v is None or asr is None or first_piece is None or tts is None:
             return None
-        v2v, asr, first_piece, tts = parts  # type: ignore[misc]
         return round(v2v - (stop_window_ms + asr + first_piece + tts), 1)
 
     def as_log(self, t0: float) -> dict[str, object]:

@@ -1,0 +1,119 @@
+"""The listener: one duplex frame in, the typed events it amounts to out, in order.
+
+Per 10 ms frame it records the audio, cancels the echo (or skips the canceller when nothing
+has played for longer than any echo tail), notices when the canceller has converged, passes
+on what the speaker did (playback started, finished, still playing), cuts the cleaned audio
+into VAD chunks for the endpointer, and ends with a Tick. It never looks at the machine: it
+only asks `muted()` (half-duplex while replying) and hands each event to `emit` as it arises,
+so the machine has seen the speaker's events before the mic's are judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from voiceloop.aec.base import EchoCanceller
+from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.playback import PlaybackQueue
+from voiceloop.engine.events import EchoCancellerConverged, Event, PlaybackProgress, Tick
+from voiceloop.session.log import SessionLog
+from voiceloop.vad.base import VoiceActivityDetector
+from voiceloop.vad.endpointer import Endpointer
+
+SAMPLE_RATE = 16_000
+# After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
+# to ~0.6 s in living rooms); past that the mic holds no echo.
+ECHO_TAIL_S = 0.8
+
+
+class Listener:
+    def __init__(
+        self,
+        aec: EchoCanceller,
+        vad: VoiceActivityDetector,
+        endpointer: Endpointer,
+        playback: PlaybackQueue,
+        session: SessionLog,
+        *,
+        emit: Callable[[Event], None],
+        muted: Callable[[], bool],
+    ) -> None:
+        self._aec = aec
+        self._vad = vad
+        self._endpointer = endpointer
+        self._playback = playback
+        self._session = session
+        self._emit = emit
+        self._muted = muted
+        self._aec_delay_s = getattr(aec, "output_delay_samples", 0) / SAMPLE_RATE
+        self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
+        self._converged = self._aec_warmup_s <= 0
+        self._far_end_s = 0.0  # playback the canceller has heard so far
+        self._reference_heard_at = -1e9  # last time the speaker played anything
+        self._vad_chunk: list[np.ndarray] = []
+        self._vad_chunk_at = 0.0
+
+    @property
+    def needs_warmup(self) -> bool:
+        """The canceller must hear playback before it cancels it (see EchoCancellerConverged)."""
+        return self._aec_warmup_s > 0
+
+    def hear(self, frame: DuplexFrame) -> None:
+        self._session.write_audio(frame.mic_frame, frame.speaker_frame)
+        cleaned, cleaned_at = self._cancel_echo(frame)
+        self._track_convergence(frame)
+        for playback_event in self._playback.drain_events():
+            self._emit(playback_event)
+        if self._muted():
+            self._vad_chunk.clear()  # mic ignored while replying: nothing carries over
+            self._endpointer.reset()
+        else:
+            self._feed_vad(cleaned, cleaned_at)
+        if self._playback.playing:
+            self._emit(PlaybackProgress(frame.captured_at))
+        self._emit(Tick(at=frame.captured_at + len(frame.mic_frame) / SAMPLE_RATE))
+
+    def _cancel_echo(self, frame: DuplexFrame) -> tuple[np.ndarray, float]:
+        """The cleaned frame, and the time of its first sample (the canceller may lag)."""
+        cleaned = self._aec.process(frame.mic_frame, frame.reference_frame)
+        cleaned_at = frame.captured_at - self._aec_delay_s
+        if np.any(frame.reference_frame):
+            self._reference_heard_at = frame.captured_at
+        if self._aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
+            # Nothing played for longer than any room's echo tail: there is no echo to
+            # cancel, so VAD takes the mic as it is, without the canceller's frame of delay.
+            return frame.mic_frame, frame.captured_at
+        return cleaned, cleaned_at
+
+    def _track_convergence(self, frame: DuplexFrame) -> None:
+        if self._converged or not np.any(frame.reference_frame):
+            return
+        self._far_end_s += len(frame.reference_frame) / SAMPLE_RATE
+        if self._far_end_s >= self._aec_warmup_s:
+            self._converged = True
+            after_s = round(self._far_end_s, 2)
+            self._session.write("echo_canceller_converged", at=frame.captured_at, after_s=after_s)
+            self._emit(EchoCancellerConverged(at=frame.captured_at, after_s=after_s))
+
+    def _feed_vad(self, cleaned: np.ndarray, at: float) -> None:
+        """VAD judges fixed chunks (32 ms for silero); between chunks the endpointer polls each
+        frame, so a quiet frame can close the stop window without waiting for a whole chunk."""
+        if not self._vad_chunk:
+            self._vad_chunk_at = at
+        self._vad_chunk.append(cleaned)
+        buffered = sum(len(part) for part in self._vad_chunk)
+        size = self._vad.chunk_samples
+        if buffered < size:
+            for event in self._endpointer.poll(cleaned, at):
+                self._emit(event)
+            return
+        audio = np.concatenate(self._vad_chunk)
+        chunk, rest = audio[:size], audio[size:]
+        chunk_at = self._vad_chunk_at
+        self._vad_chunk = [rest] if rest.size else []
+        self._vad_chunk_at = chunk_at + size / SAMPLE_RATE
+        probability = self._vad.speech_probability(chunk)
+        for event in self._endpointer.feed(chunk, probability, chunk_at):
+            self._emit(event)
