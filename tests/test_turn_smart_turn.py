@@ -236,3 +236,16 @@ def test_the_cli_downloads_smart_turn(
     result = CliRunner().invoke(app, ["models", "download", "smart-turn"])
     assert result.exit_code == 0, result.output
     assert "already cached" in result.output
+
+
+def test_the_options_import_without_numpy_or_onnxruntime() -> None:
+    """The config holds SmartTurnOptions; loading a config must not pay for the model's stack."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from voiceloop.turn.options import SmartTurnOptions; SmartTurnOptions(threshold=0.7); "
+        "print(sorted(m for m in ('numpy', 'onnxruntime') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

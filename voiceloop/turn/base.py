@@ -7,9 +7,10 @@ between the user's last word and the reply, and its time is latency the user hea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class TurnError(RuntimeError):

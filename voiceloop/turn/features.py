@@ -13,11 +13,13 @@ from functools import cache
 
 import numpy as np
 
+from voiceloop.turn.options import MODEL_WINDOW_S
+
 SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms windows
 HOP = 160  # 10 ms: 100 frames a second
 N_MELS = 80
-WINDOW_S = 8.0  # Smart Turn's input: the last 8 s, 800 frames
+WINDOW_S = MODEL_WINDOW_S
 WINDOW_SAMPLES = int(WINDOW_S * SAMPLE_RATE)
 N_FRAMES = WINDOW_SAMPLES // HOP
 _MEL_FLOOR = 1e-10

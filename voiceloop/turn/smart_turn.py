@@ -10,35 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from voiceloop.turn import models
 from voiceloop.turn.base import TurnError, TurnVerdict
-from voiceloop.turn.features import SAMPLE_RATE, WINDOW_S, smart_turn_features
+from voiceloop.turn.features import SAMPLE_RATE, smart_turn_features
+from voiceloop.turn.options import SmartTurnOptions
 
-
-class SmartTurnOptions(BaseModel):
-    """What `smart-turn` can be told; unknown keys are errors, as everywhere in voiceloop's config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model_path: Path | None = Field(
-        default=None,
-        description="the .onnx file; None = the voiceloop model cache (`voiceloop models download smart-turn`)",
-    )
-    threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="P(complete) above this ends the turn")
-    # One thread: 45-96 ms median here; two: 25 ms, but the second core is the ASR's at a stop.
-    threads: int = Field(default=1, ge=1, le=16, description="onnxruntime intra-op threads")
-    max_audio_s: float = Field(
-        default=WINDOW_S,
-        gt=0.0,
-        le=WINDOW_S,
-        description="how much of the turn's end is heard (the model sees 8 s)",
-    )
+__all__ = ["SmartTurnDetector", "SmartTurnOptions", "create"]
 
 
 class SmartTurnDetector:
@@ -68,11 +50,12 @@ class SmartTurnDetector:
 
     def predict(self, audio: np.ndarray) -> TurnVerdict:
         started = time.perf_counter()
-        if self._session is None:
+        session = self._session  # one read: `close` from another thread cannot pull it mid-call
+        if session is None:
             raise TurnError("the Smart Turn detector is closed")
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         features = smart_turn_features(np.nan_to_num(audio), self.options.max_audio_s)
-        (probabilities,) = self._session.run(["logits"], {self._input: features})
+        (probabilities,) = session.run(["logits"], {self._input: features})
         probability = float(np.clip(probabilities.reshape(-1)[0], 0.0, 1.0))
         return TurnVerdict(
             probability=probability,
@@ -93,7 +76,7 @@ def create(
 ) -> SmartTurnDetector:
     """Registry factory: options as the model, as a plain mapping (a TOML table), or none."""
     if isinstance(options, SmartTurnOptions):
-        base = options.model_dump(exclude_unset=True)
+        base = options.model_dump()
     elif options is None:
         base = {}
     elif isinstance(options, Mapping):
