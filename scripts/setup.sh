@@ -43,8 +43,20 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
+# Smart Turn v3.2 (the end-of-turn model, 8.7 MB) out of the pipecat-ai wheel on PyPI, when
+# missing. Without it only the turn detector is off (and its tests skip), so a failure warns.
+fetch_turn_model() {
+  "$VENV/bin/python" -c "import sys; from voiceloop.turn import models; sys.exit(not models.is_present())" \
+    2>/dev/null && return 0
+  say "downloading the Smart Turn model (voiceloop models download smart-turn)"
+  "$VENV/bin/python" -m voiceloop models download smart-turn \
+    || say "could not download the Smart Turn model (is PyPI reachable?): the turn detector is off" \
+           "until you run: $VENV/bin/python -m voiceloop models download smart-turn"
+}
+
 stamp="$VENV/.voiceloop-installed$EXTRAS"
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && "$VENV/bin/python" -c "import torch, voiceloop" 2>/dev/null; then
+  fetch_turn_model
   exit 0
 fi
 
@@ -59,4 +71,5 @@ say "installing voiceloop ($target)"
 # The constraint keeps every dependency on the torch already installed.
 "${PIP[@]}" install -q -e "$target" --constraint <(echo "torch==$TORCH_VERSION")
 touch "$stamp"
+fetch_turn_model
 say "done"

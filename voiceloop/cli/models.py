@@ -6,7 +6,7 @@ one explicit place that does, with a progress bar, on a machine with internet.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,7 +52,10 @@ def list_models(
 def download(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Model names or ids (default: the configured asr.paraformer model, vad_model, punc_model)."),
+        typer.Argument(
+            help="Model names or ids, or smart-turn (default: the configured asr.paraformer model, "
+            "vad_model, punc_model)."
+        ),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
     config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
@@ -100,6 +103,9 @@ def download(
 
     failed = 0
     for name in names:
+        if name == "smart-turn":  # the turn detector's file from PyPI, not a FunASR model
+            failed += not _download_smart_turn(console)
+            continue
         try:
             ref = models.parse(name)
             if ref.model_id is None:
@@ -120,3 +126,16 @@ def download(
             console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _download_smart_turn(console: Any) -> bool:
+    """Fetches Smart Turn v3.2 out of the pipecat-ai wheel (voiceloop/turn/models.py); False on failure."""
+    from voiceloop.turn import models as turn_models
+    from voiceloop.turn.base import TurnError
+
+    try:
+        turn_models.download(console.print)
+    except (TurnError, OSError) as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return False
+    return True

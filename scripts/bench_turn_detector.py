@@ -1,0 +1,122 @@
+#!/usr/bin/env python
+"""What the Smart Turn detector costs per call, and what it says on a few espeak utterances.
+
+The detector runs at every VAD stop, between the user's last word and the reply, so its median
+time is latency a user hears (issue 14's target: <= 60 ms median on the 2-core machine). Its
+input is always 8 s (800 frames), so the cost does not depend on the utterance; each call here
+is a different utterance anyway, cycled, so no cache flatters it.
+
+Per thread count: median / p90 wall ms of `predict` (features + inference), the median CPU ms
+it burns (all threads of this process: what it takes from the ASR running beside it, and what
+the wall time would approach on an idle machine), the features alone, and the model's load
+time. The machine's load average is printed with the numbers: on a shared 2-core host the same
+call has measured 25 ms idle and 200+ ms busy.
+
+    .venv/bin/python scripts/bench_turn_detector.py [--calls 30] [--threads 1 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from voiceloop.testing.clips import spoken_clip
+from voiceloop.turn import models
+from voiceloop.turn.features import smart_turn_features
+from voiceloop.turn.smart_turn import SmartTurnOptions, create
+
+UTTERANCES = [
+    ("turn off the kitchen lights.", True),
+    ("I can't seem to, um", False),
+    ("what is the weather like tomorrow in Paris?", True),
+    ("set a timer for", False),
+    ("stop", True),
+    ("I would like to book a table for", False),
+    ("thanks, that's all.", True),
+    ("and then we could, uh", False),
+]
+TRAILING_SILENCE_S = 0.25
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def bench(threads: int, calls: int, clips: list[np.ndarray]) -> dict[str, float]:
+    started = time.perf_counter()
+    detector = create(SmartTurnOptions(threads=threads))
+    load_ms = (time.perf_counter() - started) * 1000
+    detector.warm_up()
+    total, cpu, features = [], [], []
+    for k in range(calls):
+        audio = clips[k % len(clips)]
+        cpu_started = time.process_time()
+        total.append(detector.predict(audio).elapsed_ms)
+        cpu.append((time.process_time() - cpu_started) * 1000)
+        t0 = time.perf_counter()
+        smart_turn_features(audio)
+        features.append((time.perf_counter() - t0) * 1000)
+    detector.close()
+    return {
+        "threads": threads,
+        "calls": calls,
+        "median_ms": percentile(total, 50),
+        "p90_ms": percentile(total, 90),
+        "cpu_median_ms": percentile(cpu, 50),
+        "features_median_ms": percentile(features, 50),
+        "load_ms": load_ms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    models.resolve()  # the one-line "run `voiceloop models download smart-turn`" if it is missing
+    clips = [spoken_clip(text, tail_s=TRAILING_SILENCE_S) for text, _ in UTTERANCES]
+
+    detector = create()
+    verdicts = [
+        (text, expected, detector.predict(audio)) for (text, expected), audio in zip(UTTERANCES, clips)
+    ]
+    detector.close()
+    load_before = os.getloadavg()[0]
+    rows = [bench(threads, args.calls, clips) for threads in args.threads]
+    load_after = os.getloadavg()[0]
+
+    if args.json:
+        print(json.dumps({
+            "cost": rows,
+            "load_average_1min": [load_before, load_after],
+            "cpus": os.cpu_count(),
+            "verdicts": [
+                {"text": text, "complete_expected": expected, "probability": v.probability, "complete": v.complete}
+                for text, expected, v in verdicts
+            ],
+        }, indent=2))  # fmt: skip
+        return
+    print(f"Smart Turn v3.2, {TRAILING_SILENCE_S * 1000:.0f} ms of trailing silence (espeak en-us):")
+    for text, expected, v in verdicts:
+        mark = "ok " if v.complete == expected else "MISS"
+        print(f"  {mark} P={v.probability:.3f} {'complete  ' if v.complete else 'incomplete'}  {text!r}")
+    print(
+        f"\ncost per call, {args.calls} calls ({os.cpu_count()} CPUs, load {load_before:.1f} → {load_after:.1f}):"
+    )
+    print(f"  {'threads':>7} {'median':>8} {'p90':>8} {'cpu':>8} {'features':>9} {'load':>7}")
+    for row in rows:
+        print(
+            f"  {row['threads']:>7} {row['median_ms']:>6.1f}ms {row['p90_ms']:>6.1f}ms {row['cpu_median_ms']:>6.1f}ms "
+            f"{row['features_median_ms']:>7.1f}ms {row['load_ms']:>5.0f}ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

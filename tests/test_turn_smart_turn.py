@@ -1,0 +1,251 @@
+"""Smart Turn v3.2 as a stage of its own: features identical to Whisper's, clear espeak cases
+decided right, nothing crashes on silence or empty input, and a missing model is one line
+naming the command that fetches it.
+
+The model comes from PyPI (the pipecat-ai wheel) into the voiceloop model cache; the fixture
+fetches it when missing and skips only if that download really cannot happen."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voiceloop.testing.clips import spoken_clip
+from voiceloop.turn import TurnDetector, TurnError, TurnModelMissing, TurnVerdict, models
+from voiceloop.turn.features import (
+    SAMPLE_RATE,
+    WINDOW_SAMPLES,
+    last_window,
+    mel_filters,
+    smart_turn_features,
+)
+from voiceloop.turn.smart_turn import SmartTurnDetector, SmartTurnOptions, create
+
+TRAILING_SILENCE_S = 0.25  # what a VAD stop leaves after the last word (stop_ms 200-250)
+
+
+@pytest.fixture(scope="module")
+def model_file() -> Path:
+    if not models.is_present():
+        try:
+            models.download()
+        except TurnError as exc:
+            pytest.skip(f"the Smart Turn model is not cached and cannot be downloaded here: {exc}")
+    return models.default_model_path()
+
+
+@pytest.fixture(scope="module")
+def detector(model_file: Path) -> Iterator[SmartTurnDetector]:
+    turn = create(SmartTurnOptions(threads=1))
+    turn.warm_up()
+    yield turn
+    turn.close()
+
+
+def clip(text: str) -> np.ndarray:
+    return spoken_clip(text, tail_s=TRAILING_SILENCE_S)
+
+
+# -- features ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def whisper_extractor():  # type: ignore[no-untyped-def]
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    return transformers.WhisperFeatureExtractor(feature_size=80)
+
+
+def whisper_features(extractor, audio: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """transformers' features as Smart Turn's reference code asks for them."""
+    return extractor(
+        last_window(audio),
+        sampling_rate=SAMPLE_RATE,
+        return_tensors="np",
+        padding="max_length",
+        max_length=WINDOW_SAMPLES,
+        truncation=True,
+        do_normalize=True,
+    ).input_features
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["speech", "long speech and noise", "silence", "one sample", "loud clipped noise"],
+)
+def test_features_match_whisper_feature_extractor(whisper_extractor, case: str) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    audio = {
+        "speech": lambda: clip("turn off the kitchen lights."),
+        "long speech and noise": lambda: np.concatenate(
+            [rng.standard_normal(6 * SAMPLE_RATE).astype(np.float32) * 0.05, clip("set a timer for")]
+        ),
+        "silence": lambda: np.zeros(SAMPLE_RATE, np.float32),
+        "one sample": lambda: np.array([0.3], np.float32),
+        "loud clipped noise": lambda: np.clip(rng.standard_normal(3 * SAMPLE_RATE) * 2, -1, 1).astype(
+            np.float32
+        ),
+    }[case]()
+    ours = smart_turn_features(audio)
+    theirs = whisper_features(whisper_extractor, audio)
+    assert ours.shape == theirs.shape == (1, 80, 800)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+
+
+def test_mel_filterbank_is_whispers(whisper_extractor) -> None:  # type: ignore[no-untyped-def]
+    np.testing.assert_allclose(mel_filters(), whisper_extractor.mel_filters, rtol=1e-10, atol=1e-12)
+
+
+def test_window_keeps_the_end_and_pads_the_front() -> None:
+    short = np.arange(1, 101, dtype=np.float32)
+    window = last_window(short)
+    assert window.shape == (WINDOW_SAMPLES,)
+    assert not window[:-100].any() and np.array_equal(window[-100:], short)
+    long = np.arange(WINDOW_SAMPLES + 500, dtype=np.float32)
+    assert np.array_equal(last_window(long), long[-WINDOW_SAMPLES:])
+    one_second = last_window(long, seconds=1.0)
+    assert not one_second[:-SAMPLE_RATE].any() and np.array_equal(
+        one_second[-SAMPLE_RATE:], long[-SAMPLE_RATE:]
+    )
+    assert not last_window(np.zeros(0, np.float32)).any()
+
+
+# -- the detector on clear cases ---------------------------------------------------------------
+
+
+def test_a_finished_command_is_complete(detector: SmartTurnDetector) -> None:
+    verdict = detector.predict(clip("turn off the kitchen lights."))
+    assert verdict.complete, verdict
+    assert verdict.probability > 0.8, verdict
+
+
+def test_a_hesitation_is_incomplete(detector: SmartTurnDetector) -> None:
+    verdict = detector.predict(clip("I can't seem to, um"))
+    assert not verdict.complete, verdict
+    assert verdict.probability < 0.2, verdict
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [
+        np.zeros(0, np.float32),
+        np.zeros(1, np.float32),
+        np.zeros(SAMPLE_RATE // 100, np.float32),
+        np.zeros(2 * SAMPLE_RATE, np.float32),
+        np.zeros(20 * SAMPLE_RATE, np.float32),
+        np.full(SAMPLE_RATE, np.nan, np.float32),
+        np.zeros((SAMPLE_RATE, 1), np.float32),  # a (samples, channels) block from a device
+    ],
+    ids=["empty", "one sample", "10 ms", "2 s silence", "20 s silence", "NaN", "column"],
+)
+def test_silence_and_odd_input_give_a_verdict(detector: SmartTurnDetector, audio: np.ndarray) -> None:
+    verdict = detector.predict(audio)
+    assert isinstance(verdict, TurnVerdict)
+    assert 0.0 <= verdict.probability <= 1.0
+    assert verdict.complete == (verdict.probability > detector.options.threshold)
+    assert verdict.elapsed_ms > 0
+
+
+def test_the_threshold_decides(model_file: Path) -> None:
+    audio = clip("turn off the kitchen lights.")
+    strict = create({"threshold": 0.999, "threads": 2})
+    try:
+        verdict = strict.predict(audio)
+    finally:
+        strict.close()
+    assert verdict.probability > 0.8 and not verdict.complete
+
+
+def test_it_is_a_turn_detector_and_closes(model_file: Path) -> None:
+    turn = create()
+    assert isinstance(turn, TurnDetector) and turn.name == "smart-turn"
+    turn.close()
+    with pytest.raises(TurnError, match="closed"):
+        turn.predict(np.zeros(SAMPLE_RATE, np.float32))
+
+
+# -- options and the model file ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [({"treshold": 0.5}, "treshold"), ({"threshold": 1.5}, "threshold"), ({"max_audio_s": 9}, "max_audio_s")],
+)
+def test_bad_options_name_the_key(options: dict, key: str) -> None:
+    with pytest.raises(TurnError, match=f"smart-turn options: {key}"):
+        create(options)
+
+
+def test_a_missing_model_is_one_line_naming_the_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path))
+    with pytest.raises(TurnModelMissing) as caught:
+        create()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "`voiceloop models download smart-turn`" in message
+    assert str(tmp_path / "smart-turn" / models.FILE_NAME) in message
+    with pytest.raises(TurnModelMissing, match="voiceloop models download smart-turn"):
+        create(model_path=tmp_path / "nowhere.onnx")
+
+
+def test_a_truncated_model_is_named_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path))
+    models.default_model_path().parent.mkdir(parents=True)
+    models.default_model_path().write_bytes(b"\0" * 1000)
+    with pytest.raises(TurnModelMissing, match="damaged.*voiceloop models download smart-turn"):
+        create()
+    assert not models.is_present()
+
+
+def test_a_wheel_with_a_different_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sha256 pin: whatever PyPI serves, only the exact file is installed (nothing is written)."""
+    wheel = tmp_path / "pipecat_ai-1.14.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(models.WHEEL_MEMBER, b"not the model")
+    monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "_pip_download", lambda into: wheel)
+    with pytest.raises(TurnError, match="sha256"):
+        models.download()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_cached_model_is_pinned_and_keeps_its_licence(model_file: Path) -> None:
+    assert models.is_present()
+    licence = (model_file.parent / models.LICENSE_NAME).read_text()
+    assert "BSD 2-Clause" in licence and "Daily" in licence and models.SHA256 in licence
+
+
+def test_the_cli_downloads_smart_turn(
+    model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`voiceloop models download smart-turn` takes the turn model's branch, not FunASR's."""
+    from typer.testing import CliRunner
+
+    from voiceloop.cli.app import app
+
+    cache = tmp_path / "smart-turn"
+    cache.mkdir()
+    (cache / models.FILE_NAME).write_bytes(model_file.read_bytes())
+    monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path))
+    result = CliRunner().invoke(app, ["models", "download", "smart-turn"])
+    assert result.exit_code == 0, result.output
+    assert "already cached" in result.output
+
+
+def test_the_options_import_without_numpy_or_onnxruntime() -> None:
+    """The config holds SmartTurnOptions; loading a config must not pay for the model's stack."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from voiceloop.turn.options import SmartTurnOptions; SmartTurnOptions(threshold=0.7); "
+        "print(sorted(m for m in ('numpy', 'onnxruntime') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,108 @@
+"""Whisper's 80-bin log-mel features in numpy, for the Smart Turn model.
+
+Smart Turn v3 is a Whisper-tiny encoder, so it only understands the exact features Whisper was
+trained on; a slightly different mel scale or floor shifts every probability. These are
+transformers' `WhisperFeatureExtractor(feature_size=80)` with `do_normalize=True`, written out
+here so that a turn decision needs neither transformers (seconds to import) nor torch, and
+checked against transformers in tests/test_turn_smart_turn.py.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from voiceloop.turn.options import MODEL_WINDOW_S
+
+SAMPLE_RATE = 16_000
+N_FFT = 400  # 25 ms windows
+HOP = 160  # 10 ms: 100 frames a second
+N_MELS = 80
+WINDOW_S = MODEL_WINDOW_S
+WINDOW_SAMPLES = int(WINDOW_S * SAMPLE_RATE)
+N_FRAMES = WINDOW_SAMPLES // HOP
+_MEL_FLOOR = 1e-10
+_DYNAMIC_RANGE_LOG10 = 8.0  # 80 dB below the loudest bin is floored
+_NORM_EPS = 1e-7
+
+
+def _hz_to_mel(hz: float | np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, Whisper's): linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = 3.0 * hz / 200.0
+    above = hz >= 1000.0
+    return np.where(above, 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) * (27.0 / np.log(6.4)), mel)
+
+
+def _mel_to_hz(mel: float | np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = 200.0 * mel / 3.0
+    above = mel >= 15.0
+    return np.where(above, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), hz)
+
+
+@cache
+def mel_filters() -> np.ndarray:
+    """[201 frequency bins, 80 mels]: triangles evenly spaced in mel from 0 to 8 kHz, each scaled
+    to unit area (Slaney normalisation) so wide high-frequency bands do not dominate."""
+    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    widths = np.diff(edges_hz)
+    slopes = edges_hz[None, :] - fft_hz[:, None]
+    rising = -slopes[:, :-2] / widths[:-1]
+    falling = slopes[:, 2:] / widths[1:]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    filters *= 2.0 / (edges_hz[2 : N_MELS + 2] - edges_hz[:N_MELS])
+    filters.setflags(write=False)
+    return filters
+
+
+@cache
+def _hann() -> np.ndarray:
+    """The periodic Hann window (torch.hann_window's default), as Whisper's STFT uses."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)
+    window.setflags(write=False)
+    return window
+
+
+def last_window(audio: np.ndarray, seconds: float = WINDOW_S) -> np.ndarray:
+    """The last `seconds` of `audio`, zero-padded at the front to exactly 8 s.
+
+    The front, not the back: the model reads the end of the 800 frames as "now", and the
+    trailing silence there is what it judges."""
+    keep = min(int(seconds * SAMPLE_RATE), WINDOW_SAMPLES)
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)[-keep:] if keep else np.zeros(0, np.float32)
+    if audio.size == WINDOW_SAMPLES:
+        return audio.copy()
+    out = np.zeros(WINDOW_SAMPLES, np.float32)
+    if audio.size:
+        out[-audio.size :] = audio
+    return out
+
+
+def normalise_waveform(audio: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance over the whole padded window (transformers' `do_normalize`),
+    in float32 as transformers computes it."""
+    audio = np.asarray(audio, dtype=np.float32)
+    return (audio - audio.mean()) / np.sqrt(audio.var() + _NORM_EPS)
+
+
+def log_mel(waveform: np.ndarray) -> np.ndarray:
+    """[80, len/160] Whisper log-mel of a 16 kHz waveform: centred STFT (reflect padding),
+    power spectrum, mel, log10 floored at 1e-10 and at 8 (80 dB) below the peak, scaled by
+    (x + 4) / 4. The last frame (past the end of the audio) is dropped, as Whisper does."""
+    x = np.asarray(waveform, dtype=np.float64)
+    padded = np.pad(x, N_FFT // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    spectrum = np.fft.rfft(frames * _hann(), axis=-1)
+    power = spectrum.real**2 + spectrum.imag**2  # [frames, 201]
+    mel = (power @ mel_filters()).T  # [80, frames]
+    log_spec = np.log10(np.maximum(mel, _MEL_FLOOR))[:, :-1]
+    log_spec = np.maximum(log_spec, log_spec.max() - _DYNAMIC_RANGE_LOG10)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
+def smart_turn_features(audio: np.ndarray, seconds: float = WINDOW_S) -> np.ndarray:
+    """[1, 80, 800] float32: what Smart Turn's `input_features` expects for `audio` (16 kHz)."""
+    return log_mel(normalise_waveform(last_window(audio, seconds)))[None]
