@@ -85,7 +85,8 @@ def main() -> None:
 
     detector = create()
     verdicts = [
-        (text, expected, detector.predict(audio)) for (text, expected), audio in zip(UTTERANCES, clips)
+        (text, expected, detector.predict(audio))
+        for (text, expected), audio in zip(UTTERANCES, clips, strict=True)
     ]
     detector.close()
     load_before = os.getloadavg()[0]

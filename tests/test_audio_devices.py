@@ -188,7 +188,7 @@ def test_what_the_speaker_plays_comes_back_and_the_reference_leads_its_echo(
     on_pulse: PulseServer, backend: str
 ):
     signal = tone_then_speech()
-    for attempt in range(2):  # one retry: a loaded machine may glitch a stream
+    for _attempt in range(2):  # one retry: a loaded machine may glitch a stream
         device = open_device(backend)
         played, recorded, references, mics = asyncio.run(record_with_references(device, signal))
         # The speech, on its own: sounddevice's full-duplex stream on PulseAudio slips a
@@ -215,7 +215,7 @@ def test_a_full_duplex_stream_brings_the_signal_back_too(on_pulse: PulseServer):
     """sounddevice's one-stream mode: through ALSA's pulse plugin it slips samples (the echo
     delay wanders), so only the tone is checked here, wherever it comes back."""
     signal = tone_then_speech()
-    for attempt in range(2):
+    for _attempt in range(2):
         device = open_device("sounddevice", duplex="full")
         _, recorded = asyncio.run(play_and_record(device, signal, tail_s=1.0))
         window = SAMPLE_RATE // 2

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from voiceloop.config import Settings
-from voiceloop.engine.messages import CUT_OFF_NOTICE, SPOKEN_ERRORS
 from voiceloop.engine.events import Stage
+from voiceloop.engine.messages import CUT_OFF_NOTICE, SPOKEN_ERRORS
 from voiceloop.llm.base import ChatMessage
 from voiceloop.testing.faults import FaultyRecognizer, FaultyVoice
-from voiceloop.testing.soak import lost_turns
 from voiceloop.testing.scripted import Heard, ScriptedChat, ScriptedRecognizer, ScriptedVoice, quote_the_user
+from voiceloop.testing.soak import lost_turns
 from voiceloop.testing.stepped import (
     ConvergingCanceller,
     Speech,

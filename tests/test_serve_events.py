@@ -137,6 +137,8 @@ def test_every_file_of_the_page_is_packaged() -> None:
     ]
     server = ROOT / "voiceloop" / "server"
     packaged = {path for pattern in patterns for path in server.glob(pattern) if path.is_file()}
-    page = {path for path in (server / "static").rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+    page = {
+        path for path in (server / "static").rglob("*") if path.is_file() and "__pycache__" not in path.parts
+    }
     assert page - packaged == set()
     assert (server / "static" / "js" / "live.js") in packaged

@@ -263,7 +263,9 @@ class ParaformerRecognizer:
         self.model_name = model
         self.device = pick_device(device)
         if fp16 and not self.device.startswith("cuda"):
-            raise AsrError(f"asr.paraformer.fp16 needs a CUDA device (its device resolved to '{self.device}')")
+            raise AsrError(
+                f"asr.paraformer.fp16 needs a CUDA device (its device resolved to '{self.device}')"
+            )
         self.fp16 = self.device.startswith("cuda") if fp16 is None else fp16
         self.ncpu = ncpu or default_ncpu()
         self.batch_size_s = batch_size_s

@@ -43,7 +43,9 @@ class ScriptTurn(BaseModel):
     def _one_source(self) -> ScriptTurn:
         sources = (self.say, self.wav, self.cough_ms, self.noise_ms, self.drop_ms)
         if sum(source is not None for source in sources) != 1:
-            raise ValueError("each turn needs exactly one of 'say', 'wav', 'cough_ms', 'noise_ms' or 'drop_ms'")
+            raise ValueError(
+                "each turn needs exactly one of 'say', 'wav', 'cough_ms', 'noise_ms' or 'drop_ms'"
+            )
         return self
 
     @property

@@ -131,4 +131,3 @@ class LockstepDelay(CallbackSide):
         self.delay_s = estimate.lag_samples / SAMPLE_RATE
         self.delay_source = "echo"
         self.echo_delay_estimate = estimate
-
