@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -31,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from voiceloop.testing.threaded import ThreadedServer
+from voiceloop.testing.threaded import AppServer
 
 HOST = "127.0.0.1"
 SAMPLE_RATE = 16000
@@ -77,12 +76,14 @@ def parse_multipart(
     return fields, files
 
 
-class AsrServer:
+class AsrServer(AppServer):
     """Serves `recognizer` (anything with `transcribe(audio, hotwords)`) from a thread.
 
     `models` are the names it accepts (others get OpenAI's 404). Hotwords reach the recogniser
     from the request's `prompt` (space-separated), as the `openai` adapter sends them.
     """
+
+    server_name = "test ASR server"
 
     def __init__(
         self,
@@ -108,7 +109,6 @@ class AsrServer:
                 Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"]),
             ]
         )
-        self._runner: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -121,26 +121,6 @@ class AsrServer:
     def fail_next(self, *statuses: int) -> None:
         """The next requests answer these HTTP statuses, one each."""
         self.faults.extend(statuses)
-
-    # -- running (the same shape as LlmServer) -------------------------------------------------
-
-    def start(self) -> Self:
-        self._runner = ThreadedServer(self.app, name="test ASR server", port=self.port)
-        self.port = self._runner.start()
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
-            self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- endpoints -----------------------------------------------------------------------------
 

@@ -41,7 +41,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
@@ -49,6 +48,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from voiceloop.testing.threaded import Serving
 from voiceloop.tts.mp3 import encode_mp3
 
 HOST = "127.0.0.1"
@@ -124,7 +124,7 @@ class _Connection:
     request: EdgeRequest
 
 
-class EdgeServer:
+class EdgeServer(Serving):
     """Serves from a background thread with its own event loop; sync and async callers alike."""
 
     def __init__(
@@ -236,14 +236,6 @@ class EdgeServer:
         self._thread.join(timeout=START_TIMEOUT_S)
         self._loop = self._thread = self._stop = None
         self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         try:

@@ -27,8 +27,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,7 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from voiceloop.llm.echo import word_tokens
-from voiceloop.testing.threaded import ThreadedServer
+from voiceloop.testing.threaded import AppServer
 
 HOST = "127.0.0.1"
 DEFAULT_MODELS = ("voiceloop-test",)
@@ -93,7 +92,7 @@ class _QuietInjectedCuts(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietInjectedCuts())
 
 
-class LlmServer:
+class LlmServer(AppServer):
     """An OpenAI-compatible chat endpoint whose replies, timing and failures are scripted.
 
     `reply` is a fixed text, a function of the request's messages, or None for
@@ -101,6 +100,8 @@ class LlmServer:
     unless `fail_next` queued one (consumed one per request). Attributes may be changed while
     the server runs.
     """
+
+    server_name = "test LLM server"
 
     def __init__(
         self,
@@ -127,7 +128,6 @@ class LlmServer:
             ]
         )
         self._ids = itertools.count(1)
-        self._runner: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -148,35 +148,6 @@ class LlmServer:
             return self.reply(messages)
         asked = last_user_text(messages).strip().rstrip(".!?")
         return f"Sure. You asked: {asked}. That is all."
-
-    # -- running -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Serves from a background thread; the socket is bound here, so there is no port race."""
-        self._runner = ThreadedServer(self.app, name="test LLM server", port=self.port)
-        self.port = self._runner.start()
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
-            self._runner = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     # -- endpoints -----------------------------------------------------------------------
 

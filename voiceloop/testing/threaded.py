@@ -4,10 +4,12 @@ known and there is no race for it), start returns once uvicorn accepts, stop is 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 HOST = "127.0.0.1"
 
@@ -70,3 +72,49 @@ class ThreadedServer:
         self._server.should_exit = True
         self._thread.join(timeout=self.stop_timeout_s)
         self._thread = None
+
+
+class Serving:
+    """start() and stop() as a context manager, sync and async: the stand-in servers' shape."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+
+class AppServer(Serving):
+    """A stand-in server's ASGI `app` on a loopback port, served from a background thread."""
+
+    server_name = "stand-in server"
+    app: Any
+    port: int
+    _runner: ThreadedServer | None = None
+
+    def start(self) -> Self:
+        """The socket is bound here, so there is no race for the port."""
+        self._runner = ThreadedServer(self.app, name=self.server_name, port=self.port)
+        self.port = self._runner.start()
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None

@@ -34,6 +34,20 @@ SPECIAL_TAIL = ["<unk>"]
 FEATURE_DIM = 80
 
 
+# The SANM encoder settings both tiny models share (only sizes differ).
+SANM_ENCODER: dict[str, object] = {
+    "dropout_rate": 0.1,
+    "positional_dropout_rate": 0.1,
+    "attention_dropout_rate": 0.1,
+    "input_layer": "pe",
+    "pos_enc_class": "SinusoidalPositionEncoder",
+    "normalize_before": True,
+    "kernel_size": 11,
+    "sanm_shfit": 0,
+    "selfattention_layer_type": "sanm",
+}
+
+
 @dataclass(frozen=True)
 class TinyModels:
     """Paths of one set of tiny model directories."""
@@ -137,15 +151,7 @@ def paraformer_config(seaco: bool, vocab_size: int, shape: dict[str, int] = TINY
             "attention_heads": 4,
             "linear_units": units,
             "num_blocks": shape["encoder_blocks"],
-            "dropout_rate": 0.1,
-            "positional_dropout_rate": 0.1,
-            "attention_dropout_rate": 0.1,
-            "input_layer": "pe",
-            "pos_enc_class": "SinusoidalPositionEncoder",
-            "normalize_before": True,
-            "kernel_size": 11,
-            "sanm_shfit": 0,
-            "selfattention_layer_type": "sanm",
+            **SANM_ENCODER,
         },
         "decoder": "ParaformerSANMDecoder",
         "decoder_conf": {
@@ -316,15 +322,7 @@ def build_punc(directory: Path, dim: int = 48, seed: int = 0) -> Path:
         "attention_heads": 4,
         "linear_units": dim * 2,
         "num_blocks": 2,
-        "dropout_rate": 0.1,
-        "positional_dropout_rate": 0.1,
-        "attention_dropout_rate": 0.1,
-        "input_layer": "pe",
-        "pos_enc_class": "SinusoidalPositionEncoder",
-        "normalize_before": True,
-        "kernel_size": 11,
-        "sanm_shfit": 0,
-        "selfattention_layer_type": "sanm",
+        **SANM_ENCODER,
         "padding_idx": 0,
     }
     model_conf = {
