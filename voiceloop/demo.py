@@ -19,7 +19,7 @@ from voiceloop.audio.virtual import VirtualRoom, room_as_configured
 from voiceloop.build.llm import choose_llm
 from voiceloop.config import Settings
 from voiceloop.engine.runtime import Observer
-from voiceloop.engine.timing import TurnRecord
+from voiceloop.engine.timing import SUMMARY_TIMINGS, TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.session.runner import conversation
 from voiceloop.tts.base import SpeechSynthesizer
@@ -137,9 +137,8 @@ def barge_in_reactions(
 
 
 def _report_timings(turn: TurnRecord | None) -> dict[str, float | None]:
-    keys = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
     timings = turn.timings_ms() if turn else {}
-    return {key: timings.get(key) for key in keys}
+    return {key: timings.get(key) for key in SUMMARY_TIMINGS}
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import numpy as np
 
 from voiceloop.asr.base import Transcription
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.errors import one_line
 
-SAMPLE_RATE = 16000
 Format = Literal["txt", "json", "srt"]
 FORMATS: tuple[Format, ...] = ("txt", "json", "srt")
 # What a folder argument contributes; a file named explicitly is always tried.
@@ -226,18 +227,13 @@ def _recognise(
             results.append(_result(path, recognizer.transcribe(audio, hotwords)))
         except Exception as exc:
             results.append(
-                FileResult(path, duration_s=len(audio) / SAMPLE_RATE, error=f"{path}: {_one_line(exc)}")
+                FileResult(path, duration_s=len(audio) / SAMPLE_RATE, error=f"{path}: {one_line(exc)}")
             )
     return results
 
 
 def _result(path: Path, out: Transcription) -> FileResult:
     return FileResult(path, out.text, list(out.timestamps), out.audio_s, out.elapsed_s)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def summarise(results: Sequence[FileResult], wall_s: float) -> Summary:

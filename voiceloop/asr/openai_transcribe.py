@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.audio.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voiceloop.asr.options import OpenAITranscribeOptions
     from voiceloop.config.settings import AsrSettings
 
-SAMPLE_RATE = 16000
 DEFAULT_MODEL = "paraformer"  # FunASR's server name for SeACo-Paraformer + VAD + punctuation
 MAX_PARALLEL = 4  # concurrent requests from transcribe_batch: enough to keep a GPU server busy
 

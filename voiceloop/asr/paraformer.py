@@ -42,12 +42,12 @@ import numpy as np
 
 from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, AsrInputError, Transcription
+from voiceloop.audio.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voiceloop.asr.options import ParaformerOptions
     from voiceloop.config.settings import AsrSettings
 
-SAMPLE_RATE = 16000
 DEFAULT_MODEL = "paraformer-zh"
 # FunASR's maintainers: "no hard limit, but for speed and accuracy keep hotwords to at most
 # 10 characters and at most 1k of them" (SeACo's attention filter keeps the best 50 per call).

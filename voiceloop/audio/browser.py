@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import numpy as np
 
 from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.frames import FRAME_SAMPLES
 from voiceloop.audio.playback import PlaybackQueue
 
-FRAME_SAMPLES = 160
 FRAME_S = FRAME_SAMPLES / 16_000
 MAX_BUFFERED_S = 2.0  # mic audio not yet consumed; beyond this the oldest is dropped
 ORIGIN_WINDOW_S = 2.0  # how far back the fastest delivery is remembered

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voiceloop.cli.options import ConfigOption, LlmOption
+from voiceloop.engine.timing import format_ms
 
 if TYPE_CHECKING:
     from voiceloop.config import Settings
@@ -120,10 +121,6 @@ async def run_session(
     return result
 
 
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
-
-
 class RunConsole:
     """A live status line (state, the last turn's latencies, xruns) above which each turn and
     error is printed; plain lines only when stdout is not a terminal."""
@@ -161,7 +158,7 @@ class RunConsole:
         t = record.timings_ms()
         self.console.print(
             f"[cyan]turn {record.turn_id}[/] [bold]heard[/] “{record.transcript or '∅'}” → "
-            f"“{record.heard_text}” [dim]({record.outcome}, voice-to-voice {_ms(t['voice_to_voice'])} ms)[/]"
+            f"“{record.heard_text}” [dim]({record.outcome}, voice-to-voice {format_ms(t['voice_to_voice'])} ms)[/]"
         )
         self._refresh()
 
@@ -177,8 +174,8 @@ class RunConsole:
         if self.last is not None:
             t = self.last.timings_ms()
             parts.append(
-                f"last turn: v2v {_ms(t['voice_to_voice'])} ms · endpoint {_ms(t['endpoint'])} · "
-                f"asr {_ms(t['asr'])} · llm {_ms(t['llm_ttft'])} · tts {_ms(t['tts_first_audio'])}"
+                f"last turn: v2v {format_ms(t['voice_to_voice'])} ms · endpoint {format_ms(t['endpoint'])} · "
+                f"asr {format_ms(t['asr'])} · llm {format_ms(t['llm_ttft'])} · tts {format_ms(t['tts_first_audio'])}"
             )
         if self._device is not None:
             parts.append(f"xruns {self._device.stats.xruns}")

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.cli.options import ConfigOption
-
-SAMPLE_RATE = 16_000
 
 
 def register(app: typer.Typer) -> None:

@@ -43,6 +43,7 @@ def serve(
     from rich.console import Console
 
     from voiceloop.cli.app import fail, load
+    from voiceloop.errors import one_line
     from voiceloop.server.origins import is_loopback
 
     flags = {"host": host, "port": port, "allowed_dir": allowed_dir}
@@ -78,7 +79,7 @@ def serve(
     try:
         app = create_app(settings, start_session=session)
     except Exception as exc:  # a missing model or library: one line that says what to do
-        fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 1)
+        fail(one_line(exc), 1)
     shown = "localhost" if bind == "127.0.0.1" else bind
     console.print(
         f"voiceloop serve: http://{shown}:{settings.serve.port}/  (API docs: /docs)", highlight=False

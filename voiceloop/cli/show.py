@@ -8,11 +8,7 @@ from rich.table import Table
 from voiceloop.config import Settings
 from voiceloop.demo import DemoResult
 from voiceloop.engine.runtime import Observer
-from voiceloop.engine.timing import TurnRecord
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
+from voiceloop.engine.timing import SUMMARY_TIMINGS, TurnRecord, format_ms
 
 
 class DemoConsole:
@@ -31,7 +27,7 @@ class DemoConsole:
         heard = record.transcript or "∅"
         self.console.print(
             f"[cyan]turn {record.turn_id}[/] [bold]heard[/] “{heard}” → “{record.heard_text}” "
-            f"[dim]({record.outcome}, voice-to-voice {_ms(t['voice_to_voice'])} ms)[/]"
+            f"[dim]({record.outcome}, voice-to-voice {format_ms(t['voice_to_voice'])} ms)[/]"
         )
 
     def _error(self, message: str) -> None:
@@ -58,16 +54,13 @@ class DemoConsole:
                 entry["expected"],
                 entry["transcript"] or "[red]∅[/]",
                 reply,
-                *(
-                    _ms(t[key])
-                    for key in ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
-                ),
+                *(format_ms(t[key]) for key in SUMMARY_TIMINGS),
             )
         self.console.print(table)
         overhead = report["overhead_ms"]["median"]
         self.console.print(
             f"word error rate {report['word_error_rate']:.2f} · self-transcriptions "
             f"{report['self_transcriptions']} · barge-ins {report['barge_ins']} · errors "
-            f"{len(report['errors'])} · loop overhead (median) {_ms(overhead)} ms"
+            f"{len(report['errors'])} · loop overhead (median) {format_ms(overhead)} ms"
         )
         self.console.print(f"session log: {result.session_dir}")

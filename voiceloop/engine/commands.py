@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voiceloop.config import Settings
-from voiceloop.engine.messages import one_line
+from voiceloop.errors import one_line
 from voiceloop.llm.backends import BackendSet, aliases, describe_for_speech
 from voiceloop.llm.base import ChatModel
 from voiceloop.llm.commands import Command, WhichModel, parse_command

@@ -16,13 +16,13 @@ import numpy as np
 
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.engine.events import EchoCancellerConverged, Event, PlaybackProgress, Tick
 from voiceloop.session.log import SessionLog
 from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import Endpointer
 
-SAMPLE_RATE = 16_000
 # After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
 # to ~0.6 s in living rooms); past that the mic holds no echo.
 ECHO_TAIL_S = 0.8

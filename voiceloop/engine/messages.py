@@ -25,9 +25,3 @@ def error_notice(stage: Stage, *, reply_began: bool) -> str | None:
     if stage is Stage.TTS:
         return None
     return CUT_OFF_NOTICE if reply_began else SPOKEN_ERRORS[stage]
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line for the console, the log and the turn's errors."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

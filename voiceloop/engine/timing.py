@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# The latencies a turn is summed up by (reports, the demo's table, the run's live line).
+SUMMARY_TIMINGS: tuple[str, ...] = ("voice_to_voice", "endpoint", "asr", "llm_ttft", "tts_first_audio")
+
+
+def format_ms(value: float | None) -> str:
+    """A latency for a table cell: whole milliseconds, or a dash where there is none."""
+    return "–" if value is None else f"{value:.0f}"
+
 
 @dataclass
 class TurnRecord:

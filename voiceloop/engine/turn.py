@@ -34,8 +34,9 @@ from voiceloop.engine.events import (
     StartTranscription,
     Transcript,
 )
-from voiceloop.engine.messages import error_notice, one_line
+from voiceloop.engine.messages import error_notice
 from voiceloop.engine.timing import TurnRecord
+from voiceloop.errors import one_line
 from voiceloop.llm.base import ChatMessage, ChatModel
 from voiceloop.llm.history import ConversationHistory
 from voiceloop.session.log import SessionLog

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 from voiceloop.asr.base import AsrError, AsrInputError, SpeechRecognizer, Transcription, split_hotwords
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
+from voiceloop.errors import one_line
 from voiceloop.llm.base import ChatModel
 from voiceloop.server import info
 from voiceloop.server.asr_queue import QueueFull, RecognizerQueue
@@ -134,11 +135,11 @@ class ServerState:
         except QueueFull as exc:
             raise ApiError(503, f"the recogniser is busy: {exc}", "busy", {"Retry-After": "1"}) from None
         except AsrInputError as exc:
-            raise ApiError(400, str(exc).splitlines()[0], "asr_rejected") from None
+            raise ApiError(400, one_line(exc), "asr_rejected") from None
         except AsrError as exc:  # the recogniser (or the server behind it) failed, not the request
-            raise ApiError(502, f"the recogniser failed: {str(exc).splitlines()[0]}", "asr_failed") from None
+            raise ApiError(502, f"the recogniser failed: {one_line(exc)}", "asr_failed") from None
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = one_line(exc)
             raise ApiError(500, f"recognition failed: {first}", "asr_failed") from None
 
 

@@ -11,6 +11,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from voiceloop.errors import one_line
+
 PACKAGES = (
     "voiceloop",
     "funasr",
@@ -56,7 +58,7 @@ def cuda() -> dict[str, Any]:
             )
         return {"available": True, "checked": True, "version": torch.version.cuda, "devices": devices}
     except Exception as exc:  # a broken driver must not break /info
-        return {"available": False, "checked": True, "error": str(exc).splitlines()[0], "devices": []}
+        return {"available": False, "checked": True, "error": one_line(exc), "devices": []}
 
 
 def memory() -> dict[str, float]:

@@ -26,6 +26,7 @@ from voiceloop.config import Settings
 from voiceloop.engine.machine import State
 from voiceloop.engine.runtime import Observer
 from voiceloop.engine.timing import TurnRecord
+from voiceloop.errors import one_line
 from voiceloop.llm.base import ChatModel
 from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
 from voiceloop.server.errors import ApiError
@@ -203,7 +204,7 @@ class LiveHub:
         except asyncio.CancelledError:
             detail = "stopped"
         except Exception as exc:  # a device or adapter that fails ends this session, not the server
-            detail = f"failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            detail = f"failed: {one_line(exc)}"
             log.warning("live session (%s) %s", source, detail)
             self.publish(ErrorEvent(message=f"session {detail}"))
         finally:

@@ -14,10 +14,11 @@ import json
 from fastapi import WebSocket, WebSocketDisconnect
 
 from voiceloop.audio.browser import BrowserDuplex
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.server.errors import ApiError
 from voiceloop.server.live import LiveHub
 
-RATE = 16_000
+RATE = SAMPLE_RATE  # what the page must send: the loop's own format
 START_TIMEOUT_S = 10.0
 
 

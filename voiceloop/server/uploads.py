@@ -20,11 +20,11 @@ from fastapi import UploadFile
 
 from voiceloop.asr.batch import DecodeError, decode
 from voiceloop.audio.files import AudioTooLong
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.config.settings import ServeSettings
 from voiceloop.server.errors import ApiError
 
 COPY_CHUNK = 1 << 20
-SAMPLE_RATE = 16_000
 MIN_SAMPLES = 160  # 10 ms: less is a truncated or empty file, not something to recognise
 
 

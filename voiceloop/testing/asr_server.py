@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.testing.threaded import AppServer
 
 HOST = "127.0.0.1"
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

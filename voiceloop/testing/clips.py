@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from voiceloop.audio.frames import SAMPLE_RATE
 
 
 def spoken_clip(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.llm.base import ChatMessage, LlmError
-from voiceloop.testing.stepped import NEVER_S, SAMPLE_RATE, VOICE_AMPLITUDE, SteppedClock
+from voiceloop.testing.stepped import NEVER_S, VOICE_AMPLITUDE, SteppedClock
 from voiceloop.tts.base import TtsError
 
 

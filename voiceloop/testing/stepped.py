@@ -31,6 +31,7 @@ import numpy as np
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings, load_settings
 from voiceloop.engine.runtime import Conversation, Observer, Pipeline
@@ -40,8 +41,6 @@ from voiceloop.session.log import SessionLog, read_session
 from voiceloop.tts.base import SpeechSynthesizer
 
 T = TypeVar("T")
-SAMPLE_RATE = 16_000
-FRAME_SAMPLES = 160
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 NEVER_S = 3600.0  # a stage that does not answer
 VOICE_AMPLITUDE = 0.1  # about -23 dBFS: the user's tone and the assistant's voice

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.errors import one_line
 from voiceloop.tts.base import PartialSpeech, TtsError
 from voiceloop.tts.mp3 import Mp3StreamDecoder
 
@@ -269,7 +270,7 @@ def _classify(exc: Exception, voice: str) -> _Failure:
     import aiohttp
     from edge_tts import exceptions as edge_errors
 
-    detail = _one_line(exc)
+    detail = one_line(exc)
     dns_error = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.10
     if isinstance(exc, dns_error) or (
         isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror)
@@ -334,12 +335,7 @@ def _os_reason(exc: Any) -> str:
         return error.strerror
     if isinstance(error, OSError) and error.errno and error.errno > 0:
         return os.strerror(error.errno)
-    return _one_line(exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__
+    return one_line(exc)
 
 
 # -- voices ---------------------------------------------------------------------------------------

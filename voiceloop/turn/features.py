@@ -13,9 +13,9 @@ from functools import cache
 
 import numpy as np
 
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.turn.options import MODEL_WINDOW_S
 
-SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms windows
 HOP = 160  # 10 ms: 100 frames a second
 N_MELS = 80

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.turn import models
 from voiceloop.turn.base import TurnError, TurnVerdict
-from voiceloop.turn.features import SAMPLE_RATE, smart_turn_features
+from voiceloop.turn.features import smart_turn_features
 from voiceloop.turn.options import SmartTurnOptions
 
 __all__ = ["SmartTurnDetector", "SmartTurnOptions", "create"]
