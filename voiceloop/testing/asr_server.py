@@ -111,10 +111,6 @@ class AsrServer(AppServer):
         )
 
     @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
-
-    @property
     def last_request(self) -> TranscriptionRequest:
         return self.requests[-1]
 

@@ -130,10 +130,6 @@ class LlmServer(AppServer):
         self._ids = itertools.count(1)
 
     @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}/v1"
-
-    @property
     def last_request(self) -> RecordedRequest:
         return self.requests[-1]
 

@@ -108,6 +108,11 @@ class AppServer(Serving):
     port: int
     _runner: ThreadedServer | None = None
 
+    @property
+    def base_url(self) -> str:
+        """Where an OpenAI-style client points (its API lives under /v1)."""
+        return f"http://{HOST}:{self.port}/v1"
+
     def start(self) -> Self:
         """The socket is bound here, so there is no race for the port."""
         self._runner = ThreadedServer(self.app, name=self.server_name, port=self.port)
