@@ -6,7 +6,12 @@ point (seeded) with a short command. Reaction = from the first sound of the inte
 the moment playback stopped. Detection = interruptions that stopped the reply. Also counts
 self-transcriptions and whether each interruption was transcribed right.
 
-    .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,living-room] [--aec speex] [--json]
+Any room of voiceloop.audio.rooms.all_scenarios() can be named: the hard ones (clock drift,
+a path that changes every few seconds, a clipping speaker at +10 dB) are played by the room's
+echo path; their reply kind and length are the AEC bench's (here the loop's own TTS speaks).
+`--aec speex+drift` is speex with drift compensation (aec.drift_compensation).
+
+    .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from voiceloop.audio.rooms import SCENARIOS
+from voiceloop.audio.rooms import all_scenarios
 from voiceloop.audio.script import UserScript
-from voiceloop.config import load_settings
-from voiceloop.demo import run_demo
+from voiceloop.audio.virtual import VirtualRoom, room_as_configured
+from voiceloop.config import Settings, load_settings
+from voiceloop.demo import build_report
 from voiceloop.registry import create
+from voiceloop.session.runner import conversation
 
 QUESTIONS = ["what is the weather like today", "set a timer for five minutes", "what can you do"]
 INTERRUPTIONS = ["never mind", "stop", "thank you", "turn off the lights", "goodbye"]
@@ -39,15 +46,26 @@ def interruption_script(pairs: int, seed: int) -> UserScript:
     return UserScript.model_validate({"voice": "en-us+m3", "turns": turns, "tail_ms": 1000})
 
 
+async def run_room(settings: Settings, script: UserScript, room: str) -> dict:
+    """voiceloop.demo.run_demo's loop, in a room whose echo path may drift or change."""
+    scenario = all_scenarios()[room]
+    virtual = VirtualRoom(script, room_as_configured(settings), conditions=scenario.conditions)
+    llm = create("llm", "echo", settings)
+    async with conversation(settings, virtual, llm=llm) as talk:
+        await talk.run()
+    return build_report(talk.finished_turns, virtual, settings.vad.stop_ms)
+
+
 async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> dict:
     settings = load_settings("offline")
-    settings.audio.room = SCENARIOS[room]
-    settings.aec.name = aec
+    settings.audio.room = all_scenarios()[room].room
+    settings.aec.name = aec.removesuffix("+drift")
+    if aec.endswith("+drift"):
+        settings.aec.drift_compensation = True
     settings.log.dir = out
     settings.log.record_wav = False
     script = interruption_script(pairs, seed)
-    result = await run_demo(settings, script, say=lambda _: None, llm=create("llm", "echo", settings))
-    report = result.report
+    report = await run_room(settings, script, room)
     reactions = report["barge_in"]["reaction_ms"]
     spoken_over = [e for e, t in zip(report["turns"], script.turns, strict=True) if t.interrupt_after_ms]
     return {
