@@ -12,7 +12,8 @@ over a seeded room impulse response, and the reference delayed by the reported d
 REFERENCE_LEAD_MS (so the uncalibrated room hands it out with no delay at all).
 
 Per scenario and canceller:
-  erle_db         echo-only ERLE from 2 s after the assistant starts to the user's first word
+  erle_db         echo-only ERLE from 2 s (or the canceller's longer warmup_s: speex+drift
+                  3.5 s) after the assistant starts to the user's first word
   t10_s           from the assistant's first sample until a 0.5 s sliding ERLE first reaches
                   10 dB, at the window's end (so 0.5 is the floor: there from the start);
                   windows where the echo is under 10 dB above the noise floor are skipped, as
@@ -22,7 +23,8 @@ Per scenario and canceller:
                   canceller's double-talk handling cost the user's voice
   dt_user_voiced  share of the user's voiced 32 ms chunks (silero on the user alone) that
                   silero still calls speech in the output during double talk
-  false_speech_s  seconds of echo-only output (after 2 s) silero calls speech, per 10 s of echo
+  false_speech_s  seconds of echo-only output (from the same point) silero calls speech, per
+                  10 s of echo
   us_per_frame    mean time per `process` call
   drift_ppm       (speex+drift) the playback/capture drift the compensator measured
 
@@ -71,7 +73,7 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "webrtc", "none")
+CANCELLERS = ("speex", "speex+drift", "webrtc", "none")
 BUILDERS: dict[str, Callable[[Settings], EchoCanceller]] = {
     "speex": speex.create,
     "speex+drift": lambda settings: speex.create(
@@ -193,7 +195,9 @@ def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> di
     target, _ = cancel(BUILDERS[name](settings), take.user, np.zeros_like(take.reference))
     delay = canceller.output_delay_samples
 
-    settled = take.far_start + int(SETTLED_S * SAMPLE_RATE)
+    # The loop believes no speech over playback before the canceller's warm-up (drift
+    # compensation adds the time its estimate takes), so neither does the count.
+    settled = take.far_start + int(max(SETTLED_S, canceller.warmup_s) * SAMPLE_RATE)
     stop = take.user_start - delay  # the output's echo-only part ends `delay` after the mic's
     echo_s = (stop - settled) / SAMPLE_RATE
     double_talk = slice(take.user_start + delay, take.user_stop + delay)

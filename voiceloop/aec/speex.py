@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from voiceloop.aec.base import check_frames
+from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
 
 # Request codes from speexdsp's speex_echo.h and speex_preprocess.h (1.2).
@@ -202,7 +203,8 @@ class SpeexCanceller:
             self.close()
 
 
-def create(settings: Any, **kwargs: Any) -> SpeexCanceller:
+def create(settings: Any, **kwargs: Any) -> SpeexCanceller | DriftCompensated:
+    """With `aec.drift_compensation`, the reference is first resampled onto the mic's clock."""
     aec = settings.aec
     options: dict[str, Any] = {
         "filter_ms": aec.filter_ms,
@@ -210,4 +212,5 @@ def create(settings: Any, **kwargs: Any) -> SpeexCanceller:
         "echo_suppress_active_db": aec.echo_suppress_active_db,
         "noise_suppress_db": aec.noise_suppress_db,
     }
-    return SpeexCanceller(**{**options, **kwargs})
+    canceller = SpeexCanceller(**{**options, **kwargs})
+    return DriftCompensated(canceller) if aec.drift_compensation else canceller

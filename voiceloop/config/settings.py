@@ -92,6 +92,9 @@ class AecSettings(Section):
     # voice for VAD and ASR at the cost of 6 ms more output delay. (No high-pass switch: with
     # echo cancellation on, WebRTC runs its high-pass filter whatever it is told.)
     webrtc_noise_suppression: bool = True
+    # speex: resample the reference onto the mic's clock (voiceloop/aec/drift.py): separate
+    # speaker and mic crystals 20-120 ppm apart otherwise let the echo slide past the filter.
+    drift_compensation: bool = False
 
 
 class VadSettings(Section):
