@@ -36,9 +36,12 @@ VAD_THRESHOLD = 0.5
 
 
 @functools.cache
-def drifting_room(drift_ppm: float, seconds: float = REPLY_S) -> tuple[np.ndarray, np.ndarray]:
+def drifting_room(
+    drift_ppm: float, seconds: float = REPLY_S, path_change_at_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(mic, reference) of the assistant's English reply in DESK with its speaker `drift_ppm`
-    fast; whole frames, the reference handed out 10 ms before its echo (at the start)."""
+    fast (and someone walking past at `path_change_at_s` of room time); whole frames, the
+    reference handed out 10 ms before its echo (at the start)."""
     from voiceloop.testing.replies import english_reply
 
     far_start = int(LEAD_S * SAMPLE_RATE)
@@ -48,7 +51,7 @@ def drifting_room(drift_ppm: float, seconds: float = REPLY_S) -> tuple[np.ndarra
     reply = np.tile(english_reply(), 3)
     speaker[far_start:] = reply[: total - far_start]
     rir = room_impulse_response(DESK.rt60_s, np.random.default_rng(DESK.seed))
-    path = echo_path(DESK, EchoConditions(drift_ppm=drift_ppm), rir)
+    path = echo_path(DESK, EchoConditions(drift_ppm=drift_ppm, path_change_at_s=path_change_at_s), rir)
     echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
     noise = 10 ** (DESK.noise_dbfs / 20) * np.random.default_rng(DESK.seed + 1).standard_normal(total)
     mic = np.clip(echo + noise, -1.0, 1.0).astype(np.float32)
@@ -72,6 +75,27 @@ def false_speech_per_10_s(output: np.ndarray, from_s: float) -> float:
     first = int((LEAD_S + from_s) * SAMPLE_RATE) // CHUNK_SAMPLES
     counted = flags[first:]
     return 10.0 * float(np.count_nonzero(counted)) / counted.size
+
+
+def barge_ins(output: np.ndarray, from_s: float) -> list[float]:
+    """When the loop would stop its reply on this echo-only output: the real endpointer over
+    silero, an utterance reaching the machine's barge_in_min_s of voiced time after `from_s`
+    of playback (before it, the warm-up rule asks for more)."""
+    from voiceloop.engine.events import SpeechProgress
+    from voiceloop.engine.machine import MachineConfig
+    from voiceloop.vad.endpointer import Endpointer
+
+    vad, endpointer, stops = SileroVad(), Endpointer(), []
+    needed = MachineConfig().barge_in_min_s
+    for k in range(output.size // CHUNK_SAMPLES):
+        chunk = output[k * CHUNK_SAMPLES : (k + 1) * CHUNK_SAMPLES]
+        at = k * CHUNK_SAMPLES / SAMPLE_RATE
+        for event in endpointer.feed(chunk, vad.speech_probability(chunk), at):
+            late = at >= LEAD_S + from_s
+            if isinstance(event, SpeechProgress) and event.voiced_s >= needed and late:
+                if not stops or at - stops[-1] > 1.0:
+                    stops.append(round(at, 2))
+    return stops
 
 
 def test_the_reader_reads_a_tone_between_samples_at_a_drifting_rate() -> None:
@@ -148,3 +172,23 @@ def test_drift_compensation_is_one_switch_in_the_aec_settings() -> None:
     wrapped = speex.create(settings)
     assert isinstance(wrapped, DriftCompensated) and isinstance(wrapped.inner, speex.SpeexCanceller)
     assert wrapped.output_delay_samples == wrapped.inner.output_delay_samples
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="recovery from echo path changes is not built: measured (bench_aec person-walks) speex "
+    "lets 3.1 s of echo through as speech in the 3.5 s after someone walks past, with or without "
+    "drift compensation",
+)
+def test_someone_walking_past_mid_reply_causes_no_barge_in() -> None:
+    mic, reference = drifting_room(0.0, path_change_at_s=LEAD_S + 7.0)
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    output = cancelled(compensated, mic, reference)
+    assert barge_ins(output, compensated.warmup_s) == []
+
+
+def test_a_steady_room_causes_no_barge_in_after_the_warm_up() -> None:
+    """The same count on the same reply with the path left alone: the xfail above is the walk."""
+    mic, reference = drifting_room(0.0)
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    assert barge_ins(cancelled(compensated, mic, reference), compensated.warmup_s) == []
