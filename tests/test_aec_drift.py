@@ -15,7 +15,7 @@ import pytest
 
 from voiceloop.aec import speex
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.aec.compensated import DriftCompensated
+from voiceloop.aec.compensated import LAG_SAMPLES, DriftCompensated
 from voiceloop.aec.drift import DriftEstimator, fractional_lag
 from voiceloop.aec.metrics import erle_db
 from voiceloop.audio.fractional import StreamReader, interpolate
@@ -92,9 +92,9 @@ def barge_ins(output: np.ndarray, from_s: float) -> list[float]:
         at = k * CHUNK_SAMPLES / SAMPLE_RATE
         for event in endpointer.feed(chunk, vad.speech_probability(chunk), at):
             late = at >= LEAD_S + from_s
-            if isinstance(event, SpeechProgress) and event.voiced_s >= needed and late:
-                if not stops or at - stops[-1] > 1.0:
-                    stops.append(round(at, 2))
+            stopping = isinstance(event, SpeechProgress) and event.voiced_s >= needed and late
+            if stopping and (not stops or at - stops[-1] > 1.0):
+                stops.append(round(at, 2))
     return stops
 
 
@@ -192,3 +192,67 @@ def test_a_steady_room_causes_no_barge_in_after_the_warm_up() -> None:
     mic, reference = drifting_room(0.0)
     compensated = DriftCompensated(speex.SpeexCanceller())
     assert barge_ins(cancelled(compensated, mic, reference), compensated.warmup_s) == []
+
+
+class _Recording:
+    """An inner canceller that keeps the reference it was handed (the wrapper's output)."""
+
+    name, output_delay_samples, warmup_s = "recording", 0, 0.0
+
+    def __init__(self) -> None:
+        self.references: list[np.ndarray] = []
+
+    def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+        self.references.append(reference_frame)
+        return mic_frame
+
+    def reset(self) -> None:
+        self.references.clear()
+
+
+def _fed(
+    drift_ppm: float, played_s: float, then_silent_s: float = 0.0
+) -> tuple[DriftCompensated, np.ndarray]:
+    """A wrapper told the drift (as its estimator would), fed noise for `played_s`, then
+    silence; returns it and the raw reference."""
+    inner = _Recording()
+    compensated = DriftCompensated(inner)
+    compensated.estimator.slope = -drift_ppm * 1e-6
+    noise = 0.1 * np.random.default_rng(5).standard_normal(int(played_s * SAMPLE_RATE)).astype(np.float32)
+    raw = np.concatenate([noise, np.zeros(int(then_silent_s * SAMPLE_RATE), np.float32)])
+    for frame in raw[: raw.size // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES):
+        compensated.process(np.zeros_like(frame), frame)
+    return compensated, raw
+
+
+def test_the_reference_is_read_at_the_drifting_rate() -> None:
+    """Twelve seconds at +120 ppm: the compensated reference runs ahead of the raw one by
+    120e-6 · 12 s · 16 kHz = 23 samples, smoothly (no drops)."""
+    compensated, raw = _fed(120.0, 12.0)
+    out = np.concatenate(compensated.inner.references)
+    second = SAMPLE_RATE
+
+    def lag_at(start: int) -> float:
+        span = slice(start, start + second)
+        return fractional_lag(
+            raw[span].astype(np.float64), out[span].astype(np.float64), -100, 100, SAMPLE_RATE
+        )[0]
+
+    # The reader starts LAG_SAMPLES behind the newest sample; the first second's mean lag is
+    # half a second of drift less.
+    assert lag_at(0) == pytest.approx(LAG_SAMPLES - 120e-6 * SAMPLE_RATE / 2, abs=0.3)
+    assert lag_at(10 * second) - lag_at(0) == pytest.approx(-120e-6 * 10 * SAMPLE_RATE, abs=0.3)
+    assert compensated.recentred == 0
+
+
+@pytest.mark.parametrize(("drift_ppm", "recentres"), [(120.0, 1), (-120.0, 0)])
+def test_the_reader_recentres_only_in_silence_and_only_when_a_fast_speaker_used_its_margin(
+    drift_ppm: float, recentres: int
+) -> None:
+    """Each re-centring shifts the path the inner filter learnt, so a slow speaker (whose
+    lag only grows into the kept history) never causes one, and a fast one only once its
+    margin is spent (+120 ppm: 16 s) and the reference has been silent for 0.3 s."""
+    compensated, _ = _fed(drift_ppm, 20.0)
+    assert compensated.recentred == 0  # still playing: never mid-reply
+    compensated, _ = _fed(drift_ppm, 20.0, then_silent_s=0.5)
+    assert compensated.recentred == recentres

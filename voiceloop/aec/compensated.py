@@ -9,8 +9,10 @@ one-sample step in the path, and speex's filter re-learns after each.
 The reader trails the newest reference sample by LAG_SAMPLES (the interpolator's half-width
 plus room for a fast speaker to run ahead): 3 ms of the reference's lead over its echo. The
 offset it accumulates (60 ppm: a sample every second) is given back only while the reference
-is silent and only when it has grown past RECENTRE_SAMPLES, because each re-centring shifts
-the path the inner filter has learnt.
+is silent and only when the margin is nearly used up (a fast speaker: every ~17 s of session
+at +120 ppm) or the history nearly exhausted (a slow one: minutes), because each re-centring
+shifts the path the inner filter has learnt: in the loop, re-centring whenever the offset
+passed 24 samples cost a false barge-in at the start of the next reply.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 MARGIN_SAMPLES = 40  # a speaker 120 ppm fast uses this up in 20 s of session time
 LAG_SAMPLES = HALF + MARGIN_SAMPLES
-RECENTRE_SAMPLES = 24
+RECENTRE_SAMPLES = 8  # re-centre when the margin left is this small (and the reference silent)
 SILENT_FRAMES = 30  # 0.3 s of silent reference: nothing of it is left to cancel
 MAX_LAG_SAMPLES = SAMPLE_RATE // 2
 # The drift is first known after ~2 s of playback (drift.py: a 1.5 s span of 0.5 s windows)
@@ -67,9 +69,11 @@ class DriftCompensated:
         reader.write(reference_frame)
         silent = not np.any(reference_frame)
         self._silent_frames = self._silent_frames + 1 if silent else 0
-        # How far the reader has wandered from its nominal lag behind the newest sample.
+        # How far the reader has wandered from its nominal lag behind the newest sample: a
+        # fast speaker uses up the margin, a slow one only lengthens the history read.
         wandered = self._position - (reader.written - FRAME_SAMPLES - LAG_SAMPLES)
-        if self._silent_frames >= SILENT_FRAMES and abs(wandered) > RECENTRE_SAMPLES:
+        running_out = wandered > MARGIN_SAMPLES - RECENTRE_SAMPLES or -wandered > MAX_LAG_SAMPLES // 2
+        if self._silent_frames >= SILENT_FRAMES and running_out:
             self._position -= wandered
             self.recentred += 1
         positions = self._position + np.arange(FRAME_SAMPLES) * self.ratio

@@ -42,9 +42,10 @@ _HALF_BAND = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
 _NEAR = np.arange(-16, 17)  # correlation samples either side of its peak for the sinc
 _FINE_STEP = 1 / 64
 _FINE = np.arange(-64, 65) * _FINE_STEP
-_UPSAMPLE = np.sinc(_FINE[:, None] - _NEAR[None, :]) * np.kaiser(2 * 17 + 1, 6.0)[
-    np.clip(np.rint((_FINE[:, None] - _NEAR[None, :]) + 17).astype(int), 0, 34)
-]
+_UPSAMPLE = (
+    np.sinc(_FINE[:, None] - _NEAR[None, :])
+    * np.kaiser(2 * 17 + 1, 6.0)[np.clip(np.rint((_FINE[:, None] - _NEAR[None, :]) + 17).astype(int), 0, 34)]
+)
 
 
 def fractional_lag(
@@ -131,7 +132,9 @@ class DriftEstimator:
         oldest = self.frames % self._active.size
         reference = _decimated(np.roll(self._reference, -oldest, axis=0).ravel().astype(np.float64))
         mic = _decimated(np.roll(self._mic, -oldest, axis=0).ravel().astype(np.float64))
-        lag, clarity = fractional_lag(reference, mic, int(MIN_LAG_S * MEASURE_RATE), int(MAX_LAG_S * MEASURE_RATE))
+        lag, clarity = fractional_lag(
+            reference, mic, int(MIN_LAG_S * MEASURE_RATE), int(MAX_LAG_S * MEASURE_RATE)
+        )
         lag *= SAMPLE_RATE / MEASURE_RATE
         if clarity < CLEAR_PEAK:
             return

@@ -128,10 +128,11 @@ class ChangingEchoPath:
             pending[:-FRAME_SAMPLES] = pending[FRAME_SAMPLES:]
             pending[-FRAME_SAMPLES:] = 0.0
         if len(outs) == 2:
-            w = self._weight_of_changed(np.arange(self._count, self._count + FRAME_SAMPLES)).astype(np.float32)
+            w = self._weight_of_changed(np.arange(self._count, self._count + FRAME_SAMPLES)).astype(
+                np.float32
+            )
             out = (1.0 - w) * outs[0] + w * outs[1]
         else:
             out = outs[0]
         self._count += FRAME_SAMPLES
         return (self.gain * out).astype(np.float32)
-

@@ -9,7 +9,7 @@ WebRTC's AEC3, which finds the delay itself, is the canceller for such a device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from voiceloop.audio.room_echo import EchoConditions
@@ -39,7 +39,7 @@ class Scenario:
     (wide band) are harder on a canceller than short English sentences."""
 
     room: RoomSettings
-    conditions: EchoConditions = EchoConditions()
+    conditions: EchoConditions = field(default_factory=EchoConditions)
     reply: Literal["en", "zh", "music"] = "en"
     reply_s: float | None = None  # echo-only seconds in the AEC bench; None = the bench's default
 

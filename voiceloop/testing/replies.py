@@ -39,7 +39,9 @@ MANDARIN_LINES = (
 def english_reply() -> np.ndarray:
     from voiceloop.tts.espeak import render
 
-    return at_voice_level(np.concatenate([trim_silence(render(line, ENGLISH_VOICE)) for line in ENGLISH_LINES]))
+    return at_voice_level(
+        np.concatenate([trim_silence(render(line, ENGLISH_VOICE)) for line in ENGLISH_LINES])
+    )
 
 
 @functools.cache
@@ -79,7 +81,9 @@ def music_reply(seconds: float = 16.0, seed: int = 3) -> np.ndarray:
         at = int(k * beat * SAMPLE_RATE)
         length = min(int(0.15 * SAMPLE_RATE), n - at)
         tk = np.arange(length) / SAMPLE_RATE
-        out[at : at + length] += 2.0 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tk / 0.03)) * tk) * np.exp(-tk / 0.08)
+        out[at : at + length] += (
+            2.0 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tk / 0.03)) * tk) * np.exp(-tk / 0.08)
+        )
     return at_voice_level(out.astype(np.float32))
 
 
