@@ -115,6 +115,24 @@ def test_the_reader_reads_a_tone_between_samples_at_a_drifting_rate() -> None:
     assert 20 * np.log10(np.std(read - expected) / np.std(expected)) < -55
 
 
+@pytest.mark.parametrize("drift_ppm", [120.0, -120.0, 0.0])
+def test_the_frame_fast_path_reads_what_the_per_sample_path_reads(drift_ppm: float) -> None:
+    """read_ramp blends two fixed-phase filters along the frame; it must not be a second,
+    worse interpolator (white noise: the hardest case, all of the band)."""
+    noise = (0.1 * np.random.default_rng(9).standard_normal(60 * FRAME_SAMPLES)).astype(np.float32)
+    fast, exact = StreamReader(keep=SAMPLE_RATE), StreamReader(keep=SAMPLE_RATE)
+    ratio, position, error, energy = 1 + drift_ppm * 1e-6, -40.3, 0.0, 0.0
+    for frame in noise.reshape(-1, FRAME_SAMPLES):
+        fast.write(frame)
+        exact.write(frame)
+        quick = fast.read_ramp(position, ratio, FRAME_SAMPLES)
+        slow = exact.read(position + np.arange(FRAME_SAMPLES) * ratio)
+        error += float(np.sum((quick - slow) ** 2))
+        energy += float(np.sum(slow**2))
+        position += FRAME_SAMPLES * ratio
+    assert 10 * np.log10(error / energy + 1e-30) < -55
+
+
 def test_fractional_lag_measures_a_delay_between_samples() -> None:
     noise = np.random.default_rng(3).standard_normal(3 * SAMPLE_RATE).astype(np.float32)
     for true in (37.0, 37.25, 37.5, 37.8):

@@ -60,14 +60,15 @@ class DriftCompensated:
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         self.estimator.add(mic_frame, reference_frame)
-        if self.estimator.ppm is not None:
-            self.ratio = 1.0 + self.estimator.ppm * 1e-6
+        ppm = self.estimator.ppm
+        if ppm is not None:
+            self.ratio = 1.0 + ppm * 1e-6
         return self.inner.process(mic_frame, self._resampled(reference_frame))
 
     def _resampled(self, reference_frame: np.ndarray) -> np.ndarray:
         reader = self._reader
         reader.write(reference_frame)
-        silent = not np.any(reference_frame)
+        silent = not reference_frame.any()
         self._silent_frames = self._silent_frames + 1 if silent else 0
         # How far the reader has wandered from its nominal lag behind the newest sample: a
         # fast speaker uses up the margin, a slow one only lengthens the history read.
@@ -76,13 +77,12 @@ class DriftCompensated:
         if self._silent_frames >= SILENT_FRAMES and running_out:
             self._position -= wandered
             self.recentred += 1
-        positions = self._position + np.arange(FRAME_SAMPLES) * self.ratio
-        newest, oldest = reader.newest_readable(), reader.written - MAX_LAG_SAMPLES
-        positions = np.clip(positions, oldest, newest)  # a runaway clock holds, never reads ahead
-        self._position = float(np.clip(self._position + FRAME_SAMPLES * self.ratio, oldest, newest))
-        if self._silent_frames * FRAME_SAMPLES > reader.written - positions[0] + HALF:
+        start = self._position
+        # A clock that runs away holds at the newest sample: never read what is not written.
+        self._position = min(start + FRAME_SAMPLES * self.ratio, reader.newest_readable())
+        if self._silent_frames * FRAME_SAMPLES > reader.written - start + HALF:
             return np.zeros_like(reference_frame)  # everything it would read is silence
-        return reader.read(positions)
+        return reader.read_ramp(start, self.ratio, FRAME_SAMPLES)
 
     def reset(self) -> None:
         """Forgets the room, the drift included (a new device may run at another rate)."""
