@@ -31,7 +31,9 @@ SILENT_FRAMES = 30  # 0.3 s of silent reference: nothing of it is left to cancel
 MAX_LAG_SAMPLES = SAMPLE_RATE // 2
 # The drift is first known after ~2 s of playback (drift.py: a 1.5 s span of 0.5 s windows)
 # and the inner filter settles ~1 s after that: measured, silero heard residual echo up to
-# 3.3 s into the first reply at ±120 ppm, none after. Later replies start compensated.
+# 3.3 s into the first reply at ±120 ppm, none after. Later replies start compensated. The
+# price (bench_bargein, desk-quiet, 6 pairs): the first interruption, 0.6-1.1 s into the
+# first reply, needs 1.5 s of voice until then, and was missed (5 of 6 caught; speex: 6).
 ESTIMATE_WARMUP_S = 1.5
 
 
