@@ -22,7 +22,8 @@ Per scenario and canceller:
                   the user alone (a fresh one, silent reference): what the echo and the
                   canceller's double-talk handling cost the user's voice
   dt_user_voiced  share of the user's voiced 32 ms chunks (silero on the user alone) that
-                  silero still calls speech in the output during double talk
+                  silero still calls speech in the output during double talk (flattered where
+                  residual echo is called speech too: read it next to false_speech_s)
   false_speech_s  seconds of echo-only output (from the same point) silero calls speech, per
                   10 s of echo
   us_per_frame    mean time per `process` call
