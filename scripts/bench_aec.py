@@ -1,15 +1,19 @@
 #!/usr/bin/env python
 """Echo cancellers side by side in the virtual room's echo scenarios.
 
-Each scenario (voiceloop.audio.rooms.SCENARIOS) plays the same audio: half a second of room
-noise, then the assistant (espeak "en-us") speaking alone for --seconds, then the user
-("en-us+m3", other sentences) talking over the assistant's continued speech. Echo, noise and
-the reference are made by the room's own parts, as VirtualRoom makes them: EchoPath over a
-seeded room impulse response, and the reference delayed by the reported delay minus
+Each scenario (voiceloop.audio.rooms.all_scenarios(): the original rooms and the hard ones:
+clock drift, a changing path, a clipping speaker at +10 dB, long, Mandarin and music-like
+replies) plays the same kind of audio: half a second of room noise, then the assistant speaking
+alone (its reply: espeak "en-us", "cmn" or music, voiceloop.testing.replies) for --seconds (or
+the scenario's own reply_s), then the user ("en-us+m3", other sentences) talking over the
+assistant's continued reply. Echo, noise and the reference are made by the room's own parts, as
+VirtualRoom makes them: its echo path (drifting, changing or overdriven where the scenario says)
+over a seeded room impulse response, and the reference delayed by the reported delay minus
 REFERENCE_LEAD_MS (so the uncalibrated room hands it out with no delay at all).
 
 Per scenario and canceller:
-  erle_db         echo-only ERLE from 2 s after the assistant starts to the user's first word
+  erle_db         echo-only ERLE from 2 s (or the canceller's longer warmup_s: speex+drift
+                  3.5 s) after the assistant starts to the user's first word
   t10_s           from the assistant's first sample until a 0.5 s sliding ERLE first reaches
                   10 dB, at the window's end (so 0.5 is the floor: there from the start);
                   windows where the echo is under 10 dB above the noise floor are skipped, as
@@ -17,10 +21,15 @@ Per scenario and canceller:
   dt_sisdr_db     SI-SDR of the output in double talk against the same canceller's output for
                   the user alone (a fresh one, silent reference): what the echo and the
                   canceller's double-talk handling cost the user's voice
-  false_speech_s  seconds of echo-only output (after 2 s) silero calls speech, per 10 s of echo
+  dt_user_voiced  share of the user's voiced 32 ms chunks (silero on the user alone) that
+                  silero still calls speech in the output during double talk (flattered where
+                  residual echo is called speech too: read it next to false_speech_s)
+  false_speech_s  seconds of echo-only output (from the same point) silero calls speech, per
+                  10 s of echo
   us_per_frame    mean time per `process` call
+  drift_ppm       (speex+drift) the playback/capture drift the compensator measured
 
-    .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12]
+    .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
 """
 
 from __future__ import annotations
@@ -36,33 +45,25 @@ from typing import Any
 
 import numpy as np
 
-from voiceloop.aec import passthrough, speex, webrtc
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.aec.metrics import erle_db, kept_level_db, si_sdr_db, sliding_erle_db
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.rooms import SCENARIOS
+from voiceloop.audio.rooms import Scenario, all_scenarios
 from voiceloop.audio.virtual import (
     REFERENCE_LEAD_MS,
-    EchoPath,
     at_voice_level,
+    echo_path,
     room_impulse_response,
     trim_silence,
 )
+from voiceloop.build import build_adapter
 from voiceloop.config import Settings
 from voiceloop.config.settings import RoomSettings
+from voiceloop.testing.replies import reply
 from voiceloop.tts.espeak import render
 from voiceloop.vad.silero import CHUNK_SAMPLES, SileroVad
 
-ASSISTANT_VOICE = "en-us"
 USER_VOICE = "en-us+m3"
-ASSISTANT_LINES = (
-    "The weather today is sunny with a light breeze from the west.",
-    "Tomorrow it will rain in the afternoon, so take an umbrella.",
-    "Your next meeting starts at half past three in the small room.",
-    "I have added milk, eggs and a loaf of bread to your shopping list.",
-    "The train to the city leaves from platform four in twenty minutes.",
-    "Traffic on the ring road is light, so the drive should take a quarter of an hour.",
-)
 USER_LINES = (
     "Stop, please set a timer for ten minutes instead.",
     "And remind me to call my sister tonight.",
@@ -73,12 +74,20 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "webrtc", "none")
-BUILDERS: dict[str, Callable[[Settings], EchoCanceller]] = {
-    "speex": speex.create,
-    "webrtc": webrtc.create,
-    "none": passthrough.create,
-}
+CANCELLERS = ("speex", "speex+drift", "webrtc", "none")
+
+
+def build_canceller(name: str, settings: Settings) -> EchoCanceller:
+    """A canceller by name as the loop builds it; "speex+drift" is speex with its
+    `[aec.speex] drift_compensation` on."""
+    if name == "speex+drift":
+        speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})
+        settings = settings.model_copy(
+            update={"aec": settings.aec.model_copy(update={"speex": speex_options})}
+        )
+        name = "speex"
+    canceller: EchoCanceller = build_adapter(settings, "aec", name)
+    return canceller
 
 
 @dataclass(frozen=True)
@@ -94,38 +103,33 @@ class Take:
 
 
 @functools.cache
-def assistant_speech() -> np.ndarray:
-    return at_voice_level(
-        np.concatenate([trim_silence(render(line, ASSISTANT_VOICE)) for line in ASSISTANT_LINES])
-    )
-
-
-@functools.cache
 def user_speech() -> np.ndarray:
     gap = np.zeros(SAMPLE_RATE // 4, np.float32)
     lines = [trim_silence(render(line, USER_VOICE)) for line in USER_LINES]
     return at_voice_level(np.concatenate([lines[0], gap, *lines[1:]]))
 
 
-def make_take(room: RoomSettings, seconds: float) -> Take:
+def make_take(scenario: Scenario | RoomSettings, seconds: float) -> Take:
     """The scenario's mic and reference, built frame by frame as VirtualRoom builds them."""
+    if isinstance(scenario, RoomSettings):
+        scenario = Scenario(scenario)
+    room = scenario.room
+    seconds = scenario.reply_s or seconds
+    assistant = reply(scenario.reply)
     far_start = int(LEAD_S * SAMPLE_RATE)
     user_start = far_start + int(seconds * SAMPLE_RATE)
     user_stop = user_start + user_speech().size
     frames = -(-(user_stop + SAMPLE_RATE // 2) // FRAME_SAMPLES)
     total = frames * FRAME_SAMPLES
     needed = total - far_start
-    repeats = -(-needed // assistant_speech().size)
+    repeats = -(-needed // assistant.size)
     speaker = np.zeros(total, np.float32)
-    speaker[far_start:] = np.tile(assistant_speech(), repeats)[:needed]
+    speaker[far_start:] = np.tile(assistant, repeats)[:needed]
     user = np.zeros(total, np.float32)
     user[user_start:user_stop] = user_speech()
 
-    path = EchoPath(
-        room.echo_delay_ms,
-        room.echo_gain_db,
-        room_impulse_response(room.rt60_s, np.random.default_rng(room.seed)),
-        room.soft_clip,
+    path = echo_path(
+        room, scenario.conditions, room_impulse_response(room.rt60_s, np.random.default_rng(room.seed))
     )
     echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
     noise_rng = np.random.default_rng(room.seed + 1)
@@ -151,14 +155,30 @@ def cancel(canceller: EchoCanceller, mic: np.ndarray, reference: np.ndarray) -> 
     return out, spent / frames / 1000
 
 
-def speech_seconds(audio: np.ndarray, start: int, stop: int) -> float:
-    """Seconds of [start, stop) in chunks silero flags, run from the beginning as the loop runs
-    it (its state depends on what came before)."""
+def speech_flags(audio: np.ndarray, stop: int) -> np.ndarray:
+    """Silero's speech decision per 32 ms chunk of audio[:stop], run from the beginning as the
+    loop runs it (its state depends on what came before)."""
     vad = SileroVad()
     chunks = audio[: stop // CHUNK_SAMPLES * CHUNK_SAMPLES].reshape(-1, CHUNK_SAMPLES)
-    flags = np.array([vad.speech_probability(chunk) >= VAD_THRESHOLD for chunk in chunks])
+    return np.array([vad.speech_probability(chunk) >= VAD_THRESHOLD for chunk in chunks])
+
+
+def speech_seconds(audio: np.ndarray, start: int, stop: int) -> float:
+    """Seconds of [start, stop) in chunks silero flags."""
     first = -(-start // CHUNK_SAMPLES)
-    return float(np.count_nonzero(flags[first:])) * CHUNK_SAMPLES / SAMPLE_RATE
+    return float(np.count_nonzero(speech_flags(audio, stop)[first:])) * CHUNK_SAMPLES / SAMPLE_RATE
+
+
+def voiced_kept(take: Take, output: np.ndarray, delay: int) -> float:
+    """Of the chunks silero calls speech in the user alone, the share it still calls speech in
+    the canceller's output during double talk."""
+    alone = speech_flags(take.user, take.user_stop)
+    heard = speech_flags(output[delay:], take.user_stop)
+    first = take.user_start // CHUNK_SAMPLES
+    voiced = alone[first:]
+    return float(np.count_nonzero(voiced & heard[first : first + voiced.size])) / max(
+        int(np.count_nonzero(voiced)), 1
+    )
 
 
 def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float) -> float | None:
@@ -176,12 +196,14 @@ def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float)
 
 
 def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> dict[str, Any]:
-    canceller = BUILDERS[name](settings)
+    canceller = build_canceller(name, settings)
     output, us_per_frame = cancel(canceller, take.mic, take.reference)
-    target, _ = cancel(BUILDERS[name](settings), take.user, np.zeros_like(take.reference))
+    target, _ = cancel(build_canceller(name, settings), take.user, np.zeros_like(take.reference))
     delay = canceller.output_delay_samples
 
-    settled = take.far_start + int(SETTLED_S * SAMPLE_RATE)
+    # The loop believes no speech over playback before the canceller's warm-up (drift
+    # compensation adds the time its estimate takes), so neither does the count.
+    settled = take.far_start + int(max(SETTLED_S, canceller.warmup_s) * SAMPLE_RATE)
     stop = take.user_start - delay  # the output's echo-only part ends `delay` after the mic's
     echo_s = (stop - settled) / SAMPLE_RATE
     double_talk = slice(take.user_start + delay, take.user_stop + delay)
@@ -190,8 +212,10 @@ def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> di
         "t10_s": _rounded(time_to_10_db(take, output, delay, room.noise_dbfs)),
         "dt_sisdr_db": round(si_sdr_db(output[double_talk], target[double_talk]), 2),
         "dt_user_level_db": round(kept_level_db(output[double_talk], target[double_talk]), 2),
+        "dt_user_voiced": round(voiced_kept(take, output, delay), 3),
         "false_speech_s": round(speech_seconds(output, settled + delay, stop + delay) * 10 / echo_s, 2),
         "us_per_frame": round(us_per_frame, 1),
+        **({"drift_ppm": round(canceller.drift_ppm, 1)} if hasattr(canceller, "drift_ppm") else {}),
     }
 
 
@@ -199,19 +223,25 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def run(seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    seconds: float,
+    log: Callable[[str], None],
+    rooms: list[str] | None = None,
+    cancellers: tuple[str, ...] = CANCELLERS,
+) -> dict[str, Any]:
     settings = Settings()
+    chosen = {name: s for name, s in all_scenarios().items() if rooms is None or name in rooms}
     scenarios: dict[str, dict[str, Any]] = {}
-    for scenario, room in SCENARIOS.items():
-        take = make_take(room, seconds)
+    for scenario, spec in chosen.items():
+        take = make_take(spec, seconds)
         scenarios[scenario] = {}
-        for name in CANCELLERS:
+        for name in cancellers:
             log(f"{scenario} / {name}")
-            scenarios[scenario][name] = measure(name, room, take, settings)
+            scenarios[scenario][name] = measure(name, spec.room, take, settings)
     meta = {
-        "echo_only_s": seconds,
+        "echo_only_s": {scenario: spec.reply_s or seconds for scenario, spec in chosen.items()},
         "double_talk_s": round(user_speech().size / SAMPLE_RATE, 2),
-        "room_seeds": {scenario: room.seed for scenario, room in SCENARIOS.items()},
+        "room_seeds": {scenario: spec.room.seed for scenario, spec in chosen.items()},
         "sample_rate": SAMPLE_RATE,
     }
     return {"scenarios": scenarios, "meta": meta}
@@ -221,7 +251,7 @@ def print_table(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"echo cancellers, {results['meta']['echo_only_s']:g} s of echo per room")
+    table = Table(title="echo cancellers per room (echo-only seconds in the JSON's meta)")
     for column in (
         "scenario",
         "canceller",
@@ -229,8 +259,10 @@ def print_table(results: dict[str, Any]) -> None:
         "t10 s",
         "DT SI-SDR dB",
         "DT user dB",
+        "DT voiced kept",
         "false speech s/10 s",
         "µs/frame",
+        "drift ppm",
     ):
         table.add_column(column, justify="left" if column in ("scenario", "canceller") else "right")
     for scenario, by_canceller in results["scenarios"].items():
@@ -243,8 +275,10 @@ def print_table(results: dict[str, Any]) -> None:
                 t10,
                 f"{m['dt_sisdr_db']:.1f}",
                 f"{m['dt_user_level_db']:+.1f}",
+                f"{m['dt_user_voiced']:.0%}",
                 f"{m['false_speech_s']:.2f}",
                 f"{m['us_per_frame']:.0f}",
+                "" if "drift_ppm" not in m else f"{m['drift_ppm']:+.1f}",
                 end_section=i == len(by_canceller) - 1,
             )
     Console().print(table)
@@ -254,10 +288,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--seconds", type=float, default=12.0, help="echo-only seconds per room (≥ 3)")
+    parser.add_argument("--rooms", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--cancellers", default=",".join(CANCELLERS), help=f"of {', '.join(CANCELLERS)}")
     args = parser.parse_args()
     if args.seconds < SETTLED_S + 1:
         parser.error(f"--seconds must be at least {SETTLED_S + 1:g}: ERLE is counted after {SETTLED_S:g} s")
-    results = run(args.seconds, log=lambda line: print(line, file=sys.stderr))
+    rooms = args.rooms.split(",") if args.rooms else None
+    cancellers = tuple(args.cancellers.split(","))
+    results = run(args.seconds, lambda line: print(line, file=sys.stderr), rooms, cancellers)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -21,6 +21,9 @@ class SpeexOptions(AdapterOptions):
     echo_suppress_db: int = Field(-40, ge=-90, le=0, description="residual echo, user silent")
     echo_suppress_active_db: int = Field(-15, ge=-90, le=0, description="residual echo in double talk")
     noise_suppress_db: int = Field(-25, ge=-90, le=0)
+    # Resample the reference onto the mic's clock (voiceloop/aec/drift.py): separate speaker
+    # and mic crystals 20-120 ppm apart otherwise let the echo slide past the filter.
+    drift_compensation: bool = False
 
 
 class WebRtcOptions(AdapterOptions):

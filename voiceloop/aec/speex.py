@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voiceloop.aec.base import check_frames
+from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
 
 if TYPE_CHECKING:
@@ -206,6 +207,9 @@ class SpeexCanceller:
             self.close()
 
 
-def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCanceller:
-    """From `[aec.speex]`; keyword arguments override single options."""
-    return SpeexCanceller(**{**options.model_dump(), **kwargs})
+def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCanceller | DriftCompensated:
+    """From `[aec.speex]`; keyword arguments override single options. With `drift_compensation`
+    the reference is first resampled onto the mic's clock."""
+    settings = options.model_dump(exclude={"drift_compensation"})
+    canceller = SpeexCanceller(**{**settings, **kwargs})
+    return DriftCompensated(canceller) if options.drift_compensation else canceller

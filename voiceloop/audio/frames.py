@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-FRAME_MS = 10
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+from voiceloop.audio.format import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+
+__all__ = ["FRAME_MS", "FRAME_SAMPLES", "SAMPLE_RATE"]  # and the helpers below
 
 AudioArray = np.ndarray  # float32, mono, [-1, 1]
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
+from voiceloop.audio.room_echo import ChangingEchoPath, EchoConditions, loudspeaker_clip
 from voiceloop.audio.script import ScriptTurn, UserScript
 
 if TYPE_CHECKING:
@@ -84,22 +85,6 @@ def trim_silence(audio: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
 
 
-CLIP_KNEE = 0.5  # about -6 dBFS: a small loudspeaker driven hard starts to compress here
-
-
-def loudspeaker_clip(audio: np.ndarray) -> np.ndarray:
-    """Linear up to the knee, then a smooth tanh limit at full scale: only loud peaks distort,
-    as with a small speaker pushed to its limit — the nonlinearity a linear canceller can't model."""
-    magnitude = np.abs(audio)
-    over = magnitude > CLIP_KNEE
-    if not np.any(over):
-        return audio
-    out = audio.copy()
-    span = 1.0 - CLIP_KNEE
-    out[over] = np.sign(audio[over]) * (CLIP_KNEE + span * np.tanh((magnitude[over] - CLIP_KNEE) / span))
-    return out
-
-
 class EchoPath:
     """Streaming convolution of the speaker signal with the room, after a bulk delay."""
 
@@ -119,6 +104,17 @@ class EchoPath:
         self._pending[:-FRAME_SAMPLES] = self._pending[FRAME_SAMPLES:]
         self._pending[-FRAME_SAMPLES:] = 0.0
         return out
+
+
+def echo_path(
+    room: RoomSettings, conditions: EchoConditions | None, rir: np.ndarray
+) -> EchoPath | ChangingEchoPath:
+    """The fixed path unless the conditions drift, change or overdrive it."""
+    if conditions is None or not conditions.changes_echo:
+        return EchoPath(room.echo_delay_ms, room.echo_gain_db, rir, room.soft_clip)
+    return ChangingEchoPath(
+        room.echo_delay_ms, room.echo_gain_db, rir, room.soft_clip, conditions, seed=room.seed
+    )
 
 
 class ScriptedUser:
@@ -217,14 +213,13 @@ class VirtualRoom:
         script: UserScript,
         room: RoomSettings,
         render: Callable[[str, str, int], np.ndarray] | None = None,
+        conditions: EchoConditions | None = None,
     ) -> None:
         self.script = script
         self.room = room
         rng = np.random.default_rng(room.seed)
         self._noise_rng = np.random.default_rng(room.seed + 1)
-        self.echo = EchoPath(
-            room.echo_delay_ms, room.echo_gain_db, room_impulse_response(room.rt60_s, rng), room.soft_clip
-        )
+        self.echo = echo_path(room, conditions, room_impulse_response(room.rt60_s, rng))
         reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
         self.reference_delay = max(0, int(round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
         self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.audio.format import SAMPLE_RATE
 from voiceloop.cli.options import ConfigOption
 
 

@@ -1,0 +1,276 @@
+"""Clock drift between speaker and mic, and the compensation that resamples the reference.
+
+The rooms are the virtual room's own echo paths (`echo_path` with `EchoConditions`), run
+frame by frame through the canceller and silero directly rather than the whole loop: the
+question is the loop's (does the assistant hear itself as speech?) but the answer only needs
+the canceller and the VAD.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from voiceloop.aec import speex
+from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.compensated import LAG_SAMPLES, DriftCompensated
+from voiceloop.aec.drift import DriftEstimator, fractional_lag
+from voiceloop.aec.metrics import erle_db
+from voiceloop.audio.fractional import StreamReader, interpolate
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.room_echo import EchoConditions
+from voiceloop.audio.virtual import REFERENCE_LEAD_MS, echo_path, room_impulse_response
+from voiceloop.config import Settings
+from voiceloop.config.settings import RoomSettings
+from voiceloop.vad.silero import CHUNK_SAMPLES, SileroVad
+
+pytestmark = pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")
+
+# A desk set-up: USB mic, separate speaker, echo 6 dB over the user (as rooms.HARD_SCENARIOS).
+DESK = RoomSettings(echo_delay_ms=45, echo_gain_db=6, rt60_s=0.4, noise_dbfs=-55)
+LEAD_S = 0.5
+REPLY_S = 12.0
+VAD_THRESHOLD = 0.5
+
+
+@functools.cache
+def drifting_room(
+    drift_ppm: float, seconds: float = REPLY_S, path_change_at_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mic, reference) of the assistant's English reply in DESK with its speaker `drift_ppm`
+    fast (and someone walking past at `path_change_at_s` of room time); whole frames, the
+    reference handed out 10 ms before its echo (at the start)."""
+    from voiceloop.testing.replies import english_reply
+
+    far_start = int(LEAD_S * SAMPLE_RATE)
+    frames = int((LEAD_S + seconds) * SAMPLE_RATE) // FRAME_SAMPLES
+    total = frames * FRAME_SAMPLES
+    speaker = np.zeros(total, np.float32)
+    reply = np.tile(english_reply(), 3)
+    speaker[far_start:] = reply[: total - far_start]
+    rir = room_impulse_response(DESK.rt60_s, np.random.default_rng(DESK.seed))
+    path = echo_path(DESK, EchoConditions(drift_ppm=drift_ppm, path_change_at_s=path_change_at_s), rir)
+    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
+    noise = 10 ** (DESK.noise_dbfs / 20) * np.random.default_rng(DESK.seed + 1).standard_normal(total)
+    mic = np.clip(echo + noise, -1.0, 1.0).astype(np.float32)
+    delay = round((DESK.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)
+    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[:total]
+    return mic, reference
+
+
+def cancelled(canceller: EchoCanceller, mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    frames = mic.size // FRAME_SAMPLES
+    spans = [slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES) for k in range(frames)]
+    return np.concatenate([canceller.process(mic[span], reference[span]) for span in spans])
+
+
+def false_speech_per_10_s(output: np.ndarray, from_s: float) -> float:
+    """Seconds silero calls speech in echo-only output after `from_s` of playback, per 10 s;
+    silero runs from the start, as in the loop."""
+    vad = SileroVad()
+    chunks = output[: output.size // CHUNK_SAMPLES * CHUNK_SAMPLES].reshape(-1, CHUNK_SAMPLES)
+    flags = np.array([vad.speech_probability(chunk) >= VAD_THRESHOLD for chunk in chunks])
+    first = int((LEAD_S + from_s) * SAMPLE_RATE) // CHUNK_SAMPLES
+    counted = flags[first:]
+    return 10.0 * float(np.count_nonzero(counted)) / counted.size
+
+
+def barge_ins(output: np.ndarray, from_s: float) -> list[float]:
+    """When the loop would stop its reply on this echo-only output: the real endpointer over
+    silero, an utterance reaching the machine's barge_in_min_s of voiced time after `from_s`
+    of playback (before it, the warm-up rule asks for more)."""
+    from voiceloop.engine.events import SpeechProgress
+    from voiceloop.engine.machine import MachineConfig
+    from voiceloop.vad.endpointer import Endpointer
+
+    vad, endpointer, stops = SileroVad(), Endpointer(), []
+    needed = MachineConfig().barge_in_min_s
+    for k in range(output.size // CHUNK_SAMPLES):
+        chunk = output[k * CHUNK_SAMPLES : (k + 1) * CHUNK_SAMPLES]
+        at = k * CHUNK_SAMPLES / SAMPLE_RATE
+        for event in endpointer.feed(chunk, vad.speech_probability(chunk), at):
+            late = at >= LEAD_S + from_s
+            stopping = isinstance(event, SpeechProgress) and event.voiced_s >= needed and late
+            if stopping and (not stops or at - stops[-1] > 1.0):
+                stops.append(round(at, 2))
+    return stops
+
+
+def test_the_reader_reads_a_tone_between_samples_at_a_drifting_rate() -> None:
+    """The interpolator is the room's speaker clock as much as the compensator's: its error
+    must sit far below any canceller's ERLE, or the room would be unfair."""
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 1234.5 * t)).astype(np.float32)
+    reader = StreamReader(keep=SAMPLE_RATE)
+    ratio, position, out = 1 + 120e-6, -20.25, []
+    for frame in tone.reshape(-1, FRAME_SAMPLES):
+        reader.write(frame)
+        out.append(reader.read(position + np.arange(FRAME_SAMPLES) * ratio))
+        position += FRAME_SAMPLES * ratio
+    read = np.concatenate(out)[FRAME_SAMPLES:]
+    positions = -20.25 + np.arange(read.size + FRAME_SAMPLES) * ratio
+    expected = 0.5 * np.sin(2 * np.pi * 1234.5 * positions / SAMPLE_RATE)[FRAME_SAMPLES:]
+    assert 20 * np.log10(np.std(read - expected) / np.std(expected)) < -55
+
+
+@pytest.mark.parametrize("drift_ppm", [120.0, -120.0, 0.0])
+def test_the_frame_fast_path_reads_what_the_per_sample_path_reads(drift_ppm: float) -> None:
+    """read_ramp blends two fixed-phase filters along the frame; it must not be a second,
+    worse interpolator (white noise: the hardest case, all of the band)."""
+    noise = (0.1 * np.random.default_rng(9).standard_normal(60 * FRAME_SAMPLES)).astype(np.float32)
+    fast, exact = StreamReader(keep=SAMPLE_RATE), StreamReader(keep=SAMPLE_RATE)
+    ratio, position, error, energy = 1 + drift_ppm * 1e-6, -40.3, 0.0, 0.0
+    for frame in noise.reshape(-1, FRAME_SAMPLES):
+        fast.write(frame)
+        exact.write(frame)
+        quick = fast.read_ramp(position, ratio, FRAME_SAMPLES)
+        slow = exact.read(position + np.arange(FRAME_SAMPLES) * ratio)
+        error += float(np.sum((quick - slow) ** 2))
+        energy += float(np.sum(slow**2))
+        position += FRAME_SAMPLES * ratio
+    assert 10 * np.log10(error / energy + 1e-30) < -55
+
+
+def test_fractional_lag_measures_a_delay_between_samples() -> None:
+    noise = np.random.default_rng(3).standard_normal(3 * SAMPLE_RATE).astype(np.float32)
+    for true in (37.0, 37.25, 37.5, 37.8):
+        later = interpolate(noise, np.arange(SAMPLE_RATE, 2 * SAMPLE_RATE) - true)
+        played = noise[SAMPLE_RATE : 2 * SAMPLE_RATE].astype(np.float64)
+        lag, clarity = fractional_lag(played, later.astype(np.float64), -50, 400, SAMPLE_RATE)
+        assert abs(lag - true) < 0.05 and clarity > 10
+
+
+@pytest.mark.parametrize("drift_ppm", [120.0, -60.0, 20.0])
+def test_the_estimate_is_within_5_ppm_of_the_room_after_10_s_of_playback(drift_ppm: float) -> None:
+    mic, reference = drifting_room(drift_ppm)
+    estimator = DriftEstimator()
+    frames = int((LEAD_S + 10.0) * SAMPLE_RATE) // FRAME_SAMPLES
+    for k in range(frames):
+        span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
+        estimator.add(mic[span], reference[span])
+    assert estimator.ppm is not None
+    assert abs(estimator.ppm - drift_ppm) <= 5.0
+
+
+def test_a_room_on_one_clock_estimates_no_drift() -> None:
+    mic, reference = drifting_room(0.0, seconds=6.0)
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    cancelled(compensated, mic, reference)
+    assert abs(compensated.drift_ppm) < 2.0
+
+
+@pytest.mark.parametrize("drift_ppm", [80.0, -120.0])
+def test_speex_hears_itself_in_a_drifting_room_unless_the_reference_is_resampled(drift_ppm: float) -> None:
+    """Measured (bench_aec, drift rooms): speex alone 6-9.5 s of false speech per 10 s of
+    echo at 60-120 ppm, ERLE 14-20 dB; compensated, none after its warm-up."""
+    mic, reference = drifting_room(drift_ppm)
+    plain = speex.SpeexCanceller()
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    plain_out = cancelled(plain, mic, reference)
+    compensated_out = cancelled(compensated, mic, reference)
+    settled = int((LEAD_S + compensated.warmup_s) * SAMPLE_RATE)
+    delay = plain.output_delay_samples
+
+    assert false_speech_per_10_s(plain_out, compensated.warmup_s) >= 3.0
+    assert false_speech_per_10_s(compensated_out, compensated.warmup_s) <= 0.5
+    plain_erle = erle_db(mic[settled:-delay], plain_out[settled + delay :])
+    compensated_erle = erle_db(mic[settled:-delay], compensated_out[settled + delay :])
+    assert compensated_erle >= plain_erle + 5.0
+    assert abs(compensated.drift_ppm - drift_ppm) <= 5.0
+    assert compensated.name == "speex+drift" and isinstance(compensated, EchoCanceller)
+
+
+def test_drift_compensation_is_one_switch_in_the_speex_options() -> None:
+    settings = Settings()
+    assert settings.aec.speex.drift_compensation is False
+    assert isinstance(speex.create(settings.aec.speex, settings.aec), speex.SpeexCanceller)
+    settings.aec.speex.drift_compensation = True
+    wrapped = speex.create(settings.aec.speex, settings.aec)
+    assert isinstance(wrapped, DriftCompensated) and isinstance(wrapped.inner, speex.SpeexCanceller)
+    assert wrapped.output_delay_samples == wrapped.inner.output_delay_samples
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="recovery from echo path changes is not built: measured (bench_aec person-walks) speex "
+    "lets 3.1 s of echo through as speech in the 3.5 s after someone walks past, with or without "
+    "drift compensation",
+)
+def test_someone_walking_past_mid_reply_causes_no_barge_in() -> None:
+    mic, reference = drifting_room(0.0, path_change_at_s=LEAD_S + 7.0)
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    output = cancelled(compensated, mic, reference)
+    assert barge_ins(output, compensated.warmup_s) == []
+
+
+def test_a_steady_room_causes_no_barge_in_after_the_warm_up() -> None:
+    """The same count on the same reply with the path left alone: the xfail above is the walk."""
+    mic, reference = drifting_room(0.0)
+    compensated = DriftCompensated(speex.SpeexCanceller())
+    assert barge_ins(cancelled(compensated, mic, reference), compensated.warmup_s) == []
+
+
+class _Recording:
+    """An inner canceller that keeps the reference it was handed (the wrapper's output)."""
+
+    name, output_delay_samples, warmup_s = "recording", 0, 0.0
+
+    def __init__(self) -> None:
+        self.references: list[np.ndarray] = []
+
+    def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+        self.references.append(reference_frame)
+        return mic_frame
+
+    def reset(self) -> None:
+        self.references.clear()
+
+
+def _fed(
+    drift_ppm: float, played_s: float, then_silent_s: float = 0.0
+) -> tuple[DriftCompensated, np.ndarray]:
+    """A wrapper told the drift (as its estimator would), fed noise for `played_s`, then
+    silence; returns it and the raw reference."""
+    inner = _Recording()
+    compensated = DriftCompensated(inner)
+    compensated.estimator.slope = -drift_ppm * 1e-6
+    noise = 0.1 * np.random.default_rng(5).standard_normal(int(played_s * SAMPLE_RATE)).astype(np.float32)
+    raw = np.concatenate([noise, np.zeros(int(then_silent_s * SAMPLE_RATE), np.float32)])
+    for frame in raw[: raw.size // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES):
+        compensated.process(np.zeros_like(frame), frame)
+    return compensated, raw
+
+
+def test_the_reference_is_read_at_the_drifting_rate() -> None:
+    """Twelve seconds at +120 ppm: the compensated reference runs ahead of the raw one by
+    120e-6 · 12 s · 16 kHz = 23 samples, smoothly (no drops)."""
+    compensated, raw = _fed(120.0, 12.0)
+    out = np.concatenate(compensated.inner.references)
+    second = SAMPLE_RATE
+
+    def lag_at(start: int) -> float:
+        span = slice(start, start + second)
+        return fractional_lag(
+            raw[span].astype(np.float64), out[span].astype(np.float64), -100, 100, SAMPLE_RATE
+        )[0]
+
+    # The reader starts LAG_SAMPLES behind the newest sample; the first second's mean lag is
+    # half a second of drift less.
+    assert lag_at(0) == pytest.approx(LAG_SAMPLES - 120e-6 * SAMPLE_RATE / 2, abs=0.3)
+    assert lag_at(10 * second) - lag_at(0) == pytest.approx(-120e-6 * 10 * SAMPLE_RATE, abs=0.3)
+    assert compensated.recentred == 0
+
+
+@pytest.mark.parametrize(("drift_ppm", "recentres"), [(120.0, 1), (-120.0, 0)])
+def test_the_reader_recentres_only_in_silence_and_only_when_a_fast_speaker_used_its_margin(
+    drift_ppm: float, recentres: int
+) -> None:
+    """Each re-centring shifts the path the inner filter learnt, so a slow speaker (whose
+    lag only grows into the kept history) never causes one, and a fast one only once its
+    margin is spent (+120 ppm: 16 s) and the reference has been silent for 0.3 s."""
+    compensated, _ = _fed(drift_ppm, 20.0)
+    assert compensated.recentred == 0  # still playing: never mid-reply
+    compensated, _ = _fed(drift_ppm, 20.0, then_silent_s=0.5)
+    assert compensated.recentred == recentres
