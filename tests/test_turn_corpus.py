@@ -193,3 +193,55 @@ async def test_the_room_logs_each_lines_true_start_end_and_pauses_within_a_frame
     after = _sound_edges(mic[sample(pause_start) :])
     assert sample(pause_start) - before[-1] <= FRAME_SAMPLES
     assert abs(after[0] - (sample(pause_end) - sample(pause_start))) <= FRAME_SAMPLES
+
+
+def _turn(turn_id: int, outcome: str, spoken: tuple[float, float], **at: float | None) -> dict:
+    record = {"event": "turn", "turn_id": turn_id, "outcome": outcome, "endpoint_at": spoken[1] + 0.2}
+    record |= {"speech_started_at": spoken[0], "vad_speech_end_at": spoken[1]}
+    keys = ("reply_started_at", "playback_start_at", "playback_end_at", "barge_in_at")
+    return record | {key: at.get(key) for key in keys}
+
+
+def _line(index: int, kind: str, start: float, end: float, pauses=(), over_reply=False) -> dict:
+    return {
+        "event": "user_utterance",
+        "index": index,
+        "kind": kind,
+        "text": kind,
+        "start": start,
+        "end": end,
+        "pauses": [list(p) for p in pauses],
+        "over_reply": over_reply,
+        "is_speech": True,
+    }
+
+
+def test_the_turn_figures_count_cut_offs_from_the_ground_truth():
+    from voiceloop.testing.turn_metrics import analyse
+
+    log = [
+        # A paused line cut at its pause: the first half answered aloud before the user went on.
+        _line(0, "paused", 1.0, 3.0, [(1.8, 2.5)]),
+        _turn(1, "interrupted", (1.02, 1.8), reply_started_at=2.1, playback_start_at=2.3, barge_in_at=2.7),
+        _turn(2, "answered", (2.5, 3.0), reply_started_at=3.3, playback_start_at=3.5, playback_end_at=5.0),
+        # A paused line cut, but merged before anything was heard: one message after all.
+        _line(1, "paused", 6.0, 8.0, [(6.6, 7.4)]),
+        _turn(3, "merged", (6.0, 6.6), reply_started_at=7.0, barge_in_at=7.45),
+        _turn(4, "answered", (7.4, 8.0), reply_started_at=8.3, playback_start_at=8.45, playback_end_at=12.0),
+        # "mhm" over that reply, which went on; then "wait, stop", which stopped the next one.
+        _line(2, "backchannel", 9.0, 9.4, over_reply=True),
+        _line(3, "complete", 13.0, 13.5),
+        _turn(5, "interrupted", (13.0, 13.5), reply_started_at=13.7, playback_start_at=13.8, barge_in_at=14.3)
+        | {"playback_end_at": 14.32},
+        _line(4, "interruption", 14.0, 14.6, over_reply=True),
+        {"event": "turn_detector", "t": 1.9, "detector_ms": 31.5},
+    ]
+    figures = analyse(log).summary()
+    assert figures["premature_endpoints"] == 2 and figures["paused_lines_cut_pct"] == 100.0
+    assert figures["replies_mid_utterance_pct"] == 50.0  # only the first line heard a reply mid-way
+    assert figures["whole_as_one_message_pct"] == pytest.approx(66.7)  # the merged line and "complete"
+    assert figures["backchannels_stopping_pct"] == 0.0 and figures["backchannels_over_reply"] == 1
+    assert figures["interruptions_caught_pct"] == 100.0
+    assert figures["reaction_ms"] == {"n": 1, "p50": 320.0, "p90": 320.0}
+    assert figures["complete_voice_to_voice_ms"] == {"n": 1, "p50": 300.0, "p90": 300.0}
+    assert figures["detector_ms_per_call"]["p50"] == 31.5
