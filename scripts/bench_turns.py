@@ -22,7 +22,7 @@ reply, real interruptions caught and reaction time (first sound → playback pau
 voice-to-voice p50/p90 on complete turns, detector ms/call where the log has it.
 
     PYTHONPATH=$PWD .venv/bin/python scripts/bench_turns.py [--stack offline|idealised|both]
-        [--lines N] [--seed S] [--speed X] [--corpus FILE] [--keep DIR] [--json]
+        [--lines N] [--seed S] [--speed X] [--corpus FILE] [--keep DIR] [--json] [--out FILE]
 
 --speed runs the room faster than real time: the counts hold, but stage work then takes
 `speed` times longer in room time, so latencies are only true at 1.
@@ -122,11 +122,11 @@ async def one_run(stack: str, detector: str | None, script: UserScript, out_dir:
 
 
 ROWS = (
-    ("lines", lambda f: " ".join(f"{k}={v}" for k, v in sorted(f["lines"].items()))),
+    ("lines", lambda f: " ".join(f"{k[0]}{v}" for k, v in sorted(f["lines"].items()))),
     ("premature endpoints", lambda f: f"{f['premature_endpoints']} in {f['paused_lines']} paused lines"),
     ("paused lines cut", lambda f: _pct(f["paused_lines_cut_pct"])),
     ("replies mid-utterance", lambda f: _pct(f["replies_mid_utterance_pct"])),
-    ("whole as one message", lambda f: f"{_pct(f['whole_as_one_message_pct'])} of {f['lines_reaching_llm']}"),
+    ("whole as one message", lambda f: f"{_pct(f['whole_as_one_message_pct'])} of {f['lines_to_answer']}"),
     (
         "backchannels stopping",
         lambda f: f"{_pct(f['backchannels_stopping_pct'])} of {f['backchannels_over_reply']}",
@@ -135,6 +135,7 @@ ROWS = (
         "interruptions caught",
         lambda f: f"{_pct(f['interruptions_caught_pct'])} of {f['interruptions_over_reply']}",
     ),
+    ("barge-in p50/p90 ms", lambda f: _p(f["barge_in_decision_ms"])),
     ("reaction p50/p90 ms", lambda f: _p(f["reaction_ms"])),
     ("complete v2v p50/p90", lambda f: _p(f["complete_voice_to_voice_ms"])),
     ("detector ms/call", lambda f: _p(f["detector_ms_per_call"])),
@@ -158,6 +159,8 @@ def print_table(report: dict) -> None:
     for name, cell in ROWS:
         values = [cell(report["runs"][stack][detector]) for stack, detector in columns]
         print(f"{name:24s}" + "".join(f"{value:>{width}s}" for value in values))
+    print("lines: b backchannel, c complete, i interruption, p paused (n noise); reaction = first sound")
+    print("to playback paused/stopped (loop clock); barge-in = first sound to the loop's decision")
     for note in report["notes"]:
         print(f"note: {note}")
 
@@ -174,6 +177,7 @@ async def main() -> int:
     parser.add_argument("--detector", choices=(*DETECTORS, "both"), default="both")
     parser.add_argument("--keep", type=Path, default=None, help="keep the session logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     args = parser.parse_args()
 
     script = sample_lines(load_script(args.corpus), args.lines, args.seed)
@@ -207,6 +211,8 @@ async def main() -> int:
                     print(f"{stack} / detector {label}: {len(script.turns)} lines ...", file=sys.stderr)
                 figures = await one_run(stack, detector, script, root / f"{stack}-{label}", args.speed)
                 report["runs"].setdefault(stack, {})[label] = figures
+    if args.out is not None:
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:

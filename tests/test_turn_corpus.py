@@ -243,5 +243,6 @@ def test_the_turn_figures_count_cut_offs_from_the_ground_truth():
     assert figures["backchannels_stopping_pct"] == 0.0 and figures["backchannels_over_reply"] == 1
     assert figures["interruptions_caught_pct"] == 100.0
     assert figures["reaction_ms"] == {"n": 1, "p50": 320.0, "p90": 320.0}
+    assert figures["barge_in_decision_ms"] == {"n": 1, "p50": 300.0, "p90": 300.0}
     assert figures["complete_voice_to_voice_ms"] == {"n": 1, "p50": 300.0, "p90": 300.0}
     assert figures["detector_ms_per_call"]["p50"] == 31.5

@@ -47,12 +47,14 @@ class TurnFigures:
     paused_cut: int = 0  # paused lines with at least one endpoint inside
     paused_answered_mid: int = 0  # paused lines with a reply audible before they ended
     whole_as_one: int = 0  # lines that reached the LLM as one message
+    to_answer: int = 0  # lines that should each have reached the LLM (not spoken over a reply)
     reached_llm: int = 0  # lines that reached the LLM at all
     backchannels_over_reply: int = 0
     backchannels_stopping: int = 0
     interruptions_over_reply: int = 0
     interruptions_caught: int = 0
-    reaction_ms: list[float] = field(default_factory=list)
+    reaction_ms: list[float] = field(default_factory=list)  # first sound → playback paused/stopped
+    barge_in_ms: list[float] = field(default_factory=list)  # first sound → the loop's barge-in
     complete_v2v_ms: list[float] = field(default_factory=list)
     detector_ms: list[float] = field(default_factory=list)
     not_over_reply: list[str] = field(default_factory=list)  # over-reply lines said after the reply
@@ -67,13 +69,15 @@ class TurnFigures:
             "premature_endpoints": self.premature_endpoints,
             "paused_lines_cut_pct": rate(self.paused_cut, self.paused),
             "replies_mid_utterance_pct": rate(self.paused_answered_mid, self.paused),
-            "whole_as_one_message_pct": rate(self.whole_as_one, self.reached_llm),
+            "lines_to_answer": self.to_answer,
+            "whole_as_one_message_pct": rate(self.whole_as_one, self.to_answer),
             "lines_reaching_llm": self.reached_llm,
             "backchannels_over_reply": self.backchannels_over_reply,
             "backchannels_stopping_pct": rate(self.backchannels_stopping, self.backchannels_over_reply),
             "interruptions_over_reply": self.interruptions_over_reply,
             "interruptions_caught_pct": rate(self.interruptions_caught, self.interruptions_over_reply),
             "reaction_ms": percentiles(self.reaction_ms),
+            "barge_in_decision_ms": percentiles(self.barge_in_ms),
             "complete_voice_to_voice_ms": percentiles(self.complete_v2v_ms),
             "detector_ms_per_call": percentiles(self.detector_ms),
             "over_reply_lines_said_after_the_reply": self.not_over_reply,
@@ -159,6 +163,7 @@ def analyse(log: list[dict[str, Any]]) -> TurnFigures:
 def _count_whole(out: TurnFigures, u: Utterance, heard_by: list[dict[str, Any]]) -> None:
     """One message: the LLM was asked once, and that request's speech (with the turns merged
     into it, which the LLM never answered audibly) spans the whole line."""
+    out.to_answer += 1  # a line that never reached the LLM (lost, or thrown away) counts against
     asked = [t for t in heard_by if _reached_llm(t)]
     if not asked:
         return
@@ -193,7 +198,11 @@ def _count_over_reply(
     if not stopped:
         return
     out.interruptions_caught += 1
+    out.barge_in_ms.append(round((min(t["barge_in_at"] for t in stopped) - u.start) * 1000, 1))
     # First silence of the reply: playback paused (where the loop logs a pause) or stopped.
+    # `playback_end_at` is the loop's clock when it stopped the queue, as demo.py's barge-in
+    # reaction counts it: on a machine too slow for its recogniser the room's frames lag that
+    # clock, and the barge-in decision (a frame time) is the steadier figure.
     reacted = [t["playback_end_at"] for t in stopped if t.get("playback_end_at") is not None]
     reacted += [e["t"] for e in paused_events if "t" in e and window[0] <= e["t"] <= window[1]]
     if reacted:
