@@ -108,6 +108,7 @@ def test_the_mandarin_subset_is_in_espeaks_cmn_voice():
     kinds = {t.turn_kind for t in script.turns}
     assert kinds == {"paused", "complete", "backchannel", "interruption"}
     assert all(t.spoken_text in BACKCHANNELS for t in script.turns if t.turn_kind == "backchannel")
+    assert script.turns[0].expected_text == "我想订一张去北京的火车票"  # pieces join with no space
 
 
 @pytest.mark.parametrize("corpus", [EN_CORPUS, ZH_CORPUS], ids=["en", "zh"])

@@ -36,6 +36,10 @@ from voiceloop.config.settings import ConfigError, format_validation_error
 TurnKind = Literal["complete", "paused", "backchannel", "interruption"]
 
 
+def _is_cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"
+
+
 class Pause(BaseModel):
     """Silence inside a line: the user stops mid-sentence and goes on."""
 
@@ -86,8 +90,11 @@ class ScriptTurn(BaseModel):
 
     @property
     def spoken_text(self) -> str:
-        """The words of `say`, pauses left out."""
-        return " ".join(part.strip() for part in self.text_parts if isinstance(part, str) and part.strip())
+        """The words of `say`, pauses left out (Chinese pieces join with no space)."""
+        text = ""
+        for piece in (p.strip() for p in self.text_parts if isinstance(p, str) and p.strip()):
+            text += piece if not text or (_is_cjk(text[-1]) and _is_cjk(piece[0])) else " " + piece
+        return text
 
     @property
     def pause_count(self) -> int:
