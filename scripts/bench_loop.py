@@ -24,7 +24,10 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from voiceloop.audio.script import load_script
 from voiceloop.build import build_adapter, build_voice
@@ -51,6 +54,23 @@ def idealised_reply(messages: list[dict]) -> str:
     return f"Okay, here is what you asked about: {user}. I hope that answers it well."
 
 
+@contextmanager
+def idealised_llm() -> Iterator[dict[str, str]]:
+    """A local OpenAI-compatible server, first token at 50 ms then one per 10 ms; yields the
+    `[llm]` keys that point the loop at it. scripts/bench_turns.py runs on the same stages."""
+    with LlmServer(reply=idealised_reply, first_token_delay_s=0.05, token_interval_s=0.01) as server:
+        yield {"base_url": server.base_url, "model": "bench"}
+
+
+def idealised_stages(settings: Any) -> dict[str, Any]:
+    """The configured recogniser padded to 100 ms and voice to 20 ms first audio: run_demo's
+    `asr` and `tts`."""
+    return {
+        "asr": FixedLatencyRecognizer(build_adapter(settings, "asr"), 0.100),
+        "tts": FixedLatencyVoice(build_voice(settings), 0.020),
+    }
+
+
 async def one_run(mode: str, out_dir: Path) -> list[dict]:
     settings = load_settings("offline")
     settings.vad.stop_ms = STOP_WINDOW_MS
@@ -62,16 +82,10 @@ async def one_run(mode: str, out_dir: Path) -> list[dict]:
             settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo")
         )
         return [_turn_figures(t) for t in result.turns]
-    with LlmServer(reply=idealised_reply, first_token_delay_s=0.05, token_interval_s=0.01) as server:
-        settings.llm.base_url = server.base_url
-        settings.llm.model = "bench"
-        result = await run_demo(
-            settings,
-            script,
-            say=lambda _: None,
-            asr=FixedLatencyRecognizer(build_adapter(settings, "asr"), 0.100),
-            tts=FixedLatencyVoice(build_voice(settings), 0.020),
-        )
+    with idealised_llm() as llm:
+        settings.llm.base_url = llm["base_url"]
+        settings.llm.model = llm["model"]
+        result = await run_demo(settings, script, say=lambda _: None, **idealised_stages(settings))
     return [_turn_figures(t) for t in result.turns]
 
 

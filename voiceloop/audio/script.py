@@ -12,22 +12,47 @@ A TOML file, e.g. `configs/demo-script.toml`:
     [[turns]]
     say = "stop"
     interrupt_after_ms = 600  # talk over the reply, this long after it starts playing
+
+    [[turns]]                 # natural speech: a pause inside the line, a filler
+    say = ["set a timer for", {pause_ms = 700}, "um, five minutes"]
+    kind = "paused"           # what the line is for in bench_turns.py (default: from its shape)
+
+    [[turns]]
+    say = "mhm"
+    during_reply_ms = 900     # the same as interrupt_after_ms: spoken over the reply
+    kind = "backchannel"
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from voiceloop.config.settings import ConfigError, format_validation_error
+
+TurnKind = Literal["complete", "paused", "backchannel", "interruption"]
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"
+
+
+class Pause(BaseModel):
+    """Silence inside a line: the user stops mid-sentence and goes on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pause_ms: int = Field(gt=0, le=10_000)
 
 
 class ScriptTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    say: str | None = None
+    # Text, or pieces of text with pauses between them (fillers are just words: "um", "so").
+    say: str | tuple[str | Pause, ...] | None = None
     wav: Path | None = None
     cough_ms: int | None = Field(None, gt=0, le=2000, description="a cough-like burst, no words")
     noise_ms: int | None = Field(None, gt=0, le=10_000, description="a burst of broadband noise")
@@ -35,7 +60,12 @@ class ScriptTurn(BaseModel):
     clipped: bool = Field(False, description="the line arrives 20 dB too hot, hard-clipped")
     expected: str | None = None  # what ASR should hear; defaults to `say`
     pause_ms: int = Field(800, ge=0)
-    interrupt_after_ms: int | None = Field(None, ge=0)
+    # Talk over the reply, this long after it starts playing; `during_reply_ms` is the same
+    # key under the name the turn-taking corpus uses (backchannels and interruptions alike).
+    interrupt_after_ms: int | None = Field(
+        None, ge=0, validation_alias=AliasChoices("interrupt_after_ms", "during_reply_ms")
+    )
+    kind: TurnKind | None = Field(None, description="what the line tests; None = from its shape")
     # How long the user waits for a reply to the previous line before saying this one anyway.
     reply_timeout_ms: int = Field(12_000, gt=0)
 
@@ -46,11 +76,45 @@ class ScriptTurn(BaseModel):
             raise ValueError(
                 "each turn needs exactly one of 'say', 'wav', 'cough_ms', 'noise_ms' or 'drop_ms'"
             )
+        if isinstance(self.say, tuple):
+            if not any(isinstance(part, str) and part.strip() for part in self.say):
+                raise ValueError("'say' as a list needs at least one piece of text")
         return self
 
     @property
+    def text_parts(self) -> tuple[str | Pause, ...]:
+        """The spoken line as pieces; a plain string is one piece."""
+        if self.say is None:
+            return ()
+        return (self.say,) if isinstance(self.say, str) else self.say
+
+    @property
+    def spoken_text(self) -> str:
+        """The words of `say`, pauses left out (Chinese pieces join with no space)."""
+        text = ""
+        for piece in (p.strip() for p in self.text_parts if isinstance(p, str) and p.strip()):
+            text += piece if not text or (_is_cjk(text[-1]) and _is_cjk(piece[0])) else " " + piece
+        return text
+
+    @property
+    def pause_count(self) -> int:
+        return sum(isinstance(part, Pause) for part in self.text_parts)
+
+    @property
+    def turn_kind(self) -> TurnKind:
+        """`kind` as given, else from the shape: a pause inside makes it 'paused', a line over
+        the reply an 'interruption', anything else 'complete'."""
+        if self.kind is not None:
+            return self.kind
+        if self.pause_count:
+            return "paused"
+        if self.interrupt_after_ms is not None:
+            return "interruption"
+        return "complete"
+
+    @property
     def expected_text(self) -> str:
-        return self.expected if self.expected is not None else (self.say or "")
+        return self.expected if self.expected is not None else self.spoken_text
 
     @property
     def is_speech(self) -> bool:

@@ -24,11 +24,14 @@ from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
 from voiceloop.audio.room_echo import ChangingEchoPath, EchoConditions, loudspeaker_clip
 from voiceloop.audio.script import ScriptTurn, UserScript
+from voiceloop.audio.spoken_line import SpokenLine, render_pieces
 
 if TYPE_CHECKING:
+    from voiceloop.audio.ground_truth import GroundTruthLog
     from voiceloop.audio.playback import PlaybackQueue
     from voiceloop.config import Settings
     from voiceloop.config.settings import RoomSettings
+    from voiceloop.session.log import SessionLog
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 # The reference must reach a canceller before its echo does: 10 ms late and speex gets
@@ -47,6 +50,8 @@ class UserUtterance:
     end_at: float
     over_reply: bool
     is_speech: bool = True  # False for a cough: nothing should come of it
+    pauses: tuple[tuple[float, float], ...] = ()  # silences inside the line (room time)
+    kind: str = "complete"  # what the line tests (ScriptTurn.turn_kind; "noise" for no words)
 
 
 # Both voices (the scripted user and the assistant's espeak) speak at about this active level,
@@ -120,9 +125,15 @@ def echo_path(
 class ScriptedUser:
     """Decides, frame by frame, when the next scripted line starts, reacting to the assistant."""
 
-    def __init__(self, script: UserScript, lines: list[np.ndarray]) -> None:
+    def __init__(
+        self,
+        script: UserScript,
+        lines: list[np.ndarray],
+        pauses: list[tuple[tuple[float, float], ...]] | None = None,
+    ) -> None:
         self.script = script
         self.lines = lines
+        self.pauses = pauses or [() for _ in lines]  # per line, seconds from its first sample
         self.next_index = 0
         self._playing: np.ndarray | None = None
         self._position = 0
@@ -179,6 +190,8 @@ class ScriptedUser:
                 start_at=at,
                 end_at=at + line.size / SAMPLE_RATE,
                 over_reply=over_reply,
+                pauses=tuple((at + start, at + end) for start, end in self.pauses[self.next_index]),
+                kind=turn.turn_kind if turn.is_speech else "noise",
             )
         )
         self.next_index += 1
@@ -223,14 +236,15 @@ class VirtualRoom:
         reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
         self.reference_delay = max(0, int(round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)))
         self._reference_line = np.zeros(self.reference_delay + FRAME_SAMPLES, dtype=np.float32)
-        rendered: dict[tuple[object, ...], np.ndarray] = {}  # a long script repeats its lines
+        rendered: dict[tuple[object, ...], SpokenLine] = {}  # a long script repeats its lines
         lines = []
         for turn in script.turns:
             key = (turn.say, turn.wav, turn.cough_ms, turn.noise_ms, turn.drop_ms, turn.clipped)
             if key not in rendered:
-                rendered[key] = self._render_line(turn, render)
+                rendered[key] = self._render(turn, render)
             lines.append(rendered[key])
-        self.user = ScriptedUser(script, lines)
+        self.user = ScriptedUser(script, [line.audio for line in lines], [line.pauses for line in lines])
+        self._truth: GroundTruthLog | None = None
         self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
         self._t0: float | None = None
         self._closed = False
@@ -246,6 +260,28 @@ class VirtualRoom:
         burst = np.fft.irfft(spectrum, n) * np.exp(-np.arange(n) / (0.3 * n))
         burst[: n // 20] *= np.linspace(0, 1, n // 20)
         return at_voice_level(burst.astype(np.float32))
+
+    def _render(self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None) -> SpokenLine:
+        if turn.say is None:
+            return SpokenLine(self._render_line(turn, render))
+        spoken = self._spoken(turn, render)
+        if turn.clipped:  # the same pauses, 20 dB too hot
+            return SpokenLine(np.clip(spoken.audio * 10.0, -1.0, 1.0), spoken.pauses)
+        return spoken
+
+    def _spoken(self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None) -> SpokenLine:
+        """Text in the user's voice, each piece cut to its voiced part, pauses as silence."""
+        if render is None:
+            from voiceloop.tts.espeak import render as espeak_render
+
+            render = espeak_render
+        voice = render
+
+        def voice_piece(text: str) -> np.ndarray:
+            return trim_silence(to_float32(voice(text, self.script.voice, self.script.rate_wpm)))
+
+        line = render_pieces(turn.text_parts, voice_piece)
+        return SpokenLine(at_voice_level(line.audio), line.pauses)
 
     def _render_line(
         self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None
@@ -264,12 +300,13 @@ class VirtualRoom:
             from voiceloop.audio.files import read_audio
 
             return at_voice_level(trim_silence(read_audio(turn.wav)))
-        if render is None:
-            from voiceloop.tts.espeak import render as espeak_render
+        return self._spoken(turn, render).audio
 
-            render = espeak_render
-        spoken = render(turn.say or "", self.script.voice, self.script.rate_wpm)
-        return at_voice_level(trim_silence(to_float32(spoken)))
+    def attach_log(self, session: SessionLog) -> None:
+        """Each scripted line's true start and end (and inner pauses) go to the session log."""
+        from voiceloop.audio.ground_truth import GroundTruthLog
+
+        self._truth = GroundTruthLog(session, self.script)
 
     # -- DuplexAudio -------------------------------------------------------------------------
 
@@ -282,6 +319,8 @@ class VirtualRoom:
     async def frames(self, playback: PlaybackQueue) -> AsyncIterator[DuplexFrame]:
         loop = asyncio.get_running_loop()
         self._t0 = t0 = loop.time()
+        if self._truth is not None:  # the recorded tracks start here
+            self._truth.room_started(t0, self.room.speed, FRAME_S * 1000)
         k = 0
         last_frame = int(self.script.max_session_s / FRAME_S)
         while not self._closed and not self.user.done and k < last_frame:
@@ -289,6 +328,8 @@ class VirtualRoom:
             speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
             audible = bool(np.any(speaker_frame))
             mic_frame = self.user.frame(frame_at - t0, audible) + self.echo.process(speaker_frame)
+            if self._truth is not None:
+                self._truth.advance(frame_at - t0 + FRAME_S, self.user.utterances)
             if self.user.drop_requested_ms:
                 # The device vanishes: no frames, nothing played, then it is back with the
                 # time that passed lost, as when a USB device is re-plugged.
@@ -316,6 +357,8 @@ class VirtualRoom:
                 speaker_frame=speaker_frame,
             )
             k += 1
+        if self._truth is not None:
+            self._truth.close(self.user.utterances)
 
     def _delayed_reference(self, speaker_frame: np.ndarray) -> np.ndarray:
         self._reference_line[-FRAME_SAMPLES:] = speaker_frame
@@ -336,6 +379,8 @@ class VirtualRoom:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._truth is not None:
+            self._truth.close(self.user.utterances)  # a line cut short by the end of the session
 
 
 def create(options: object, settings: Settings, script: UserScript | None = None, **_: object) -> VirtualRoom:

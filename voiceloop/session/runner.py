@@ -39,6 +39,8 @@ async def conversation(
         pipeline = build_pipeline(settings, device=device, aec=aec, asr=asr, llm=llm, tts=tts)
         await asyncio.to_thread(pipeline.asr.warm_up)
         session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
+        if (attach_log := getattr(device, "attach_log", None)) is not None:
+            attach_log(session)  # the virtual room logs what the scripted user really said, and when
         talk = Conversation(settings, pipeline, session, observer)
         yield talk
     finally:
