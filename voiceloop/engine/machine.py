@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from voiceloop.engine.ending import ends_incomplete, join, join_paused
 from voiceloop.engine.events import (
     Action,
+    AskTurnDetector,
     BargeIn,
     CancelReply,
     CancelTranscription,
@@ -22,12 +24,14 @@ from voiceloop.engine.events import (
     EndpointReached,
     Event,
     FinishTurn,
+    PausePlayback,
     PlaybackFinished,
     PlaybackProgress,
     PlaybackStarted,
     ReplyFinished,
     ReplyStarted,
     ReportError,
+    ResumePlayback,
     SpeechEnded,
     SpeechPaused,
     SpeechProgress,
@@ -39,6 +43,7 @@ from voiceloop.engine.events import (
     StopPlayback,
     Tick,
     Transcript,
+    TurnVerdictReady,
 )
 from voiceloop.engine.messages import error_notice
 
@@ -64,6 +69,14 @@ class MachineConfig:
     # The canceller needs playback to converge (speex): until EchoCancellerConverged arrives,
     # speech over a reply may be its residual echo.
     echo_canceller_warmup: bool = False
+    # End of turn ([turn]): with a detector, each VAD stop is only a question (AskTurnDetector);
+    # "complete" ends the turn, "incomplete" keeps listening, `turn_ceiling_s` of silence ends
+    # it regardless. Without one, the VAD stop is the end, as it always was.
+    turn_detector: bool = False
+    turn_ceiling_s: float = 2.0
+    incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
+    merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
+    pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
 
 
 class ConversationMachine:
@@ -85,6 +98,14 @@ class ConversationMachine:
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
+        self._prefix: SpeechEnded | None = None  # parts of an utterance the user talked on after
+        self._held: SpeechEnded | None = None  # ended by VAD, waiting for the detector's verdict
+        self._ask = 0  # the VAD stop the detector was last asked about
+        self._ceiling_at = 0.0
+        self._verdict_waits_text = False  # "complete", to be checked against the early transcript
+        self._endpoint_at: float | None = None  # of the turn now transcribed or replied to
+        self._paused = False  # the reply is held while the user talks over it
+        self._merged_turns: list[int] = []  # turns whose words open the next user message
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -105,9 +126,11 @@ class ConversationMachine:
             return []
         if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
+        if isinstance(event, TurnVerdictReady):
+            return self._on_verdict(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
             self._early_result = event  # held until the stop window confirms the end
-            return []
+            return self._check_words(event) if self._verdict_waits_text else []
         if getattr(event, "turn_id", None) != self.turn_id:
             return []  # a late event from a turn already finished or cancelled
         self._progress_at = event.at
@@ -141,8 +164,11 @@ class ConversationMachine:
             self._drop_utterance = False
             if self.state is State.LISTENING:
                 self.state = State.USER_SPEAKING
+            elif self._held is not None:
+                return self._go_on_after_stop()
             elif busy:
                 self._candidate_at = event.at
+                return self._pause_reply(event.at)
             return []
         if isinstance(event, SpeechProgress):
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
@@ -159,17 +185,87 @@ class ConversationMachine:
             self._drop_utterance = False
             return []
         if self.state in (State.USER_SPEAKING, State.LISTENING):
+            if self.config.turn_detector and not event.truncated:
+                return self._hold(event)
+            ended, self._prefix = join(self._prefix, event), None
             if self._speculative_turn is not None:
-                return self._confirm_speculation(event)
-            return self._start_transcription(event)
+                return self._confirm_speculation(ended, ended.detected_at)
+            return self._start_transcription(ended)
         was_candidate = self._candidate_at is not None
         self._candidate_at = None
         if self.state is State.TRANSCRIBING and was_candidate:
             if event.at - event.started_at >= self.config.barge_in_min_s:
                 self._queued_utterance = event  # more words, said while we transcribed
         # In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
-        # stopped, so it simply goes on.
+        # stopped, so it simply goes on (from where it was held, if it was).
+        if self._paused and self.state in REPLYING:
+            self._paused = False
+            return [ResumePlayback(self.turn_id, event.detected_at)]
         return []
+
+    def _pause_reply(self, at: float) -> list[Action]:
+        """Holds the reply the moment the user may be interrupting; a barge-in then stops it, a
+        backchannel resumes it. Not while the canceller may still be hearing our own echo."""
+        if not self.config.pause_on_speech or self._paused or self.config.half_duplex:
+            return []
+        if self.state is not State.SPEAKING and self.state is not State.THINKING:
+            return []
+        if self.state is State.SPEAKING and not self._canceller_converged:
+            return []
+        self._paused = True
+        return [PausePlayback(self.turn_id, at)]
+
+    # -- the end of a turn, with a turn detector -------------------------------------------------
+
+    def _hold(self, event: SpeechEnded) -> list[Action]:
+        """A VAD stop: transcribe what was said (if the pause did not already start it) and ask
+        the detector whether that was all, both at once."""
+        ended, self._prefix = join(self._prefix, event), None
+        actions: list[Action] = []
+        if self._speculative_turn is None:
+            self.turn_id = self._next_turn_id()
+            self._speculative_turn = self.turn_id
+            self._early_result = None
+            actions.append(self._transcription(ended, endpoint_at=ended.detected_at, speculative=True))
+        self._held = ended
+        self._ask += 1
+        self._ceiling_at = ended.at + self.config.turn_ceiling_s
+        self._verdict_waits_text = False
+        actions.append(AskTurnDetector(self.turn_id, self._ask, ended.audio, ended.detected_at))
+        return actions
+
+    def _go_on_after_stop(self) -> list[Action]:
+        """The user spoke again before the turn was judged over: the parts become one utterance."""
+        self._prefix, self._held = self._held, None
+        self._ask += 1  # a verdict still on its way is about a stop that no longer matters
+        self._verdict_waits_text = False
+        return self._drop_speculation() if self._speculative_turn is not None else []
+
+    def _on_verdict(self, verdict: TurnVerdictReady) -> list[Action]:
+        if self._held is None or verdict.ask != self._ask:
+            return []
+        if verdict.error is not None:
+            return self._end_held(verdict.at, "silence")  # no judgement: the window decides
+        if not verdict.complete:
+            return []  # keep listening: the next stop asks again, the ceiling ends it anyway
+        if not self.config.incomplete_endings:
+            return self._end_held(verdict.at, "detector")
+        if self._early_result is None:
+            self._verdict_waits_text = True  # the words are on their way; the reply needs them anyway
+            return []
+        return self._check_words(self._early_result)
+
+    def _check_words(self, early: Transcript | StageFailed) -> list[Action]:
+        self._verdict_waits_text = False
+        if isinstance(early, Transcript) and ends_incomplete(early.text, self.config.incomplete_endings):
+            return []  # "set a timer for": the audio model was sure, the words are not
+        return self._end_held(early.at, "detector")
+
+    def _end_held(self, at: float, decided_by: str) -> list[Action]:
+        held, self._held = self._held, None
+        assert held is not None
+        self._verdict_waits_text = False
+        return self._confirm_speculation(held, at, decided_by)
 
     def _is_barge_in(self, voiced_s: float) -> bool:
         # The warm-up rule guards against our own echo: it only matters once audio is playing.
@@ -189,14 +285,16 @@ class ConversationMachine:
 
     def _barge_in(self, at: float) -> list[Action]:
         turn = self.turn_id
-        if self.state is State.THINKING and not self._reply_is_notice:
-            # Nothing was heard yet: the user paused mid-thought and went on. Their words so
-            # far join the next utterance instead of being answered stale.
+        if not self._reply_is_notice and (self.state is State.THINKING or self._continues_turn()):
+            # Nothing (or hardly anything) was heard yet: the user paused mid-thought and went
+            # on. Their words so far join the next utterance instead of being answered stale.
             self._pending_user_text = self._current_user_text
+            self._merged_turns.append(turn)
             outcome = "merged"
         else:
             outcome = "interrupted"
         self._candidate_at = None
+        self._paused = False
         self.state = State.USER_SPEAKING
         return [
             BargeIn(turn, at),
@@ -204,6 +302,13 @@ class ConversationMachine:
             CancelReply(turn),
             FinishTurn(turn, outcome, at),
         ]
+
+    def _continues_turn(self) -> bool:
+        """Speech that began within the merge window after the endpoint goes on with that turn."""
+        window = self.config.merge_window_s
+        if not window or self._endpoint_at is None or self._candidate_at is None:
+            return False
+        return self._candidate_at - self._endpoint_at <= window
 
     def _next_turn_id(self) -> int:
         turn, self._reserved_turn = self._reserved_turn, None
@@ -213,7 +318,8 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self._speculative_turn = self.turn_id
         self._early_result = None
-        return [self._transcription(paused, endpoint_at=paused.paused_at, speculative=True)]
+        joined = join_paused(self._prefix, paused)
+        return [self._transcription(joined, endpoint_at=paused.paused_at, speculative=True)]
 
     def _transcription(
         self, speech: SpeechPaused | SpeechEnded, endpoint_at: float, speculative: bool
@@ -235,15 +341,18 @@ class ConversationMachine:
         self._reserved_turn = turn  # reused, so turn numbers have no gaps
         return [CancelTranscription(turn)]
 
-    def _confirm_speculation(self, ended: SpeechEnded) -> list[Action]:
+    def _confirm_speculation(
+        self, ended: SpeechEnded, at: float, decided_by: str = "silence"
+    ) -> list[Action]:
         turn = self._speculative_turn
         assert turn is not None
         early, self._early_result = self._early_result, None
         self._speculative_turn = None
         self.state = State.TRANSCRIBING
-        self._progress_at = ended.detected_at
+        self._progress_at = at
+        self._endpoint_at = at
         self._candidate_at = None
-        actions: list[Action] = [EndpointReached(turn, ended.at, ended.detected_at)]
+        actions: list[Action] = [EndpointReached(turn, ended.at, ended.detected_at, decided_by)]
         if isinstance(early, Transcript):
             actions += self._on_transcript(early)
         elif isinstance(early, StageFailed):
@@ -254,6 +363,7 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self.state = State.TRANSCRIBING
         self._progress_at = ended.detected_at
+        self._endpoint_at = ended.detected_at
         self._candidate_at = None
         return [self._transcription(ended, endpoint_at=ended.detected_at, speculative=False)]
 
@@ -266,14 +376,17 @@ class ConversationMachine:
         if self._candidate_at is not None:
             # The user is talking again: hold this text and let the utterance go on.
             self._pending_user_text = text
+            self._merged_turns.append(self.turn_id)
             self.state = State.USER_SPEAKING
             return [FinishTurn(self.turn_id, "merged", event.at)]
         queued, self._queued_utterance = self._queued_utterance, None
         if queued is not None:
             self._pending_user_text = text
+            self._merged_turns.append(self.turn_id)
             return [FinishTurn(self.turn_id, "merged", event.at), *self._start_transcription(queued)]
         self._pending_user_text = ""
         if not text:
+            self._merged_turns = []
             return self._end_turn("no_speech", event.at)
         return self._start_reply(user_text=text)
 
@@ -282,7 +395,8 @@ class ConversationMachine:
         self._current_user_text = user_text
         self._reply_error = None
         self._reply_is_notice = notice
-        return [StartReply(self.turn_id, user_text)]
+        merged, self._merged_turns = tuple(self._merged_turns), []
+        return [StartReply(self.turn_id, user_text, merged_from=merged)]
 
     def _on_stage_failed(self, event: StageFailed) -> list[Action]:
         if self.state is State.TRANSCRIBING:
@@ -292,6 +406,7 @@ class ConversationMachine:
                 # The error is spoken as a notice reply, so it flows through the same
                 # playback, barge-in and watchdog paths as any reply.
                 self._pending_user_text = ""
+                self._merged_turns = []
                 return [report, *self._start_notice(notice)]
             return [report, *self._end_turn("error", event.at)]
         if self.state in REPLYING:
@@ -333,11 +448,14 @@ class ConversationMachine:
         self.state = State.USER_SPEAKING if talking and not self._drop_utterance else State.LISTENING
         self._candidate_at = None
         self._progress_at = None
+        self._paused = False
         return [FinishTurn(self.turn_id, outcome, at)]
 
     # -- time ------------------------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> list[Action]:
+        if self._held is not None and tick.at >= self._ceiling_at:
+            return self._end_held(tick.at, "ceiling")  # silence long enough, whatever was judged
         if self.state not in (State.TRANSCRIBING, *REPLYING) or self._progress_at is None:
             return []
         if tick.at - self._progress_at < self.config.watchdog_s:
