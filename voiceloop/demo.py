@@ -8,7 +8,7 @@ assistant hearing itself — the failure voiceloop exists to avoid.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.0
     return a[0] < b[1] + slack and b[0] < a[1] + slack
 
 
-def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: float) -> dict[str, Any]:
+def build_report(turns: Sequence[TurnRecord], room: VirtualRoom, stop_window_ms: float) -> dict[str, Any]:
     """One report entry per scripted line, matched to the turn(s) that heard it."""
     lines = room.user.utterances
     intervals = room.user_speech_intervals()
@@ -116,7 +116,7 @@ def build_report(turns: list[TurnRecord], room: VirtualRoom, stop_window_ms: flo
 
 
 def barge_in_reactions(
-    turns: list[TurnRecord], lines: list[Any], intervals: list[tuple[float, float]]
+    turns: Sequence[TurnRecord], lines: list[Any], intervals: list[tuple[float, float]]
 ) -> list[float]:
     """For each scripted line spoken over a reply, the time from its first sound to the moment
     playback stopped, where it did stop for it."""

@@ -239,10 +239,12 @@ def download(name: str, revision: str | None = None, progress: ProgressFactory |
     if progress is not None:
         from modelscope.hub.callback import ProgressCallback
 
+        make_bar = progress
+
         class _Callback(ProgressCallback):  # type: ignore[misc, valid-type]
             def __init__(self, filename: str, file_size: int) -> None:
                 super().__init__(filename, file_size)
-                self._bar = progress(filename, file_size)
+                self._bar = make_bar(filename, file_size)
 
             def update(self, size: int) -> None:
                 self._bar.update(size)

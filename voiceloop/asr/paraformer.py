@@ -302,7 +302,7 @@ class ParaformerRecognizer:
                 continue
             ids = self._token_ids(word)
             if ids is None:  # the model offers no way to ask: count characters
-                ids = list(word.replace(" ", ""))
+                ids = [ord(ch) for ch in word.replace(" ", "")]
             elif not ids or self._unk_id in ids:
                 unknown.append(word)
             if len(ids) > MAX_HOTWORD_TOKENS:

@@ -118,7 +118,12 @@ async def play_and_record(
     queue.close_turn(1)
     played: list[np.ndarray] = []
     recorded: list[np.ndarray] = []
-    device.tap = lambda mic, speaker: (recorded.append(mic), played.append(speaker))
+
+    def tap(mic: np.ndarray, speaker: np.ndarray) -> None:
+        recorded.append(mic)
+        played.append(speaker)
+
+    device.tap = tap
     frames_needed = int((signal.size / SAMPLE_RATE + tail_s) * SAMPLE_RATE / FRAME_SAMPLES)
     try:
         async for _ in device.frames(queue):

@@ -82,7 +82,7 @@ def open_portaudio() -> Any:
         return pyaudio.PyAudio()
 
 
-def list_devices(pa: Any | None = None) -> list[DeviceInfo]:
+def list_devices(pa: Any = None) -> list[DeviceInfo]:
     own = pa is None
     pa = open_portaudio() if own else pa
     try:

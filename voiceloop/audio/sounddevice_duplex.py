@@ -27,6 +27,7 @@ from voiceloop.audio.devices import (
     PA_INVALID_SAMPLE_RATE,
     DeviceDuplex,
     DeviceInfo,
+    Kind,
     StreamPlan,
     busy_hint,
     candidate_rates,
@@ -90,7 +91,7 @@ def list_devices() -> list[DeviceInfo]:
 
 
 def _error_code(exc: Exception) -> int | None:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     return args[1] if len(args) > 1 and isinstance(args[1], int) else None
 
 
@@ -107,7 +108,7 @@ def accepted_rates(device: DeviceInfo, kind: str, channels: int = 1) -> list[int
     return ok
 
 
-def _check(device: DeviceInfo, kind: str, rate: int) -> None:
+def _check(device: DeviceInfo, kind: Kind, rate: int) -> None:
     """Raises AudioDeviceError naming the rates the device does accept."""
     sd = _sd()
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
@@ -120,7 +121,7 @@ def _check(device: DeviceInfo, kind: str, rate: int) -> None:
         if code == PA_INVALID_SAMPLE_RATE:
             raise rate_refused_error(
                 device, kind, rate, accepted_rates(device, kind), str(exc.args[0])
-            ) from None  # type: ignore[arg-type]
+            ) from None
         raise AudioDeviceError(f"the {kind} device {device.label()} cannot be used: {exc.args[0]}") from None
 
 
@@ -328,7 +329,7 @@ class SoundDeviceDuplex(DeviceDuplex):
                 _open_streams = max(0, _open_streams - 1)
 
 
-def _own_rate(device: DeviceInfo, kind: str, forced: int | None) -> int:
+def _own_rate(device: DeviceInfo, kind: Kind, forced: int | None) -> int:
     rate = own_rate(device, forced)
     _check(device, kind, rate)
     return rate

@@ -10,6 +10,7 @@ import importlib.metadata as metadata
 import platform
 import shutil
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -68,6 +69,7 @@ def _adapter_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     for kind, name in _configured(settings).items():
         label = f"{kind} adapter '{name}'"
+        adapter: Any
         try:
             if kind == "llm":
                 from voiceloop.llm.backends import BackendSet

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -142,7 +142,7 @@ def _run(
     finally:
         recognizer.close()
     if out is not None:
-        for path in batching.write_outputs(results, out, fmt):
+        for path in batching.write_outputs(results, out, cast(batching.Format, fmt)):  # checked above
             err.print(f"[dim]wrote {path}[/]")
     summary = batching.summarise(results, wall)
     speed = f", {1 / summary.rtf:.1f}x real time" if summary.rtf > 0 else ""

@@ -330,7 +330,7 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=list(cls._toml_files))
         if not cls._replaced:
             return (init_settings, env_settings, toml)
-        return (init_settings, Without(env_settings, cls._replaced), Without(toml, cls._replaced))
+        return (init_settings, Without(env_settings, cls._replaced), Without(toml, cls._replaced))  # type: ignore[return-value]  # a source in all but name
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data, with every secret shown as '**********'."""

@@ -28,8 +28,13 @@ class LlmError(RuntimeError):
 
 @runtime_checkable
 class ChatModel(Protocol):
-    name: str
-    description: str  # e.g. "openai qwen2.5 at http://127.0.0.1:11434/v1"
+    # Read-only to callers: a backend set answers with the active backend's name.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str:  # e.g. "openai qwen2.5 at http://127.0.0.1:11434/v1"
+        ...
 
     def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
         """Yields text deltas as they arrive; raises LlmError on failure."""

@@ -202,8 +202,9 @@ def without_credentials(url: str) -> str:
 
 def create(options: object, llm: LlmSettings, **kwargs: Any) -> OpenAIChat:
     """Builds from an `[llm]` section (a backend profile already applied over it); keyword
-    arguments override single options (tests, tools)."""
-    options: dict[str, Any] = {
+    arguments override single options (tests, tools). `options` is the spec's (none: an
+    OpenAI backend's options are the [llm] section itself)."""
+    from_section: dict[str, Any] = {
         "base_url": llm.base_url,
         "model": llm.model,
         "api_key": llm.api_key.get_secret_value(),
@@ -216,4 +217,4 @@ def create(options: object, llm: LlmSettings, **kwargs: Any) -> OpenAIChat:
         "retries": llm.retries,
         "key_hint": llm.api_key_env or "VOICELOOP_LLM__API_KEY or llm.api_key",
     }
-    return OpenAIChat(**{**options, **kwargs})
+    return OpenAIChat(**{**from_section, **kwargs})

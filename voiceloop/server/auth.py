@@ -102,8 +102,8 @@ class AccessGate:
     ) -> None:
         if scope["type"] == "websocket":
             # Before accept(), a close is answered as an HTTP 403 by the server.
-            code = {401: 4401, 403: 4403}.get(status, 4400)
-            await send({"type": "websocket.close", "code": code, "reason": message[:120]})
+            close_code = {401: 4401, 403: 4403}.get(status, 4400)
+            await send({"type": "websocket.close", "code": close_code, "reason": message[:120]})
             return
         body = json.dumps(
             error_body(status, message, code or ("unauthorized" if status == 401 else None))

@@ -39,7 +39,7 @@ import math
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -172,7 +172,7 @@ class EdgeVoice:
                 log.debug("edge-tts: %s; retrying once", failure.reason)
                 await asyncio.sleep(RETRY_DELAY_S)
 
-    async def _attempt(self, text: str, voiced: list[int]) -> AsyncIterator[np.ndarray]:
+    async def _attempt(self, text: str, voiced: list[int]) -> AsyncGenerator[np.ndarray, None]:
         import edge_tts
 
         loop = asyncio.get_running_loop()
@@ -384,7 +384,7 @@ async def list_voices(timeout_s: float = 10.0) -> list[dict[str, Any]]:
 
     try:
         async with asyncio.timeout(timeout_s):
-            return list(await edge_tts.list_voices())
+            return [dict(voice) for voice in await edge_tts.list_voices()]
     except TimeoutError:
         raise TtsError(f"the Edge-TTS voice list did not arrive within {timeout_s:g} s") from None
     except Exception as exc:  # noqa: BLE001

@@ -17,6 +17,8 @@ fraction of a millisecond per network message, so it runs inline on the event lo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from voiceloop.audio.frames import SAMPLE_RATE
@@ -37,7 +39,7 @@ class Mp3StreamDecoder:
         self.samples_out = 0
         self._av_error: type[Exception] = av.FFmpegError
         self._codec = av.CodecContext.create("mp3", "r")
-        self._resampler: object | None = None  # soxr.ResampleStream, once the rate is known
+        self._resampler: Any = None  # soxr.ResampleStream, once the rate is known
         self._flushed = False
 
     def feed(self, data: bytes) -> np.ndarray:
@@ -103,7 +105,7 @@ class Mp3StreamDecoder:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32")
-        out = self._resampler.resample_chunk(pcm, last=last)  # type: ignore[attr-defined]
+        out = self._resampler.resample_chunk(pcm, last=last)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def _count(self, pcm: np.ndarray) -> np.ndarray:

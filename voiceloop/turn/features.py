@@ -85,7 +85,8 @@ def normalise_waveform(audio: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance over the whole padded window (transformers' `do_normalize`),
     in float32 as transformers computes it."""
     audio = np.asarray(audio, dtype=np.float32)
-    return (audio - audio.mean()) / np.sqrt(audio.var() + _NORM_EPS)
+    normalised: np.ndarray = (audio - audio.mean()) / np.sqrt(audio.var() + _NORM_EPS)
+    return normalised
 
 
 def log_mel(waveform: np.ndarray) -> np.ndarray:
@@ -100,7 +101,8 @@ def log_mel(waveform: np.ndarray) -> np.ndarray:
     mel = (power @ mel_filters()).T  # [80, frames]
     log_spec = np.log10(np.maximum(mel, _MEL_FLOOR))[:, :-1]
     log_spec = np.maximum(log_spec, log_spec.max() - _DYNAMIC_RANGE_LOG10)
-    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+    scaled: np.ndarray = ((log_spec + 4.0) / 4.0).astype(np.float32)
+    return scaled
 
 
 def smart_turn_features(audio: np.ndarray, seconds: float = WINDOW_S) -> np.ndarray:

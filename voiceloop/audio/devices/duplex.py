@@ -85,9 +85,6 @@ class DeviceDuplex(LockstepDelay):
 
     # -- backend hooks -----------------------------------------------------------------------
 
-    def _open(self) -> StreamPlan:
-        raise NotImplementedError
-
     def _start(self) -> None:
         raise NotImplementedError
 
