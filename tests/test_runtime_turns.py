@@ -204,8 +204,48 @@ async def test_mhm_during_a_reply_pauses_it_then_resumes_it_intact(settings: Set
     assert run.history == [("what time is it", turn.reply_text)]
 
 
+@pytest.mark.parametrize("words", ["yeah okay", ""])
+async def test_longer_speech_over_a_reply_that_is_only_backchannel_words_or_none_resumes_it(
+    settings: Settings, words: str
+):
+    over = Speech(2.8, 0.504)  # longer than a barge-in: its words decide
+    run, room, asr, llm, _ = await converse(
+        settings,
+        [ASK, over],
+        9.0,
+        [Heard("what time is it", 0.08), Heard(words, 0.08)],
+        [COMPLETE],
+        chat={"reply": long_answer},
+    )
+    (turn,) = run.turns
+    assert turn.outcome == "answered" and turn.barge_in_at is None and len(asr.calls) == 2
+    (resumed,) = run.events("playback_resumed")
+    assert resumed["t"] == approx(frame_end(over.end + 0.2) + 0.08)  # once the words were known
+    assert turn.heard_text == turn.reply_text == long_answer(llm.requests[0]).strip()
+    assert run.history == [("what time is it", turn.reply_text)] and len(llm.requests) == 1
+    (dropped,) = run.events("speculation_dropped")  # the words over the reply were no turn
+    assert dropped["turn"] == 2
+
+
+async def test_a_long_interruption_stops_a_held_reply_without_waiting_for_its_words(settings: Settings):
+    settings.turn.backchannel_max_ms = 600
+    over = Speech(2.8, 1.2)
+    run, *_ = await converse(
+        settings,
+        [ASK, over],
+        8.0,
+        [Heard("what time is it", 0.08), Heard("no I meant the time in paris", 0.08)],
+        [COMPLETE, COMPLETE],
+        chat={"reply": long_answer},
+    )
+    interrupted, answered = run.turns
+    assert interrupted.outcome == "interrupted"
+    assert 0.6 - CHUNK <= interrupted.barge_in_at - over.at <= 0.6 + CHUNK
+    assert answered.user_text == "no I meant the time in paris"
+
+
 async def test_stop_during_a_reply_pauses_it_at_once_and_stops_it(settings: Settings):
-    stop = Speech(2.8, 0.5)
+    stop = Speech(2.8, 0.504)
     run, room, _, llm, _ = await converse(
         settings,
         [ASK, stop],
@@ -219,7 +259,9 @@ async def test_stop_during_a_reply_pauses_it_at_once_and_stops_it(settings: Sett
     assert interrupted.playback_resumes == 0
     (paused,) = [e for e in run.events("playback_paused") if e["turn"] == interrupted.turn_id]
     assert stop.at < paused["t"] <= stop.at + 3 * CHUNK
-    assert 0.25 - CHUNK <= interrupted.barge_in_at - stop.at <= 0.25 + CHUNK
+    # Held until its words were known (the stop window, then 80 ms of recognition): then stopped.
+    assert interrupted.barge_in_at == approx(frame_end(stop.end + 0.2) + 0.08)
+    assert answered.user_text == "stop" and answered.speech_started_at < stop.at
     # Nothing played from the pause on; history keeps only what was heard before it.
     reply_frames = [at for at in room.audible if at < answered.playback_start_at]
     assert reply_frames[-1] < paused["t"]

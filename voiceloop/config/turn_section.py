@@ -36,6 +36,9 @@ class TurnSettings(StageSection):
     pause_on_speech: bool = Field(
         True, description="pause a reply while the user may be interrupting, resume after a backchannel"
     )
+    backchannel_max_ms: int = Field(
+        1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
+    )
     use_transcript: bool = Field(
         True, description="a 'complete' verdict on words ending in `incomplete_endings` keeps listening"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from voiceloop.engine.ending import ends_incomplete, join, join_paused
+from voiceloop.engine.ending import HeldUtterance, is_backchannel, join
 from voiceloop.engine.events import (
     Action,
     AskTurnDetector,
@@ -77,6 +77,10 @@ class MachineConfig:
     incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
     merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
     pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
+    # While held, speech shorter than a barge-in resumes the reply; longer speech is transcribed
+    # and resumes it if its words are only these (or none); past `backchannel_max_s` it stops it.
+    backchannels: frozenset[str] = frozenset()
+    backchannel_max_s: float = 1.0
 
 
 class ConversationMachine:
@@ -98,14 +102,11 @@ class ConversationMachine:
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
-        self._prefix: SpeechEnded | None = None  # parts of an utterance the user talked on after
-        self._held: SpeechEnded | None = None  # ended by VAD, waiting for the detector's verdict
-        self._ask = 0  # the VAD stop the detector was last asked about
-        self._ceiling_at = 0.0
-        self._verdict_waits_text = False  # "complete", to be checked against the early transcript
+        self._ending = HeldUtterance(self.config.turn_ceiling_s, self.config.incomplete_endings)
         self._endpoint_at: float | None = None  # of the turn now transcribed or replied to
         self._paused = False  # the reply is held while the user talks over it
         self._merged_turns: list[int] = []  # turns whose words open the next user message
+        self._probe: tuple[int, SpeechEnded] | None = None  # speech over a held reply, transcribing
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -127,10 +128,14 @@ class ConversationMachine:
         if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
         if isinstance(event, TurnVerdictReady):
-            return self._on_verdict(event)
+            decided = self._ending.verdict(event.ask, event.complete, event.error, self._early_result)
+            return self._end_held(event.at, decided) if decided else []
+        if isinstance(event, Transcript | StageFailed) and self._probe and event.turn_id == self._probe[0]:
+            return self._on_probe(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
             self._early_result = event  # held until the stop window confirms the end
-            return self._check_words(event) if self._verdict_waits_text else []
+            decided = self._ending.words(event) if self._ending.waits_text else None
+            return self._end_held(event.at, decided) if decided else []
         if getattr(event, "turn_id", None) != self.turn_id:
             return []  # a late event from a turn already finished or cancelled
         self._progress_at = event.at
@@ -164,14 +169,17 @@ class ConversationMachine:
             self._drop_utterance = False
             if self.state is State.LISTENING:
                 self.state = State.USER_SPEAKING
-            elif self._held is not None:
-                return self._go_on_after_stop()
+            elif self._ending.held is not None:
+                self._ending.go_on()  # a pause, not the end: the parts become one utterance
+                return self._drop_speculation() if self._speculative_turn is not None else []
             elif busy:
                 self._candidate_at = event.at
                 return self._pause_reply(event.at)
             return []
         if isinstance(event, SpeechProgress):
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
+                if self._paused and event.voiced_s < self.config.backchannel_max_s:
+                    return []  # the reply is held already: its words decide, once it ends
                 return self._barge_in(event.at)
             if self.state is State.USER_SPEAKING and self._speculative_turn is not None:
                 return self._drop_speculation()  # it was only a pause: the user went on
@@ -187,7 +195,7 @@ class ConversationMachine:
         if self.state in (State.USER_SPEAKING, State.LISTENING):
             if self.config.turn_detector and not event.truncated:
                 return self._hold(event)
-            ended, self._prefix = join(self._prefix, event), None
+            ended = self._ending.take(event)
             if self._speculative_turn is not None:
                 return self._confirm_speculation(ended, ended.detected_at)
             return self._start_transcription(ended)
@@ -199,9 +207,46 @@ class ConversationMachine:
         # In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
         # stopped, so it simply goes on (from where it was held, if it was).
         if self._paused and self.state in REPLYING:
+            if event.at - event.started_at >= self.config.barge_in_min_s:
+                return self._transcribe_over_reply(event)
             self._paused = False
             return [ResumePlayback(self.turn_id, event.detected_at)]
         return []
+
+    def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
+        """Speech long enough to be words, over a held reply: what it says decides."""
+        actions: list[Action] = []
+        if self._probe is not None:  # "wait, … stop": the earlier words go with these
+            earlier, before = self._probe
+            self._reserved_turn = earlier
+            actions.append(CancelTranscription(earlier))
+            ended = join(before, ended)
+        probe = self._next_turn_id()
+        self._probe = (probe, ended)
+        speech = StartTranscription(probe, ended.audio, ended.started_at, ended.at, ended.detected_at)
+        return [*actions, speech]
+
+    def _on_probe(self, result: Transcript | StageFailed) -> list[Action]:
+        assert self._probe is not None
+        (probe, ended), self._probe = self._probe, None
+        text = result.text if isinstance(result, Transcript) else ""
+        if is_backchannel(text, self.config.backchannels) or self.state not in (*REPLYING, State.LISTENING):
+            # "mhm", "yeah okay", a cough: the reply plays on (or the user is talking again).
+            self._reserved_turn = probe
+            resume = self._paused and self.state in REPLYING
+            self._paused = False
+            return [
+                CancelTranscription(probe),
+                *([ResumePlayback(self.turn_id, result.at)] if resume else []),
+            ]
+        actions: list[Action] = []
+        if self.state in REPLYING:  # real words: the reply stops, and they are the next turn
+            self._candidate_at = ended.started_at
+            actions = self._barge_in(result.at)
+        self.turn_id, self.state = probe, State.TRANSCRIBING
+        self._endpoint_at = ended.detected_at
+        self._candidate_at = None
+        return [*actions, *self._on_transcript(result)] if isinstance(result, Transcript) else actions
 
     def _pause_reply(self, at: float) -> list[Action]:
         """Holds the reply the moment the user may be interrupting; a barge-in then stops it, a
@@ -220,52 +265,18 @@ class ConversationMachine:
     def _hold(self, event: SpeechEnded) -> list[Action]:
         """A VAD stop: transcribe what was said (if the pause did not already start it) and ask
         the detector whether that was all, both at once."""
-        ended, self._prefix = join(self._prefix, event), None
+        ended = self._ending.hold(event)
         actions: list[Action] = []
         if self._speculative_turn is None:
             self.turn_id = self._next_turn_id()
             self._speculative_turn = self.turn_id
             self._early_result = None
             actions.append(self._transcription(ended, endpoint_at=ended.detected_at, speculative=True))
-        self._held = ended
-        self._ask += 1
-        self._ceiling_at = ended.at + self.config.turn_ceiling_s
-        self._verdict_waits_text = False
-        actions.append(AskTurnDetector(self.turn_id, self._ask, ended.audio, ended.detected_at))
+        actions.append(AskTurnDetector(self.turn_id, self._ending.ask, ended.audio, ended.detected_at))
         return actions
 
-    def _go_on_after_stop(self) -> list[Action]:
-        """The user spoke again before the turn was judged over: the parts become one utterance."""
-        self._prefix, self._held = self._held, None
-        self._ask += 1  # a verdict still on its way is about a stop that no longer matters
-        self._verdict_waits_text = False
-        return self._drop_speculation() if self._speculative_turn is not None else []
-
-    def _on_verdict(self, verdict: TurnVerdictReady) -> list[Action]:
-        if self._held is None or verdict.ask != self._ask:
-            return []
-        if verdict.error is not None:
-            return self._end_held(verdict.at, "silence")  # no judgement: the window decides
-        if not verdict.complete:
-            return []  # keep listening: the next stop asks again, the ceiling ends it anyway
-        if not self.config.incomplete_endings:
-            return self._end_held(verdict.at, "detector")
-        if self._early_result is None:
-            self._verdict_waits_text = True  # the words are on their way; the reply needs them anyway
-            return []
-        return self._check_words(self._early_result)
-
-    def _check_words(self, early: Transcript | StageFailed) -> list[Action]:
-        self._verdict_waits_text = False
-        if isinstance(early, Transcript) and ends_incomplete(early.text, self.config.incomplete_endings):
-            return []  # "set a timer for": the audio model was sure, the words are not
-        return self._end_held(early.at, "detector")
-
     def _end_held(self, at: float, decided_by: str) -> list[Action]:
-        held, self._held = self._held, None
-        assert held is not None
-        self._verdict_waits_text = False
-        return self._confirm_speculation(held, at, decided_by)
+        return self._confirm_speculation(self._ending.release(), at, decided_by)
 
     def _is_barge_in(self, voiced_s: float) -> bool:
         # The warm-up rule guards against our own echo: it only matters once audio is playing.
@@ -318,7 +329,7 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self._speculative_turn = self.turn_id
         self._early_result = None
-        joined = join_paused(self._prefix, paused)
+        joined = self._ending.paused(paused)
         return [self._transcription(joined, endpoint_at=paused.paused_at, speculative=True)]
 
     def _transcription(
@@ -454,7 +465,7 @@ class ConversationMachine:
     # -- time ------------------------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> list[Action]:
-        if self._held is not None and tick.at >= self._ceiling_at:
+        if self._ending.due(tick.at):
             return self._end_held(tick.at, "ceiling")  # silence long enough, whatever was judged
         if self.state not in (State.TRANSCRIBING, *REPLYING) or self._progress_at is None:
             return []

@@ -145,6 +145,8 @@ class Conversation:
                 ),
                 merge_window_s=turn_cfg.merge_window_ms / 1000,
                 pause_on_speech=turn_cfg.pause_on_speech,
+                backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
+                backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,
             )
         )
         services = TurnServices(
