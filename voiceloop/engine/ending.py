@@ -16,6 +16,8 @@ import numpy as np
 from voiceloop.engine.events import SpeechEnded, SpeechPaused, StageFailed, Transcript
 
 _WORD = re.compile(r"[\w'-]+", re.UNICODE)
+# Whole answers that happen to end on a particle that usually leaves a phrase open ("的").
+_COMPLETE_ENDINGS = ("好的", "是的", "对的")
 _TRAILING = re.compile(r"[\s.,!?;:…，。！？；：、\"'()]+$")
 
 
@@ -42,6 +44,8 @@ def ends_incomplete(text: str, endings: frozenset[str]) -> bool:
     words = _WORD.findall(stripped)
     if words and words[-1] in endings:
         return True
+    if stripped.endswith(_COMPLETE_ENDINGS):
+        return False
     return any(ending and not ending.isascii() and stripped.endswith(ending) for ending in endings)
 
 
