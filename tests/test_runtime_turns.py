@@ -126,22 +126,31 @@ async def test_a_paused_utterance_judged_incomplete_at_the_pause_is_one_turn(set
     assert dropped["turn"] == 1
 
 
-async def test_a_complete_verdict_ends_the_turn_after_only_the_detector_s_own_time(settings: Settings):
+@pytest.mark.parametrize("detector_ms", [30.0, 150.0])
+async def test_a_complete_verdict_costs_only_the_detector_s_time_beyond_the_stop_window(
+    settings: Settings, detector_ms: float
+):
     heard = [Heard("what time is it", 0.08)]
     plain, *_ = await converse(settings, [ASK], 4.0, heard, None)
-    judged, *_ = await converse(settings, [ASK], 4.0, heard, [Judged(0.9, elapsed_ms=30.0)])
+    judged, _, _, _, detector = await converse(settings, [ASK], 4.0, heard, [Judged(0.9, detector_ms)])
     before, after = plain.turns[0], judged.turns[0]
     assert before.endpoint_by == "silence" and after.endpoint_by == "detector"
     assert before.endpoint_at == approx(frame_end(ASKED_END + 0.2))
-    # The verdict is asked at the stop and arrives 30 ms later (at the next frame boundary);
-    # the early transcript was already there, so nothing else waits.
-    assert after.endpoint_at == approx(frame_end(before.endpoint_at + 0.03))
+    # Asked once, at the pause (100 ms into the 200 ms window), on the audio padded with the
+    # window's other 100 ms: a verdict quicker than that is there by the stop and costs nothing;
+    # a slower one costs only what it takes beyond it. The early transcript was there already.
+    assert detector is not None and len(detector.calls) == 1
+    (asked,) = judged.events("speech")
+    assert asked["t"] == approx(frame_end(ASKED_END + 0.1))
+    ready = frame_end(asked["t"] + detector_ms / 1000)
+    assert after.endpoint_at == approx(max(before.endpoint_at, ready))
     added = after.timings_ms()["voice_to_voice"] - before.timings_ms()["voice_to_voice"]
-    assert 30.0 <= added <= 30.0 + FRAME * 1000 + 0.2
+    assert added == pytest.approx(max(0.0, (ready - before.endpoint_at) * 1000), abs=0.2)
 
 
 async def test_the_silence_ceiling_ends_a_turn_whose_verdicts_stay_incomplete(settings: Settings):
     settings.turn.ceiling_ms = 1000
+    settings.turn.reask_ms = 0
     run, _, _, llm, detector = await converse(
         settings, [ASK], 5.0, [Heard("I would like to", 0.08)], [INCOMPLETE] * 5
     )
@@ -152,8 +161,23 @@ async def test_the_silence_ceiling_ends_a_turn_whose_verdicts_stay_incomplete(se
     assert [r[-1].content for r in llm.requests] == ["I would like to"]
 
 
+async def test_more_silence_asks_again_and_a_later_complete_verdict_ends_the_turn(settings: Settings):
+    settings.turn.reask_ms = 500
+    run, _, _, _, detector = await converse(
+        settings, [ASK], 5.0, [Heard("hello there", 0.08)], [INCOMPLETE, Judged(0.8, 30.0)]
+    )
+    (turn,) = run.turns
+    assert turn.endpoint_by == "detector" and [v["complete"] for v in turn.verdicts] == [False, True]
+    stop = frame_end(ASKED_END + 0.2)
+    # Asked again 500 ms after the stop, on the held audio with that silence added (the first
+    # question heard it as at the stop).
+    assert detector is not None and detector.calls[1] == pytest.approx(detector.calls[0] + 0.5, abs=0.011)
+    assert turn.endpoint_at == approx(frame_end(stop + 0.5 + 0.03))
+
+
 async def test_a_complete_verdict_on_words_ending_in_a_preposition_keeps_listening(settings: Settings):
     settings.turn.ceiling_ms = 1000
+    settings.turn.reask_ms = 0
     run, *_ = await converse(settings, [ASK], 5.0, [Heard("book a table for", 0.08)], [COMPLETE])
     (turn,) = run.turns
     assert turn.endpoint_by == "ceiling"  # the words overruled the audio model

@@ -34,12 +34,13 @@ def test_backchannels_are_only_backchannel_words_or_none():
 
 def test_a_held_stop_joins_the_parts_and_only_its_own_verdict_counts():
     held = HeldUtterance(ceiling_s=2.0, endings=ENDINGS)
-    first = held.hold(part(0.0, 1.0))
+    first, ask_now = held.hold(part(0.0, 1.0))
+    assert ask_now
     assert held.ask == 1 and not held.due(2.99) and held.due(3.0)
     assert held.verdict(1, complete=False, error=None, early=None) is None
     held.go_on()  # the user spoke again
     assert held.verdict(1, complete=True, error=None, early=None) is None  # stale: ignored
-    whole = held.hold(part(1.6, 2.4, samples=320))
+    whole, _ = held.hold(part(1.6, 2.4, samples=320))
     assert whole.started_at == 0.0 and whole.audio.size == first.audio.size + 320 and held.ask == 3
     # "complete", but the words are not there yet: wait for them, then they decide.
     assert held.verdict(3, complete=True, error=None, early=None) is None and held.waits_text
@@ -47,3 +48,16 @@ def test_a_held_stop_joins_the_parts_and_only_its_own_verdict_counts():
     assert held.verdict(3, complete=True, error=None, early=Transcript(1, "five minutes", 2.7)) == "detector"
     assert held.verdict(3, complete=False, error="broken", early=None) == "silence"
     assert held.release() is whole and held.held is None
+
+
+def test_asked_at_the_pause_an_early_answer_waits_for_the_stop_and_more_silence_asks_again():
+    held = HeldUtterance(ceiling_s=2.0, endings=frozenset(), reask_s=0.5)
+    ask = held.ask_at_pause()
+    assert held.verdict(ask, complete=False, error=None, early=None) is None and held.early == (False, None)
+    stopped, ask_now = held.hold(part(0.0, 1.0))
+    assert not ask_now and held.ask == ask  # the stop's question was the pause's
+    assert not held.reask(1.69) and held.reask(1.7) and held.ask == ask + 1
+    assert not held.reask(2.5)  # one question out at a time
+    assert held.verdict(ask + 1, complete=True, error=None, early=None) == "detector"
+    held.talked_on()
+    assert held.verdict(ask + 1, complete=True, error=None, early=None) is None

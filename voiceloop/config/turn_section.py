@@ -30,6 +30,12 @@ class TurnSettings(StageSection):
     ceiling_ms: int = Field(
         2000, ge=200, le=10_000, description="silence that ends a turn whatever the detector says"
     )
+    reask_ms: int = Field(
+        500,
+        ge=0,
+        le=5000,
+        description="after 'incomplete', ask again each time this much more silence passed",
+    )
     merge_window_ms: int = Field(
         700, ge=0, le=5000, description="speech this soon after an endpoint continues that turn; 0 = off"
     )

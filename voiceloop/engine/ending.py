@@ -60,19 +60,38 @@ class HeldUtterance:
     """With a turn detector: the utterance a VAD stop ended, while the detector judges it, and
     the earlier parts of an utterance the user talked on after (joined in front of the next).
 
-    Each stop is numbered (`ask`): a verdict on a stop the user talked through is stale. The
-    machine asks `decide` what a verdict or an early transcript means: the reason the turn
-    ends now (`detector`, `silence` when the detector failed), or None to keep listening.
+    Each question is numbered (`ask`): a verdict on a stop the user talked through is stale.
+    The question may be put at the pause, inside the stop window (the audio padded with the
+    silence the window would add), so that a clear verdict is there by the stop; and again
+    every `reask_s` of further silence, since the model grows surer as silence goes on. The
+    machine asks `verdict` / `words` what an answer or an early transcript means: the reason
+    the turn ends now (`detector`, `silence` when the detector failed), or None to keep
+    listening.
     """
 
-    def __init__(self, ceiling_s: float, endings: frozenset[str]) -> None:
+    def __init__(self, ceiling_s: float, endings: frozenset[str], reask_s: float = 0.0) -> None:
         self.ceiling_s = ceiling_s
         self.endings = endings
+        self.reask_s = reask_s
         self.prefix: SpeechEnded | None = None
         self.held: SpeechEnded | None = None
         self.ask = 0
         self.ceiling_at = 0.0
         self.waits_text = False  # "complete", to be checked against the early transcript
+        self.asked_at_pause = False  # the question for the coming stop is out already
+        self.in_flight = False
+        self.early: tuple[bool, str | None] | None = None  # its answer, come before the stop
+        self.next_ask_at = 0.0
+
+    def ask_at_pause(self) -> int:
+        self.ask += 1
+        self.asked_at_pause, self.in_flight, self.early = True, True, None
+        return self.ask
+
+    def talked_on(self) -> None:
+        """Speech again inside the stop window: the question put at the pause is moot."""
+        self.ask += 1
+        self.asked_at_pause, self.in_flight, self.early = False, False, None
 
     def take(self, part: SpeechEnded) -> SpeechEnded:
         """The whole utterance `part` ends, its earlier parts in front; no part is kept."""
@@ -82,24 +101,44 @@ class HeldUtterance:
     def paused(self, paused: SpeechPaused) -> SpeechPaused:
         return join_paused(self.prefix, paused)
 
-    def hold(self, part: SpeechEnded) -> SpeechEnded:
-        """A VAD stop to be judged: held until a verdict or the silence ceiling ends it."""
+    def hold(self, part: SpeechEnded) -> tuple[SpeechEnded, bool]:
+        """A VAD stop to be judged: held until a verdict or the silence ceiling ends it. Also
+        says whether the detector must be asked now (it was not at the pause)."""
         self.held = self.take(part)
-        self.ask += 1
         self.ceiling_at = self.held.at + self.ceiling_s
+        self.next_ask_at = self.held.detected_at + self.reask_s
         self.waits_text = False
-        return self.held
+        ask_now = not self.asked_at_pause
+        if ask_now:
+            self.ask += 1
+            self.in_flight, self.early = True, None
+        self.asked_at_pause = False
+        return self.held, ask_now
+
+    def reask(self, at: float) -> bool:
+        """More silence since the last answer: time to ask again (one question out at a time)."""
+        if self.held is None or self.in_flight or not self.reask_s or at < self.next_ask_at:
+            return False
+        self.ask += 1
+        self.in_flight = True
+        self.next_ask_at = at + self.reask_s
+        return True
 
     def go_on(self) -> None:
         """The user spoke again before the stop was judged the end: it was a pause."""
         self.prefix, self.held = self.held, None
         self.ask += 1  # a verdict still on its way is about a stop that no longer matters
-        self.waits_text = False
+        self.waits_text = self.in_flight = self.asked_at_pause = False
+        self.early = None
 
     def verdict(
         self, ask: int, complete: bool, error: str | None, early: Transcript | StageFailed | None
     ) -> str | None:
-        if self.held is None or ask != self.ask:
+        if ask != self.ask:
+            return None
+        self.in_flight = False
+        if self.held is None:
+            self.early = (complete, error)  # asked at the pause: it counts once the stop comes
             return None
         if error is not None:
             return "silence"  # no judgement: the window decides, as with no detector
@@ -124,5 +163,6 @@ class HeldUtterance:
     def release(self) -> SpeechEnded:
         held, self.held = self.held, None
         assert held is not None
-        self.waits_text = False
+        self.waits_text = self.in_flight = False
+        self.early = None
         return held

@@ -190,6 +190,7 @@ class AskTurnDetector:
     ask: int  # numbers the stops, so a verdict on one the user talked through is ignored
     audio: np.ndarray = field(repr=False)  # the turn so far, its trailing silence included
     at: float
+    silence_s: float = 0.0  # silence to add after `audio`: what the stop window or the wait adds
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+import numpy as np
+
 from voiceloop.engine.clock import Clock
 from voiceloop.engine.events import AskTurnDetector, Event, TurnVerdictReady
 from voiceloop.engine.messages import one_line
@@ -35,7 +37,10 @@ class TurnJudge:
         task.add_done_callback(self._tasks.discard)
 
     async def _judge(self, action: AskTurnDetector) -> None:
-        audio = action.audio[-round(WINDOW_S * SAMPLE_RATE) :]
+        audio = action.audio
+        if action.silence_s > 0:
+            audio = np.concatenate([audio, np.zeros(round(action.silence_s * SAMPLE_RATE), np.float32)])
+        audio = audio[-round(WINDOW_S * SAMPLE_RATE) :]
         clock = self._clock
         try:
             verdict = await clock.run_blocking(self._detector.predict, audio)

@@ -74,6 +74,8 @@ class MachineConfig:
     # it regardless. Without one, the VAD stop is the end, as it always was.
     turn_detector: bool = False
     turn_ceiling_s: float = 2.0
+    turn_pad_s: float = 0.0  # asked at the pause: the silence still to come before the VAD stop
+    turn_reask_s: float = 0.0  # asked again after this much more silence; 0 = only at stops
     incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
     merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
     pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
@@ -102,7 +104,9 @@ class ConversationMachine:
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
-        self._ending = HeldUtterance(self.config.turn_ceiling_s, self.config.incomplete_endings)
+        self._ending = HeldUtterance(
+            self.config.turn_ceiling_s, self.config.incomplete_endings, self.config.turn_reask_s
+        )
         self._endpoint_at: float | None = None  # of the turn now transcribed or replied to
         self._paused = False  # the reply is held while the user talks over it
         self._merged_turns: list[int] = []  # turns whose words open the next user message
@@ -182,6 +186,7 @@ class ConversationMachine:
                     return []  # the reply is held already: its words decide, once it ends
                 return self._barge_in(event.at)
             if self.state is State.USER_SPEAKING and self._speculative_turn is not None:
+                self._ending.talked_on()
                 return self._drop_speculation()  # it was only a pause: the user went on
             return []
         if isinstance(event, SpeechPaused):
@@ -265,14 +270,19 @@ class ConversationMachine:
     def _hold(self, event: SpeechEnded) -> list[Action]:
         """A VAD stop: transcribe what was said (if the pause did not already start it) and ask
         the detector whether that was all, both at once."""
-        ended = self._ending.hold(event)
+        ended, ask_now = self._ending.hold(event)
         actions: list[Action] = []
         if self._speculative_turn is None:
             self.turn_id = self._next_turn_id()
             self._speculative_turn = self.turn_id
             self._early_result = None
             actions.append(self._transcription(ended, endpoint_at=ended.detected_at, speculative=True))
-        actions.append(AskTurnDetector(self.turn_id, self._ending.ask, ended.audio, ended.detected_at))
+        if ask_now:
+            actions.append(AskTurnDetector(self.turn_id, self._ending.ask, ended.audio, ended.detected_at))
+        elif (early := self._ending.early) is not None:  # asked at the pause, answered by the stop
+            decided = self._ending.verdict(self._ending.ask, *early, self._early_result)
+            if decided:
+                actions += self._end_held(ended.detected_at, decided)
         return actions
 
     def _end_held(self, at: float, decided_by: str) -> list[Action]:
@@ -330,7 +340,14 @@ class ConversationMachine:
         self._speculative_turn = self.turn_id
         self._early_result = None
         joined = self._ending.paused(paused)
-        return [self._transcription(joined, endpoint_at=paused.paused_at, speculative=True)]
+        actions: list[Action] = [self._transcription(joined, endpoint_at=paused.paused_at, speculative=True)]
+        if self.config.turn_detector and self.config.turn_pad_s > 0:
+            # Judged as the stop will hear it: the stop window's silence still to come added.
+            ask = self._ending.ask_at_pause()
+            actions.append(
+                AskTurnDetector(self.turn_id, ask, joined.audio, paused.paused_at, self.config.turn_pad_s)
+            )
+        return actions
 
     def _transcription(
         self, speech: SpeechPaused | SpeechEnded, endpoint_at: float, speculative: bool
@@ -467,6 +484,9 @@ class ConversationMachine:
     def _on_tick(self, tick: Tick) -> list[Action]:
         if self._ending.due(tick.at):
             return self._end_held(tick.at, "ceiling")  # silence long enough, whatever was judged
+        if self._ending.reask(tick.at) and (held := self._ending.held) is not None:
+            silence = tick.at - held.detected_at
+            return [AskTurnDetector(self.turn_id, self._ending.ask, held.audio, tick.at, silence)]
         if self.state not in (State.TRANSCRIBING, *REPLYING) or self._progress_at is None:
             return []
         if tick.at - self._progress_at < self.config.watchdog_s:

@@ -119,7 +119,8 @@ class Conversation:
             settings.llm.system_prompt, settings.llm.history_turns, settings.llm.history_tokens
         )
         self.finished_turns: deque[TurnRecord] = deque(maxlen=MAX_KEPT_TURNS)
-        self.endpointer = Endpointer(endpoint_config(settings.vad))
+        endpointing = endpoint_config(settings.vad)
+        self.endpointer = Endpointer(endpointing)
         self.listener = Listener(
             pipeline.aec,
             pipeline.vad,
@@ -140,6 +141,10 @@ class Conversation:
                 echo_canceller_warmup=self.listener.needs_warmup,
                 turn_detector=pipeline.turn is not None,
                 turn_ceiling_s=turn_cfg.ceiling_ms / 1000,
+                turn_pad_s=(endpointing.stop_ms - endpointing.speculate_ms) / 1000
+                if endpointing.speculate_ms
+                else 0.0,
+                turn_reask_s=turn_cfg.reask_ms / 1000,
                 incomplete_endings=frozenset(
                     word.lower() for word in turn_cfg.incomplete_endings if turn_cfg.use_transcript
                 ),
