@@ -10,28 +10,22 @@ silent dead end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
-from voiceloop.engine.ending import HeldUtterance, is_backchannel, join
+from voiceloop.engine.ending import HeldUtterance
 from voiceloop.engine.events import (
     Action,
     AskTurnDetector,
-    BargeIn,
     CancelReply,
     CancelTranscription,
     EchoCancellerConverged,
     EndpointReached,
     Event,
     FinishTurn,
-    PausePlayback,
     PlaybackFinished,
     PlaybackProgress,
     PlaybackStarted,
     ReplyFinished,
     ReplyStarted,
     ReportError,
-    ResumePlayback,
     SpeechEnded,
     SpeechPaused,
     SpeechProgress,
@@ -46,46 +40,13 @@ from voiceloop.engine.events import (
     TurnVerdictReady,
 )
 from voiceloop.engine.messages import error_notice
+from voiceloop.engine.over_reply import OverReply
+from voiceloop.engine.states import REPLYING, MachineConfig, State
+
+__all__ = ["REPLYING", "ConversationMachine", "MachineConfig", "State"]
 
 
-class State(str, Enum):
-    LISTENING = "listening"
-    USER_SPEAKING = "user_speaking"
-    TRANSCRIBING = "transcribing"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-
-
-REPLYING = (State.THINKING, State.SPEAKING)
-
-
-@dataclass(frozen=True)
-class MachineConfig:
-    barge_in_min_s: float = 0.25
-    barge_in_warmup_min_s: float = 1.5  # until the echo canceller has converged
-    half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
-    watchdog_s: float = 30.0
-    speak_errors: bool = True
-    # The canceller needs playback to converge (speex): until EchoCancellerConverged arrives,
-    # speech over a reply may be its residual echo.
-    echo_canceller_warmup: bool = False
-    # End of turn ([turn]): with a detector, each VAD stop is only a question (AskTurnDetector);
-    # "complete" ends the turn, "incomplete" keeps listening, `turn_ceiling_s` of silence ends
-    # it regardless. Without one, the VAD stop is the end, as it always was.
-    turn_detector: bool = False
-    turn_ceiling_s: float = 2.0
-    turn_pad_s: float = 0.0  # asked at the pause: the silence still to come before the VAD stop
-    turn_reask_s: float = 0.0  # asked again after this much more silence; 0 = only at stops
-    incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
-    merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
-    pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
-    # While held, speech shorter than a barge-in resumes the reply; longer speech is transcribed
-    # and resumes it if its words are only these (or none); past `backchannel_max_s` it stops it.
-    backchannels: frozenset[str] = frozenset()
-    backchannel_max_s: float = 1.0
-
-
-class ConversationMachine:
+class ConversationMachine(OverReply):
     def __init__(self, config: MachineConfig | None = None) -> None:
         self.config = config or MachineConfig()
         self.state = State.LISTENING
@@ -209,61 +170,7 @@ class ConversationMachine:
         if self.state is State.TRANSCRIBING and was_candidate:
             if event.at - event.started_at >= self.config.barge_in_min_s:
                 self._queued_utterance = event  # more words, said while we transcribed
-        # In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
-        # stopped, so it simply goes on (from where it was held, if it was).
-        if self._paused and self.state in REPLYING:
-            if event.at - event.started_at >= self.config.barge_in_min_s:
-                return self._transcribe_over_reply(event)
-            self._paused = False
-            return [ResumePlayback(self.turn_id, event.detected_at)]
-        return []
-
-    def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
-        """Speech long enough to be words, over a held reply: what it says decides."""
-        actions: list[Action] = []
-        if self._probe is not None:  # "wait, … stop": the earlier words go with these
-            earlier, before = self._probe
-            self._reserved_turn = earlier
-            actions.append(CancelTranscription(earlier))
-            ended = join(before, ended)
-        probe = self._next_turn_id()
-        self._probe = (probe, ended)
-        speech = StartTranscription(probe, ended.audio, ended.started_at, ended.at, ended.detected_at)
-        return [*actions, speech]
-
-    def _on_probe(self, result: Transcript | StageFailed) -> list[Action]:
-        assert self._probe is not None
-        (probe, ended), self._probe = self._probe, None
-        text = result.text if isinstance(result, Transcript) else ""
-        if is_backchannel(text, self.config.backchannels) or self.state not in (*REPLYING, State.LISTENING):
-            # "mhm", "yeah okay", a cough: the reply plays on (or the user is talking again).
-            self._reserved_turn = probe
-            resume = self._paused and self.state in REPLYING
-            self._paused = False
-            return [
-                CancelTranscription(probe),
-                *([ResumePlayback(self.turn_id, result.at)] if resume else []),
-            ]
-        actions: list[Action] = []
-        if self.state in REPLYING:  # real words: the reply stops, and they are the next turn
-            self._candidate_at = ended.started_at
-            actions = self._barge_in(result.at)
-        self.turn_id, self.state = probe, State.TRANSCRIBING
-        self._endpoint_at = ended.detected_at
-        self._candidate_at = None
-        return [*actions, *self._on_transcript(result)] if isinstance(result, Transcript) else actions
-
-    def _pause_reply(self, at: float) -> list[Action]:
-        """Holds the reply the moment the user may be interrupting; a barge-in then stops it, a
-        backchannel resumes it. Not while the canceller may still be hearing our own echo."""
-        if not self.config.pause_on_speech or self._paused or self.config.half_duplex:
-            return []
-        if self.state is not State.SPEAKING and self.state is not State.THINKING:
-            return []
-        if self.state is State.SPEAKING and not self._canceller_converged:
-            return []
-        self._paused = True
-        return [PausePlayback(self.turn_id, at)]
+        return self._speech_over_reply_ended(event)
 
     # -- the end of a turn, with a turn detector -------------------------------------------------
 
@@ -288,14 +195,6 @@ class ConversationMachine:
     def _end_held(self, at: float, decided_by: str) -> list[Action]:
         return self._confirm_speculation(self._ending.release(), at, decided_by)
 
-    def _is_barge_in(self, voiced_s: float) -> bool:
-        # The warm-up rule guards against our own echo: it only matters once audio is playing.
-        if self._canceller_converged or self.state is State.THINKING:
-            needed = self.config.barge_in_min_s
-        else:
-            needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)
-        return self._candidate_at is not None and voiced_s >= needed
-
     def greet(self, text: str) -> list[Action]:
         """Speaks a greeting as turn 0: it also lets the echo canceller converge before the
         user's first words."""
@@ -303,33 +202,6 @@ class ConversationMachine:
             return []
         self._greeted = True
         return self._start_notice(text, outcome="greeted")
-
-    def _barge_in(self, at: float) -> list[Action]:
-        turn = self.turn_id
-        if not self._reply_is_notice and (self.state is State.THINKING or self._continues_turn()):
-            # Nothing (or hardly anything) was heard yet: the user paused mid-thought and went
-            # on. Their words so far join the next utterance instead of being answered stale.
-            self._pending_user_text = self._current_user_text
-            self._merged_turns.append(turn)
-            outcome = "merged"
-        else:
-            outcome = "interrupted"
-        self._candidate_at = None
-        self._paused = False
-        self.state = State.USER_SPEAKING
-        return [
-            BargeIn(turn, at),
-            StopPlayback(turn),
-            CancelReply(turn),
-            FinishTurn(turn, outcome, at),
-        ]
-
-    def _continues_turn(self) -> bool:
-        """Speech that began within the merge window after the endpoint goes on with that turn."""
-        window = self.config.merge_window_s
-        if not window or self._endpoint_at is None or self._candidate_at is None:
-            return False
-        return self._candidate_at - self._endpoint_at <= window
 
     def _next_turn_id(self) -> int:
         turn, self._reserved_turn = self._reserved_turn, None
