@@ -127,7 +127,7 @@ def test_barge_in_during_thinking_merges_the_words_into_the_next_utterance():
 
     machine.handle(ended(1.4, 2.0))
     actions = machine.handle(Transcript(2, "like today", at=2.4))
-    assert actions == [StartReply(2, "what is the weather like today")]
+    assert actions == [StartReply(2, "what is the weather like today", merged_from=(1,))]
 
 
 def test_a_barge_in_that_yields_no_transcript_goes_back_to_listening():
@@ -232,7 +232,9 @@ def test_more_words_while_transcribing_are_joined_not_dropped():
     assert actions == [FinishTurn(1, "merged", 1.3)]
     assert machine.state is State.USER_SPEAKING
     machine.handle(ended(1.25, 1.9))
-    assert machine.handle(Transcript(2, "the lights", at=2.3)) == [StartReply(2, "turn on the lights")]
+    assert machine.handle(Transcript(2, "the lights", at=2.3)) == [
+        StartReply(2, "turn on the lights", merged_from=(1,))
+    ]
 
 
 @pytest.mark.parametrize("stage", [Stage.LLM, Stage.TTS])

@@ -84,3 +84,40 @@ def test_a_new_turn_ignores_audio_for_the_old_one():
     queue.open_turn(2)
     assert queue.begin_piece(1, "stale") is None
     assert not queue.append(1, 0, tone(0.1))
+
+
+def test_pause_silences_the_next_frame_and_resume_plays_on_from_the_same_sample():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    ramp = np.arange(1, 4801, dtype=np.float32) / 4800  # 0.3 s, every sample different
+    index = queue.begin_piece(1, "Nothing is lost while paused.")
+    assert index is not None
+    queue.append(1, index, ramp)
+    queue.end_piece(1, index)
+    queue.close_turn(1)
+    before = play(queue, 10)  # 0.1 s
+    assert queue.pause(1) and queue.paused and not queue.playing
+    assert not queue.pause(1)  # already paused
+    assert not np.any(play(queue, 50, start=0.1))
+    assert queue.drain_events() == [PlaybackStarted(1, 0.0)]  # a pause does not finish the turn
+    assert queue.resume(1) and not queue.paused
+    after = play(queue, 25, start=0.6)
+    # Every sample is played exactly once, in order, across the pause.
+    assert np.array_equal(np.concatenate([before, after])[: ramp.size], ramp)
+    assert queue.heard_text(1) == "Nothing is lost while paused."
+    (finished,) = queue.drain_events()
+    assert isinstance(finished, PlaybackFinished) and abs(finished.at - 0.8) < 1e-9
+
+
+def test_a_paused_reply_stopped_keeps_only_what_was_heard_and_a_new_turn_is_not_paused():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue_pieces(queue, 1, ["Heard before the pause.", "Never heard at all."], seconds=0.5)
+    play(queue, 50)
+    assert queue.pause(1)
+    play(queue, 30, start=0.5)
+    assert queue.stop(1) == "Heard before the pause."
+    assert not queue.resume(1)  # nothing left to resume
+    queue.open_turn(2)
+    queue_pieces(queue, 2, ["Next."])
+    assert not queue.paused and np.any(queue.pull(FRAME, at=2.0))

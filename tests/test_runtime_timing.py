@@ -57,6 +57,9 @@ def settings(tmp_path: Path) -> Settings:
     settings.vad.stop_ms = 200
     settings.vad.speculate_ms = 0
     settings.loop.barge_in_min_ms = 250
+    # These time the stop itself, to the frame; holding the reply at the first sound of speech
+    # over it (and resuming after a backchannel) is timed in test_runtime_turns.py.
+    settings.turn.pause_on_speech = False
     return settings
 
 

@@ -35,9 +35,10 @@ from voiceloop.adapter_options import AdapterOptions, NoOptions
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
 from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
+from voiceloop.turn.options import SmartTurnOptions
 
-Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio")
+Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio", "turn"]
+KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio", "turn")
 ENTRY_POINT_GROUP = "voiceloop.adapters"
 
 
@@ -98,6 +99,8 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
         },
     ),
     "vad": _builtin("vad", {"silero": ("voiceloop.vad.silero:create", NoOptions)}),
+    # `[turn] name = "none"` has no spec: no detector at all, turns end on the silence window.
+    "turn": _builtin("turn", {"smart-turn": ("voiceloop.turn.smart_turn:from_spec", SmartTurnOptions)}),
     "audio": _builtin(
         "audio",
         {

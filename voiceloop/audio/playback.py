@@ -48,6 +48,7 @@ class PlaybackQueue:
         self._turn_closed = False
         self._started = False
         self._finished = False
+        self._paused = False
         self.played_samples = 0  # over the whole session, for the session log
         self.stops = 0  # replies cut off: a device with its own buffer drops it when this moves
 
@@ -61,6 +62,7 @@ class PlaybackQueue:
             self._turn_closed = False
             self._started = False
             self._finished = False
+            self._paused = False
 
     def begin_piece(self, turn_id: int, text: str, spoken: bool = True) -> int | None:
         """Starts a piece; returns its index, or None if the turn is no longer playing."""
@@ -103,8 +105,31 @@ class PlaybackQueue:
                 piece.queued = piece.played if not piece.complete else piece.queued
             heard = self._heard_locked()
             self._turn_id = None
+            self._paused = False
             self._pieces = []
             return heard
+
+    def pause(self, turn_id: int) -> bool:
+        """Holds the reply where it is (the next frame is silent), keeping every sample not yet
+        played: the user may only be saying "mhm". True if the turn was playing."""
+        with self._lock:
+            if turn_id != self._turn_id or self._paused:
+                return False
+            self._paused = True
+            return True
+
+    def resume(self, turn_id: int) -> bool:
+        """Plays on from the sample where `pause` held it."""
+        with self._lock:
+            if turn_id != self._turn_id or not self._paused:
+                return False
+            self._paused = False
+            return True
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused
 
     # -- the consumer side (the device) ------------------------------------------------------
 
@@ -112,6 +137,8 @@ class PlaybackQueue:
         """The next `samples` to play, silence-padded; `at` is when the first one sounds."""
         out = np.zeros(samples, dtype=np.float32)
         with self._lock:
+            if self._paused:
+                return out
             filled = 0
             while filled < samples and self._cursor < len(self._pieces):
                 piece = self._pieces[self._cursor]
@@ -154,7 +181,7 @@ class PlaybackQueue:
     @property
     def playing(self) -> bool:
         with self._lock:
-            return any(piece.chunks for piece in self._pieces[self._cursor :])
+            return not self._paused and any(piece.chunks for piece in self._pieces[self._cursor :])
 
     def heard_text(self, turn_id: int) -> str:
         with self._lock:

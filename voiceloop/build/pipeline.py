@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from voiceloop.build.adapters import build_adapter
+from voiceloop.build.turn import build_turn_detector
 from voiceloop.build.voices import build_voice
 from voiceloop.engine.runtime import Pipeline
 from voiceloop.llm.backends import BackendSet
@@ -21,6 +22,7 @@ def build_pipeline(
     asr: Any = None,
     llm: Any = None,
     tts: Any = None,
+    turn: Any = None,
 ) -> Pipeline:
     """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
     for fault injection or fixed latency, no canceller for a browser that cancels its own echo."""
@@ -31,4 +33,5 @@ def build_pipeline(
         asr=asr if asr is not None else build_adapter(settings, "asr"),
         llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else build_voice(settings),
+        turn=turn if turn is not None else build_turn_detector(settings),
     )

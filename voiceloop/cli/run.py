@@ -20,6 +20,7 @@ from voiceloop.engine.timing import format_ms
 
 if TYPE_CHECKING:
     from voiceloop.config import Settings
+    from voiceloop.engine.events import TurnVerdictReady
     from voiceloop.engine.timing import TurnRecord
 
 REAL_BACKENDS = ("sounddevice", "pyaudio")
@@ -130,6 +131,7 @@ class RunConsole:
 
         self.console = Console(highlight=False)
         self.state = "starting"
+        self.detector = ""  # the turn detector's last word on the utterance under way
         self.last: TurnRecord | None = None
         self.session_dir: Path | None = None
         self._live: Any = None
@@ -151,7 +153,9 @@ class RunConsole:
     def observer(self) -> Any:
         from voiceloop.engine.runtime import Observer
 
-        return Observer(on_turn=self._turn, on_error=self._error, on_state=self._state)
+        return Observer(
+            on_turn=self._turn, on_error=self._error, on_state=self._state, on_verdict=self._verdict
+        )
 
     def _turn(self, record: TurnRecord) -> None:
         self.last = record
@@ -167,10 +171,20 @@ class RunConsole:
 
     def _state(self, state: str) -> None:
         self.state = state
+        if state not in ("user_speaking", "listening"):
+            self.detector = ""
+        self._refresh()
+
+    def _verdict(self, verdict: TurnVerdictReady) -> None:
+        word = "?" if verdict.error else "complete" if verdict.complete else "incomplete"
+        self.detector = f"{word} {verdict.probability:.2f}"
         self._refresh()
 
     def status_line(self) -> str:
-        parts = [f"[bold]{self.state.replace('_', ' ')}[/]"]
+        state = self.state.replace("_", " ")
+        if self.detector and self.state in ("user_speaking", "listening"):
+            state = f"listening… ({self.detector})"
+        parts = [f"[bold]{state}[/]"]
         if self.last is not None:
             t = self.last.timings_ms()
             parts.append(

@@ -25,6 +25,7 @@ from voiceloop.config.calibration_file import calibrated_delay_ms
 from voiceloop.config.errors import ConfigError, format_validation_error
 from voiceloop.config.sources import Without, leaf_paths
 from voiceloop.config.stage import StageSection
+from voiceloop.config.turn_section import TurnSettings
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 
 __all__ = ["ConfigError", "Settings", "StageSection", "format_validation_error", "load_settings"]
@@ -304,6 +305,7 @@ class Settings(BaseSettings):
     asr: AsrSettings = AsrSettings()
     llm: LlmSettings = LlmSettings()
     tts: TtsSettings = TtsSettings()
+    turn: TurnSettings = TurnSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
     serve: ServeSettings = ServeSettings()

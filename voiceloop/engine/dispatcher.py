@@ -15,19 +15,24 @@ from collections.abc import Callable
 
 from voiceloop.engine.events import (
     Action,
+    AskTurnDetector,
     BargeIn,
     CancelReply,
     CancelTranscription,
     EndpointReached,
     Event,
     FinishTurn,
+    PausePlayback,
     PlaybackFinished,
     PlaybackStarted,
     ReportError,
+    ResumePlayback,
     StartReply,
     StartTranscription,
     StopPlayback,
+    TurnVerdictReady,
 )
+from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.machine import ConversationMachine
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.engine.turn import Turn, TurnServices
@@ -41,11 +46,18 @@ class Dispatcher:
         *,
         on_state: Callable[[str], None],
         on_turn: Callable[[TurnRecord], None],
+        judge: TurnJudge | None = None,
+        on_verdict: Callable[[TurnVerdictReady], None] | None = None,
     ) -> None:
         self.machine = machine
         self._s = services
         self._on_state = on_state
         self._on_turn = on_turn
+        self._judge = judge
+        self._on_verdict = on_verdict
+        # Verdicts by turn id, kept apart from the turns: a turn the user talked on through is
+        # dropped and begun again under the same id, and its earlier stops belong to it too.
+        self._verdicts: dict[int, list[dict[str, float | bool | str | None]]] = {}
         self.turns: dict[int, Turn] = {}  # open turns: transcribing, replying, or finishing
         self._queued: deque[Event] = deque()
         self._dispatching = False
@@ -55,6 +67,8 @@ class Dispatcher:
         """Feeds the machine; events raised while acting on another are queued, in order."""
         if isinstance(event, PlaybackStarted | PlaybackFinished):
             self._note_playback(event)
+        elif isinstance(event, TurnVerdictReady):
+            self._note_verdict(event)
         self._queued.append(event)
         if self._dispatching:
             return
@@ -79,6 +93,28 @@ class Dispatcher:
         else:
             turn.playback_finished(event.at)
 
+    def _note_verdict(self, verdict: TurnVerdictReady) -> None:
+        s = self._s
+        t0 = s.session.t0 or 0.0
+        note: dict[str, float | bool | str | None] = {
+            "p": round(verdict.probability, 3),
+            "complete": verdict.complete,
+            "ms": verdict.elapsed_ms,
+            "at": round(verdict.at - t0, 4),
+        }
+        if verdict.error is not None:
+            note["error"] = verdict.error
+        self._verdicts.setdefault(verdict.turn_id, []).append(note)
+        s.session.write(
+            "turn_verdict",
+            at=verdict.at,
+            turn=verdict.turn_id,
+            ask=verdict.ask,
+            **{k: v for k, v in note.items() if k != "at"},
+        )
+        if self._on_verdict is not None:
+            self._on_verdict(verdict)
+
     def act(self, action: Action) -> None:
         s = self._s
         turn = self.turns.get(action.turn_id)
@@ -86,7 +122,12 @@ class Dispatcher:
             self.turns[action.turn_id] = Turn.heard(action, s)
         elif isinstance(action, EndpointReached):
             if turn is not None:
-                turn.endpoint_reached(action)
+                turn.endpoint_reached(action, self._verdicts.pop(action.turn_id, []))
+        elif isinstance(action, AskTurnDetector):
+            if self._judge is not None:
+                self._judge.ask(action)
+        elif isinstance(action, PausePlayback | ResumePlayback):
+            self._pause_or_resume(action, turn)
         elif isinstance(action, CancelTranscription):
             self._cancel_task(turn)
             self.turns.pop(action.turn_id, None)
@@ -109,8 +150,23 @@ class Dispatcher:
             self._report(action, turn)
         elif isinstance(action, FinishTurn):
             self.turns.pop(action.turn_id, None)
+            self._verdicts.pop(action.turn_id, None)
             if turn is not None and (record := turn.finish(action.outcome, action.at)) is not None:
                 self._on_turn(record)
+
+    def _pause_or_resume(self, action: PausePlayback | ResumePlayback, turn: Turn | None) -> None:
+        s = self._s
+        pausing = isinstance(action, PausePlayback)
+        done = s.playback.pause(action.turn_id) if pausing else s.playback.resume(action.turn_id)
+        if turn is not None:
+            turn.held(pausing)
+        s.session.write(
+            "playback_paused" if pausing else "playback_resumed",
+            at=s.clock.now(),
+            turn=action.turn_id,
+            speech_at=round(action.at - (s.session.t0 or 0.0), 4),
+            playing=done,
+        )
 
     def _report(self, action: ReportError, turn: Turn | None) -> None:
         s = self._s
@@ -129,6 +185,8 @@ class Dispatcher:
 
     async def cancel_all(self) -> None:
         """At the end of the session: every turn's work cancelled and awaited."""
+        if self._judge is not None:
+            await self._judge.cancel_all()
         tasks = [task for turn in self.turns.values() if (task := turn.release_task()) is not None]
         for task in tasks:
             task.cancel()

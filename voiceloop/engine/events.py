@@ -123,6 +123,20 @@ class StageFailed:
 
 
 @dataclass(frozen=True)
+class TurnVerdictReady:
+    """The turn detector has judged the stop it was asked about (`ask`): has the user finished?
+    `error` set = it could not tell (the silence window decides, as with no detector)."""
+
+    turn_id: int
+    ask: int
+    probability: float
+    complete: bool
+    elapsed_ms: float
+    at: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Tick:
     at: float
 
@@ -140,6 +154,7 @@ Event = (
     | PlaybackProgress
     | EchoCancellerConverged
     | StageFailed
+    | TurnVerdictReady
     | Tick
 )
 
@@ -164,6 +179,34 @@ class EndpointReached:
     turn_id: int
     speech_end_at: float
     endpoint_at: float
+    decided_by: str = "silence"  # silence | detector | ceiling | transcript (see TurnRecord)
+
+
+@dataclass(frozen=True)
+class AskTurnDetector:
+    """A VAD stop: has the user finished? Judged in a worker thread; TurnVerdictReady answers."""
+
+    turn_id: int
+    ask: int  # numbers the stops, so a verdict on one the user talked through is ignored
+    audio: np.ndarray = field(repr=False)  # the turn so far, its trailing silence included
+    at: float
+    silence_s: float = 0.0  # silence to add after `audio`: what the stop window or the wait adds
+
+
+@dataclass(frozen=True)
+class PausePlayback:
+    """Speech over the reply: hold it at once, until the speech proves to be words or not."""
+
+    turn_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class ResumePlayback:
+    """The speech over the reply was a backchannel or a noise: play on from where it held."""
+
+    turn_id: int
+    at: float
 
 
 @dataclass(frozen=True)
@@ -178,6 +221,7 @@ class StartReply:
     turn_id: int
     user_text: str
     notice: str | None = None  # speak only this (an error, a greeting): no LLM, no history
+    merged_from: tuple[int, ...] = ()  # earlier turns whose words open `user_text` (continuations)
 
 
 @dataclass(frozen=True)
@@ -218,6 +262,9 @@ class FinishTurn:
 Action = (
     StartTranscription
     | EndpointReached
+    | AskTurnDetector
+    | PausePlayback
+    | ResumePlayback
     | CancelTranscription
     | StartReply
     | StopPlayback

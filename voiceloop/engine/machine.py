@@ -10,12 +10,10 @@ silent dead end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
+from voiceloop.engine.ending import HeldUtterance
 from voiceloop.engine.events import (
     Action,
-    BargeIn,
+    AskTurnDetector,
     CancelReply,
     CancelTranscription,
     EchoCancellerConverged,
@@ -39,34 +37,16 @@ from voiceloop.engine.events import (
     StopPlayback,
     Tick,
     Transcript,
+    TurnVerdictReady,
 )
 from voiceloop.engine.messages import error_notice
+from voiceloop.engine.over_reply import OverReply
+from voiceloop.engine.states import REPLYING, MachineConfig, State
+
+__all__ = ["REPLYING", "ConversationMachine", "MachineConfig", "State"]
 
 
-class State(str, Enum):
-    LISTENING = "listening"
-    USER_SPEAKING = "user_speaking"
-    TRANSCRIBING = "transcribing"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-
-
-REPLYING = (State.THINKING, State.SPEAKING)
-
-
-@dataclass(frozen=True)
-class MachineConfig:
-    barge_in_min_s: float = 0.25
-    barge_in_warmup_min_s: float = 1.5  # until the echo canceller has converged
-    half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
-    watchdog_s: float = 30.0
-    speak_errors: bool = True
-    # The canceller needs playback to converge (speex): until EchoCancellerConverged arrives,
-    # speech over a reply may be its residual echo.
-    echo_canceller_warmup: bool = False
-
-
-class ConversationMachine:
+class ConversationMachine(OverReply):
     def __init__(self, config: MachineConfig | None = None) -> None:
         self.config = config or MachineConfig()
         self.state = State.LISTENING
@@ -85,6 +65,13 @@ class ConversationMachine:
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
+        self._ending = HeldUtterance(
+            self.config.turn_ceiling_s, self.config.incomplete_endings, self.config.turn_reask_s
+        )
+        self._endpoint_at: float | None = None  # of the turn now transcribed or replied to
+        self._paused = False  # the reply is held while the user talks over it
+        self._merged_turns: list[int] = []  # turns whose words open the next user message
+        self._probe: tuple[int, SpeechEnded] | None = None  # speech over a held reply, transcribing
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -105,9 +92,15 @@ class ConversationMachine:
             return []
         if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
+        if isinstance(event, TurnVerdictReady):
+            decided = self._ending.verdict(event.ask, event.complete, event.error, self._early_result)
+            return self._end_held(event.at, decided) if decided else []
+        if isinstance(event, Transcript | StageFailed) and self._probe and event.turn_id == self._probe[0]:
+            return self._on_probe(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
             self._early_result = event  # held until the stop window confirms the end
-            return []
+            decided = self._ending.words(event) if self._ending.waits_text else None
+            return self._end_held(event.at, decided) if decided else []
         if getattr(event, "turn_id", None) != self.turn_id:
             return []  # a late event from a turn already finished or cancelled
         self._progress_at = event.at
@@ -141,13 +134,20 @@ class ConversationMachine:
             self._drop_utterance = False
             if self.state is State.LISTENING:
                 self.state = State.USER_SPEAKING
+            elif self._ending.held is not None:
+                self._ending.go_on()  # a pause, not the end: the parts become one utterance
+                return self._drop_speculation() if self._speculative_turn is not None else []
             elif busy:
                 self._candidate_at = event.at
+                return self._pause_reply(event.at)
             return []
         if isinstance(event, SpeechProgress):
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
+                if self._paused and event.voiced_s < self.config.backchannel_max_s:
+                    return []  # the reply is held already: its words decide, once it ends
                 return self._barge_in(event.at)
             if self.state is State.USER_SPEAKING and self._speculative_turn is not None:
+                self._ending.talked_on()
                 return self._drop_speculation()  # it was only a pause: the user went on
             return []
         if isinstance(event, SpeechPaused):
@@ -159,25 +159,41 @@ class ConversationMachine:
             self._drop_utterance = False
             return []
         if self.state in (State.USER_SPEAKING, State.LISTENING):
+            if self.config.turn_detector and not event.truncated:
+                return self._hold(event)
+            ended = self._ending.take(event)
             if self._speculative_turn is not None:
-                return self._confirm_speculation(event)
-            return self._start_transcription(event)
+                return self._confirm_speculation(ended, ended.detected_at)
+            return self._start_transcription(ended)
         was_candidate = self._candidate_at is not None
         self._candidate_at = None
         if self.state is State.TRANSCRIBING and was_candidate:
             if event.at - event.started_at >= self.config.barge_in_min_s:
                 self._queued_utterance = event  # more words, said while we transcribed
-        # In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
-        # stopped, so it simply goes on.
-        return []
+        return self._speech_over_reply_ended(event)
 
-    def _is_barge_in(self, voiced_s: float) -> bool:
-        # The warm-up rule guards against our own echo: it only matters once audio is playing.
-        if self._canceller_converged or self.state is State.THINKING:
-            needed = self.config.barge_in_min_s
-        else:
-            needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)
-        return self._candidate_at is not None and voiced_s >= needed
+    # -- the end of a turn, with a turn detector -------------------------------------------------
+
+    def _hold(self, event: SpeechEnded) -> list[Action]:
+        """A VAD stop: transcribe what was said (if the pause did not already start it) and ask
+        the detector whether that was all, both at once."""
+        ended, ask_now = self._ending.hold(event)
+        actions: list[Action] = []
+        if self._speculative_turn is None:
+            self.turn_id = self._next_turn_id()
+            self._speculative_turn = self.turn_id
+            self._early_result = None
+            actions.append(self._transcription(ended, endpoint_at=ended.detected_at, speculative=True))
+        if ask_now:
+            actions.append(AskTurnDetector(self.turn_id, self._ending.ask, ended.audio, ended.detected_at))
+        elif (early := self._ending.early) is not None:  # asked at the pause, answered by the stop
+            decided = self._ending.verdict(self._ending.ask, *early, self._early_result)
+            if decided:
+                actions += self._end_held(ended.detected_at, decided)
+        return actions
+
+    def _end_held(self, at: float, decided_by: str) -> list[Action]:
+        return self._confirm_speculation(self._ending.release(), at, decided_by)
 
     def greet(self, text: str) -> list[Action]:
         """Speaks a greeting as turn 0: it also lets the echo canceller converge before the
@@ -187,24 +203,6 @@ class ConversationMachine:
         self._greeted = True
         return self._start_notice(text, outcome="greeted")
 
-    def _barge_in(self, at: float) -> list[Action]:
-        turn = self.turn_id
-        if self.state is State.THINKING and not self._reply_is_notice:
-            # Nothing was heard yet: the user paused mid-thought and went on. Their words so
-            # far join the next utterance instead of being answered stale.
-            self._pending_user_text = self._current_user_text
-            outcome = "merged"
-        else:
-            outcome = "interrupted"
-        self._candidate_at = None
-        self.state = State.USER_SPEAKING
-        return [
-            BargeIn(turn, at),
-            StopPlayback(turn),
-            CancelReply(turn),
-            FinishTurn(turn, outcome, at),
-        ]
-
     def _next_turn_id(self) -> int:
         turn, self._reserved_turn = self._reserved_turn, None
         return turn if turn is not None else self.turn_id + 1
@@ -213,7 +211,15 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self._speculative_turn = self.turn_id
         self._early_result = None
-        return [self._transcription(paused, endpoint_at=paused.paused_at, speculative=True)]
+        joined = self._ending.paused(paused)
+        actions: list[Action] = [self._transcription(joined, endpoint_at=paused.paused_at, speculative=True)]
+        if self.config.turn_detector and self.config.turn_pad_s > 0:
+            # Judged as the stop will hear it: the stop window's silence still to come added.
+            ask = self._ending.ask_at_pause()
+            actions.append(
+                AskTurnDetector(self.turn_id, ask, joined.audio, paused.paused_at, self.config.turn_pad_s)
+            )
+        return actions
 
     def _transcription(
         self, speech: SpeechPaused | SpeechEnded, endpoint_at: float, speculative: bool
@@ -235,15 +241,18 @@ class ConversationMachine:
         self._reserved_turn = turn  # reused, so turn numbers have no gaps
         return [CancelTranscription(turn)]
 
-    def _confirm_speculation(self, ended: SpeechEnded) -> list[Action]:
+    def _confirm_speculation(
+        self, ended: SpeechEnded, at: float, decided_by: str = "silence"
+    ) -> list[Action]:
         turn = self._speculative_turn
         assert turn is not None
         early, self._early_result = self._early_result, None
         self._speculative_turn = None
         self.state = State.TRANSCRIBING
-        self._progress_at = ended.detected_at
+        self._progress_at = at
+        self._endpoint_at = at
         self._candidate_at = None
-        actions: list[Action] = [EndpointReached(turn, ended.at, ended.detected_at)]
+        actions: list[Action] = [EndpointReached(turn, ended.at, ended.detected_at, decided_by)]
         if isinstance(early, Transcript):
             actions += self._on_transcript(early)
         elif isinstance(early, StageFailed):
@@ -254,6 +263,7 @@ class ConversationMachine:
         self.turn_id = self._next_turn_id()
         self.state = State.TRANSCRIBING
         self._progress_at = ended.detected_at
+        self._endpoint_at = ended.detected_at
         self._candidate_at = None
         return [self._transcription(ended, endpoint_at=ended.detected_at, speculative=False)]
 
@@ -266,14 +276,17 @@ class ConversationMachine:
         if self._candidate_at is not None:
             # The user is talking again: hold this text and let the utterance go on.
             self._pending_user_text = text
+            self._merged_turns.append(self.turn_id)
             self.state = State.USER_SPEAKING
             return [FinishTurn(self.turn_id, "merged", event.at)]
         queued, self._queued_utterance = self._queued_utterance, None
         if queued is not None:
             self._pending_user_text = text
+            self._merged_turns.append(self.turn_id)
             return [FinishTurn(self.turn_id, "merged", event.at), *self._start_transcription(queued)]
         self._pending_user_text = ""
         if not text:
+            self._merged_turns = []
             return self._end_turn("no_speech", event.at)
         return self._start_reply(user_text=text)
 
@@ -282,7 +295,8 @@ class ConversationMachine:
         self._current_user_text = user_text
         self._reply_error = None
         self._reply_is_notice = notice
-        return [StartReply(self.turn_id, user_text)]
+        merged, self._merged_turns = tuple(self._merged_turns), []
+        return [StartReply(self.turn_id, user_text, merged_from=merged)]
 
     def _on_stage_failed(self, event: StageFailed) -> list[Action]:
         if self.state is State.TRANSCRIBING:
@@ -292,6 +306,7 @@ class ConversationMachine:
                 # The error is spoken as a notice reply, so it flows through the same
                 # playback, barge-in and watchdog paths as any reply.
                 self._pending_user_text = ""
+                self._merged_turns = []
                 return [report, *self._start_notice(notice)]
             return [report, *self._end_turn("error", event.at)]
         if self.state in REPLYING:
@@ -333,11 +348,17 @@ class ConversationMachine:
         self.state = State.USER_SPEAKING if talking and not self._drop_utterance else State.LISTENING
         self._candidate_at = None
         self._progress_at = None
+        self._paused = False
         return [FinishTurn(self.turn_id, outcome, at)]
 
     # -- time ------------------------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> list[Action]:
+        if self._ending.due(tick.at):
+            return self._end_held(tick.at, "ceiling")  # silence long enough, whatever was judged
+        if self._ending.reask(tick.at) and (held := self._ending.held) is not None:
+            silence = tick.at - held.detected_at
+            return [AskTurnDetector(self.turn_id, self._ending.ask, held.audio, tick.at, silence)]
         if self.state not in (State.TRANSCRIBING, *REPLYING) or self._progress_at is None:
             return []
         if tick.at - self._progress_at < self.config.watchdog_s:

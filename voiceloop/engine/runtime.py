@@ -27,7 +27,8 @@ from voiceloop.config import Settings
 from voiceloop.config.settings import VadSettings
 from voiceloop.engine.clock import Clock, DeviceClock
 from voiceloop.engine.dispatcher import Dispatcher
-from voiceloop.engine.events import Event
+from voiceloop.engine.events import Event, TurnVerdictReady
+from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.listener import Listener
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
 from voiceloop.engine.timing import TurnRecord
@@ -36,6 +37,7 @@ from voiceloop.llm.base import ChatModel
 from voiceloop.llm.history import ConversationHistory
 from voiceloop.session.log import SessionLog
 from voiceloop.tts.base import SpeechSynthesizer
+from voiceloop.turn.base import TurnDetector
 from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import EndpointConfig, Endpointer
 
@@ -54,6 +56,7 @@ class Pipeline:
     asr: SpeechRecognizer
     llm: ChatModel
     tts: SpeechSynthesizer
+    turn: TurnDetector | None = None  # None: turns end on the silence window alone
 
 
 def _no_turn(record: TurnRecord) -> None:
@@ -68,6 +71,10 @@ def _no_transcript(turn_id: int, text: str) -> None:
     pass
 
 
+def _no_verdict(verdict: TurnVerdictReady) -> None:
+    pass
+
+
 @dataclass
 class Observer:
     """Hooks for whoever shows the conversation (the CLI's console, a test)."""
@@ -77,6 +84,8 @@ class Observer:
     on_state: Callable[[str], None] = _no_text
     # As soon as a turn's words are known, before the reply: a live view shows them at once.
     on_transcript: Callable[[int, str], None] = _no_transcript
+    # Each VAD stop the turn detector judged: a live view shows "listening… (incomplete 0.12)".
+    on_verdict: Callable[[TurnVerdictReady], None] = _no_verdict
 
 
 def endpoint_config(vad: VadSettings) -> EndpointConfig:
@@ -110,7 +119,8 @@ class Conversation:
             settings.llm.system_prompt, settings.llm.history_turns, settings.llm.history_tokens
         )
         self.finished_turns: deque[TurnRecord] = deque(maxlen=MAX_KEPT_TURNS)
-        self.endpointer = Endpointer(endpoint_config(settings.vad))
+        endpointing = endpoint_config(settings.vad)
+        self.endpointer = Endpointer(endpointing)
         self.listener = Listener(
             pipeline.aec,
             pipeline.vad,
@@ -120,7 +130,7 @@ class Conversation:
             emit=self.dispatch,
             muted=self._muted,
         )
-        loop_cfg = settings.loop
+        loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
             MachineConfig(
                 barge_in_min_s=loop_cfg.barge_in_min_ms / 1000,
@@ -129,6 +139,19 @@ class Conversation:
                 watchdog_s=loop_cfg.watchdog_s,
                 speak_errors=loop_cfg.speak_errors,
                 echo_canceller_warmup=self.listener.needs_warmup,
+                turn_detector=pipeline.turn is not None,
+                turn_ceiling_s=turn_cfg.ceiling_ms / 1000,
+                turn_pad_s=(endpointing.stop_ms - endpointing.speculate_ms) / 1000
+                if endpointing.speculate_ms
+                else 0.0,
+                turn_reask_s=turn_cfg.reask_ms / 1000,
+                incomplete_endings=frozenset(
+                    word.lower() for word in turn_cfg.incomplete_endings if turn_cfg.use_transcript
+                ),
+                merge_window_s=turn_cfg.merge_window_ms / 1000,
+                pause_on_speech=turn_cfg.pause_on_speech,
+                backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
+                backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,
             )
         )
         services = TurnServices(
@@ -150,6 +173,8 @@ class Conversation:
             services,
             on_state=lambda state: self.observer.on_state(state),
             on_turn=self._turn_finished,
+            judge=None if pipeline.turn is None else TurnJudge(pipeline.turn, self.clock, self.dispatch),
+            on_verdict=lambda verdict: self.observer.on_verdict(verdict),
         )
 
     async def run(self) -> None:
@@ -163,6 +188,7 @@ class Conversation:
             asr=pipeline.asr.name,
             llm=getattr(pipeline.llm, "description", pipeline.llm.name),
             tts=pipeline.tts.name,
+            turn=pipeline.turn.name if pipeline.turn is not None else "none",
         )
         for action in self.machine.greet(self.settings.loop.greeting):
             self.dispatcher.act(action)

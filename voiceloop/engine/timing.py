@@ -22,6 +22,16 @@ class TurnRecord:
     endpoint_at: float
     speech_end_is_true: bool = False
     speculative: bool = False  # transcription started in the pause before the endpoint
+    # What ended the turn: the VAD's silence window (no detector, or it failed), the detector's
+    # "complete" verdict, or the silence ceiling over "incomplete" verdicts.
+    endpoint_by: str = "silence"
+    # Every VAD stop the detector judged in this turn: probability, verdict, its ms, when.
+    verdicts: list[dict[str, float | bool | str | None]] = field(default_factory=list)
+    turn_probability: float | None = None  # the last verdict's, the one the endpoint followed
+    turn_decision_ms: float | None = None  # ...and the detector's time for it
+    merged_from: list[int] = field(default_factory=list)  # earlier turns this one continues
+    playback_pauses: int = 0  # times the reply was held for speech over it
+    playback_resumes: int = 0  # ...and played on after (a backchannel, a noise)
     audio_s: float = 0.0
     asr_done_at: float | None = None
     asr_elapsed_s: float | None = None

@@ -116,9 +116,17 @@ class Turn:
         now = services.clock.now()
         return cls(TurnRecord(turn_id, now, now, now, now), services)
 
-    def endpoint_reached(self, action: EndpointReached) -> None:
-        """The early transcription's utterance really ended: time the turn from here."""
+    def endpoint_reached(
+        self, action: EndpointReached, verdicts: list[dict[str, float | bool | str | None]]
+    ) -> None:
+        """The early transcription's utterance really ended: time the turn from here. `verdicts`:
+        the detector's on each of its stops, the last the one that ended it (or not: the ceiling)."""
         record = self.record
+        record.endpoint_by = action.decided_by
+        record.verdicts = verdicts
+        if verdicts and isinstance(p := verdicts[-1]["p"], float):
+            record.turn_probability = p
+            record.turn_decision_ms = verdicts[-1]["ms"]  # type: ignore[assignment]
         record.speech_end_at, record.speech_end_is_true = _speech_end(
             self._s, action.endpoint_at, record.speech_started_at, action.speech_end_at
         )
@@ -126,7 +134,11 @@ class Turn:
         record.endpoint_at = self._s.clock.now()
         record.speculative = True
         self._s.session.write(
-            "endpoint", at=record.endpoint_at, turn=record.turn_id, asr_ready=record.asr_done_at is not None
+            "endpoint",
+            at=record.endpoint_at,
+            turn=record.turn_id,
+            asr_ready=record.asr_done_at is not None,
+            by=action.decided_by,
         )
 
     # -- recognition ------------------------------------------------------------------------------
@@ -163,6 +175,11 @@ class Turn:
     def start_reply(self, action: StartReply) -> None:
         record = self.record
         record.user_text = action.user_text
+        record.merged_from = list(action.merged_from)
+        if action.merged_from:
+            self._s.session.write(
+                "turns_merged", at=self._s.clock.now(), turn=action.turn_id, merged=list(action.merged_from)
+            )
         record.reply_started_at = self._s.clock.now()
         record.backend = self._s.llm.name
         self._s.playback.open_turn(action.turn_id)
@@ -292,6 +309,13 @@ class Turn:
         record.heard_text = heard_text
         if record.playback_start_at is not None and record.playback_end_at is None:
             record.playback_end_at = self._s.clock.now()
+
+    def held(self, pausing: bool) -> None:
+        """The reply was paused for speech over it (or resumed after it)."""
+        if pausing:
+            self.record.playback_pauses += 1
+        else:
+            self.record.playback_resumes += 1
 
     def barged_in(self, at: float) -> None:
         self.record.barge_in_at = at

@@ -9,6 +9,7 @@ is declared last in every model so the JSON keeps the order the feed has always 
     {"type": "session", "status": "started" | "ended", "source", "detail", "at"}
     {"type": "state", "state": "listening" | "user_speaking" | "transcribing" | "thinking" | "speaking", "at"}
     {"type": "user", "turn", "text", "at"}          as soon as the words are known
+    {"type": "detector", "turn", "probability", "complete", "elapsed_ms", "at"}   each VAD stop judged
     {"type": "turn", "turn", "greeting", "user", "reply" (what was played), "outcome",
      "interrupted", "backend", "errors", "timings_ms": {voice_to_voice, endpoint, asr,
      llm_ttft, tts_first_audio}, "at"}
@@ -77,6 +78,17 @@ class UserEvent(_Wire):
     at: float = Field(default_factory=stamp)
 
 
+class DetectorEvent(_Wire):
+    """The turn detector's verdict on a VAD stop: the page shows "listening… (incomplete 0.12)"."""
+
+    type: Literal["detector"] = "detector"
+    turn: int
+    probability: float
+    complete: bool
+    elapsed_ms: float
+    at: float = Field(default_factory=stamp)
+
+
 class TurnTimings(_Wire):
     """The latencies the page charts (ms; None where the turn never got that far)."""
 
@@ -131,7 +143,7 @@ class NoteEvent(_Wire):
 
 
 FeedEvent = Annotated[
-    SessionEvent | StateEvent | UserEvent | TurnEvent | ErrorEvent | NoteEvent,
+    SessionEvent | StateEvent | UserEvent | DetectorEvent | TurnEvent | ErrorEvent | NoteEvent,
     Field(discriminator="type"),
 ]
 

@@ -32,6 +32,7 @@ from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
 from voiceloop.server.errors import ApiError
 from voiceloop.server.events import (
     GREETING_TURN,
+    DetectorEvent,
     ErrorEvent,
     FeedEvent,
     NoteEvent,
@@ -132,6 +133,14 @@ class LiveHub:
             on_error=lambda message: self.publish(ErrorEvent(message=message)),
             on_state=on_state,
             on_transcript=lambda turn, text: self.publish(UserEvent(turn=turn, text=text)),
+            on_verdict=lambda verdict: self.publish(
+                DetectorEvent(
+                    turn=verdict.turn_id,
+                    probability=round(verdict.probability, 3),
+                    complete=verdict.complete,
+                    elapsed_ms=verdict.elapsed_ms,
+                )
+            ),
         )
 
     # -- sessions -----------------------------------------------------------------------------

@@ -38,6 +38,8 @@ async def conversation(
     try:
         pipeline = build_pipeline(settings, device=device, aec=aec, asr=asr, llm=llm, tts=tts)
         await asyncio.to_thread(pipeline.asr.warm_up)
+        if pipeline.turn is not None:
+            await asyncio.to_thread(pipeline.turn.warm_up)
         session = SessionLog(settings.log.dir, record_wav=settings.log.record_wav)
         if (attach_log := getattr(device, "attach_log", None)) is not None:
             attach_log(session)  # the virtual room logs what the scripted user really said, and when
@@ -56,3 +58,5 @@ async def conversation(
             with contextlib.suppress(Exception):
                 await pipeline.tts.aclose()
             pipeline.asr.close()
+            if pipeline.turn is not None:
+                pipeline.turn.close()

@@ -1,6 +1,6 @@
 """Stages for the stepped-clock harness (`stepped.py`): a recogniser, a chat model and a voice
 that answer what a test tells them, after the delays it gives them on the stepped clock, or
-never, or with an error.
+never, or with an error; and a turn detector that judges each stop as told.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.llm.base import ChatMessage, LlmError
 from voiceloop.testing.stepped import NEVER_S, VOICE_AMPLITUDE, SteppedClock
 from voiceloop.tts.base import TtsError
+from voiceloop.turn.base import TurnError, TurnVerdict
 
 
 @dataclass(frozen=True)
@@ -129,4 +130,38 @@ class ScriptedVoice:
             yield word.astype(np.float32)
 
     async def aclose(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One turn-detector verdict: P(complete) after `elapsed_ms`, or `error` at once."""
+
+    probability: float
+    elapsed_ms: float = 30.0
+    error: str | None = None
+
+
+class ScriptedTurnDetector:
+    """Judges the n-th VAD stop as `verdicts[n]` says (complete above 0.5); stops past the list
+    are complete. Each call's audio length is kept, so a test sees what the detector heard."""
+
+    name = "scripted"
+
+    def __init__(self, *verdicts: Judged) -> None:
+        self.verdicts = list(verdicts)
+        self.calls: list[float] = []  # seconds of audio per call
+
+    def predict(self, audio: np.ndarray) -> TurnVerdict:
+        call = len(self.calls)
+        self.calls.append(len(audio) / SAMPLE_RATE)
+        judged = self.verdicts[call] if call < len(self.verdicts) else Judged(0.9)
+        if judged.error is not None:
+            raise TurnError(judged.error)
+        return TurnVerdict(judged.probability, judged.probability > 0.5, judged.elapsed_ms)
+
+    def warm_up(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass

@@ -39,6 +39,7 @@ from voiceloop.engine.timing import TurnRecord
 from voiceloop.llm.base import ChatModel
 from voiceloop.session.log import SessionLog, read_session
 from voiceloop.tts.base import SpeechSynthesizer
+from voiceloop.turn.base import TurnDetector
 
 T = TypeVar("T")
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -270,6 +271,7 @@ async def run_stepped(
     llm: ChatModel,
     tts: SpeechSynthesizer,
     aec: EchoCanceller | None = None,
+    turn: TurnDetector | None = None,
 ) -> SteppedRun:
     """Runs a whole conversation in the room, on its clock, and collects what happened."""
     from voiceloop.aec.passthrough import PassthroughCanceller
@@ -280,7 +282,7 @@ async def run_stepped(
         on_error=errors.append, on_state=lambda state: states.append((room.clock.now(), state))
     )
     pipeline = Pipeline(
-        device=room, aec=aec or PassthroughCanceller(), vad=LevelVad(), asr=asr, llm=llm, tts=tts
+        device=room, aec=aec or PassthroughCanceller(), vad=LevelVad(), asr=asr, llm=llm, tts=tts, turn=turn
     )
     session = SessionLog(settings.log.dir, record_wav=False)
     talk = Conversation(settings, pipeline, session, observer, clock=room.clock)

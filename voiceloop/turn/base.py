@@ -27,6 +27,11 @@ class TurnVerdict:
     complete: bool  # probability > the detector's threshold
     elapsed_ms: float  # wall time of this decision: features + inference
 
+    @property
+    def elapsed_s(self) -> float:
+        """As a recogniser reports its compute time: what a stepped clock lets the call take."""
+        return self.elapsed_ms / 1000.0
+
 
 @runtime_checkable
 class TurnDetector(Protocol):

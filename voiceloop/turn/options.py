@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from voiceloop.adapter_options import AdapterOptions
 
 MODEL_WINDOW_S = 8.0  # Smart Turn's input: Whisper features of the last 8 s (800 frames)
 
 
-class SmartTurnOptions(BaseModel):
-    """What `smart-turn` can be told; unknown keys are errors, as everywhere in voiceloop's config."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)  # as config.settings.Section
+class SmartTurnOptions(AdapterOptions):
+    """What `smart-turn` can be told (`[turn.smart-turn]`); unknown keys are errors, as everywhere
+    in voiceloop's config."""
 
     model_path: Path | None = Field(
         default=None,

@@ -21,7 +21,7 @@ from voiceloop.turn.base import TurnError, TurnVerdict
 from voiceloop.turn.features import smart_turn_features
 from voiceloop.turn.options import SmartTurnOptions
 
-__all__ = ["SmartTurnDetector", "SmartTurnOptions", "create"]
+__all__ = ["SmartTurnDetector", "SmartTurnOptions", "create", "from_spec"]
 
 
 class SmartTurnDetector:
@@ -92,3 +92,9 @@ def create(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise TurnError(f"smart-turn options: {problems}") from None
     return SmartTurnDetector(resolved)
+
+
+def from_spec(options: SmartTurnOptions, shared: object) -> SmartTurnDetector:
+    """Registry factory (`turn.smart-turn`): its own table's options; the shared `[turn]` keys are
+    the engine's, not the detector's."""
+    return SmartTurnDetector(options)

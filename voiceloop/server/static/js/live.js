@@ -44,6 +44,7 @@ function handleEvent(event) {
     case "session": return onSessionEvent(event);
     case "state": return setLoopState(event.state);
     case "user": return onUserEvent(event);
+    case "detector": return onDetectorEvent(event);
     case "turn": return onTurnEvent(event);
     case "error": return onErrorEvent(event);
     case "note": return addLine("system", event.message || "");
@@ -87,6 +88,13 @@ function setLoopState(state) {
   badge.dataset.state = key;
   badge.textContent = STATE_LABELS[key];
   document.body.dataset.liveState = key;
+}
+
+// The turn detector's verdict on a pause: "incomplete" means the loop is still listening.
+function onDetectorEvent(event) {
+  const badge = $("#live-state");
+  if (event.complete || !["user_speaking", "listening"].includes(badge.dataset.state)) return;
+  badge.textContent = `listening… (incomplete ${event.probability.toFixed(2)})`;
 }
 
 function turnKey(turn) {

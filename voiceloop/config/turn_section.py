@@ -1,0 +1,52 @@
+"""`[turn]`: how a turn ends, which the engine decides with the detector the section names.
+
+The detector (`name`, its options in `[turn.smart-turn]`) judges each VAD stop; the shared
+keys are the engine's rules around it: the silence ceiling that ends a turn whatever the
+detector says, the window in which speech after an endpoint is the same turn going on, the
+words that make a "complete" verdict doubtful, and the words that are no interruption.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from voiceloop.config.stage import StageSection
+
+# A turn that ends on one of these is not over ("set a timer for", "I want the", "um").
+INCOMPLETE_ENDINGS = [
+    "a", "an", "the", "and", "or", "but", "so", "because", "to", "for", "of", "with", "in", "on",
+    "at", "from", "by", "about", "into", "like", "than", "my", "your", "um", "uh", "er", "erm",
+    "的", "和", "跟", "那个", "就是", "然后", "还有", "因为", "所以",
+]  # fmt: skip
+BACKCHANNELS = ["mhm", "mm", "hmm", "uh-huh", "yeah", "okay", "ok", "right", "嗯", "对", "好的"]
+
+
+class TurnSettings(StageSection):
+    kind: ClassVar[str] = "turn"
+
+    name: str = Field("none", description="smart-turn | none (the silence window alone)")
+    ceiling_ms: int = Field(
+        2000, ge=200, le=10_000, description="silence that ends a turn whatever the detector says"
+    )
+    reask_ms: int = Field(
+        500,
+        ge=0,
+        le=5000,
+        description="after 'incomplete', ask again each time this much more silence passed",
+    )
+    merge_window_ms: int = Field(
+        700, ge=0, le=5000, description="speech this soon after an endpoint continues that turn; 0 = off"
+    )
+    pause_on_speech: bool = Field(
+        True, description="pause a reply while the user may be interrupting, resume after a backchannel"
+    )
+    backchannel_max_ms: int = Field(
+        1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
+    )
+    use_transcript: bool = Field(
+        True, description="a 'complete' verdict on words ending in `incomplete_endings` keeps listening"
+    )
+    incomplete_endings: list[str] = Field(default_factory=lambda: list(INCOMPLETE_ENDINGS))
+    backchannels: list[str] = Field(default_factory=lambda: list(BACKCHANNELS))

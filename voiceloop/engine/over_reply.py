@@ -1,0 +1,146 @@
+"""User speech over a reply: held at once, then resumed, stopped, or merged into the last turn.
+
+The machine's rules for the moments when the user talks while the assistant replies (THINKING
+or SPEAKING), as a part of `ConversationMachine` kept in its own module. Speech over a reply
+pauses it at once (`pause_on_speech`, once the canceller can tell it from our echo); speech
+shorter than a barge-in resumes it; longer speech is transcribed and resumes it if its words
+are only backchannels ("mhm", "yeah okay") or none; real words stop it and are the next turn
+at once; speech past `backchannel_max_s` stops it without waiting for its words. A barge-in
+in THINKING, or within the merge window after the endpoint, is the same turn going on: the
+reply is dropped and the words join the next user message.
+"""
+
+from __future__ import annotations
+
+from voiceloop.engine.ending import is_backchannel, join
+from voiceloop.engine.events import (
+    Action,
+    BargeIn,
+    CancelReply,
+    CancelTranscription,
+    FinishTurn,
+    PausePlayback,
+    ResumePlayback,
+    SpeechEnded,
+    StageFailed,
+    StartTranscription,
+    StopPlayback,
+    Transcript,
+)
+from voiceloop.engine.states import REPLYING, MachineConfig, State
+
+
+class OverReply:
+    """A part of ConversationMachine: these attributes and methods are the machine's own."""
+
+    config: MachineConfig
+    state: State
+    turn_id: int
+    _candidate_at: float | None
+    _canceller_converged: bool
+    _reply_is_notice: bool
+    _pending_user_text: str
+    _current_user_text: str
+    _merged_turns: list[int]
+    _endpoint_at: float | None
+    _reserved_turn: int | None
+    _paused: bool
+    _probe: tuple[int, SpeechEnded] | None
+
+    def _next_turn_id(self) -> int:
+        raise NotImplementedError
+
+    def _on_transcript(self, event: Transcript) -> list[Action]:
+        raise NotImplementedError
+
+    def _pause_reply(self, at: float) -> list[Action]:
+        """Holds the reply the moment the user may be interrupting; a barge-in then stops it, a
+        backchannel resumes it. Not while the canceller may still be hearing our own echo."""
+        if not self.config.pause_on_speech or self._paused or self.config.half_duplex:
+            return []
+        if self.state is not State.SPEAKING and self.state is not State.THINKING:
+            return []
+        if self.state is State.SPEAKING and not self._canceller_converged:
+            return []
+        self._paused = True
+        return [PausePlayback(self.turn_id, at)]
+
+    def _speech_over_reply_ended(self, ended: SpeechEnded) -> list[Action]:
+        """In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
+        stopped, so it simply goes on (from where it was held, if it was)."""
+        if not self._paused or self.state not in REPLYING:
+            return []
+        if ended.at - ended.started_at >= self.config.barge_in_min_s:
+            return self._transcribe_over_reply(ended)
+        self._paused = False
+        return [ResumePlayback(self.turn_id, ended.detected_at)]
+
+    def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
+        """Speech long enough to be words, over a held reply: what it says decides."""
+        actions: list[Action] = []
+        if self._probe is not None:  # "wait, … stop": the earlier words go with these
+            earlier, before = self._probe
+            self._reserved_turn = earlier
+            actions.append(CancelTranscription(earlier))
+            ended = join(before, ended)
+        probe = self._next_turn_id()
+        self._probe = (probe, ended)
+        speech = StartTranscription(probe, ended.audio, ended.started_at, ended.at, ended.detected_at)
+        return [*actions, speech]
+
+    def _on_probe(self, result: Transcript | StageFailed) -> list[Action]:
+        assert self._probe is not None
+        (probe, ended), self._probe = self._probe, None
+        text = result.text if isinstance(result, Transcript) else ""
+        if is_backchannel(text, self.config.backchannels) or self.state not in (*REPLYING, State.LISTENING):
+            # "mhm", "yeah okay", a cough: the reply plays on (or the user is talking again).
+            self._reserved_turn = probe
+            resume = self._paused and self.state in REPLYING
+            self._paused = False
+            return [
+                CancelTranscription(probe),
+                *([ResumePlayback(self.turn_id, result.at)] if resume else []),
+            ]
+        actions: list[Action] = []
+        if self.state in REPLYING:  # real words: the reply stops, and they are the next turn
+            self._candidate_at = ended.started_at
+            actions = self._barge_in(result.at)
+        self.turn_id, self.state = probe, State.TRANSCRIBING
+        self._endpoint_at = ended.detected_at
+        self._candidate_at = None
+        return [*actions, *self._on_transcript(result)] if isinstance(result, Transcript) else actions
+
+    def _is_barge_in(self, voiced_s: float) -> bool:
+        # The warm-up rule guards against our own echo: it only matters once audio is playing.
+        if self._canceller_converged or self.state is State.THINKING:
+            needed = self.config.barge_in_min_s
+        else:
+            needed = max(self.config.barge_in_min_s, self.config.barge_in_warmup_min_s)
+        return self._candidate_at is not None and voiced_s >= needed
+
+    def _barge_in(self, at: float) -> list[Action]:
+        turn = self.turn_id
+        if not self._reply_is_notice and (self.state is State.THINKING or self._continues_turn()):
+            # Nothing (or hardly anything) was heard yet: the user paused mid-thought and went
+            # on. Their words so far join the next utterance instead of being answered stale.
+            self._pending_user_text = self._current_user_text
+            self._merged_turns.append(turn)
+            outcome = "merged"
+        else:
+            outcome = "interrupted"
+        self._candidate_at = None
+        self._paused = False
+        self.state = State.USER_SPEAKING
+        return [
+            BargeIn(turn, at),
+            StopPlayback(turn),
+            CancelReply(turn),
+            FinishTurn(turn, outcome, at),
+        ]
+
+    def _continues_turn(self) -> bool:
+        """Speech that began within the merge window after the endpoint goes on with that turn."""
+        window = self.config.merge_window_s
+        if not window or self._endpoint_at is None or self._candidate_at is None:
+            return False
+        return self._candidate_at - self._endpoint_at <= window

@@ -1,0 +1,44 @@
+"""The machine's states and its rules' settings, apart so that the machine's parts (machine.py,
+over_reply.py) and whoever shows the state (the server's feed) share them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class State(str, Enum):
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    TRANSCRIBING = "transcribing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+REPLYING = (State.THINKING, State.SPEAKING)
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    barge_in_min_s: float = 0.25
+    barge_in_warmup_min_s: float = 1.5  # until the echo canceller has converged
+    half_duplex: bool = False  # ignore the mic while replying (machines with no usable AEC)
+    watchdog_s: float = 30.0
+    speak_errors: bool = True
+    # The canceller needs playback to converge (speex): until EchoCancellerConverged arrives,
+    # speech over a reply may be its residual echo.
+    echo_canceller_warmup: bool = False
+    # End of turn ([turn]): with a detector, each VAD stop is only a question (AskTurnDetector);
+    # "complete" ends the turn, "incomplete" keeps listening, `turn_ceiling_s` of silence ends
+    # it regardless. Without one, the VAD stop is the end, as it always was.
+    turn_detector: bool = False
+    turn_ceiling_s: float = 2.0
+    turn_pad_s: float = 0.0  # asked at the pause: the silence still to come before the VAD stop
+    turn_reask_s: float = 0.0  # asked again after this much more silence; 0 = only at stops
+    incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
+    merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
+    pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
+    # While held, speech shorter than a barge-in resumes the reply; longer speech is transcribed
+    # and resumes it if its words are only these (or none); past `backchannel_max_s` it stops it.
+    backchannels: frozenset[str] = frozenset()
+    backchannel_max_s: float = 1.0
