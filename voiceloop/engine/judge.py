@@ -17,7 +17,7 @@ import numpy as np
 
 from voiceloop.engine.clock import Clock
 from voiceloop.engine.events import AskTurnDetector, Event, TurnVerdictReady
-from voiceloop.engine.messages import one_line
+from voiceloop.errors import one_line
 from voiceloop.turn.base import TurnDetector
 
 SAMPLE_RATE = 16_000
