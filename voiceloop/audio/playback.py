@@ -179,6 +179,13 @@ class PlaybackQueue:
         return events
 
     @property
+    def mid_reply(self) -> bool:
+        """A reply is under way: opened, neither stopped nor played to its end (paused or
+        waiting on the voice counts as under way)."""
+        with self._lock:
+            return self._turn_id is not None and not self._finished
+
+    @property
     def playing(self) -> bool:
         with self._lock:
             return not self._paused and any(piece.chunks for piece in self._pieces[self._cursor :])

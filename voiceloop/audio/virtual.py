@@ -144,8 +144,13 @@ class ScriptedUser:
         self.utterances: list[UserUtterance] = []
         self.drop_requested_ms = 0  # a scripted device drop the room should carry out now
         self.finished_at: float | None = None
+        self._mid_reply = False
 
-    def frame(self, at: float, assistant_audible: bool) -> np.ndarray:
+    def frame(self, at: float, assistant_audible: bool, mid_reply: bool = False) -> np.ndarray:
+        """`mid_reply`: the assistant has a reply under way (the playback queue says so). A
+        polite user does not take a gap in it, say the voice still rendering its next sentence
+        on a loaded machine, for the end of the reply."""
+        self._mid_reply = mid_reply
         if assistant_audible:
             self._assistant_last = at
             if self._assistant_since is None:
@@ -166,7 +171,8 @@ class ScriptedUser:
         turn = self.script.turns[self.next_index]
         if self._line_ended_at is None:  # the very first line: after any greeting
             quiet_since = self._assistant_last if self._assistant_last is not None else 0.0
-            return self._assistant_since is None and (at - quiet_since) * 1000 >= turn.pause_ms
+            quiet = self._assistant_since is None and not self._mid_reply
+            return quiet and (at - quiet_since) * 1000 >= turn.pause_ms
         waited = at - self._line_ended_at
         if waited * 1000 >= turn.reply_timeout_ms:
             return True  # no (finished) reply came: the user moves on anyway
@@ -176,7 +182,8 @@ class ScriptedUser:
             if (at - self._reply_started_at) * 1000 >= turn.interrupt_after_ms:  # type: ignore[operator]
                 return True
         quiet_for = at - (self._assistant_last if self._assistant_last is not None else 0.0)
-        return replied and self._assistant_since is None and quiet_for * 1000 >= turn.pause_ms
+        quiet = self._assistant_since is None and not self._mid_reply
+        return replied and quiet and quiet_for * 1000 >= turn.pause_ms
 
     def _start_line(self, at: float, over_reply: bool) -> None:
         line = self.lines[self.next_index]
@@ -209,7 +216,9 @@ class ScriptedUser:
                 self._line_ended_at = at + FRAME_S
                 self._reply_started_at = None  # only what the assistant says after this counts
         elif self.next_index >= len(self.lines) and self._line_ended_at is not None:
-            heard_back = self._reply_started_at is not None and self._assistant_since is None
+            heard_back = (
+                self._reply_started_at is not None and self._assistant_since is None and not self._mid_reply
+            )
             quiet_for = at - max(self._assistant_last or 0.0, self._line_ended_at)
             waited = (at - self._line_ended_at) * 1000 >= self.script.turns[-1].reply_timeout_ms
             no_reply = self._reply_started_at is None and waited
@@ -327,7 +336,9 @@ class VirtualRoom:
             frame_at = t0 + k * FRAME_S
             speaker_frame = playback.pull(FRAME_SAMPLES, at=frame_at)
             audible = bool(np.any(speaker_frame))
-            mic_frame = self.user.frame(frame_at - t0, audible) + self.echo.process(speaker_frame)
+            mic_frame = self.user.frame(frame_at - t0, audible, playback.mid_reply) + self.echo.process(
+                speaker_frame
+            )
             if self._truth is not None:
                 self._truth.advance(frame_at - t0 + FRAME_S, self.user.utterances)
             if self.user.drop_requested_ms:
