@@ -118,21 +118,22 @@ def build_report(turns: Sequence[TurnRecord], room: VirtualRoom, stop_window_ms:
 def barge_in_reactions(
     turns: Sequence[TurnRecord], lines: list[Any], intervals: list[tuple[float, float]]
 ) -> list[float]:
-    """For each scripted line spoken over a reply, the time from its first sound to the moment
-    playback stopped, where it did stop for it."""
+    """For each scripted line spoken over a reply that it stopped, the time from its first
+    sound until the assistant went quiet for it: the pause while its words are judged, or the
+    stop itself where nothing paused first (what the user hears as the reaction)."""
     reactions = []
     for utterance, (start, end) in zip(lines, intervals, strict=True):
         if not (utterance.over_reply and utterance.is_speech):
             continue
-        stopped = [
-            t.playback_end_at
+        quiet = [
+            t.playback_end_at if t.paused_at is None else min(t.paused_at, t.playback_end_at)
             for t in turns
             if t.barge_in_at is not None
             and t.playback_end_at is not None
-            and start <= t.barge_in_at <= end + 1.0
+            and start <= (t.paused_at or t.barge_in_at) <= end + 1.0
         ]
-        if stopped:
-            reactions.append(round((min(stopped) - start) * 1000, 1))
+        if quiet:
+            reactions.append(round((min(quiet) - start) * 1000, 1))
     return reactions
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voiceloop.audio.script import UserScript
-    from voiceloop.audio.virtual import UserUtterance
+    from voiceloop.audio.scripted_user import UserUtterance
     from voiceloop.session.log import SessionLog
 
 

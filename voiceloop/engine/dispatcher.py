@@ -159,7 +159,7 @@ class Dispatcher:
         pausing = isinstance(action, PausePlayback)
         done = s.playback.pause(action.turn_id) if pausing else s.playback.resume(action.turn_id)
         if turn is not None:
-            turn.held(pausing)
+            turn.held(pausing, s.clock.now())
         s.session.write(
             "playback_paused" if pausing else "playback_resumed",
             at=s.clock.now(),

@@ -32,6 +32,7 @@ class TurnRecord:
     merged_from: list[int] = field(default_factory=list)  # earlier turns this one continues
     playback_pauses: int = 0  # times the reply was held for speech over it
     playback_resumes: int = 0  # ...and played on after (a backchannel, a noise)
+    paused_at: float | None = None  # when the reply last went quiet for speech over it
     audio_s: float = 0.0
     asr_done_at: float | None = None
     asr_elapsed_s: float | None = None

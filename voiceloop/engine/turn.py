@@ -310,10 +310,11 @@ class Turn:
         if record.playback_start_at is not None and record.playback_end_at is None:
             record.playback_end_at = self._s.clock.now()
 
-    def held(self, pausing: bool) -> None:
-        """The reply was paused for speech over it (or resumed after it)."""
+    def held(self, pausing: bool, at: float) -> None:
+        """The reply was paused for speech over it (or resumed after it) at `at`."""
         if pausing:
             self.record.playback_pauses += 1
+            self.record.paused_at = at
         else:
             self.record.playback_resumes += 1
 
