@@ -178,6 +178,19 @@ def test_a_webm_whose_header_claims_one_second_is_cut_off_at_the_limit(server: h
     assert error["code"] == "audio_too_long"
 
 
+def test_a_header_that_lies_is_refused_long_before_the_limit(tmp_path: Path) -> None:
+    """With the default 600 s limit, decoding all of it costs seconds; a file that declares 1 s
+    and keeps going past twice that plus 30 s is refused there, as the lie it is."""
+    from voiceloop.asr.batch import DecodeError, decode
+
+    lying, honest = tmp_path / "lying.webm", tmp_path / "honest.webm"
+    lying.write_bytes(webm_silence(60.0, claimed_s=1.0))
+    honest.write_bytes(webm_silence(40.0))
+    with pytest.raises(DecodeError, match=r"more audio than its header says \(1\.0 s\)"):
+        decode(lying, 16_000, max_seconds=600.0)
+    assert abs(decode(honest, 16_000, max_seconds=600.0).size / 16_000 - 40.0) < 0.2
+
+
 def test_a_browser_recording_with_no_duration_is_bounded_too(server: httpx.Client) -> None:
     endless = webm_silence(60.0, with_duration=False)
     assert_error(server.post("/v1/audio/transcriptions", files={"file": ("rec.webm", endless)}), 413)

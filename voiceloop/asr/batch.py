@@ -101,7 +101,7 @@ def decode(path: Path, rate: int = SAMPLE_RATE, max_seconds: float | None = None
     rest (M4A/AAC, MP4/WebM audio, WMA, AMR). Both decode as a stream and stop past
     `max_seconds` with `AudioTooLong`, whatever the file's header claims.
     """
-    from voiceloop.audio.files import AudioFileError, AudioTooLong, read_audio
+    from voiceloop.audio.files import AudioFileError, AudioTooLong, HeaderLies, read_audio
 
     if not path.exists():
         raise DecodeError(f"{path}: no such file")
@@ -120,6 +120,8 @@ def decode(path: Path, rate: int = SAMPLE_RATE, max_seconds: float | None = None
         audio = _decode_with_av(path, rate, max_seconds)
     except AudioTooLong:
         raise
+    except HeaderLies as exc:
+        raise DecodeError(str(exc)) from None
     except Exception as exc:  # PyAV raises a family of FFmpeg errors
         raise DecodeError(
             f"{path}: not audio that can be decoded ({size} bytes that neither libsndfile nor "
@@ -138,7 +140,8 @@ def _decode_with_av(path: Path, rate: int, max_seconds: float | None) -> np.ndar
     with av.open(str(path)) as container:
         if not container.streams.audio:
             raise ValueError("no audio stream")
-        audio = BoundedAudio(path, rate, rate, max_seconds)  # FFmpeg's resampler does the rate
+        claimed_s = container.duration / 1_000_000 if container.duration else None
+        audio = BoundedAudio(path, rate, rate, max_seconds, claimed_s)  # FFmpeg's resampler does the rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         for frame in container.decode(audio=0):
             for out in resampler.resample(frame):

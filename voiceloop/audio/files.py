@@ -30,14 +30,36 @@ class AudioTooLong(AudioFileError):
         self.max_seconds = max_seconds
 
 
-class BoundedAudio:
-    """Mono blocks in, at any rate; float32 at `rate` out, refusing more than `max_seconds`."""
+class HeaderLies(AudioFileError):
+    """The file holds far more audio than its header declares: damaged, or made to get past a
+    length check. Refused as soon as that is plain, not after decoding up to the limit."""
 
-    def __init__(self, path: Path, from_rate: int, rate: int, max_seconds: float | None) -> None:
+    def __init__(self, path: Path, claimed_s: float) -> None:
+        super().__init__(
+            f"{path} holds far more audio than its header says ({claimed_s:.1f} s): a damaged or altered file"
+        )
+        self.claimed_s = claimed_s
+
+
+# How far past its declared length a file may run before its header counts as a lie: twice,
+# plus half a minute (container durations are exact; encoder padding and estimates are not).
+LIE_FACTOR = 2.0
+LIE_MARGIN_S = 30.0
+
+
+class BoundedAudio:
+    """Mono blocks in, at any rate; float32 at `rate` out, refusing more than `max_seconds`, or
+    far more than the `claimed_s` the file's header declared."""
+
+    def __init__(
+        self, path: Path, from_rate: int, rate: int, max_seconds: float | None, claimed_s: float | None = None
+    ) -> None:
         self.path = path
         self.rate = rate
         self.max_samples = None if max_seconds is None else int(max_seconds * rate)
         self.max_seconds = max_seconds
+        self.claimed_s = claimed_s
+        self.lie_samples = None if claimed_s is None else int((claimed_s * LIE_FACTOR + LIE_MARGIN_S) * rate)
         self._blocks: list[np.ndarray] = []
         self._samples = 0
         self._resampler = None
@@ -57,6 +79,9 @@ class BoundedAudio:
         if self.max_samples is not None and self._samples > self.max_samples:
             assert self.max_seconds is not None
             raise AudioTooLong(self.path, self._samples / self.rate, self.max_seconds)
+        if self.lie_samples is not None and self._samples > self.lie_samples:
+            assert self.claimed_s is not None
+            raise HeaderLies(self.path, self.claimed_s)
 
     def finish(self) -> np.ndarray:
         if self._resampler is not None:
