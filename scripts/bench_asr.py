@@ -152,7 +152,7 @@ def _rss() -> int:
 def model_dir(choice: str, workdir: Path) -> str:
     if choice not in ("tiny", "large"):
         return choice
-    from voiceloop.asr.paraformer import import_automodel
+    from voiceloop.asr.funasr_model import import_automodel
     from voiceloop.testing.tiny_funasr import LARGE, TINY, build_paraformer
 
     import_automodel()  # fills FunASR's class registry, quietly

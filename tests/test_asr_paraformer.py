@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import script
 from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, SpeechRecognizer
-from voiceloop.asr.paraformer import ParaformerRecognizer, pick_device
+from voiceloop.asr.funasr_model import pick_device
+from voiceloop.asr.paraformer import ParaformerRecognizer
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
