@@ -43,24 +43,32 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
-from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 import numpy as np
 
+from voiceloop.testing.edge_protocol import (
+    CJK,
+    MP3_BITRATE,
+    MP3_RATE,
+    EdgeRequest,
+    Rendered,
+    audio_message,
+    metadata_message,
+    parse_text_message,
+    read_ssml,
+    render_speech,
+    text_message,
+)
 from voiceloop.testing.threaded import Serving
 from voiceloop.tts.mp3 import encode_mp3
 
+# Named here too: the tests and benches take them from the server they start.
+__all__ = ["MP3_RATE", "EdgeFault", "EdgeRequest", "EdgeServer", "encode_mp3"]
+
 HOST = "127.0.0.1"
 SERVICE_PATH = "/consumer/speech/synthesize/readaloud"
-TRUSTED_CLIENT_TOKEN = "6A5AA1D4EAFF4E9FB37E23D68491D6F4"  # the one every edge-tts sends
-MP3_RATE = 24_000
-MP3_BITRATE = 48_000
-TICKS_PER_SECOND = 10_000_000
 START_TIMEOUT_S = 5.0
-_SSML_NS = "{http://www.w3.org/2001/10/synthesis}"
-_CJK = "\u3400-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*")
+TRUSTED_CLIENT_TOKEN = "6A5AA1D4EAFF4E9FB37E23D68491D6F4"  # the one every edge-tts sends
 
 VOICES: list[dict[str, Any]] = [
     {
@@ -92,30 +100,6 @@ class EdgeFault:
     stall_s: float = 0.0  # say nothing this long (or until hung up on)...
     stall_after_chunks: int = 0  # ...after this many audio messages (0: as soon as the SSML arrives)
     cut_after_chunks: int | None = None  # drop the connection after this many audio messages
-
-
-@dataclass
-class EdgeRequest:
-    """One synthesis request as the service saw it."""
-
-    query: dict[str, str]
-    headers: dict[str, str]
-    voice: str = ""
-    rate: str = ""
-    volume: str = ""
-    pitch: str = ""
-    text: str = ""
-    word_boundaries: bool = False
-    output_format: str = ""
-    audio_messages: int = 0
-    completed: bool = False  # turn.end sent
-
-
-@dataclass
-class _Rendered:
-    mp3: bytes
-    seconds: float
-    words: list[tuple[str, float, float]]  # (text, offset_s, duration_s)
 
 
 @dataclass
@@ -157,7 +141,7 @@ class EdgeServer(Serving):
         self._faults: deque[EdgeFault] = deque()
         self._always: EdgeFault | None = None
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, bool], _Rendered] = {}
+        self._cache: dict[tuple[str, str, bool], Rendered] = {}
         self._conn_faults: dict[int, _Connection] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -296,29 +280,29 @@ class EdgeServer(Serving):
         request = state.request
         self.requests.append(request)
         try:
-            config = _parse_text_message(await connection.recv())
+            config = parse_text_message(await connection.recv())
             if config[0].get("Path") != "speech.config":
                 await connection.close(1002, "expected speech.config first")
                 return
             options = json.loads(config[1])["context"]["synthesis"]["audio"]
             request.word_boundaries = options["metadataoptions"]["wordBoundaryEnabled"] == "true"
             request.output_format = options["outputFormat"]
-            headers, body = _parse_text_message(await connection.recv())
+            headers, body = parse_text_message(await connection.recv())
             if headers.get("Path") != "ssml":
                 await connection.close(1002, "expected ssml")
                 return
-            _read_ssml(body, request)
+            read_ssml(body, request)
             await self._answer(connection, headers.get("X-RequestId", uuid.uuid4().hex), request, state.fault)
         except ConnectionClosed:
             pass
 
     async def _answer(self, connection: Any, request_id: str, request: EdgeRequest, fault: EdgeFault) -> None:
         context = json.dumps({"context": {"serviceTag": uuid.uuid4().hex}})
-        await connection.send(_text_message("turn.start", context, request_id))
+        await connection.send(text_message("turn.start", context, request_id))
         if fault.stall_s > 0 and not fault.stall_after_chunks:  # accepted the text, went quiet
             await _go_quiet(connection, fault.stall_s)
             return
-        await connection.send(_text_message("response", context, request_id))
+        await connection.send(text_message("response", context, request_id))
         if request.output_format != "audio-24khz-48kbitrate-mono-mp3":
             await connection.close(1007, f"unsupported output format {request.output_format}")
             return
@@ -335,7 +319,7 @@ class EdgeServer(Serving):
             # A boundary goes out just before the audio that reaches it, as the service does.
             chunk_end_s = (sent + len(chunk)) / bytes_per_s
             while words and words[0][1] < chunk_end_s:
-                await connection.send(_metadata_message(*words.popleft(), request, request_id))
+                await connection.send(metadata_message(*words.popleft(), request, request_id))
             if index == len(chunks) - 1:
                 while not self.release_last_chunk.is_set():
                     await asyncio.sleep(0.005)
@@ -348,23 +332,23 @@ class EdgeServer(Serving):
             if fault.cut_after_chunks is not None and request.audio_messages >= fault.cut_after_chunks:
                 connection.transport.abort()  # no close frame, no turn.end: a dropped connection
                 return
-            await connection.send(_audio_message(chunk, request_id))
+            await connection.send(audio_message(chunk, request_id))
             request.audio_messages += 1
             sent += len(chunk)
         while words:
-            await connection.send(_metadata_message(*words.popleft(), request, request_id))
-        await connection.send(_audio_message(b"", request_id))
-        await connection.send(_text_message("turn.end", "{}", request_id))
+            await connection.send(metadata_message(*words.popleft(), request, request_id))
+        await connection.send(audio_message(b"", request_id))
+        await connection.send(text_message("turn.end", "{}", request_id))
         request.completed = True
         with contextlib.suppress(TimeoutError):  # the client hangs up after turn.end
             await asyncio.wait_for(connection.wait_closed(), 5.0)
 
-    def rendered(self, text: str, word_boundaries: bool = True) -> _Rendered:
+    def rendered(self, text: str, word_boundaries: bool = True) -> Rendered:
         """What the service streams for `text`: its MP3 bytes, length and word timings (cached)."""
-        voice = "cmn" if re.search(f"[{_CJK}]", text) else self.voice
+        voice = "cmn" if re.search(f"[{CJK}]", text) else self.voice
         key = (text, voice, word_boundaries)
         if key not in self._cache:
-            self._cache[key] = _render(text, voice, word_boundaries, self._render)
+            self._cache[key] = render_speech(text, voice, word_boundaries, self._render)
         return self._cache[key]
 
 
@@ -372,95 +356,6 @@ async def _go_quiet(connection: Any, seconds: float) -> None:
     """Say nothing for `seconds`, or until the client hangs up."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(connection.wait_closed(), seconds)
-
-
-# -- speech and its MP3 ---------------------------------------------------------------------------
-
-
-def _render(
-    text: str, voice: str, word_boundaries: bool, render: Callable[[str, str], np.ndarray] | None
-) -> _Rendered:
-    from voiceloop.audio.frames import resample
-
-    if render is None:
-        from voiceloop.tts.espeak import render as espeak_render
-
-        speech = espeak_render(text, voice)
-    else:
-        speech = render(text, voice)
-    pcm = resample(speech, 16_000, MP3_RATE)
-    seconds = pcm.size / MP3_RATE
-    voiced = np.flatnonzero(np.abs(pcm) > 0.02)
-    start_s, end_s = (voiced[0] / MP3_RATE, voiced[-1] / MP3_RATE) if voiced.size else (0.0, seconds)
-    tokens = _WORD.findall(text) if word_boundaries else [text.strip()]
-    return _Rendered(encode_mp3(pcm), seconds, _spread(tokens, start_s, end_s))
-
-
-def _spread(tokens: list[str], start_s: float, end_s: float) -> list[tuple[str, float, float]]:
-    """Word timings over the voiced span, in proportion to each word's length."""
-    weights = [len(token) + 1 for token in tokens]
-    total = sum(weights) or 1
-    span = max(end_s - start_s, 0.0)
-    words, at = [], start_s
-    for token, weight in zip(tokens, weights, strict=True):
-        duration = span * weight / total
-        words.append((token, at, duration * 0.9))
-        at += duration
-    return words
-
-
-# -- the service's framing ----------------------------------------------------------------------
-
-
-def _parse_text_message(message: str | bytes) -> tuple[dict[str, str], str]:
-    if isinstance(message, bytes):
-        raise TypeError("expected a text message")
-    head, _, body = message.partition("\r\n\r\n")
-    headers = dict(line.split(":", 1) for line in head.split("\r\n") if ":" in line)
-    return headers, body
-
-
-def _read_ssml(body: str, request: EdgeRequest) -> None:
-    root = ElementTree.fromstring(body)
-    voice = root.find(f"{_SSML_NS}voice")
-    prosody = voice.find(f"{_SSML_NS}prosody") if voice is not None else None
-    if voice is None or prosody is None:
-        raise ValueError("SSML without voice/prosody")
-    request.voice = voice.get("name", "")
-    request.rate, request.volume, request.pitch = (prosody.get(k, "") for k in ("rate", "volume", "pitch"))
-    request.text = "".join(prosody.itertext())
-
-
-def _text_message(path: str, body: str, request_id: str) -> str:
-    return (
-        f"X-RequestId:{request_id}\r\n"
-        "Content-Type:application/json; charset=utf-8\r\n"
-        f"Path:{path}\r\n\r\n{body}"
-    )
-
-
-def _audio_message(data: bytes, request_id: str) -> bytes:
-    """2-byte header length, headers (Path last: the client skips the length bytes by
-    parsing them into the first header's name), then the MP3 bytes."""
-    content_type = "Content-Type:audio/mpeg\r\n" if data else ""
-    headers = f"X-RequestId:{request_id}\r\n{content_type}X-StreamId:{request_id[:8]}\r\nPath:audio\r\n"
-    encoded = headers.encode()
-    return len(encoded).to_bytes(2, "big") + encoded + data
-
-
-def _metadata_message(
-    word: str, offset_s: float, duration_s: float, request: EdgeRequest, request_id: str
-) -> str:
-    kind = "WordBoundary" if request.word_boundaries else "SentenceBoundary"
-    escaped = escape(word)  # the service echoes the SSML's escaped text; the client unescapes
-    data = {
-        "Offset": round(offset_s * TICKS_PER_SECOND),
-        "Duration": round(duration_s * TICKS_PER_SECOND),
-        "text": {"Text": escaped, "Length": len(escaped), "BoundaryType": kind},
-    }
-    return _text_message(
-        "audio.metadata", json.dumps({"Metadata": [{"Type": kind, "Data": data}]}), request_id
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
