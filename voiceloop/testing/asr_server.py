@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.testing.llm_server import error_response
 from voiceloop.testing.threaded import AppServer
 
 HOST = "127.0.0.1"
@@ -126,7 +127,7 @@ class AsrServer(AppServer):
 
     async def _transcribe(self, request: Request) -> Response:
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+            return error_response(401, "Incorrect API key provided.", code="invalid_api_key")
         fields, files = parse_multipart(request.headers.get("content-type", ""), await request.body())
         upload = files.get("file")
         model = (fields.get("model") or [""])[0]
@@ -134,16 +135,16 @@ class AsrServer(AppServer):
             TranscriptionRequest(model, upload[0] if upload else "", len(upload[1]) if upload else 0, fields)
         )
         if self.faults:
-            return _error(self.faults.popleft(), "Injected failure.", kind="server_error")
+            return error_response(self.faults.popleft(), "Injected failure.", kind="server_error")
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if upload is None:
-            return _error(400, "'file' is a required property.", param="file")
+            return error_response(400, "'file' is a required property.", param="file")
         if model not in self.models:
-            return _error(404, f"The model `{model}` does not exist.", code="model_not_found")
+            return error_response(404, f"The model `{model}` does not exist.", code="model_not_found")
         response_format = (fields.get("response_format") or ["json"])[0]
         if response_format == "verbose_json" and not self.verbose_json:
-            return _error(
+            return error_response(
                 400,
                 f"response_format 'verbose_json' is not compatible with model '{model}'.",
                 param="response_format",
@@ -151,12 +152,12 @@ class AsrServer(AppServer):
         try:
             audio = _decode(upload[1])
         except ValueError as exc:
-            return _error(400, f"Audio file might be corrupted or unsupported: {exc}", param="file")
+            return error_response(400, f"Audio file might be corrupted or unsupported: {exc}", param="file")
         prompt = (fields.get("prompt") or [""])[0]
         try:
             result = await asyncio.to_thread(self.recognizer.transcribe, audio, prompt.split() or None)
         except Exception as exc:  # e.g. a hotword the model cannot use: the client's mistake
-            return _error(400, f"Transcription failed: {exc}")
+            return error_response(400, f"Transcription failed: {exc}")
         if response_format == "text":
             return PlainTextResponse(result.text + "\n")
         if response_format == "verbose_json":
@@ -186,19 +187,6 @@ def _decode(data: bytes) -> Any:
     except Exception as exc:
         raise ValueError(type(exc).__name__) from None
     return resample(audio.mean(axis=1), rate, SAMPLE_RATE)
-
-
-def _error(
-    status: int,
-    message: str,
-    *,
-    kind: str = "invalid_request_error",
-    code: str | None = None,
-    param: str | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
