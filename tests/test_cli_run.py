@@ -18,6 +18,7 @@ import soundfile as sf
 from voiceloop.audio.frames import SAMPLE_RATE, to_float32
 from voiceloop.session.log import read_session
 from voiceloop.testing.heard import assert_heard_whole_and_in_order
+from voiceloop.testing.processes import interruptible
 from voiceloop.testing.pulse import (
     LOOPBACK_MIC,
     SPEAKER_DEVICE,
@@ -56,6 +57,7 @@ def start_run(server: PulseServer, runs: Path, *device_args: str) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,  # Ctrl-C as from a terminal, however the runner was started
     )
 
 

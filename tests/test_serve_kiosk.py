@@ -19,6 +19,7 @@ import websockets
 from tests.test_cli_run import room_noise, user_says
 from voiceloop.session.log import read_session
 from voiceloop.testing.llm_server import unused_port
+from voiceloop.testing.processes import interruptible
 from voiceloop.testing.pulse import (
     SPEAKER_DEVICE,
     USER_MIC,
@@ -45,6 +46,7 @@ def start_kiosk(server: PulseServer, runs: Path, port: int) -> subprocess.Popen[
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,  # Ctrl-C as from a terminal, however the runner was started
     )
 
 
