@@ -74,3 +74,17 @@ def pulse() -> Iterator[Any]:
         pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
     with private_pulse() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def allowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """serve.allowed_dir for `/asr {"filename"}`: one file inside, and a symlink in it that leads
+    to a file outside (which must be refused by where it really leads)."""
+    from voiceloop.testing.clips import encoded, spoken_clip
+
+    folder = tmp_path_factory.mktemp("allowed")
+    (folder / "command.wav").write_bytes(encoded(spoken_clip("turn on the lights")))
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.wav").write_bytes(encoded(spoken_clip("never mind")))
+    (folder / "escape.wav").symlink_to(outside / "secret.wav")
+    return folder

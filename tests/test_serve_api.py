@@ -27,16 +27,6 @@ def clip_wav() -> bytes:
     return encoded(spoken_clip(PHRASE, seconds=3.0))
 
 
-@pytest.fixture(scope="module")
-def allowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("allowed")
-    (folder / "command.wav").write_bytes(encoded(spoken_clip("turn on the lights")))
-    outside = tmp_path_factory.mktemp("outside")
-    (outside / "secret.wav").write_bytes(encoded(spoken_clip("never mind")))
-    (folder / "escape.wav").symlink_to(outside / "secret.wav")
-    return folder
-
-
 def offline_settings(tmp_path: Path) -> Settings:
     settings = load_settings("offline")
     settings.log.dir = tmp_path / "runs"

@@ -37,16 +37,6 @@ def offline_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def allowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("allowed")
-    (folder / "command.wav").write_bytes(encoded(spoken_clip("turn on the lights")))
-    outside = tmp_path_factory.mktemp("outside")
-    (outside / "secret.wav").write_bytes(encoded(spoken_clip("never mind")))
-    (folder / "escape.wav").symlink_to(outside / "secret.wav")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory, allowed: Path) -> Iterator[str]:
     settings = offline_settings(tmp_path_factory.mktemp("serve"))
     settings.serve.allowed_dir = allowed
