@@ -12,7 +12,8 @@ Stacks:
              OpenAI-compatible server (first token 50 ms, then 10 ms per token), TTS first audio
              20 ms. Its recogniser is pocketsphinx restricted to the corpus's own phrases: an
              ideal recogniser, fast enough for the 100 ms pad.
-Detectors (side by side): "none" (silence window only) and "smart-turn", passed as the
+Detectors (side by side): "none" (silence window only), "words" (the transcript's last word
+holds a stop that trails off) and "smart-turn" (the audio model, then the words), passed as the
 override {"turn": {"name": ...}} where the settings have a [turn] section; without one only
 the silence window runs, and the output says so.
 
@@ -51,7 +52,7 @@ from voiceloop.demo import run_demo  # noqa: E402
 from voiceloop.session.log import read_session  # noqa: E402
 from voiceloop.testing.turn_metrics import analyse  # noqa: E402
 
-DETECTORS = ("none", "smart-turn")
+DETECTORS = ("none", "words", "smart-turn")
 
 
 def has_turn_section() -> bool:
@@ -174,7 +175,7 @@ async def main() -> int:
     parser.add_argument("--lines", type=int, default=None, help="sample about this many lines")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--speed", type=float, default=1.0, help="room speed; latencies true only at 1")
-    parser.add_argument("--detector", choices=(*DETECTORS, "both"), default="both")
+    parser.add_argument("--detector", choices=(*DETECTORS, "all"), default="all")
     parser.add_argument("--keep", type=Path, default=None, help="keep the session logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
@@ -182,7 +183,7 @@ async def main() -> int:
 
     script = sample_lines(load_script(args.corpus), args.lines, args.seed)
     stacks = ("offline", "idealised") if args.stack == "both" else (args.stack,)
-    wanted = DETECTORS if args.detector == "both" else (args.detector,)
+    wanted = DETECTORS if args.detector == "all" else (args.detector,)
     notes = []
     detectors: tuple[str | None, ...]
     if has_turn_section():

@@ -356,3 +356,40 @@ async def test_the_real_detector_ends_a_finished_sentence_and_waits_on_a_hesitat
     assert verdicts, "the detector was never asked"
     turns = run.turns
     assert len(turns) == 1 and turns[0].endpoint_by == ended_by, [v["p"] for v in verdicts]
+
+
+# -- the words and the detector together ------------------------------------------------------------
+
+
+async def test_with_the_words_alone_a_pause_after_a_preposition_is_one_turn(settings: Settings):
+    settings.turn.name = "words"
+    rest = Speech(ASKED_END + 0.7, 0.8)  # "play some music by" … 700 ms … "the beatles"
+    run, room, _, llm, _ = await converse(
+        settings,
+        [ASK, rest],
+        6.0,
+        [Heard("play some music by", 0.08), Heard("play some music by the beatles", 0.08)],
+        None,
+    )
+    (turn,) = run.turns
+    assert turn.endpoint_by == "words" and turn.transcript == "play some music by the beatles"
+    assert turn.endpoint_at == approx(frame_end(rest.end + 0.2))  # the stop window, nothing more
+    assert room.audible and room.audible[0] > rest.end
+    assert [r[-1].content for r in llm.requests] == ["play some music by the beatles"]
+
+
+async def test_a_late_detector_costs_no_more_than_its_budget_on_words_that_sound_complete(settings: Settings):
+    settings.turn.detector_wait_ms = 80
+    run, *_ = await converse(settings, [ASK], 4.0, [Heard("what time is it", 0.08)], [Judged(0.9, 400.0)])
+    (turn,) = run.turns
+    stop = frame_end(ASKED_END + 0.2)
+    assert turn.endpoint_by == "words" and turn.endpoint_at == approx(frame_end(stop + 0.08))
+
+
+async def test_a_doubted_complete_sounding_turn_ends_after_the_doubt_window(settings: Settings):
+    settings.turn.doubt_ms = 600
+    settings.turn.reask_ms = 0
+    run, *_ = await converse(settings, [ASK], 4.0, [Heard("thanks that's all", 0.08)], [INCOMPLETE])
+    (turn,) = run.turns
+    stop = frame_end(ASKED_END + 0.2)
+    assert turn.endpoint_by == "doubt" and turn.endpoint_at == approx(frame_end(stop + 0.6))

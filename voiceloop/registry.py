@@ -99,7 +99,8 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
         },
     ),
     "vad": _builtin("vad", {"silero": ("voiceloop.vad.silero:create", NoOptions)}),
-    # `[turn] name = "none"` has no spec: no detector at all, turns end on the silence window.
+    # `[turn] name = "none"` and `"words"` have no spec: no model; turns end on the silence window,
+    # or (words) on it unless the transcript trails off.
     "turn": _builtin("turn", {"smart-turn": ("voiceloop.turn.smart_turn:from_spec", SmartTurnOptions)}),
     "audio": _builtin(
         "audio",

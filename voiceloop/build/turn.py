@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from voiceloop.turn.base import TurnDetector
 
 log = logging.getLogger("voiceloop")
+# Turn endings with no model: the silence window alone, or the transcript's words with it.
+NO_DETECTOR = ("none", "words")
 
 
 def build_turn_detector(settings: Settings, say: Callable[[str], None] | None = None) -> TurnDetector | None:
-    if settings.turn.name == "none":
+    if settings.turn.name in NO_DETECTOR:
         return None
     try:
         detector: TurnDetector = build_adapter(settings, "turn")

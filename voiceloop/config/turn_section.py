@@ -26,7 +26,11 @@ BACKCHANNELS = ["mhm", "mm", "hmm", "uh-huh", "yeah", "okay", "ok", "right", "å—
 class TurnSettings(StageSection):
     kind: ClassVar[str] = "turn"
 
-    name: str = Field("none", description="smart-turn | none (the silence window alone)")
+    name: str = Field(
+        "none",
+        description="smart-turn (the audio model, then the words) | words (the transcript alone) | "
+        "none (the silence window alone)",
+    )
     ceiling_ms: int = Field(
         2000, ge=200, le=10_000, description="silence that ends a turn whatever the detector says"
     )
@@ -35,6 +39,18 @@ class TurnSettings(StageSection):
         ge=0,
         le=5000,
         description="after 'incomplete', ask again each time this much more silence passed",
+    )
+    detector_wait_ms: int = Field(
+        80,
+        ge=0,
+        le=2000,
+        description="words that sound complete wait this long for the detector's verdict, then end the turn",
+    )
+    doubt_ms: int = Field(
+        800,
+        ge=0,
+        le=10_000,
+        description="words that sound complete but judged 'incomplete' end the turn after this much silence",
     )
     merge_window_ms: int = Field(
         700, ge=0, le=5000, description="speech this soon after an endpoint continues that turn; 0 = off"

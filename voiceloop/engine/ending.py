@@ -8,6 +8,7 @@ prosody fools the audio model on exactly those ("I would like to book a table fo
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
@@ -57,31 +58,59 @@ def is_backchannel(text: str, backchannels: frozenset[str]) -> bool:
 
 
 class HeldUtterance:
-    """With a turn detector: the utterance a VAD stop ended, while the detector judges it, and
-    the earlier parts of an utterance the user talked on after (joined in front of the next).
+    """With a turn detector or the words rule: the utterance a VAD stop ended while it is judged,
+    and the earlier parts of an utterance the user talked on after (joined in front of the next).
 
-    Each question is numbered (`ask`): a verdict on a stop the user talked through is stale.
-    The question may be put at the pause, inside the stop window (the audio padded with the
-    silence the window would add), so that a clear verdict is there by the stop; and again
-    every `reask_s` of further silence, since the model grows surer as silence goes on. The
-    machine asks `verdict` / `words` what an answer or an early transcript means: the reason
-    the turn ends now (`detector`, `silence` when the detector failed), or None to keep
-    listening.
+    Two judges, the transcript first. Its words are cheap, already on their way (the reply
+    needs them) and right where the audio model is weakest: a turn that ends on "for", "the",
+    "um" or "的" is not over, whatever the model heard (espeak's flat voice scored "I would like
+    to book a table for" 0.91 complete). Words that end complete are then checked by the audio
+    model (Smart Turn), which hears what the words cannot: a trailing "uh" the recogniser
+    dropped, a voice that stays up. The model is given a budget (`wait_s`) past the moment the
+    words are in: asked at the pause, inside the stop window, it is usually there already; when
+    it is late (a loaded CPU), the words end the turn rather than the user waiting on it. When
+    the model doubts words that sound complete, the turn ends after `doubt_s` of silence (the
+    model is asked again each `reask_s`, and grows surer as silence goes on); words that end
+    incomplete wait for the user or the full `ceiling_s`.
+
+    Each question to the model is numbered (`ask`): a verdict on a stop the user talked through
+    is stale. The machine hands over what arrives (`verdict`, `words`) and the time (`decide`);
+    each returns the reason the turn ends now (`detector`, `words`, `doubt`, `silence` when the
+    detector failed) or None to keep listening; `due` says when the ceiling has passed.
     """
 
-    def __init__(self, ceiling_s: float, endings: frozenset[str], reask_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        ceiling_s: float,
+        endings: frozenset[str],
+        reask_s: float = 0.0,
+        *,
+        wait_s: float = math.inf,
+        doubt_s: float = math.inf,
+        detector: bool = True,
+    ) -> None:
         self.ceiling_s = ceiling_s
         self.endings = endings
         self.reask_s = reask_s
+        self.wait_s = wait_s
+        self.doubt_s = doubt_s
+        self.detector = detector  # False: the words alone decide (`[turn] name = "words"`)
         self.prefix: SpeechEnded | None = None
         self.held: SpeechEnded | None = None
         self.ask = 0
         self.ceiling_at = 0.0
-        self.waits_text = False  # "complete", to be checked against the early transcript
         self.asked_at_pause = False  # the question for the coming stop is out already
         self.in_flight = False
-        self.early: tuple[bool, str | None] | None = None  # its answer, come before the stop
+        self.early: tuple[bool, str | None] | None = None  # the model's answer, come before the stop
         self.next_ask_at = 0.0
+        self.model: tuple[bool, str | None] | None = None  # its latest answer on the held stop
+        self.words_complete: bool | None = None  # the transcript's word on the held stop
+        self.words_at = 0.0
+
+    @property
+    def waits_text(self) -> bool:
+        """Held with the transcript still to come: its arrival may decide the turn."""
+        return self.held is not None and self.words_complete is None
 
     def ask_at_pause(self) -> int:
         self.ask += 1
@@ -102,22 +131,34 @@ class HeldUtterance:
         return join_paused(self.prefix, paused)
 
     def hold(self, part: SpeechEnded) -> tuple[SpeechEnded, bool]:
-        """A VAD stop to be judged: held until a verdict or the silence ceiling ends it. Also
+        """A VAD stop to be judged: held until the judges or the silence ceiling end it. Also
         says whether the detector must be asked now (it was not at the pause)."""
         self.held = self.take(part)
         self.ceiling_at = self.held.at + self.ceiling_s
         self.next_ask_at = self.held.detected_at + self.reask_s
-        self.waits_text = False
-        ask_now = not self.asked_at_pause
+        self.model, self.words_complete = None, None
+        if not self.endings:  # the words rule is off: only the model (or the ceiling) can doubt
+            self.words_complete, self.words_at = True, self.held.detected_at
+        ask_now = self.detector and not self.asked_at_pause
         if ask_now:
             self.ask += 1
             self.in_flight, self.early = True, None
+        elif self.early is not None:  # asked at the pause, answered by the stop
+            self.model, self.early = self.early, None
         self.asked_at_pause = False
         return self.held, ask_now
 
     def reask(self, at: float) -> bool:
-        """More silence since the last answer: time to ask again (one question out at a time)."""
-        if self.held is None or self.in_flight or not self.reask_s or at < self.next_ask_at:
+        """More silence since the last answer on words that sound complete: time to ask again
+        (one question out at a time; words that end incomplete need no model to wait)."""
+        if (
+            self.held is None
+            or not self.detector
+            or self.in_flight
+            or not self.reask_s
+            or self.words_complete is False
+            or at < self.next_ask_at
+        ):
             return False
         self.ask += 1
         self.in_flight = True
@@ -128,34 +169,43 @@ class HeldUtterance:
         """The user spoke again before the stop was judged the end: it was a pause."""
         self.prefix, self.held = self.held, None
         self.ask += 1  # a verdict still on its way is about a stop that no longer matters
-        self.waits_text = self.in_flight = self.asked_at_pause = False
-        self.early = None
+        self.in_flight = self.asked_at_pause = False
+        self.early = self.model = self.words_complete = None
 
-    def verdict(
-        self, ask: int, complete: bool, error: str | None, early: Transcript | StageFailed | None
-    ) -> str | None:
+    def verdict(self, ask: int, complete: bool, error: str | None, at: float) -> str | None:
         if ask != self.ask:
             return None
         self.in_flight = False
         if self.held is None:
             self.early = (complete, error)  # asked at the pause: it counts once the stop comes
             return None
+        self.model = (complete, error)
+        return self.decide(at)
+
+    def words(self, early: Transcript | StageFailed, at: float) -> str | None:
+        """The held stop's transcript is in (a failed one says nothing against the end)."""
+        if self.held is None:
+            return None
+        text = early.text if isinstance(early, Transcript) else ""
+        self.words_complete = not ends_incomplete(text, self.endings)
+        self.words_at = max(at, self.held.detected_at)
+        return self.decide(at)
+
+    def decide(self, at: float) -> str | None:
+        if self.held is None or not self.words_complete:
+            return None  # no words yet (the reply needs them anyway), or words that trail off
+        if not self.detector:
+            return "words"
+        if self.model is None:  # a late model: words that count end the turn at the budget's end
+            return "words" if self.endings and at >= self.words_at + self.wait_s else None
+        complete, error = self.model
         if error is not None:
             return "silence"  # no judgement: the window decides, as with no detector
-        if not complete:
-            return None  # keep listening: the next stop asks again, the ceiling ends it anyway
-        if not self.endings:
+        if complete:
             return "detector"
-        if early is None:
-            self.waits_text = True  # the words are on their way, and the reply needs them anyway
-            return None
-        return self.words(early)
-
-    def words(self, early: Transcript | StageFailed) -> str | None:
-        self.waits_text = False
-        if isinstance(early, Transcript) and ends_incomplete(early.text, self.endings):
-            return None  # "set a timer for": the audio model was sure, the words are not
-        return "detector"
+        if self.endings and at >= self.held.detected_at + self.doubt_s:
+            return "doubt"  # the words said complete; the model alone waits for the ceiling
+        return None
 
     def due(self, at: float) -> bool:
         return self.held is not None and at >= self.ceiling_at
@@ -163,6 +213,6 @@ class HeldUtterance:
     def release(self) -> SpeechEnded:
         held, self.held = self.held, None
         assert held is not None
-        self.waits_text = self.in_flight = False
-        self.early = None
+        self.in_flight = False
+        self.early = self.model = self.words_complete = None
         return held

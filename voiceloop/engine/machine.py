@@ -66,7 +66,12 @@ class ConversationMachine(OverReply):
         self._early_result: Transcript | StageFailed | None = None
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
         self._ending = HeldUtterance(
-            self.config.turn_ceiling_s, self.config.incomplete_endings, self.config.turn_reask_s
+            self.config.turn_ceiling_s,
+            self.config.incomplete_endings,
+            self.config.turn_reask_s,
+            wait_s=self.config.turn_wait_s,
+            doubt_s=self.config.turn_doubt_s,
+            detector=self.config.turn_detector,
         )
         self._endpoint_at: float | None = None  # of the turn now transcribed or replied to
         self._paused = False  # the reply is held while the user talks over it
@@ -93,13 +98,13 @@ class ConversationMachine(OverReply):
         if isinstance(event, SpeechStarted | SpeechProgress | SpeechPaused | SpeechEnded):
             return self._on_user_audio(event)
         if isinstance(event, TurnVerdictReady):
-            decided = self._ending.verdict(event.ask, event.complete, event.error, self._early_result)
+            decided = self._ending.verdict(event.ask, event.complete, event.error, event.at)
             return self._end_held(event.at, decided) if decided else []
         if isinstance(event, Transcript | StageFailed) and self._probe and event.turn_id == self._probe[0]:
             return self._on_probe(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
             self._early_result = event  # held until the stop window confirms the end
-            decided = self._ending.words(event) if self._ending.waits_text else None
+            decided = self._ending.words(event, event.at) if self._ending.held is not None else None
             return self._end_held(event.at, decided) if decided else []
         if getattr(event, "turn_id", None) != self.turn_id:
             return []  # a late event from a turn already finished or cancelled
@@ -159,7 +164,7 @@ class ConversationMachine(OverReply):
             self._drop_utterance = False
             return []
         if self.state in (State.USER_SPEAKING, State.LISTENING):
-            if self.config.turn_detector and not event.truncated:
+            if (self.config.turn_detector or self.config.turn_words) and not event.truncated:
                 return self._hold(event)
             ended = self._ending.take(event)
             if self._speculative_turn is not None:
@@ -186,10 +191,12 @@ class ConversationMachine(OverReply):
             actions.append(self._transcription(ended, endpoint_at=ended.detected_at, speculative=True))
         if ask_now:
             actions.append(AskTurnDetector(self.turn_id, self._ending.ask, ended.audio, ended.detected_at))
-        elif (early := self._ending.early) is not None:  # asked at the pause, answered by the stop
-            decided = self._ending.verdict(self._ending.ask, *early, self._early_result)
-            if decided:
-                actions += self._end_held(ended.detected_at, decided)
+        if self._early_result is not None:  # the words came inside the stop window
+            decided = self._ending.words(self._early_result, ended.detected_at)
+        else:
+            decided = self._ending.decide(ended.detected_at)
+        if decided:
+            actions += self._end_held(ended.detected_at, decided)
         return actions
 
     def _end_held(self, at: float, decided_by: str) -> list[Action]:
@@ -356,6 +363,8 @@ class ConversationMachine(OverReply):
     def _on_tick(self, tick: Tick) -> list[Action]:
         if self._ending.due(tick.at):
             return self._end_held(tick.at, "ceiling")  # silence long enough, whatever was judged
+        if (decided := self._ending.decide(tick.at)) is not None:
+            return self._end_held(tick.at, decided)  # the detector's budget or the doubt ran out
         if self._ending.reask(tick.at) and (held := self._ending.held) is not None:
             silence = tick.at - held.detected_at
             return [AskTurnDetector(self.turn_id, self._ending.ask, held.audio, tick.at, silence)]

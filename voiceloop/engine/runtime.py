@@ -140,7 +140,10 @@ class Conversation:
                 speak_errors=loop_cfg.speak_errors,
                 echo_canceller_warmup=self.listener.needs_warmup,
                 turn_detector=pipeline.turn is not None,
+                turn_words=turn_cfg.name == "words" and turn_cfg.use_transcript,
                 turn_ceiling_s=turn_cfg.ceiling_ms / 1000,
+                turn_wait_s=turn_cfg.detector_wait_ms / 1000,
+                turn_doubt_s=turn_cfg.doubt_ms / 1000,
                 turn_pad_s=(endpointing.stop_ms - endpointing.speculate_ms) / 1000
                 if endpointing.speculate_ms
                 else 0.0,

@@ -3,6 +3,7 @@ over_reply.py) and whoever shows the state (the server's feed) share them."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -32,7 +33,13 @@ class MachineConfig:
     # "complete" ends the turn, "incomplete" keeps listening, `turn_ceiling_s` of silence ends
     # it regardless. Without one, the VAD stop is the end, as it always was.
     turn_detector: bool = False
+    # Without a detector: the transcript alone holds a stop whose words trail off ("words").
+    turn_words: bool = False
     turn_ceiling_s: float = 2.0
+    # Words that sound complete wait this long for the detector's verdict, then end the turn;
+    # a verdict of "incomplete" on them ends it after `turn_doubt_s` of silence.
+    turn_wait_s: float = math.inf
+    turn_doubt_s: float = math.inf
     turn_pad_s: float = 0.0  # asked at the pause: the silence still to come before the VAD stop
     turn_reask_s: float = 0.0  # asked again after this much more silence; 0 = only at stops
     incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
