@@ -116,7 +116,7 @@ async def one_run(stack: str, detector: str | None, script: UserScript, out_dir:
             settings = settings_for(stack, detector, script, out_dir, speed, llm)
             result = await run_demo(settings, script, say=lambda _: None, **idealised_stages(settings))
     log = read_session(result.session_dir / "session.jsonl")
-    figures = analyse(log).summary()
+    figures = analyse(log, preroll_s=settings.vad.preroll_ms / 1000).summary()
     figures["session"] = str(result.session_dir)
     figures["stop_ms"] = settings.vad.stop_ms
     return figures

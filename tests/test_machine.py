@@ -12,6 +12,7 @@ from voiceloop.engine.events import (
     EchoCancellerConverged,
     EndpointReached,
     FinishTurn,
+    PausePlayback,
     PlaybackFinished,
     PlaybackProgress,
     PlaybackStarted,
@@ -340,3 +341,17 @@ def test_before_anything_plays_the_warm_up_rule_does_not_apply():
     machine.handle(Transcript(1, "what time is it", at=1.2))
     machine.handle(SpeechStarted(at=2.0))  # nothing is playing: there is no echo to fear
     assert kinds(machine.handle(SpeechProgress(voiced_s=0.3, at=2.3)))[0] is BargeIn
+
+
+def test_a_backchannel_begun_before_the_canceller_converged_holds_the_reply_once_it_has():
+    machine = machine_in_speaking(
+        barge_in_min_s=0.25, barge_in_warmup_min_s=1.5, echo_canceller_warmup=True, pause_on_speech=True
+    )
+    machine.handle(SpeechStarted(at=2.0))  # "mhm", while the canceller may still hear our echo
+    assert machine.handle(SpeechProgress(voiced_s=0.2, at=2.2)) == []  # not paused: maybe echo
+    machine.handle(EchoCancellerConverged(at=2.3, after_s=2.0))
+    # Converged mid-"mhm": held now, as if it had just begun, not stopped on the spot.
+    assert kinds(machine.handle(SpeechProgress(voiced_s=0.34, at=2.34))) == [PausePlayback]
+    assert machine.handle(SpeechProgress(voiced_s=0.5, at=2.5)) == []
+    assert kinds(machine.handle(ended(2.0, 2.6))) == [StartTranscription]  # its words decide
+    assert machine.state is State.SPEAKING

@@ -247,3 +247,16 @@ def test_the_turn_figures_count_cut_offs_from_the_ground_truth():
     assert figures["barge_in_decision_ms"] == {"n": 1, "p50": 300.0, "p90": 300.0}
     assert figures["complete_voice_to_voice_ms"] == {"n": 1, "p50": 300.0, "p90": 300.0}
     assert figures["detector_ms_per_call"]["p50"] == 31.5
+
+
+def test_a_line_heard_from_a_late_onset_is_whole_while_the_preroll_still_holds_its_start():
+    from voiceloop.testing.turn_metrics import analyse
+
+    log = [
+        _line(0, "complete", 1.0, 1.6),  # "stop": silero hears the unvoiced "s" 80 ms late
+        _turn(1, "answered", (1.08, 1.6), reply_started_at=1.9, playback_start_at=2.0, playback_end_at=3.0),
+        _line(1, "complete", 4.0, 5.0),  # its first 400 ms never reached the recogniser
+        _turn(2, "answered", (4.4, 5.0), reply_started_at=5.3, playback_start_at=5.4, playback_end_at=6.0),
+    ]
+    assert analyse(log, preroll_s=0.3).summary()["whole_as_one_message_pct"] == 50.0
+    assert analyse(log, preroll_s=0.0).summary()["whole_as_one_message_pct"] == 0.0

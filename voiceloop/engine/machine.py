@@ -147,10 +147,15 @@ class ConversationMachine(OverReply):
                 return self._pause_reply(event.at)
             return []
         if isinstance(event, SpeechProgress):
+            held: list[Action] = []
+            if self.state in REPLYING and self._candidate_at is not None and not self._paused:
+                held = self._pause_reply(event.at)  # the canceller converged since the onset
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
                 if self._paused and event.voiced_s < self.config.backchannel_max_s:
-                    return []  # the reply is held already: its words decide, once it ends
-                return self._barge_in(event.at)
+                    return held  # the reply is held: its words decide, once it ends
+                return [*held, *self._barge_in(event.at)]
+            if held:
+                return held
             if self.state is State.USER_SPEAKING and self._speculative_turn is not None:
                 self._ending.talked_on()
                 return self._drop_speculation()  # it was only a pause: the user went on

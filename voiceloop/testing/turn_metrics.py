@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SLACK_S = 0.05  # VAD onsets and offsets land a few frames off the true edges
+PREROLL_S = 0.3  # [vad] preroll_ms's default
 # A line spoken over a reply "stopped" it if a barge-in came while it was said or this soon after.
 BARGE_IN_WINDOW_S = 1.0
 # Session-log keys that may carry the end-of-turn detector's cost per call.
@@ -127,7 +128,10 @@ def _is_playback_pause(event: str) -> bool:
     return event in ("pause", "paused") or ("playback" in event and "pause" in event)
 
 
-def analyse(log: list[dict[str, Any]]) -> TurnFigures:
+def analyse(log: list[dict[str, Any]], preroll_s: float = PREROLL_S) -> TurnFigures:
+    """`preroll_s`: the audio the loop keeps before a VAD onset (`[vad] preroll_ms`): a line whose
+    first sound is that much before the onset is still whole in what the recogniser hears
+    (silero hears an unvoiced "s" or "th" late: onsets 50-90 ms after the true start)."""
     turns = [e for e in log if e["event"] == "turn" and e.get("turn_id", 0) > 0]
     lines = utterances(log)
     pauses_of_playback = [e for e in log if _is_playback_pause(e["event"])]
@@ -144,7 +148,7 @@ def analyse(log: list[dict[str, Any]]) -> TurnFigures:
             out.paused_cut += bool(cuts)
             out.paused_answered_mid += any(_inside(t.get("playback_start_at"), u) for t in turns)
         if u.kind in ("paused", "complete") or not u.over_reply:
-            _count_whole(out, u, heard_by)
+            _count_whole(out, u, heard_by, preroll_s)
         if u.kind in ("backchannel", "interruption"):
             _count_over_reply(out, u, turns, pauses_of_playback)
         if u.kind == "complete" and not u.over_reply:
@@ -160,7 +164,7 @@ def analyse(log: list[dict[str, Any]]) -> TurnFigures:
     return out
 
 
-def _count_whole(out: TurnFigures, u: Utterance, heard_by: list[dict[str, Any]]) -> None:
+def _count_whole(out: TurnFigures, u: Utterance, heard_by: list[dict[str, Any]], preroll_s: float) -> None:
     """One message: the LLM was asked once, and that request's speech (with the turns merged
     into it, which the LLM never answered audibly) spans the whole line."""
     out.to_answer += 1  # a line that never reached the LLM (lost, or thrown away) counts against
@@ -172,7 +176,7 @@ def _count_whole(out: TurnFigures, u: Utterance, heard_by: list[dict[str, Any]])
     earlier = asked[:-1]
     merged_only = all(t["outcome"] == "merged" and t.get("playback_start_at") is None for t in earlier)
     first_start = min(t["speech_started_at"] for t in asked) if merged_only else final["speech_started_at"]
-    covers = first_start <= u.start + SLACK_S and final["vad_speech_end_at"] >= u.end - SLACK_S
+    covers = first_start - preroll_s <= u.start and final["vad_speech_end_at"] >= u.end - SLACK_S
     out.whole_as_one += bool(merged_only and covers)
 
 
