@@ -104,3 +104,10 @@ def test_with_no_detector_the_words_alone_end_or_hold_the_turn():
     held.hold(part(2.0, 3.0))
     assert held.words(Transcript(1, "play some music by", at=3.2), at=3.2) is None
     assert held.decide(4.9) is None and held.due(5.0)
+
+
+def test_no_words_at_all_hold_the_stop_like_words_that_trail_off():
+    held = HeldUtterance(ceiling_s=2.0, endings=ENDINGS, detector=False)
+    held.hold(part(0.0, 1.0))
+    assert held.words(Transcript(1, "", at=1.2), at=1.2) is None  # "I need a recipe for, um", missed
+    assert held.decide(2.9) is None and held.due(3.0)

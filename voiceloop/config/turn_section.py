@@ -17,10 +17,14 @@ from voiceloop.config.stage import StageSection
 # A turn that ends on one of these is not over ("set a timer for", "I want the", "um").
 INCOMPLETE_ENDINGS = [
     "a", "an", "the", "and", "or", "but", "so", "because", "to", "for", "of", "with", "in", "on",
-    "at", "from", "by", "about", "into", "like", "than", "my", "your", "um", "uh", "er", "erm",
+    "at", "from", "by", "about", "into", "like", "than", "my", "your", "our", "their", "its",
+    "if", "whether", "unless", "although", "um", "uh", "er", "erm",
     "的", "和", "跟", "那个", "就是", "然后", "还有", "因为", "所以",
 ]  # fmt: skip
-BACKCHANNELS = ["mhm", "mm", "hmm", "uh-huh", "yeah", "okay", "ok", "right", "嗯", "对", "好的"]
+BACKCHANNELS = [
+    "mhm", "mm", "hmm", "mm-hmm", "uh-huh", "uh huh", "yeah", "yes", "yep", "yup", "okay", "ok", "right",
+    "alright", "all right", "sure", "i see", "got it", "嗯", "嗯嗯", "对", "对对", "是", "是的", "好", "好的",
+]  # fmt: skip
 
 
 class TurnSettings(StageSection):

@@ -186,8 +186,15 @@ class HeldUtterance:
         """The held stop's transcript is in (a failed one says nothing against the end)."""
         if self.held is None:
             return None
-        text = early.text if isinstance(early, Transcript) else ""
-        self.words_complete = not ends_incomplete(text, self.endings)
+        if not self.endings:
+            return self.decide(at)  # the words rule is off: they were taken as complete at the stop
+        if isinstance(early, Transcript):
+            # No words at all is no sign of an end either: the recogniser missed a half-said
+            # "I need a recipe for, um" (a cough gets the ceiling, then counts as no speech).
+            text = early.text
+            self.words_complete = bool(_WORD.search(text)) and not ends_incomplete(text, self.endings)
+        else:
+            self.words_complete = True  # a failed recognition: its error is reported at once
         self.words_at = max(at, self.held.detected_at)
         return self.decide(at)
 
