@@ -68,34 +68,19 @@ def llm_choice(settings, llm: str) -> dict[str, Any]:  # noqa: ANN001
 
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
-    """Print the effective config (profile + VOICELOOP_... overrides), secrets masked."""
+    """Print the effective config (profile + VOICELOOP_... overrides), secrets masked.
+
+    The output is TOML that reads back (save it as a profile); colours only on a terminal."""
+    from voiceloop.config.toml_text import to_toml
+
+    text = to_toml(load(config).masked())
+    if not sys.stdout.isatty():
+        sys.stdout.write(text)  # piped: plain text, no line ever wrapped
+        return
     from rich.console import Console
     from rich.syntax import Syntax
 
-    settings = load(config)
-    Console().print(
-        Syntax(_to_toml(settings.masked()), "toml", theme="ansi_dark", background_color="default")
-    )
-
-
-def _to_toml(data: dict, prefix: str = "") -> str:
-    import json
-
-    scalars, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            scalars.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-    out = []
-    if scalars:
-        if prefix:
-            out.append(f"[{prefix}]")
-        out.extend(scalars)
-        out.append("")
-    for key, value in tables:
-        out.append(_to_toml(value, f"{prefix}.{key}" if prefix else key))
-    return "\n".join(out)
+    Console().print(Syntax(text, "toml", theme="ansi_dark", background_color="default"), soft_wrap=True)
 
 
 @app.command()
