@@ -12,12 +12,21 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from voiceloop.cli.options import ConfigOption, LlmOption
+from voiceloop.cli.options import (
+    CONFIG_ENV,
+    DEFAULT_PROFILE,
+    OFFLINE_PROFILE,
+    ConfigOption,
+    LlmOption,
+    OfflineConfigOption,
+)
 from voiceloop.config.settings import ConfigError
 
 app = typer.Typer(
     name="voiceloop",
-    help="A voice-assistant loop that listens while it speaks, cancels its own echo, and is fast.",
+    help="A voice-assistant loop that listens while it speaks, cancels its own echo, and is fast.\n\n"
+    "Settings: -c PROFILE|FILE; without it $VOICELOOP_CONFIG if set, else the 'default' profile "
+    "(demo, bench and doctor: the 'offline' profile, so they work on any machine).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,14 +45,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def load(  # noqa: ANN201
     config: str | None,
-    default_profile: str | None = None,
+    fallback: str = DEFAULT_PROFILE,
     llm: str | None = None,
     overrides: dict[str, Any] | None = None,
 ):
-    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
+    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings).
+
+    `config` is the command's -c; without it $VOICELOOP_CONFIG, else the `fallback` profile
+    (the rule each --help states, voiceloop/cli/options.py)."""
+    import os
+
     from voiceloop.config import load_settings
 
-    profile = config if config is not None else default_profile
+    profile = config or os.environ.get(CONFIG_ENV) or fallback
     try:
         settings = load_settings(profile, **(overrides or {}))
         if llm is None:
@@ -85,7 +99,7 @@ def config_show(config: ConfigOption = None) -> None:
 
 @app.command()
 def demo(
-    config: ConfigOption = None,
+    config: OfflineConfigOption = None,
     script: Annotated[Path | None, typer.Option(help="The scripted user (TOML).")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where session folders go (default runs/).")] = None,
@@ -100,7 +114,7 @@ def demo(
     from voiceloop.config.settings import CONFIGS_DIR
     from voiceloop.demo import run_demo
 
-    settings = load(config, "offline", llm, {"log": {"dir": out}} if out is not None else None)
+    settings = load(config, OFFLINE_PROFILE, llm, {"log": {"dir": out}} if out is not None else None)
     try:
         user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
     except ConfigError as exc:
@@ -120,11 +134,11 @@ def demo(
 
 
 @app.command()
-def doctor(config: ConfigOption = None) -> None:
+def doctor(config: OfflineConfigOption = None, llm: LlmOption = None) -> None:
     """Say what is installed, which adapters load, whether the LLM answers, devices, CUDA."""
     from voiceloop.cli.doctor import run_doctor
 
-    settings = load(config, "offline")
+    settings = load(config, OFFLINE_PROFILE, llm)
     sys.exit(run_doctor(settings))
 
 
