@@ -182,8 +182,9 @@ def create(options: PocketsphinxOptions, asr: AsrSettings, **kwargs: Any) -> Poc
     language = asr.language.lower().replace("_", "-")
     if language != "en" and not language.startswith("en-"):
         raise AsrError(
-            f"pocketsphinx here is English-only (asr.language = '{asr.language}'); "
-            "use the paraformer adapter (asr.name = 'paraformer') for other languages"
+            f"pocketsphinx here is English-only (asr.language = '{asr.language}'): set "
+            "asr.language = 'en' (VOICELOOP_ASR__LANGUAGE=en, or -c offline, which sets both), "
+            "or use the paraformer adapter (asr.name = 'paraformer') for other languages"
         )
     settings: dict[str, Any] = {
         "phrases": list(options.phrases) or None,
