@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from voiceloop.cli.app import app
 
 ENV = {"COLUMNS": "200", "VOICELOOP_CONFIG": ""}
-# Phrases from configs/offline.toml's [asr.pocketsphinx] list; "what time is it" came back empty
+# Phrases from voiceloop/configs/offline.toml's [asr.pocketsphinx] list; "what time is it" came back empty
 # while "hello there" worked (issue 20): espeak's files begin and end in digital silence.
 PHRASES = ["what time is it", "hello there", "tell me a joke", "set a timer for five minutes", "goodbye"]
 

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--backends", help="Comma-separated backend profiles, e.g. local,deepseek.")
         ],
         script: Annotated[
-            Path | None, typer.Option(help="The spoken script (default configs/bench-script.toml).")
+            Path | None, typer.Option(help="The spoken script (default voiceloop/configs/bench-script.toml).")
         ] = None,
         report: Annotated[Path, typer.Option(help="JSON report; the HTML page goes beside it.")] = Path(
             "bench-report.json"
