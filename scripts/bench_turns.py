@@ -4,7 +4,7 @@ room's ground truth in the session log (scripted lines' true start, end and inne
 never from the VAD under test.
 
 Stacks:
-  offline    configs/offline.toml as `voiceloop demo` runs it (silero, speex, espeak, the echo
+  offline    voiceloop/configs/offline.toml as `voiceloop demo` runs it (silero, speex, espeak, the echo
              LLM), except the recogniser: the demo restricts pocketsphinx to its own phrases;
              here it runs open-vocabulary (free speech offline; it misses many words of
              synthetic speech, which matters for transcripts, not for the audio spans counted).

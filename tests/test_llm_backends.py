@@ -99,7 +99,7 @@ def test_the_llm_option_picks_a_profile_or_an_adapter(tmp_path: Path, servers):
     fast, slow = servers
     config = tmp_path / "two.toml"
     config.write_text(
-        (Path("configs/offline.toml").read_text())
+        (Path("voiceloop/configs/offline.toml").read_text())
         + f'\n[llm.backends.fast]\nbase_url = "{fast.base_url}"\nmodel = "m1"\n'
         + f'\n[llm.backends.slow]\nbase_url = "{slow.base_url}"\nmodel = "m2"\n'
     )

@@ -1,5 +1,5 @@
 """The turn-taking corpus and the room's ground truth (issue 14): lines with pauses inside,
-lines spoken over a reply, the corpus files in configs/, and the true start and end of what
+lines spoken over a reply, the corpus files in voiceloop/configs/, and the true start and end of what
 the scripted user said, written to the session log and checked against the recorded mic."""
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 _SEARCH = "voiceloop"
 _ALT_PRONUNCIATION = re.compile(r"\(\d+\)$")
 _NOT_A_WORD = re.compile(r"[^a-z0-9' ]+")
+# Pocketsphinx's noise and cepstral-mean estimates break down on digital silence (an espeak
+# file from `voiceloop say`: 7 of the offline profile's 14 phrases came back empty), so audio
+# with a digitally silent stretch gets a faint fixed noise floor under it (14 of 14). Audio
+# that already has its own noise, as every microphone's does, is left exactly as it is.
+_NOISE_FLOOR_DBFS = -60.0
+_DIGITAL_SILENCE_DBFS = -80.0
 
 
 class PocketsphinxRecognizer:
@@ -111,7 +117,7 @@ class PocketsphinxRecognizer:
             decoder = self._decoder
             decoder.start_utt()
             # full_utt: the whole utterance is here, so cepstral normalisation can use all of it.
-            decoder.process_raw(to_int16(audio).tobytes(), False, True)
+            decoder.process_raw(to_int16(with_noise_floor(audio)).tobytes(), False, True)
             decoder.end_utt()
             hypothesis = decoder.hyp()
             text = hypothesis.hypstr if hypothesis is not None else ""
@@ -130,6 +136,15 @@ class PocketsphinxRecognizer:
 
     def close(self) -> None:
         """The decoder frees its model when garbage-collected; nothing is held open."""
+
+
+def with_noise_floor(audio: np.ndarray) -> np.ndarray:
+    """`audio`, with a faint repeatable noise under it if any 10 ms of it is digitally silent."""
+    frames = audio[: audio.size // 160 * 160].astype(np.float64).reshape(-1, 160)
+    if frames.size == 0 or (frames**2).mean(axis=1).min() > 10 ** (_DIGITAL_SILENCE_DBFS / 10):
+        return audio
+    noise = np.random.default_rng(0).standard_normal(audio.size) * 10 ** (_NOISE_FLOOR_DBFS / 20)
+    return (audio + noise).astype(np.float32)
 
 
 def normalise(phrase: str) -> str:
@@ -167,8 +182,9 @@ def create(options: PocketsphinxOptions, asr: AsrSettings, **kwargs: Any) -> Poc
     language = asr.language.lower().replace("_", "-")
     if language != "en" and not language.startswith("en-"):
         raise AsrError(
-            f"pocketsphinx here is English-only (asr.language = '{asr.language}'); "
-            "use the paraformer adapter (asr.name = 'paraformer') for other languages"
+            f"pocketsphinx here is English-only (asr.language = '{asr.language}'): set "
+            "asr.language = 'en' (VOICELOOP_ASR__LANGUAGE=en, or -c offline, which sets both), "
+            "or use the paraformer adapter (asr.name = 'paraformer') for other languages"
         )
     settings: dict[str, Any] = {
         "phrases": list(options.phrases) or None,

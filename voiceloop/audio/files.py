@@ -8,6 +8,7 @@ audio passes it, and the memory a file can take is bounded by the limit, not by 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +101,11 @@ def read_audio(path: str | Path, rate: int = SAMPLE_RATE, max_seconds: float | N
     path = Path(path)
     if not path.exists():
         raise AudioFileError(f"audio file not found: {path}")
+    from voiceloop.audio.native_notes import looks_like_mp3, mpg123_notes_dropped
+
+    quiet = mpg123_notes_dropped() if looks_like_mp3(path) else nullcontext()
     try:
-        with sf.SoundFile(str(path)) as source:
+        with quiet, sf.SoundFile(str(path)) as source:
             audio = BoundedAudio(path, source.samplerate, rate, max_seconds)
             block_frames = max(1, int(source.samplerate * BLOCK_S))
             while True:

@@ -1,6 +1,6 @@
 """The scripted user of the virtual room: what they say, in which voice, and when.
 
-A TOML file, e.g. `configs/demo-script.toml`:
+A TOML file, e.g. `voiceloop/configs/demo-script.toml`:
 
     voice = "en-us+m3"        # espeak-ng voice of the user (the assistant has its own)
     rate_wpm = 165

@@ -12,12 +12,21 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from voiceloop.cli.options import ConfigOption, LlmOption
+from voiceloop.cli.options import (
+    CONFIG_ENV,
+    DEFAULT_PROFILE,
+    OFFLINE_PROFILE,
+    ConfigOption,
+    LlmOption,
+    OfflineConfigOption,
+)
 from voiceloop.config.settings import ConfigError
 
 app = typer.Typer(
     name="voiceloop",
-    help="A voice-assistant loop that listens while it speaks, cancels its own echo, and is fast.",
+    help="A voice-assistant loop that listens while it speaks, cancels its own echo, and is fast.\n\n"
+    "Settings: -c PROFILE|FILE; without it $VOICELOOP_CONFIG if set, else the 'default' profile "
+    "(demo, bench and doctor: the 'offline' profile, so they work on any machine).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,14 +45,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def load(  # noqa: ANN201
     config: str | None,
-    default_profile: str | None = None,
+    fallback: str = DEFAULT_PROFILE,
     llm: str | None = None,
     overrides: dict[str, Any] | None = None,
 ):
-    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings)."""
+    """The settings, with a command's flags as `overrides` (sections as dicts, see load_settings).
+
+    `config` is the command's -c; without it $VOICELOOP_CONFIG, else the `fallback` profile
+    (the rule each --help states, voiceloop/cli/options.py)."""
+    import os
+
     from voiceloop.config import load_settings
 
-    profile = config if config is not None else default_profile
+    profile = config or os.environ.get(CONFIG_ENV) or fallback
     try:
         settings = load_settings(profile, **(overrides or {}))
         if llm is None:
@@ -68,39 +82,24 @@ def llm_choice(settings, llm: str) -> dict[str, Any]:  # noqa: ANN001
 
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
-    """Print the effective config (profile + VOICELOOP_... overrides), secrets masked."""
+    """Print the effective config (profile + VOICELOOP_... overrides), secrets masked.
+
+    The output is TOML that reads back (save it as a profile); colours only on a terminal."""
+    from voiceloop.config.toml_text import to_toml
+
+    text = to_toml(load(config).masked())
+    if not sys.stdout.isatty():
+        sys.stdout.write(text)  # piped: plain text, no line ever wrapped
+        return
     from rich.console import Console
     from rich.syntax import Syntax
 
-    settings = load(config)
-    Console().print(
-        Syntax(_to_toml(settings.masked()), "toml", theme="ansi_dark", background_color="default")
-    )
-
-
-def _to_toml(data: dict, prefix: str = "") -> str:
-    import json
-
-    scalars, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            scalars.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-    out = []
-    if scalars:
-        if prefix:
-            out.append(f"[{prefix}]")
-        out.extend(scalars)
-        out.append("")
-    for key, value in tables:
-        out.append(_to_toml(value, f"{prefix}.{key}" if prefix else key))
-    return "\n".join(out)
+    Console().print(Syntax(text, "toml", theme="ansi_dark", background_color="default"), soft_wrap=True)
 
 
 @app.command()
 def demo(
-    config: ConfigOption = None,
+    config: OfflineConfigOption = None,
     script: Annotated[Path | None, typer.Option(help="The scripted user (TOML).")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where session folders go (default runs/).")] = None,
@@ -115,7 +114,7 @@ def demo(
     from voiceloop.config.settings import CONFIGS_DIR
     from voiceloop.demo import run_demo
 
-    settings = load(config, "offline", llm, {"log": {"dir": out}} if out is not None else None)
+    settings = load(config, OFFLINE_PROFILE, llm, {"log": {"dir": out}} if out is not None else None)
     try:
         user_script = load_script(script or CONFIGS_DIR / "demo-script.toml")
     except ConfigError as exc:
@@ -135,11 +134,11 @@ def demo(
 
 
 @app.command()
-def doctor(config: ConfigOption = None) -> None:
+def doctor(config: OfflineConfigOption = None, llm: LlmOption = None) -> None:
     """Say what is installed, which adapters load, whether the LLM answers, devices, CUDA."""
     from voiceloop.cli.doctor import run_doctor
 
-    settings = load(config, "offline")
+    settings = load(config, OFFLINE_PROFILE, llm)
     sys.exit(run_doctor(settings))
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.options import OFFLINE_PROFILE, OfflineConfigOption
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -15,15 +17,13 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--backends", help="Comma-separated backend profiles, e.g. local,deepseek.")
         ],
         script: Annotated[
-            Path | None, typer.Option(help="The spoken script (default configs/bench-script.toml).")
+            Path | None, typer.Option(help="The spoken script (default voiceloop/configs/bench-script.toml).")
         ] = None,
         report: Annotated[Path, typer.Option(help="JSON report; the HTML page goes beside it.")] = Path(
             "bench-report.json"
         ),
         repeat: Annotated[int, typer.Option(min=1, help="Runs of the script per backend.")] = 1,
-        config: Annotated[
-            str | None, typer.Option("--config", "-c", help="TOML file or profile name.")
-        ] = None,
+        config: OfflineConfigOption = None,
     ) -> None:
         """Ask several LLM backends the same spoken questions and compare latency and replies."""
         import asyncio
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         from voiceloop.llm.bench import run_bench, write_reports
 
         # A backend that is down is a result, not a stand-in: no echo fallback.
-        settings = load(config, "offline", overrides={"llm": {"fallback_to_echo": False}})
+        settings = load(config, OFFLINE_PROFILE, overrides={"llm": {"fallback_to_echo": False}})
         names = [name.strip() for name in backends.split(",") if name.strip()]
         try:
             for name in names:

@@ -51,7 +51,7 @@ def calibrate(
     from voiceloop.build import build_adapter
     from voiceloop.cli.app import fail, load
 
-    settings = load(config, "default")
+    settings = load(config)
     chosen = backend or (settings.audio.backend if settings.audio.backend in REAL_BACKENDS else "sounddevice")
     if chosen not in REAL_BACKENDS:
         fail(f"--backend {chosen}: choose one of {', '.join(REAL_BACKENDS)}")

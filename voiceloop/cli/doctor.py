@@ -89,10 +89,23 @@ def _adapter_checks(settings: Settings) -> list[Check]:
         checks.append((label, True, "loads"))
         if kind == "llm":
             reason = asyncio.run(_check_llm(adapter))
+            if reason is not None:
+                reason = f"{reason}. {_llm_fix(adapter.active if adapter.active in settings.llm.backends else None)}"
             checks.append(("llm endpoint", reason is None, reason or f"answers: {adapter.description}"))
     known = {kind: ", ".join(sorted(available(kind))) for kind in KINDS}
     checks.append(("adapters known", None, "; ".join(f"{k}: {v}" for k, v in known.items())))
     return checks
+
+
+def _llm_fix(backend: str | None) -> str:
+    """What to do about an endpoint that does not answer: start it, point elsewhere, or leave it out."""
+    variable = (
+        f"VOICELOOP_LLM__BACKENDS__{backend.upper()}__BASE_URL" if backend else "VOICELOOP_LLM__BASE_URL"
+    )
+    return (
+        f"Start the server, point {variable}=http://HOST:PORT/v1 at one that runs, "
+        "or check everything else without a model: voiceloop doctor --llm echo"
+    )
 
 
 async def _check_llm(adapter: object) -> str | None:

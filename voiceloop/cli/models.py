@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.cli.options import ConfigOption
+
 models_app = typer.Typer(help="List and download ASR models (FunASR, via ModelScope).", no_args_is_help=True)
 
 
@@ -19,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 @models_app.command("list")
 def list_models(
-    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Known model names, whether each is cached here, and what the config uses."""
     from rich.console import Console
@@ -29,7 +31,7 @@ def list_models(
     from voiceloop.asr.base import AsrError
     from voiceloop.cli.app import load
 
-    settings = load(config, "default")
+    settings = load(config)
     paraformer = settings.asr.paraformer
     used = {paraformer.model, paraformer.vad_model, paraformer.punc_model} - {None}
     table = Table(title=f"ASR models (cache: {models.cache_root()})")
@@ -58,7 +60,7 @@ def download(
         ),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Fetch models into ModelScope's cache (where FunASR and voiceloop look), with progress."""
     from rich.console import Console
@@ -76,7 +78,7 @@ def download(
     from voiceloop.cli.app import fail, load
 
     if not names:
-        settings = load(config, "default")
+        settings = load(config)
         paraformer = settings.asr.paraformer
         names = [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
         if not names:

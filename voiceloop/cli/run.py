@@ -53,13 +53,13 @@ def run(
     if backend is not None and backend not in REAL_BACKENDS:
         fail(f"--backend {backend}: choose one of {', '.join(REAL_BACKENDS)}")
     console = RunConsole()
-    profile_backend = backend or load(config, "default", llm).audio.backend
+    profile_backend = backend or load(config, llm=llm).audio.backend
     chosen = profile_backend if profile_backend in REAL_BACKENDS else "sounddevice"
     if chosen != profile_backend:
         console.note(f"audio.backend is '{profile_backend}'; `voiceloop run` uses real devices: sounddevice")
     # Loaded with the real backend chosen, so a delay saved by `voiceloop calibrate` applies.
     overrides = {"audio": {"backend": chosen}, **({"log": {"dir": out}} if out is not None else {})}
-    settings = load(config, "default", llm, overrides)
+    settings = load(config, llm=llm, overrides=overrides)
     try:
         result = asyncio.run(run_session(settings, console, input_device, output_device, seconds))
     except KeyboardInterrupt:

@@ -43,14 +43,14 @@ def serve(
     from rich.console import Console
 
     from voiceloop.cli.app import fail, load
-    from voiceloop.errors import one_line
+    from voiceloop.cli.hints import startup_error
     from voiceloop.server.origins import is_loopback
 
     flags = {"host": host, "port": port, "allowed_dir": allowed_dir}
     overrides: dict[str, Any] = {"serve": {k: v for k, v in flags.items() if v is not None}}
     if asr is not None:
         overrides["asr"] = {"name": asr}
-    settings = load(config, "default", llm, overrides)
+    settings = load(config, llm=llm, overrides=overrides)
 
     bind = settings.serve.host
     if not is_loopback(bind) and settings.serve.token is None:
@@ -79,7 +79,7 @@ def serve(
     try:
         app = create_app(settings, start_session=session)
     except Exception as exc:  # a missing model or library: one line that says what to do
-        fail(one_line(exc), 1)
+        fail(startup_error(exc), 1)
     shown = "localhost" if bind == "127.0.0.1" else bind
     console.print(
         f"voiceloop serve: http://{shown}:{settings.serve.port}/  (API docs: /docs)", highlight=False

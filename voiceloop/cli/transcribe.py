@@ -59,11 +59,11 @@ def register(app: typer.Typer) -> None:
         if language is not None:
             overrides["language"] = language
         if asr_model is not None:
-            chosen = asr or load(config, "default").asr.name
+            chosen = asr or load(config).asr.name
             overrides[chosen] = {"model": asr_model}
         if device is not None:
             overrides.setdefault("paraformer", {})["device"] = device
-        settings = load(config, "default", overrides={"asr": overrides} if overrides else None)
+        settings = load(config, overrides={"asr": overrides} if overrides else None)
         from voiceloop.asr.base import split_hotwords
 
         words = split_hotwords(hotwords) if hotwords is not None else None
@@ -79,6 +79,7 @@ def _run(
     from voiceloop.asr import batch as batching
     from voiceloop.build import build_adapter
     from voiceloop.cli.app import fail
+    from voiceloop.cli.hints import startup_error
     from voiceloop.registry import AdapterNotFound
 
     err = Console(stderr=True, highlight=False)
@@ -98,7 +99,9 @@ def _run(
             fail(str(exc))
         except Exception as exc:  # a model that is not there, a package that is not installed
             # soft_wrap: the message holds a command to copy; no line breaks inside it
-            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+            err.print(
+                f"[bold red]error:[/] {startup_error(exc)}", soft_wrap=True, markup=True, highlight=False
+            )
             raise typer.Exit(1) from None
     err.print(f"[dim]{getattr(recognizer, 'description', recognizer.name)}[/]")
 
@@ -123,7 +126,7 @@ def _run(
         audio_total += result.duration_s
         progress.update(task, advance=1, audio=audio_total)
         if result.error:
-            (progress.console if shared else err).print(f"[bold red]error:[/] {result.error}")
+            (progress.console if shared else err).print(f"[bold red]error:[/] {result.error}", soft_wrap=True)
         elif out is None:
             body = _render(result, fmt, len(inputs))
             if shared:

@@ -30,7 +30,8 @@ from voiceloop.tts.options import EdgeOptions, EspeakOptions
 
 __all__ = ["ConfigError", "Settings", "StageSection", "format_validation_error", "load_settings"]
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The profiles and scripts ship inside the package, so a plain (non-editable) install has them.
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class Section(BaseModel):
@@ -338,7 +339,7 @@ class Settings(BaseSettings):
 
 
 def resolve_profile(config: str | Path | None) -> Path | None:
-    """A path, or a profile name from `configs/` (`offline` → configs/offline.toml)."""
+    """A path, or a profile name from `voiceloop/configs/` (`offline` → voiceloop/configs/offline.toml)."""
     if config is None:
         env = os.environ.get("VOICELOOP_CONFIG")
         if not env:

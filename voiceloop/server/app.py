@@ -23,6 +23,7 @@ from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
 from voiceloop.llm.base import ChatModel
 from voiceloop.server import audio_routes, info, session_routes
+from voiceloop.server.api_docs import install_api_docs
 from voiceloop.server.asr_queue import RecognizerQueue
 from voiceloop.server.auth import AccessGate
 from voiceloop.server.errors import install_handlers
@@ -95,7 +96,10 @@ def create_app(
         # A chunked upload has no Content-Length to refuse up front: it is cut off here, as it
         # streams in, before more than the limit reaches the temporary file.
         max_body_size=max_body_bytes,
+        docs_url=None,  # /docs and /redoc come from api_docs, with their assets served here
+        redoc_url=None,
     )
+    install_api_docs(app)
     app.add_middleware(
         AccessGate,
         token=serve.token.get_secret_value() if serve.token is not None else None,

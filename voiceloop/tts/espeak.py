@@ -109,7 +109,7 @@ class _Engine:
         # the file "en", "zh" is "cmn"), so fall back to choosing the voice by language.
         spec = _VoiceSpec(languages=base.encode())
         if not base or self._lib.espeak_SetVoiceByProperties(ctypes.byref(spec)) != _EE_OK:
-            raise TtsError(f"espeak has no voice named '{voice}' (see espeak.list_voices())")
+            raise TtsError(f"espeak has no voice named '{voice}': `voiceloop voices --tts espeak` lists them")
         resolved = _short_name(self._lib.espeak_GetCurrentVoice().contents.identifier)
         self._lib.espeak_SetVoiceByName(f"{resolved}+{steady}".encode())
 
