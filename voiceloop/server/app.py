@@ -28,6 +28,7 @@ from voiceloop.server.auth import AccessGate
 from voiceloop.server.errors import install_handlers
 from voiceloop.server.live import LiveHub
 from voiceloop.server.origins import OriginPolicy
+from voiceloop.server.request_stats import RequestCounts, RequestTiming
 from voiceloop.server.speech import SpeechService
 from voiceloop.server.state import ServerState, state
 from voiceloop.tts.base import SpeechSynthesizer
@@ -106,6 +107,9 @@ def create_app(
         app,
         too_large_message=f"the request body is over the {serve.max_upload_mb:g} MB limit (serve.max_upload_mb)",
     )
+    # Outermost: it counts and times whatever answered, the gate's refusals included.
+    requests = RequestCounts()
+    app.add_middleware(RequestTiming, counts=requests)
 
     app.include_router(audio_routes.router)
     app.include_router(session_routes.router)
@@ -150,6 +154,7 @@ def create_app(
                 "formats": serve_cfg.formats,
             },
             "queue": server.queue.stats(),
+            "requests": requests.stats(),
             "session": server.hub.status(),
         }
 

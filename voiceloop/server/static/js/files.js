@@ -1,16 +1,17 @@
 // The "Transcribe files" tab: a queue of files uploaded two at a time, a row per file with
 // its progress and transcript, and downloads as txt, SRT or JSON.
 
-import { errorMessage, hotwordsFrom, postTranscription } from "./api.js";
+import { errorMessage, hotwordsFrom, postTranscription, worthRetrying } from "./api.js";
 import { $, downloadBlob, el } from "./dom.js";
 import { baseName, formatBytes, formatDuration, formatSpan } from "./format.js";
 import { onLimitsChange, serverLimits } from "./limits.js";
 
 const PARALLEL_UPLOADS = 2; // two at a time keeps the server's queue busy without flooding it
 const MAX_BUSY_RETRIES = 3;
-const jobs = []; // {id, file, status, progress, result, error, row, clientDuration}
+const jobs = []; // {id, file, status, progress, result, error, httpStatus, serverMs, run, startedAt, finishedAt, row, clientDuration}
 let nextJobId = 1;
 let activeUploads = 0;
+let currentRun = 0; // each press of Transcribe while nothing runs starts a run: throughput is per run
 
 function tooBig(file) {
   const { maxUploadMb } = serverLimits();
@@ -57,6 +58,7 @@ function renderJobRow(job) {
       el("span", { class: "hint file-size", text: formatBytes(job.file.size) })),
     el("td", { class: "col-duration num" }),
     el("td", { class: "col-status" }),
+    el("td", { class: "col-time num" }),
     el("td", { class: "col-text" }),
     el("td", { class: "col-download" },
       el("button", { type: "button", class: "dl-txt small", text: "txt", "aria-label": `Download ${job.file.name} as text`, onclick: () => downloadJob(job, "txt") }),
@@ -92,6 +94,8 @@ function updateJobRow(job, row = job.row) {
     status.append(el("span", { class: "hint", text: ` retrying in ${job.waitS} s` }));
   }
 
+  renderTiming(job, $(".col-time", row));
+
   const text = $(".col-text", row);
   if (job.status === "error") {
     text.replaceChildren(el("span", { class: "row-error", role: "alert", text: job.error }));
@@ -104,7 +108,49 @@ function updateJobRow(job, row = job.row) {
   }
   const finished = job.status === "done";
   for (const button of row.querySelectorAll(".dl-txt, .dl-srt, .dl-json")) button.disabled = !finished;
-  $(".retry", row).hidden = job.status !== "error" || tooBig(job.file);
+  $(".retry", row).hidden = job.status !== "error" || !job.retryable;
+}
+
+// The server's time for the file (Server-Timing), its real-time factor (that time over the
+// audio's length: below 1 is faster than real time) and, where the recogniser reports one, its
+// confidence.
+function renderTiming(job, cell) {
+  cell.replaceChildren();
+  delete cell.dataset.rtf;
+  if (job.status !== "done" || !job.result) return;
+  const seconds = Number.isFinite(job.serverMs) ? job.serverMs / 1000 : null;
+  const duration = job.result.duration;
+  if (seconds !== null) {
+    cell.append(el("span", { class: "proc-time", text: `${seconds.toFixed(2)} s` }));
+    if (duration > 0) {
+      const rtf = seconds / duration;
+      cell.dataset.rtf = rtf.toFixed(3);
+      cell.append(el("span", { class: "hint rtf", title: "real-time factor: processing time / audio length", text: `RTF ${rtf.toFixed(2)}` }));
+    }
+  }
+  const confidence = job.result.confidence;
+  if (Number.isFinite(confidence)) {
+    cell.dataset.confidence = String(confidence);
+    cell.append(el("span", { class: "hint confidence", title: "the recogniser's confidence", text: `conf. ${Math.round(confidence * 100)}%` }));
+  }
+}
+
+// The latest run's throughput: seconds of audio transcribed per second of wall-clock time,
+// from its first upload's start to its last answer (uploads run in parallel, so this is not
+// the sum of the rows' times).
+function updateThroughput() {
+  const node = $("#files-throughput");
+  const done = jobs.filter((job) => job.run === currentRun && job.status === "done" && job.result);
+  const audioS = done.reduce((sum, job) => sum + (Number(job.result.duration) || 0), 0);
+  const wallS = done.length ? (Math.max(...done.map((job) => job.finishedAt)) - Math.min(...done.map((job) => job.startedAt))) / 1000 : 0;
+  if (!done.length || !(wallS > 0) || !(audioS > 0)) {
+    node.textContent = "";
+    delete node.dataset.speed;
+    return;
+  }
+  const speed = audioS / wallS;
+  node.dataset.speed = speed.toFixed(3);
+  node.textContent = `Throughput: ${done.length} file${done.length > 1 ? "s" : ""}, ${audioS.toFixed(1)} s of audio in ${wallS.toFixed(1)} s (${speed.toFixed(1)}× real time)`;
 }
 
 function updateFilesSummary() {
@@ -128,6 +174,7 @@ function updateFilesSummary() {
   if (done) parts.push(`${done} done`);
   if (errors) parts.push(`${errors} failed`);
   $("#files-summary").textContent = parts.join(" · ");
+  updateThroughput();
 }
 
 function setJob(job, changes) {
@@ -153,29 +200,34 @@ function pumpQueue() {
 function startQueued() {
   // The hotwords are fixed when the user presses Transcribe, not when a file's turn comes.
   const prompt = hotwordsFrom($("#hotwords"));
+  if (!jobs.some((job) => ["uploading", "transcribing", "waiting"].includes(job.status) || (job.status === "queued" && job.started))) currentRun++;
   for (const job of jobs) {
-    if (job.status === "queued" && !job.started) Object.assign(job, { started: true, prompt });
+    if (job.status === "queued" && !job.started) Object.assign(job, { started: true, prompt, run: currentRun });
   }
   pumpQueue();
 }
 
 function retryJob(job) {
-  setJob(job, { status: "queued", error: null, started: true, retries: 0 });
+  setJob(job, { status: "queued", error: null, started: true, retries: 0, run: currentRun });
   pumpQueue();
 }
 
 async function uploadJob(job) {
+  if (!job.retries) job.startedAt = performance.now();
   setJob(job, { status: "uploading", progress: 0 });
   const response = await postTranscription(job.file, { response_format: "verbose_json", prompt: job.prompt },
     (fraction, uploaded) => {
       if (uploaded) setJob(job, { status: "transcribing" });
       else if (job.status === "uploading") setJob(job, { progress: fraction });
     });
+  job.finishedAt = performance.now();
+  job.httpStatus = response.status;
+  job.serverMs = response.serverMs;
   if (response.status === 200) {
     try {
       setJob(job, { status: "done", result: JSON.parse(response.body) });
     } catch (_) {
-      setJob(job, { status: "error", error: "the server answered with something that is not JSON" });
+      setJob(job, { status: "error", retryable: false, error: "the server answered with something that is not JSON" });
     }
     return;
   }
@@ -186,7 +238,7 @@ async function uploadJob(job) {
     await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
     return uploadJob(job);
   }
-  setJob(job, { status: "error", error: errorMessage(response.status, response.body, response.statusText) });
+  setJob(job, { status: "error", retryable: worthRetrying(response.status), error: errorMessage(response.status, response.body, response.statusText) });
 }
 
 // ── downloads ──

@@ -1,0 +1,61 @@
+# ruff: noqa: F811 - the fixtures imported below are, as pytest wants, parameters of the same name
+"""The web page's newer parts in a real headless Chromium against the real server: per-file
+timing and throughput, the live view across sessions and its per-stage latencies, the request
+counters and CPU load, a phone-sized screen, the token prompt, and the page in Chinese.
+
+The browser, the server and the page fixture are the ones of tests/test_serve_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.test_serve_browser import (  # noqa: F401 - fixtures, used by name
+    base_url,
+    browser,
+    mic_wav,
+    open_tab,
+    page,
+    screenshot,
+    settings,
+    speech_wav,
+)
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.slow
+
+
+def test_each_file_shows_its_processing_time_and_rtf_and_the_run_its_throughput(
+    page: Page, speech_wav: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF this is not audio at all" * 10)
+    open_tab(page, "files")
+
+    page.locator("#file-input").set_input_files([speech_wav, empty, broken])
+    page.locator("#transcribe-btn").click()
+    rows = page.locator("#results-body tr")
+    good, nothing, bad = rows.nth(0), rows.nth(1), rows.nth(2)
+    expect(good).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(good.locator(".col-time .proc-time")).to_have_text(re.compile(r"^\d+\.\d\d s$"))
+    expect(good.locator(".col-time .rtf")).to_have_text(re.compile(r"^RTF \d+\.\d\d$"))
+    rtf = float(good.locator(".col-time").get_attribute("data-rtf") or "nan")
+    assert 0 < rtf < 10
+    throughput = page.locator("#files-throughput")
+    expect(throughput).to_contain_text("real time")
+    assert float(throughput.get_attribute("data-speed") or "nan") > 0
+
+    # Refused as the request's own fault: asking again would fail the same way, so no retry.
+    for row, reason in ((nothing, "empty"), (bad, "broken.wav")):
+        expect(row).to_have_attribute("data-status", "error")
+        expect(row.locator(".row-error")).to_contain_text(reason)
+        expect(row.locator(".retry")).to_be_hidden()
+        expect(row.locator(".col-time")).to_have_text("")
+    screenshot(page, "files-timing")
