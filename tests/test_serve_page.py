@@ -59,3 +59,35 @@ def test_each_file_shows_its_processing_time_and_rtf_and_the_run_its_throughput(
         expect(row.locator(".retry")).to_be_hidden()
         expect(row.locator(".col-time")).to_have_text("")
     screenshot(page, "files-timing")
+
+
+def test_a_new_session_starts_a_new_view_and_every_stage_of_a_turn_is_shown(page: Page) -> None:
+    open_tab(page, "live")
+    expect(page.locator("body")).to_have_attribute("data-events-connected", "true")
+    table = page.locator("#latency-table")
+
+    page.locator("#start-demo").click()
+    expect(table.locator("tbody tr")).to_have_count(2, timeout=40_000)
+    # Every stage the feed times has its own figure, however small next to the others.
+    first = table.locator("tbody tr").last
+    expect(first).to_have_attribute("data-turn", "1")
+    for stage in ("endpoint", "asr", "llm_ttft", "tts_first_audio", "voice_to_voice"):
+        expect(first.locator(f'td[data-stage="{stage}"]')).to_have_text(re.compile(r"^\d+$"))
+    expect(table.locator('thead th[data-stage="llm_ttft"]')).to_have_attribute("title", "LLM first token")
+    page.locator("#stop-session").click()
+    expect(page.locator("#session-source")).to_have_text("none")
+
+    page.locator("#start-demo").click()
+    expect(page.locator("#session-source")).to_have_text("demo")
+    # The second session's view holds only its own conversation, counted from its first turn.
+    expect(page.locator("#transcript .line.system", has_text="Session started")).to_have_count(1)
+    expect(page.locator("#transcript .line.system", has_text="Session ended")).to_have_count(0)
+    expect(page.locator("#turn-count")).to_have_text("0")
+    expect(table.locator("tbody tr")).to_have_count(0)
+    expect(page.locator("#latency-chart")).to_have_attribute("data-bars", "0")
+    expect(table.locator("tbody tr")).to_have_count(1, timeout=40_000)
+    expect(page.locator("#turn-count")).to_have_text("1")
+    expect(page.locator("#transcript .line.user").first).to_have_attribute("data-turn", "1")
+    expect(page.locator("#transcript .line.user")).to_have_count(1)
+    screenshot(page, "live-second-session")
+    page.locator("#stop-session").click()

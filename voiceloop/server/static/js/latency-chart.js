@@ -4,13 +4,15 @@
 
 import { el } from "./dom.js";
 
-const CHART_PARTS = [
+export const CHART_PARTS = [
   ["endpoint", "End of speech", "--c-endpoint"],
   ["asr", "ASR", "--c-asr"],
   ["llm_ttft", "LLM first token", "--c-llm"],
   ["tts_first_audio", "TTS first audio", "--c-tts"],
 ];
 const CHART_MAX_BARS = 24;
+// A stage that took any time at all stays visible however short it is beside the others.
+const MIN_PART_PX = 3;
 
 function cssColor(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
@@ -85,17 +87,20 @@ export function drawLatencyChart(canvas, turns) {
   bars.forEach((bar, i) => {
     const x = pad.left + slot * i + (slot - barW) / 2;
     let base = 0;
+    let topPx = y(0); // where the stack drawn so far ends
     for (const [key, , color] of CHART_PARTS) {
       const ms = value(bar.timings, key);
       if (!ms) continue;
+      const heightPx = Math.max(MIN_PART_PX, y(base) - y(base + ms));
       ctx.fillStyle = cssColor(color);
-      ctx.fillRect(x, y(base + ms), barW, y(base) - y(base + ms));
+      ctx.fillRect(x, topPx - heightPx, barW, heightPx);
+      topPx -= heightPx;
       base += ms;
     }
     if (bar.outcome === "interrupted" || bar.outcome === "error") {
       ctx.strokeStyle = cssColor(bar.outcome === "error" ? "--danger" : "--warn");
       ctx.lineWidth = 2;
-      ctx.strokeRect(x - 1, y(base) - 1, barW + 2, y(0) - y(base) + 2);
+      ctx.strokeRect(x - 1, topPx - 1, barW + 2, y(0) - topPx + 2);
       ctx.lineWidth = 1;
     }
     // voice_to_voice is the figure users feel: a tick at its height (the parts do not always

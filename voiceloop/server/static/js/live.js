@@ -7,6 +7,7 @@ import { fetchJson } from "./api.js";
 import { $, el } from "./dom.js";
 import { connectEventsFeed } from "./events-feed.js";
 import { drawLatencyChart, renderLegend } from "./latency-chart.js";
+import { renderLatencyTable } from "./latency-table.js";
 import { showTab } from "./tabs.js";
 import { isTalking, setUpTalk, startTalking, stopTalking } from "./talk.js";
 
@@ -28,6 +29,7 @@ let errorTimer = null;
 
 export function redrawChart() {
   drawLatencyChart($("#latency-chart"), live.turns);
+  renderLatencyTable($("#latency-table"), live.turns);
 }
 
 function setFeedStatus(status, text) {
@@ -69,7 +71,11 @@ function applyStatus(status) {
 
 function onSessionEvent(event) {
   if (event.status === "started") {
-    live.sessionSeq++;
+    // A new conversation starts a new view: its turns count from #1 again, and drawn after
+    // the last session's they would read as one conversation of both.
+    const seq = live.sessionSeq;
+    resetLiveView();
+    live.sessionSeq = seq + 1;
     live.running = true;
     addLine("system", `Session started (${event.source || "?"})${event.detail ? ": " + event.detail : ""}`);
     $("#session-source").textContent = event.source || "running";
