@@ -91,3 +91,32 @@ def test_a_new_session_starts_a_new_view_and_every_stage_of_a_turn_is_shown(page
     expect(page.locator("#transcript .line.user")).to_have_count(1)
     screenshot(page, "live-second-session")
     page.locator("#stop-session").click()
+
+
+def test_system_info_counts_failed_uploads_and_recogniser_passes_and_shows_cpu_load(
+    page: Page, speech_wav: Path, tmp_path: Path
+) -> None:
+    before = page.request.get("/info").json()
+    broken = []
+    for index in range(3):
+        path = tmp_path / f"broken-{index}.wav"
+        path.write_bytes(b"RIFF not audio" * (index + 5))
+        broken.append(path)
+    open_tab(page, "files")
+    page.locator("#file-input").set_input_files([*broken, speech_wav, speech_wav])
+    page.locator("#transcribe-btn").click()
+    expect(page.locator("#results")).to_have_attribute("data-errors", "3", timeout=30_000)
+    expect(page.locator("#results")).to_have_attribute("data-done", "2", timeout=30_000)
+
+    page.locator("#tab-info").click()
+    requests, queue = before["requests"], before["queue"]
+    expect(page.locator("#info-requests-failed")).to_have_text(str(requests["failed"] + 3))
+    expect(page.locator("#info-requests-succeeded")).to_have_text(str(requests["succeeded"] + 2))
+    expect(page.locator("#info-requests-total")).to_have_text(str(requests["total"] + 5))
+    # Every pass through the recogniser is a batch, of one request or several.
+    batches = int(page.locator("#info-queue-batches").inner_text())
+    assert queue["batches"] + 1 <= batches <= queue["batches"] + 2
+    expect(page.locator("#info-queue-completed")).to_have_text(str(queue["completed"] + 2))
+    expect(page.locator("#info-cpu-percent")).to_have_text(re.compile(r"^\d+(\.\d)? % \(\d+ CPUs\)$"))
+    expect(page.locator("#info-cpu-load")).to_have_text(re.compile(r"^[\d.]+ / [\d.]+ / [\d.]+$"))
+    screenshot(page, "info-counters")

@@ -62,6 +62,7 @@ def create_app(
 
     recognizer = asr if asr is not None else build_adapter(settings, "asr")
     recognizer.warm_up()
+    info.cpu()  # primes the CPU counters, which measure from one call to the next
     serve = settings.serve
     queue = RecognizerQueue(
         recognizer, workers=serve.workers, capacity=serve.queue, batch_max=serve.batch_max
@@ -147,6 +148,7 @@ def create_app(
             "llm": {"backend": backend, "model": None if backend == "echo" else model},
             "cuda": info.cuda(),
             "memory": info.memory(),
+            "cpu": info.cpu(),
             "versions": info.versions(),
             "limits": {
                 "max_upload_mb": serve_cfg.max_upload_mb,

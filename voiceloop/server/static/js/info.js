@@ -35,8 +35,41 @@ function fillTable(table, rows) {
 }
 
 // The unit moves from the key to the value: "max_upload_mb: 50" reads "Max upload: 50 MB".
-function objectRows(object) {
-  return Object.entries(object || {}).map(([key, value]) => [humanKey(key.replace(/_(mb|s)$/, "")), humanValue(key, value)]);
+// With idPrefix each value cell gets an id ("info-requests-failed"); labels overrides names.
+function objectRows(object, idPrefix = null, labels = {}) {
+  return Object.entries(object || {}).map(([key, value]) => [
+    labels[key] || humanKey(key.replace(/_(mb|s)$/, "")),
+    humanValue(key, value),
+    idPrefix ? `${idPrefix}-${key.replace(/_/g, "-")}` : undefined,
+  ]);
+}
+
+const REQUEST_LABELS = {
+  total: "Transcription requests",
+  succeeded: "Succeeded",
+  failed: "Refused (bad input)",
+  busy: "Turned away (busy)",
+  errors: "Server errors",
+  busy_s: "Time spent",
+};
+const QUEUE_LABELS = {
+  completed: "Recognitions done",
+  failed: "Recognitions failed",
+  rejected: "Rejected (queue full)",
+  batches: "Recogniser passes",
+  batched: "Requests batched together",
+  largest_batch: "Largest batch",
+};
+
+function cpuRows(cpu) {
+  if (!cpu) return [];
+  const of = cpu.count ? ` (${cpu.count} CPUs)` : "";
+  const load = [cpu.load_1m, cpu.load_5m, cpu.load_15m].map((value) => humanValue("load", value)).join(" / ");
+  return [
+    ["CPU use", `${humanValue("percent", cpu.percent)} %${of}`, "info-cpu-percent"],
+    ["This server", `${humanValue("percent", cpu.process_percent)} %`, "info-cpu-process"],
+    ["Load 1 / 5 / 15 min", load, "info-cpu-load"],
+  ];
 }
 
 function renderInfo(info, health) {
@@ -71,8 +104,10 @@ function renderInfo(info, health) {
   }
   fillTable($("#info-cuda"), cudaRows);
   fillTable($("#info-memory"), objectRows(info.memory));
+  fillTable($("#info-cpu"), cpuRows(info.cpu));
   fillTable($("#info-limits"), objectRows(info.limits));
-  fillTable($("#info-queue"), objectRows(info.queue));
+  fillTable($("#info-requests"), objectRows(info.requests, "info-requests", REQUEST_LABELS));
+  fillTable($("#info-queue"), objectRows(info.queue, "info-queue", QUEUE_LABELS));
   fillTable($("#info-versions"), Object.entries(info.versions || {}).map(([name, version]) => [name, version || "not installed"]));
 }
 
