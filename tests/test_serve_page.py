@@ -120,3 +120,52 @@ def test_system_info_counts_failed_uploads_and_recogniser_passes_and_shows_cpu_l
     expect(page.locator("#info-cpu-percent")).to_have_text(re.compile(r"^\d+(\.\d)? % \(\d+ CPUs\)$"))
     expect(page.locator("#info-cpu-load")).to_have_text(re.compile(r"^[\d.]+ / [\d.]+ / [\d.]+$"))
     screenshot(page, "info-counters")
+
+
+# Elements that stick out past the right edge of the window, leaving out those inside a box
+# that scrolls sideways on purpose (the results table).
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = (node) => ["auto", "scroll", "hidden"].includes(getComputedStyle(node).overflowX);
+  const out = [];
+  for (const node of document.querySelectorAll("body *")) {
+    const box = node.getBoundingClientRect();
+    if (!box.width || box.right <= width + 0.5) continue;
+    let parent = node.parentElement, clipped = false;
+    while (parent && parent !== document.body) { if (scrolls(parent)) { clipped = true; break; } parent = parent.parentElement; }
+    if (!clipped) out.push(`${node.tagName.toLowerCase()}#${node.id}.${node.className}: ${Math.round(box.right)}`);
+  }
+  return out;
+}"""
+
+
+def test_on_a_phone_nothing_overflows_and_every_tab_is_within_reach(
+    browser, base_url: str, speech_wav: Path
+) -> None:
+    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone = context.new_page()
+        for tab in ("files", "record", "live", "info"):
+            phone.goto(f"/#{tab}")
+            expect(phone.locator("body")).to_have_attribute("data-ready", "true")
+            if tab == "files":  # a transcript's text must be readable whole, not cut at the edge
+                phone.locator("#file-input").set_input_files(speech_wav)
+                phone.locator("#transcribe-btn").click()
+                text = phone.locator("#results-body tr .col-text")
+                expect(text).to_have_text("what time is it", timeout=30_000)
+                box = text.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+            if tab == "info":
+                expect(phone.locator("body")).to_have_attribute("data-info-loaded", "true")
+            width = phone.evaluate("document.documentElement.clientWidth")
+            assert phone.evaluate("document.documentElement.scrollWidth") <= width, tab
+            assert phone.evaluate(OVERFLOWING) == [], tab
+            # Every tab is on screen, whole, without scrolling anything sideways.
+            for button in phone.locator('[role="tab"]').all():
+                box = button.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, tab
+            screenshot(phone, f"phone-{tab}")
+        phone.locator("#tab-info").click()
+        expect(phone.locator("#panel-info")).to_be_visible()
+    finally:
+        context.close()
