@@ -169,3 +169,37 @@ def test_on_a_phone_nothing_overflows_and_every_tab_is_within_reach(
         expect(phone.locator("#panel-info")).to_be_visible()
     finally:
         context.close()
+
+
+def test_without_a_token_a_browser_is_asked_for_it_and_api_clients_still_get_json(browser, settings) -> None:
+    from pydantic import SecretStr
+
+    from voiceloop.testing.serve import running_server
+
+    guarded = settings.model_copy(deep=True)
+    guarded.serve.token = SecretStr("kiosk-secret-token")
+    with running_server(guarded) as url:
+        context = browser.new_context(base_url=url)
+        try:
+            page = context.new_page()
+            answer = page.goto("/#info")
+            assert answer is not None and answer.status == 401
+            assert answer.headers["content-type"].startswith("text/html")
+            page.locator("#token").fill("not-the-token")
+            page.locator("#token-form button").click()
+            expect(page.locator(".wrong")).to_be_visible()
+            page.locator("#token").fill("kiosk-secret-token")
+            page.locator("#token-form button").click()
+            # In: the page itself, on the tab the address named, the token gone from the address.
+            expect(page.locator("#info-device")).to_have_text("cpu")
+            assert "token" not in page.url and page.url.endswith("#info")
+
+            fresh = browser.new_context(base_url=url)
+            try:
+                api = fresh.request.get("/info")
+                assert api.status == 401 and api.headers["content-type"] == "application/json"
+                assert "token" in api.json()["error"]["message"]
+            finally:
+                fresh.close()
+        finally:
+            context.close()
