@@ -203,3 +203,47 @@ def test_without_a_token_a_browser_is_asked_for_it_and_api_clients_still_get_jso
                 fresh.close()
         finally:
             context.close()
+
+
+def test_the_page_follows_a_chinese_browser_and_switches_language(
+    browser, base_url: str, speech_wav: Path
+) -> None:
+    context = browser.new_context(base_url=base_url, locale="zh-CN")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        open_tab(page, "files")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        expect(page.locator("#tab-files")).to_have_text("转写文件")
+        expect(page.locator("#tab-info")).to_have_text("系统信息")
+        expect(page.locator("#lang-switch")).to_have_value("zh")
+        page.locator("#file-input").set_input_files(speech_wav)
+        expect(page.locator("#transcribe-btn")).to_have_text("开始转写")
+        page.locator("#transcribe-btn").click()
+        row = page.locator("#results-body tr").first
+        expect(row.locator(".status-pill")).to_have_text("完成", timeout=30_000)
+        expect(page.locator("#files-summary")).to_have_text("1 个完成")
+        screenshot(page, "files-zh")
+
+        page.locator("#tab-live").click()
+        expect(page.locator("#live-state")).to_have_text("空闲")
+        expect(page.locator("#latency-legend")).to_contain_text("语音结束判定")
+        page.locator("#tab-info").click()
+        expect(page.locator("#info-requests")).to_contain_text("被拒绝（输入有误）")
+        expect(page.locator("#info-cpu")).to_contain_text("CPU 使用率")
+
+        # The switch turns everything, already drawn or not, to English, and is remembered.
+        page.locator("#lang-switch").select_option("en")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#info-requests")).to_contain_text("Refused (bad input)")
+        expect(page.locator("#tab-files")).to_have_text("Transcribe files")
+        page.locator("#tab-files").click()
+        expect(row.locator(".status-pill")).to_have_text("done")
+        expect(page.locator("#files-summary")).to_have_text("1 done")
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#tab-live")).to_have_text("Live session")
+        assert errors == []
+    finally:
+        context.close()

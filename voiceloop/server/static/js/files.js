@@ -4,6 +4,7 @@
 import { errorMessage, hotwordsFrom, postTranscription, worthRetrying } from "./api.js";
 import { $, downloadBlob, el } from "./dom.js";
 import { baseName, formatBytes, formatDuration, formatSpan } from "./format.js";
+import { onLanguageChange, t } from "./i18n.js";
 import { onLimitsChange, serverLimits } from "./limits.js";
 
 const PARALLEL_UPLOADS = 2; // two at a time keeps the server's queue busy without flooding it
@@ -23,7 +24,7 @@ function addFiles(fileList) {
     const job = { id: nextJobId++, file, status: "queued", result: null, error: null, retries: 0 };
     if (tooBig(file)) {
       job.status = "error";
-      job.error = `file is ${formatBytes(file.size)}; the server accepts at most ${serverLimits().maxUploadMb} MB`;
+      job.error = t("files.tooBig", { size: formatBytes(file.size), mb: serverLimits().maxUploadMb });
     }
     jobs.push(job);
     job.row = renderJobRow(job);
@@ -64,20 +65,12 @@ function renderJobRow(job) {
       el("button", { type: "button", class: "dl-txt small", text: "txt", "aria-label": `Download ${job.file.name} as text`, onclick: () => downloadJob(job, "txt") }),
       el("button", { type: "button", class: "dl-srt small", text: "srt", "aria-label": `Download ${job.file.name} as SRT subtitles`, onclick: () => downloadJob(job, "srt") }),
       el("button", { type: "button", class: "dl-json small", text: "json", "aria-label": `Download ${job.file.name} as JSON`, onclick: () => downloadJob(job, "json") }),
-      el("button", { type: "button", class: "retry small", text: "retry", "aria-label": `Retry ${job.file.name}`, onclick: () => retryJob(job) })),
+      el("button", { type: "button", class: "retry small", text: t("files.retry"), "aria-label": `Retry ${job.file.name}`, onclick: () => retryJob(job) })),
   );
   updateJobRow(job, row);
   return row;
 }
 
-const STATUS_LABELS = {
-  queued: "queued",
-  uploading: "uploading",
-  transcribing: "transcribing…",
-  waiting: "server busy",
-  done: "done",
-  error: "error",
-};
 
 function updateJobRow(job, row = job.row) {
   row.dataset.status = job.status;
@@ -85,13 +78,13 @@ function updateJobRow(job, row = job.row) {
   $(".col-duration", row).textContent = formatDuration(duration);
 
   const status = $(".col-status", row);
-  status.replaceChildren(el("span", { class: `status-pill status-${job.status}`, text: STATUS_LABELS[job.status] }));
+  status.replaceChildren(el("span", { class: `status-pill status-${job.status}`, text: t(`files.status.${job.status}`) }));
   if (job.status === "uploading") {
     const percent = Math.round((job.progress || 0) * 100);
     status.append(el("progress", { max: "100", value: String(percent), "aria-label": `Upload of ${job.file.name}` }),
       el("span", { class: "hint", text: ` ${percent}%` }));
   } else if (job.status === "waiting" && job.waitS) {
-    status.append(el("span", { class: "hint", text: ` retrying in ${job.waitS} s` }));
+    status.append(el("span", { class: "hint", text: t("files.retryIn", { s: job.waitS }) }));
   }
 
   renderTiming(job, $(".col-time", row));
@@ -102,13 +95,14 @@ function updateJobRow(job, row = job.row) {
   } else if (job.result) {
     text.replaceChildren(job.result.text
       ? el("span", { class: "row-text", text: job.result.text })
-      : el("span", { class: "hint", text: "(no speech recognised)" }));
+      : el("span", { class: "hint", text: t("files.noSpeech") }));
   } else {
     text.replaceChildren();
   }
   const finished = job.status === "done";
   for (const button of row.querySelectorAll(".dl-txt, .dl-srt, .dl-json")) button.disabled = !finished;
   $(".retry", row).hidden = job.status !== "error" || !job.retryable;
+  $(".retry", row).textContent = t("files.retry");
 }
 
 // The server's time for the file (Server-Timing), its real-time factor (that time over the
@@ -125,13 +119,13 @@ function renderTiming(job, cell) {
     if (duration > 0) {
       const rtf = seconds / duration;
       cell.dataset.rtf = rtf.toFixed(3);
-      cell.append(el("span", { class: "hint rtf", title: "real-time factor: processing time / audio length", text: `RTF ${rtf.toFixed(2)}` }));
+      cell.append(el("span", { class: "hint rtf", title: t("files.rtfTitle"), text: `RTF ${rtf.toFixed(2)}` }));
     }
   }
   const confidence = job.result.confidence;
   if (Number.isFinite(confidence)) {
     cell.dataset.confidence = String(confidence);
-    cell.append(el("span", { class: "hint confidence", title: "the recogniser's confidence", text: `conf. ${Math.round(confidence * 100)}%` }));
+    cell.append(el("span", { class: "hint confidence", title: t("files.confidenceTitle"), text: t("files.confidence", { percent: Math.round(confidence * 100) }) }));
   }
 }
 
@@ -150,7 +144,7 @@ function updateThroughput() {
   }
   const speed = audioS / wallS;
   node.dataset.speed = speed.toFixed(3);
-  node.textContent = `Throughput: ${done.length} file${done.length > 1 ? "s" : ""}, ${audioS.toFixed(1)} s of audio in ${wallS.toFixed(1)} s (${speed.toFixed(1)}× real time)`;
+  node.textContent = t("files.throughput", { n: done.length, audio: audioS.toFixed(1), wall: wallS.toFixed(1), speed: speed.toFixed(1) });
 }
 
 function updateFilesSummary() {
@@ -164,15 +158,15 @@ function updateFilesSummary() {
   table.dataset.errors = String(errors);
   $("#results-empty").hidden = jobs.length > 0;
   $("#transcribe-btn").disabled = queued === 0;
-  $("#transcribe-btn").textContent = queued > 1 ? `Transcribe ${queued} files` : "Transcribe";
+  $("#transcribe-btn").textContent = queued > 1 ? t("files.transcribeN", { n: queued }) : t("files.transcribe");
   $("#download-all").disabled = done === 0;
   $("#clear-results").disabled = jobs.length === 0 || activeUploads > 0;
   const busy = jobs.length - queued - done - errors;
   const parts = [];
-  if (queued) parts.push(`${queued} queued`);
-  if (busy) parts.push(`${busy} in progress`);
-  if (done) parts.push(`${done} done`);
-  if (errors) parts.push(`${errors} failed`);
+  if (queued) parts.push(t("files.summary.queued", { n: queued }));
+  if (busy) parts.push(t("files.summary.busy", { n: busy }));
+  if (done) parts.push(t("files.summary.done", { n: done }));
+  if (errors) parts.push(t("files.summary.failed", { n: errors }));
   $("#files-summary").textContent = parts.join(" · ");
   updateThroughput();
 }
@@ -227,7 +221,7 @@ async function uploadJob(job) {
     try {
       setJob(job, { status: "done", result: JSON.parse(response.body) });
     } catch (_) {
-      setJob(job, { status: "error", retryable: false, error: "the server answered with something that is not JSON" });
+      setJob(job, { status: "error", retryable: false, error: t("files.notJson") });
     }
     return;
   }
@@ -293,9 +287,9 @@ function clearResults() {
 // What the server accepts, under the drop zone (once /info has said).
 function showLimits(limits) {
   const parts = [];
-  if (limits.formats && limits.formats.length) parts.push(`Formats: ${limits.formats.join(", ")}`);
-  if (limits.maxUploadMb) parts.push(`up to ${limits.maxUploadMb} MB`);
-  if (limits.maxAudioS) parts.push(`${formatSpan(limits.maxAudioS)} of audio per file`);
+  if (limits.formats && limits.formats.length) parts.push(t("files.limits.formats", { formats: limits.formats.join(", ") }));
+  if (limits.maxUploadMb) parts.push(t("files.limits.size", { mb: limits.maxUploadMb }));
+  if (limits.maxAudioS) parts.push(t("files.limits.length", { span: formatSpan(limits.maxAudioS) }));
   if (parts.length) $("#files-limits").textContent = `${parts.join(" · ")}.`;
 }
 
@@ -337,5 +331,10 @@ export function setUpFiles() {
   $("#download-all").addEventListener("click", downloadAll);
   $("#clear-results").addEventListener("click", clearResults);
   onLimitsChange(showLimits);
+  onLanguageChange(() => {
+    showLimits(serverLimits());
+    for (const job of jobs) updateJobRow(job);
+    updateFilesSummary();
+  });
   updateFilesSummary();
 }

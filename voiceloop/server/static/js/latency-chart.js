@@ -27,13 +27,13 @@ function niceCeiling(value) {
 }
 
 // turns: [{turn, outcome, timings}] oldest first; the last CHART_MAX_BARS are drawn.
-export function drawLatencyChart(canvas, turns) {
+export function drawLatencyChart(canvas, turns, emptyText = "No turns yet") {
   const bars = turns.slice(-CHART_MAX_BARS);
   canvas.dataset.bars = String(bars.length);
   const last = bars[bars.length - 1];
   canvas.setAttribute("aria-label", last
     ? `Latency of the last ${bars.length} turns; last turn voice to voice ${Math.round(last.timings.voice_to_voice || 0)} ms`
-    : "No turns yet");
+    : emptyText);
 
   // Draw at the device's pixel density so text stays sharp on kiosk screens.
   const ratio = window.devicePixelRatio || 1;
@@ -54,7 +54,7 @@ export function drawLatencyChart(canvas, turns) {
     ctx.fillStyle = text;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    ctx.fillText("No turns yet", width / 2, height / 2);
+    ctx.fillText(emptyText, width / 2, height / 2);
     return;
   }
 
@@ -120,9 +120,11 @@ export function drawLatencyChart(canvas, turns) {
   });
 }
 
-export function renderLegend(legend) {
-  for (const [, label, color] of CHART_PARTS) {
-    legend.append(el("li", {}, el("span", { class: "swatch", style: `background: var(${color})` }), label));
+// label(key) names a stage in the page's language; tick describes the voice-to-voice mark.
+export function renderLegend(legend, label = null, tick = "voice to voice (ms, printed above)") {
+  legend.replaceChildren();
+  for (const [key, english, color] of CHART_PARTS) {
+    legend.append(el("li", {}, el("span", { class: "swatch", style: `background: var(${color})` }), label ? label(key) : english));
   }
-  legend.append(el("li", {}, el("span", { class: "swatch-tick" }), "voice to voice (ms, printed above)"));
+  legend.append(el("li", {}, el("span", { class: "swatch-tick" }), tick));
 }
