@@ -48,6 +48,9 @@ def test_each_file_shows_its_processing_time_and_rtf_and_the_run_its_throughput(
     expect(good.locator(".col-time .rtf")).to_have_text(re.compile(r"^RTF \d+\.\d\d$"))
     rtf = float(good.locator(".col-time").get_attribute("data-rtf") or "nan")
     assert 0 < rtf < 10
+    # pocketsphinx says how sure it is (the words' posterior); the row shows it.
+    expect(good.locator(".col-time .confidence")).to_have_text(re.compile(r"^conf\. \d+%$"))
+    assert 0 < float(good.locator(".col-time").get_attribute("data-confidence") or "nan") <= 1
     throughput = page.locator("#files-throughput")
     expect(throughput).to_contain_text("real time")
     assert float(throughput.get_attribute("data-speed") or "nan") > 0

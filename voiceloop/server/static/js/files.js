@@ -111,6 +111,7 @@ function updateJobRow(job, row = job.row) {
 function renderTiming(job, cell) {
   cell.replaceChildren();
   delete cell.dataset.rtf;
+  delete cell.dataset.confidence;
   if (job.status !== "done" || !job.result) return;
   const seconds = Number.isFinite(job.serverMs) ? job.serverMs / 1000 : null;
   const duration = job.result.duration;
