@@ -20,6 +20,8 @@ class Transcription:
     elapsed_s: float
     # (token or word, start_s, end_s); empty where the recogniser gives none.
     timestamps: list[tuple[str, float, float]] = field(default_factory=list)
+    # 0..1, how sure the recogniser is of `text`; None where it does not say (Paraformer).
+    confidence: float | None = None
 
     @property
     def rtf(self) -> float:

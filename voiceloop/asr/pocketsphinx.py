@@ -100,19 +100,20 @@ class PocketsphinxRecognizer:
     def transcribe(self, audio: np.ndarray, hotwords: list[str] | None = None) -> Transcription:
         """`hotwords` are ignored: restricting pocketsphinx is what `phrases` is for."""
         start = time.perf_counter()
-        text, words = self._decode(audio) if audio.size else ("", [])  # empty would raise
+        text, words, confidence = self._decode(audio) if audio.size else ("", [], None)  # empty would raise
         if self._phrases is not None and text not in self._phrases:
             # With no path to the grammar's end, pocketsphinx falls back to the best partial
             # path ("tell" for "stop"); half a command is worse than none.
-            text, words = "", []
+            text, words, confidence = "", [], None
         return Transcription(
             text=text,
             audio_s=len(audio) / SAMPLE_RATE,
             elapsed_s=time.perf_counter() - start,
             timestamps=words,
+            confidence=confidence,
         )
 
-    def _decode(self, audio: np.ndarray) -> tuple[str, list[tuple[str, float, float]]]:
+    def _decode(self, audio: np.ndarray) -> tuple[str, list[tuple[str, float, float]], float | None]:
         with self._lock:
             decoder = self._decoder
             decoder.start_utt()
@@ -121,7 +122,9 @@ class PocketsphinxRecognizer:
             decoder.end_utt()
             hypothesis = decoder.hyp()
             text = hypothesis.hypstr if hypothesis is not None else ""
-            return text, self._words(decoder) if text else []
+            if not text:
+                return "", [], None
+            return text, self._words(decoder), _word_confidence(decoder)
 
     def _words(self, decoder: Any) -> list[tuple[str, float, float]]:
         words = []
@@ -145,6 +148,18 @@ def with_noise_floor(audio: np.ndarray) -> np.ndarray:
         return audio
     noise = np.random.default_rng(0).standard_normal(audio.size) * 10 ** (_NOISE_FLOOR_DBFS / 20)
     return (audio + noise).astype(np.float32)
+
+
+def _word_confidence(decoder: Any) -> float | None:
+    """The mean posterior probability of the words heard (pocketsphinx's `seg().prob`, already
+    out of log space in its Python API), fillers and silences left out: near 1 when no other
+    path through the lattice competed with them."""
+    posteriors = [
+        min(max(float(segment.prob), 0.0), 1.0)
+        for segment in decoder.seg()
+        if not segment.word.startswith(("<", "[", "++"))
+    ]
+    return round(sum(posteriors) / len(posteriors), 3) if posteriors else None
 
 
 def normalise(phrase: str) -> str:

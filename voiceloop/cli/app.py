@@ -38,8 +38,10 @@ app.add_typer(config_app, name="config")
 def fail(message: str, code: int = 2) -> NoReturn:
     from rich.console import Console
 
+    from voiceloop.cli.messages import error_line
+
     # soft_wrap: a command in the message (e.g. how to download a model) must stay copyable.
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(error_line(message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.messages import tr
 from voiceloop.cli.options import OFFLINE_PROFILE, OfflineConfigOption
 
 
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title="LLM backends by voice")
         for column in ("backend", "v2v median", "v2v p90", "TTFT median", "TTFT p90", "tokens/s", "errors"):
-            table.add_column(column, justify="left" if column == "backend" else "right")
+            table.add_column(tr(column), justify="left" if column == "backend" else "right")
         for name, figures in sorted(
             result["backends"].items(), key=lambda item: item[1]["ttft_ms"]["median"] or 1e9
         ):

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from voiceloop.cli.messages import tr
 from voiceloop.cli.options import ConfigOption
 
 BACKENDS = ("sounddevice", "pyaudio")
@@ -86,12 +87,12 @@ def _print_table(backend: str, found: list) -> None:
 
     table = Table(title=f"audio devices ({backend})", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("name", overflow="fold")
-    table.add_column("host API")
-    table.add_column("in", justify="right")
-    table.add_column("out", justify="right")
-    table.add_column("rate", justify="right")
-    table.add_column("default")
+    table.add_column(tr("name"), overflow="fold")
+    table.add_column(tr("host API"))
+    table.add_column(tr("in"), justify="right")
+    table.add_column(tr("out"), justify="right")
+    table.add_column(tr("rate"), justify="right")
+    table.add_column(tr("default"))
     for d in found:
         marks = [m for m, on in (("input", d.default_input), ("output", d.default_output)) if on]
         table.add_row(

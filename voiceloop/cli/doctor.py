@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from voiceloop.cli.messages import tr
 from voiceloop.config import Settings
 from voiceloop.registry import KINDS, AdapterNotFound, available
 
@@ -149,9 +150,9 @@ def _gpu_checks() -> list[Check]:
 def run_doctor(settings: Settings, console: Console | None = None) -> int:
     console = console or Console(highlight=False)
     table = Table(title="voiceloop doctor", show_header=True)
-    table.add_column("check")
+    table.add_column(tr("check"))
     table.add_column("")
-    table.add_column("detail", overflow="fold")
+    table.add_column(tr("detail"), overflow="fold")
     groups: list[Callable[[], list[Check]]] = [
         lambda: [("python", True, platform.python_version())],
         _package_checks,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.cli.messages import error_line, tr
 from voiceloop.cli.options import ConfigOption
 
 models_app = typer.Typer(help="List and download ASR models (FunASR, via ModelScope).", no_args_is_help=True)
@@ -36,7 +37,7 @@ def list_models(
     used = {paraformer.model, paraformer.vad_model, paraformer.punc_model} - {None}
     table = Table(title=f"ASR models (cache: {models.cache_root()})")
     for column in ("name", "cached", "size", "used", "what"):
-        table.add_column(column)
+        table.add_column(tr(column))
     names = list(models.ALIASES) + sorted(n for n in used if n not in models.ALIASES)  # type: ignore[misc]
     for name in names:
         try:
@@ -125,7 +126,7 @@ def download(
             console.print(f"[green]{name}[/]: {path} ({models.directory_size(path) / 1e6:.0f} MB)")
         except AsrError as exc:
             failed += 1
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            console.print(error_line(str(exc)), soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -138,6 +139,6 @@ def _download_smart_turn(console: Any) -> bool:
     try:
         turn_models.download(console.print)
     except (TurnError, OSError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        console.print(error_line(str(exc)), soft_wrap=True)
         return False
     return True

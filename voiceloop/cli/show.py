@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from voiceloop.cli.messages import tr
 from voiceloop.config import Settings
 from voiceloop.demo import DemoResult
 from voiceloop.engine.runtime import Observer
@@ -46,7 +47,7 @@ class DemoConsole:
             "llm ttft",
             "tts 1st",
         ):
-            table.add_column(column, overflow="fold")
+            table.add_column(tr(column), overflow="fold")
         for entry in report["turns"]:
             t = entry["timings_ms"]
             reply = entry["reply"] + (" [yellow](interrupted)[/]" if entry["interrupted"] else "")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from voiceloop.cli.messages import error_line
 from voiceloop.cli.options import AsrOption, ConfigOption
 
 if TYPE_CHECKING:
@@ -99,9 +100,7 @@ def _run(
             fail(str(exc))
         except Exception as exc:  # a model that is not there, a package that is not installed
             # soft_wrap: the message holds a command to copy; no line breaks inside it
-            err.print(
-                f"[bold red]error:[/] {startup_error(exc)}", soft_wrap=True, markup=True, highlight=False
-            )
+            err.print(error_line(startup_error(exc)), soft_wrap=True, markup=True, highlight=False)
             raise typer.Exit(1) from None
     err.print(f"[dim]{getattr(recognizer, 'description', recognizer.name)}[/]")
 
@@ -126,7 +125,7 @@ def _run(
         audio_total += result.duration_s
         progress.update(task, advance=1, audio=audio_total)
         if result.error:
-            (progress.console if shared else err).print(f"[bold red]error:[/] {result.error}", soft_wrap=True)
+            (progress.console if shared else err).print(error_line(result.error), soft_wrap=True)
         elif out is None:
             body = _render(result, fmt, len(inputs))
             if shared:

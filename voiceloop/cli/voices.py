@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from voiceloop.cli.messages import tr
 from voiceloop.cli.options import ConfigOption
 
 
@@ -54,7 +55,7 @@ def voices(
         fail(f"no Edge voice for '{lang}' among {len(found)}", 1)
     table = Table(title=f"Edge-TTS voices ({len(chosen)})", title_justify="left")
     for column in ("voice", "gender", "locale", "personality"):
-        table.add_column(column)
+        table.add_column(tr(column))
     for v in sorted(chosen, key=lambda v: (v.get("Locale", ""), v.get("ShortName", ""))):
         tags: dict[str, Any] = v.get("VoiceTag") or {}
         table.add_row(

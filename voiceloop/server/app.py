@@ -29,6 +29,7 @@ from voiceloop.server.auth import AccessGate
 from voiceloop.server.errors import install_handlers
 from voiceloop.server.live import LiveHub
 from voiceloop.server.origins import OriginPolicy
+from voiceloop.server.request_stats import RequestCounts, RequestTiming
 from voiceloop.server.speech import SpeechService
 from voiceloop.server.state import ServerState, state
 from voiceloop.tts.base import SpeechSynthesizer
@@ -62,6 +63,7 @@ def create_app(
 
     recognizer = asr if asr is not None else build_adapter(settings, "asr")
     recognizer.warm_up()
+    info.cpu()  # primes the CPU counters, which measure from one call to the next
     serve = settings.serve
     queue = RecognizerQueue(
         recognizer, workers=serve.workers, capacity=serve.queue, batch_max=serve.batch_max
@@ -110,6 +112,9 @@ def create_app(
         app,
         too_large_message=f"the request body is over the {serve.max_upload_mb:g} MB limit (serve.max_upload_mb)",
     )
+    # Outermost: it counts and times whatever answered, the gate's refusals included.
+    requests = RequestCounts()
+    app.add_middleware(RequestTiming, counts=requests)
 
     app.include_router(audio_routes.router)
     app.include_router(session_routes.router)
@@ -147,6 +152,7 @@ def create_app(
             "llm": {"backend": backend, "model": None if backend == "echo" else model},
             "cuda": info.cuda(),
             "memory": info.memory(),
+            "cpu": info.cpu(),
             "versions": info.versions(),
             "limits": {
                 "max_upload_mb": serve_cfg.max_upload_mb,
@@ -154,6 +160,7 @@ def create_app(
                 "formats": serve_cfg.formats,
             },
             "queue": server.queue.stats(),
+            "requests": requests.stats(),
             "session": server.hub.status(),
         }
 

@@ -51,10 +51,13 @@ class RecognizerQueue:
         self._order = itertools.count()
         self._in_flight = 0
         self._closed = False
+        # Counted under _cond: several workers finish at once.
         self.completed = 0
         self.failed = 0
         self.rejected = 0
-        self.batches = 0
+        self.batches = 0  # passes through the recogniser, of one request or several
+        self.batched = 0  # requests that shared a pass with others
+        self.largest_batch = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"asr-worker-{i}", daemon=True) for i in range(workers)
         ]
@@ -72,7 +75,7 @@ class RecognizerQueue:
             if self._closed:
                 raise QueueFull("the server is shutting down")
             if not live and len(self._jobs) >= self.capacity and self._in_flight >= self.workers:
-                self.rejected += 1
+                self.rejected += 1  # under _cond already
                 raise QueueFull(
                     f"{self._in_flight} recognitions running and {len(self._jobs)} waiting (serve.queue = "
                     f"{self.capacity}); retry shortly"
@@ -109,6 +112,8 @@ class RecognizerQueue:
             "failed": self.failed,
             "rejected": self.rejected,
             "batches": self.batches,
+            "batched": self.batched,
+            "largest_batch": self.largest_batch,
         }
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -150,17 +155,28 @@ class RecognizerQueue:
                 with self._cond:
                     self._in_flight -= len(taken)
 
+    def _counted(self, *, size: int, completed: int = 0, failed: int = 0) -> None:
+        with self._cond:
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, size)
+            if size > 1:
+                self.batched += size
+            self.completed += completed
+            self.failed += failed
+
     def _run(self, batch: list[_Job]) -> None:
         if not batch:
             return
         hotwords = None if batch[0].hotwords is None else list(batch[0].hotwords)
         if len(batch) > 1:
             with contextlib.suppress(Exception):  # one bad clip spoils a batch: then one by one
-                outputs = self.recognizer.transcribe_batch([job.audio for job in batch], hotwords)  # type: ignore[attr-defined]
-                self.batches += 1
+                outputs = list(self.recognizer.transcribe_batch([job.audio for job in batch], hotwords))  # type: ignore[attr-defined]
+                if len(outputs) != len(batch):
+                    raise ValueError("transcribe_batch answered a different number of clips")
+                # Counted before anyone is answered: a client that asks /info next sees its request.
+                self._counted(size=len(batch), completed=len(batch))
                 for job, out in zip(batch, outputs, strict=True):
                     job.future.set_result(out)
-                    self.completed += 1
                 return
         for job in batch:
             if job.future.done():
@@ -170,10 +186,10 @@ class RecognizerQueue:
                     job.audio, None if job.hotwords is None else list(job.hotwords)
                 )
             except BaseException as exc:  # noqa: BLE001 - every failure goes to its caller
-                self.failed += 1
+                self._counted(size=1, failed=1)
                 job.future.set_exception(exc)
             else:
-                self.completed += 1
+                self._counted(size=1, completed=1)
                 job.future.set_result(out)
 
 

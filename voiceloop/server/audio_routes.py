@@ -114,6 +114,8 @@ async def transcriptions(
     out = await server.transcribe(audio, split_prompt(prompt))
     body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, language)
     if isinstance(body, dict):
+        if response_format == "verbose_json" and out.confidence is not None:
+            body["confidence"] = out.confidence  # not OpenAI's; where the recogniser gives one
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=media_type)
 

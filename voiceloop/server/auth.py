@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from voiceloop.server.errors import error_body
 from voiceloop.server.origins import OriginPolicy
+from voiceloop.server.token_page import token_page, wants_html
 
 COOKIE = "voiceloop_token"
 Scope = dict[str, Any]
@@ -70,6 +71,9 @@ class AccessGate:
         if self.token is not None:
             given = _bearer(headers) or _cookie(headers) or (query.get("token") or [None])[0]
             if given is None or not hmac.compare_digest(given.encode(), self.token):
+                if scope["type"] == "http" and wants_html(scope.get("method", "GET"), headers.get("accept")):
+                    await _send_token_page(scope, send, headers, wrong=given is not None)
+                    return
                 await self._refuse(
                     scope,
                     send,
@@ -121,6 +125,24 @@ class AccessGate:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _send_token_page(scope: Scope, send: Any, headers: dict[str, str], *, wrong: bool) -> None:
+    """A person at a browser gets a form for the token, still as a 401."""
+    body = token_page(scope.get("path", "/"), wrong=wrong, accept_language=headers.get("accept-language"))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"www-authenticate", b"Bearer"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 def _bearer(headers: dict[str, str]) -> str | None:

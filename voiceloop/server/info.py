@@ -61,6 +61,15 @@ def cuda() -> dict[str, Any]:
         return {"available": False, "checked": True, "error": one_line(exc), "devices": []}
 
 
+def _this_process() -> Any:
+    import psutil
+
+    return psutil.Process()
+
+
+_PROCESS = _this_process()  # one object: its cpu_percent is measured since its previous call
+
+
 def memory() -> dict[str, float]:
     import psutil
 
@@ -69,6 +78,25 @@ def memory() -> dict[str, float]:
         "process_rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         "system_total_mb": round(system.total / 2**20),
         "system_available_mb": round(system.available / 2**20),
+    }
+
+
+def cpu() -> dict[str, Any]:
+    """Load now: the system's and this process's CPU use since the last call (the first call
+    primes the counters: `create_app` makes it, so the first /info already has figures), and
+    the load averages, which say how many threads wanted a CPU (compare with `count`)."""
+    import os
+
+    import psutil
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {
+        "count": os.cpu_count(),
+        "percent": psutil.cpu_percent(interval=None),
+        "process_percent": round(_PROCESS.cpu_percent(interval=None), 1),
+        "load_1m": None if load[0] is None else round(load[0], 2),
+        "load_5m": None if load[1] is None else round(load[1], 2),
+        "load_15m": None if load[2] is None else round(load[2], 2),
     }
 
 

@@ -7,29 +7,46 @@
 import { fetchJson, forgetTokenInAddress } from "./js/api.js";
 import { $ } from "./js/dom.js";
 import { setUpFiles } from "./js/files.js";
+import { onLanguageChange, setUpLanguage, t } from "./js/i18n.js";
 import { loadInfo, setUpInfo } from "./js/info.js";
 import { applyLimits } from "./js/limits.js";
 import { redrawChart, setKiosk, setUpLive } from "./js/live.js";
 import { setUpRecord } from "./js/record.js";
 import { setUpTabs, showTab } from "./js/tabs.js";
 
+let lastHealth = null; // {health} or {error}: drawn again when the language changes
+
+function showHealth() {
+  const badge = $("#server-status");
+  if (!lastHealth) {
+    badge.textContent = t("server.checking");
+  } else if (lastHealth.health) {
+    const health = lastHealth.health;
+    badge.dataset.status = health.status === "ok" ? "ok" : "degraded";
+    badge.textContent = health.status === "ok" ? t("server.ok") : t("server.status", { status: health.status });
+    badge.title = t("server.title", { loaded: t(health.asr_loaded ? "yes" : "no"), uptime: Math.round(health.uptime_s || 0) });
+  } else {
+    badge.dataset.status = "down";
+    badge.textContent = t("server.down");
+    badge.title = String(lastHealth.error.message || lastHealth.error);
+  }
+}
+
 // The header's badge: is the server there, and has it loaded its recogniser.
 async function checkHealth() {
-  const badge = $("#server-status");
   try {
-    const health = await fetchJson("/health");
-    badge.dataset.status = health.status === "ok" ? "ok" : "degraded";
-    badge.textContent = health.status === "ok" ? "server: ok" : `server: ${health.status}`;
-    badge.title = `ASR loaded: ${health.asr_loaded ? "yes" : "no"}; up ${Math.round(health.uptime_s || 0)} s`;
+    lastHealth = { health: await fetchJson("/health") };
   } catch (error) {
-    badge.dataset.status = "down";
-    badge.textContent = "server: unreachable";
-    badge.title = String(error.message || error);
+    lastHealth = { error };
   }
+  showHealth();
 }
 
 function main() {
   forgetTokenInAddress();
+  setUpLanguage(); // first: every tab renders its words in the chosen language
+  onLanguageChange(showHealth);
+  showHealth();
   // The info tab loads when shown; the live tab's canvas has no size while its panel is hidden.
   setUpTabs({ info: loadInfo, live: redrawChart });
   setUpFiles();

@@ -60,11 +60,24 @@ export function postTranscription(file, fields, onProgress) {
     xhr.addEventListener("load", () => resolve({
       status: xhr.status, statusText: xhr.statusText, body: xhr.responseText,
       retryAfter: xhr.getResponseHeader("Retry-After"),
+      serverMs: serverTimingMs(xhr.getResponseHeader("Server-Timing")),
     }));
     xhr.addEventListener("error", () => resolve({ status: 0, body: "network error: the server could not be reached" }));
     xhr.addEventListener("abort", () => resolve({ status: 0, body: "upload aborted" }));
     xhr.send(form);
   });
+}
+
+// The server's own time for a request, from `Server-Timing: app;dur=<ms>` (null if absent).
+export function serverTimingMs(header) {
+  const match = /(?:^|,)\s*app\s*;[^,]*dur=([\d.]+)/.exec(header || "");
+  return match ? Number(match[1]) : null;
+}
+
+// Whether asking again could help: no answer at all, a busy or failing server. A 4xx is the
+// request's own fault (empty, undecodable, too long) and would fail the same way again.
+export function worthRetrying(status) {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
 }
 
 // Sent as typed: the server splits at commas where there are any (so a hotword may hold

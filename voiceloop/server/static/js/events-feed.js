@@ -5,8 +5,8 @@
 
 import { wsUrl } from "./api.js";
 
-// onEvent(event): each message, parsed; onStatus(status, text): "connecting", "connected"
-// or "reconnecting", with words for the reader.
+// onEvent(event): each message, parsed; onStatus(status, seconds): "connecting", "connected"
+// or "reconnecting" (in `seconds`).
 export function connectEventsFeed({ onEvent, onStatus }) {
   let socket = null;
   let backoffMs = 500;
@@ -14,12 +14,12 @@ export function connectEventsFeed({ onEvent, onStatus }) {
 
   function connect() {
     clearTimeout(reconnectTimer);
-    onStatus("connecting", "connecting…");
+    onStatus("connecting");
     const current = new WebSocket(wsUrl("/v1/session/events"));
     socket = current;
     current.addEventListener("open", () => {
       backoffMs = 500;
-      onStatus("connected", "connected");
+      onStatus("connected");
     });
     current.addEventListener("message", (message) => {
       let event;
@@ -35,7 +35,7 @@ export function connectEventsFeed({ onEvent, onStatus }) {
       // Exponential backoff with jitter: a restarted server is not hammered by every open page.
       const delay = backoffMs * (0.8 + Math.random() * 0.4);
       backoffMs = Math.min(backoffMs * 2, 10_000);
-      onStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s`);
+      onStatus("reconnecting", Math.ceil(delay / 1000));
       reconnectTimer = setTimeout(connect, delay);
     });
   }

@@ -1,16 +1,18 @@
 // The "Transcribe files" tab: a queue of files uploaded two at a time, a row per file with
 // its progress and transcript, and downloads as txt, SRT or JSON.
 
-import { errorMessage, hotwordsFrom, postTranscription } from "./api.js";
+import { errorMessage, hotwordsFrom, postTranscription, worthRetrying } from "./api.js";
 import { $, downloadBlob, el } from "./dom.js";
 import { baseName, formatBytes, formatDuration, formatSpan } from "./format.js";
+import { onLanguageChange, t } from "./i18n.js";
 import { onLimitsChange, serverLimits } from "./limits.js";
 
 const PARALLEL_UPLOADS = 2; // two at a time keeps the server's queue busy without flooding it
 const MAX_BUSY_RETRIES = 3;
-const jobs = []; // {id, file, status, progress, result, error, row, clientDuration}
+const jobs = []; // {id, file, status, progress, result, error, httpStatus, serverMs, run, startedAt, finishedAt, row, clientDuration}
 let nextJobId = 1;
 let activeUploads = 0;
+let currentRun = 0; // each press of Transcribe while nothing runs starts a run: throughput is per run
 
 function tooBig(file) {
   const { maxUploadMb } = serverLimits();
@@ -22,7 +24,7 @@ function addFiles(fileList) {
     const job = { id: nextJobId++, file, status: "queued", result: null, error: null, retries: 0 };
     if (tooBig(file)) {
       job.status = "error";
-      job.error = `file is ${formatBytes(file.size)}; the server accepts at most ${serverLimits().maxUploadMb} MB`;
+      job.error = t("files.tooBig", { size: formatBytes(file.size), mb: serverLimits().maxUploadMb });
     }
     jobs.push(job);
     job.row = renderJobRow(job);
@@ -57,25 +59,18 @@ function renderJobRow(job) {
       el("span", { class: "hint file-size", text: formatBytes(job.file.size) })),
     el("td", { class: "col-duration num" }),
     el("td", { class: "col-status" }),
+    el("td", { class: "col-time num" }),
     el("td", { class: "col-text" }),
     el("td", { class: "col-download" },
       el("button", { type: "button", class: "dl-txt small", text: "txt", "aria-label": `Download ${job.file.name} as text`, onclick: () => downloadJob(job, "txt") }),
       el("button", { type: "button", class: "dl-srt small", text: "srt", "aria-label": `Download ${job.file.name} as SRT subtitles`, onclick: () => downloadJob(job, "srt") }),
       el("button", { type: "button", class: "dl-json small", text: "json", "aria-label": `Download ${job.file.name} as JSON`, onclick: () => downloadJob(job, "json") }),
-      el("button", { type: "button", class: "retry small", text: "retry", "aria-label": `Retry ${job.file.name}`, onclick: () => retryJob(job) })),
+      el("button", { type: "button", class: "retry small", text: t("files.retry"), "aria-label": `Retry ${job.file.name}`, onclick: () => retryJob(job) })),
   );
   updateJobRow(job, row);
   return row;
 }
 
-const STATUS_LABELS = {
-  queued: "queued",
-  uploading: "uploading",
-  transcribing: "transcribing…",
-  waiting: "server busy",
-  done: "done",
-  error: "error",
-};
 
 function updateJobRow(job, row = job.row) {
   row.dataset.status = job.status;
@@ -83,14 +78,16 @@ function updateJobRow(job, row = job.row) {
   $(".col-duration", row).textContent = formatDuration(duration);
 
   const status = $(".col-status", row);
-  status.replaceChildren(el("span", { class: `status-pill status-${job.status}`, text: STATUS_LABELS[job.status] }));
+  status.replaceChildren(el("span", { class: `status-pill status-${job.status}`, text: t(`files.status.${job.status}`) }));
   if (job.status === "uploading") {
     const percent = Math.round((job.progress || 0) * 100);
     status.append(el("progress", { max: "100", value: String(percent), "aria-label": `Upload of ${job.file.name}` }),
       el("span", { class: "hint", text: ` ${percent}%` }));
   } else if (job.status === "waiting" && job.waitS) {
-    status.append(el("span", { class: "hint", text: ` retrying in ${job.waitS} s` }));
+    status.append(el("span", { class: "hint", text: t("files.retryIn", { s: job.waitS }) }));
   }
+
+  renderTiming(job, $(".col-time", row));
 
   const text = $(".col-text", row);
   if (job.status === "error") {
@@ -98,13 +95,57 @@ function updateJobRow(job, row = job.row) {
   } else if (job.result) {
     text.replaceChildren(job.result.text
       ? el("span", { class: "row-text", text: job.result.text })
-      : el("span", { class: "hint", text: "(no speech recognised)" }));
+      : el("span", { class: "hint", text: t("files.noSpeech") }));
   } else {
     text.replaceChildren();
   }
   const finished = job.status === "done";
   for (const button of row.querySelectorAll(".dl-txt, .dl-srt, .dl-json")) button.disabled = !finished;
-  $(".retry", row).hidden = job.status !== "error" || tooBig(job.file);
+  $(".retry", row).hidden = job.status !== "error" || !job.retryable;
+  $(".retry", row).textContent = t("files.retry");
+}
+
+// The server's time for the file (Server-Timing), its real-time factor (that time over the
+// audio's length: below 1 is faster than real time) and, where the recogniser reports one, its
+// confidence.
+function renderTiming(job, cell) {
+  cell.replaceChildren();
+  delete cell.dataset.rtf;
+  delete cell.dataset.confidence;
+  if (job.status !== "done" || !job.result) return;
+  const seconds = Number.isFinite(job.serverMs) ? job.serverMs / 1000 : null;
+  const duration = job.result.duration;
+  if (seconds !== null) {
+    cell.append(el("span", { class: "proc-time", text: `${seconds.toFixed(2)} s` }));
+    if (duration > 0) {
+      const rtf = seconds / duration;
+      cell.dataset.rtf = rtf.toFixed(3);
+      cell.append(el("span", { class: "hint rtf", title: t("files.rtfTitle"), text: `RTF ${rtf.toFixed(2)}` }));
+    }
+  }
+  const confidence = job.result.confidence;
+  if (Number.isFinite(confidence)) {
+    cell.dataset.confidence = String(confidence);
+    cell.append(el("span", { class: "hint confidence", title: t("files.confidenceTitle"), text: t("files.confidence", { percent: Math.round(confidence * 100) }) }));
+  }
+}
+
+// The latest run's throughput: seconds of audio transcribed per second of wall-clock time,
+// from its first upload's start to its last answer (uploads run in parallel, so this is not
+// the sum of the rows' times).
+function updateThroughput() {
+  const node = $("#files-throughput");
+  const done = jobs.filter((job) => job.run === currentRun && job.status === "done" && job.result);
+  const audioS = done.reduce((sum, job) => sum + (Number(job.result.duration) || 0), 0);
+  const wallS = done.length ? (Math.max(...done.map((job) => job.finishedAt)) - Math.min(...done.map((job) => job.startedAt))) / 1000 : 0;
+  if (!done.length || !(wallS > 0) || !(audioS > 0)) {
+    node.textContent = "";
+    delete node.dataset.speed;
+    return;
+  }
+  const speed = audioS / wallS;
+  node.dataset.speed = speed.toFixed(3);
+  node.textContent = t("files.throughput", { n: done.length, audio: audioS.toFixed(1), wall: wallS.toFixed(1), speed: speed.toFixed(1) });
 }
 
 function updateFilesSummary() {
@@ -118,16 +159,17 @@ function updateFilesSummary() {
   table.dataset.errors = String(errors);
   $("#results-empty").hidden = jobs.length > 0;
   $("#transcribe-btn").disabled = queued === 0;
-  $("#transcribe-btn").textContent = queued > 1 ? `Transcribe ${queued} files` : "Transcribe";
+  $("#transcribe-btn").textContent = queued > 1 ? t("files.transcribeN", { n: queued }) : t("files.transcribe");
   $("#download-all").disabled = done === 0;
   $("#clear-results").disabled = jobs.length === 0 || activeUploads > 0;
   const busy = jobs.length - queued - done - errors;
   const parts = [];
-  if (queued) parts.push(`${queued} queued`);
-  if (busy) parts.push(`${busy} in progress`);
-  if (done) parts.push(`${done} done`);
-  if (errors) parts.push(`${errors} failed`);
+  if (queued) parts.push(t("files.summary.queued", { n: queued }));
+  if (busy) parts.push(t("files.summary.busy", { n: busy }));
+  if (done) parts.push(t("files.summary.done", { n: done }));
+  if (errors) parts.push(t("files.summary.failed", { n: errors }));
   $("#files-summary").textContent = parts.join(" · ");
+  updateThroughput();
 }
 
 function setJob(job, changes) {
@@ -153,29 +195,34 @@ function pumpQueue() {
 function startQueued() {
   // The hotwords are fixed when the user presses Transcribe, not when a file's turn comes.
   const prompt = hotwordsFrom($("#hotwords"));
+  if (!jobs.some((job) => ["uploading", "transcribing", "waiting"].includes(job.status) || (job.status === "queued" && job.started))) currentRun++;
   for (const job of jobs) {
-    if (job.status === "queued" && !job.started) Object.assign(job, { started: true, prompt });
+    if (job.status === "queued" && !job.started) Object.assign(job, { started: true, prompt, run: currentRun });
   }
   pumpQueue();
 }
 
 function retryJob(job) {
-  setJob(job, { status: "queued", error: null, started: true, retries: 0 });
+  setJob(job, { status: "queued", error: null, started: true, retries: 0, run: currentRun });
   pumpQueue();
 }
 
 async function uploadJob(job) {
+  if (!job.retries) job.startedAt = performance.now();
   setJob(job, { status: "uploading", progress: 0 });
   const response = await postTranscription(job.file, { response_format: "verbose_json", prompt: job.prompt },
     (fraction, uploaded) => {
       if (uploaded) setJob(job, { status: "transcribing" });
       else if (job.status === "uploading") setJob(job, { progress: fraction });
     });
+  job.finishedAt = performance.now();
+  job.httpStatus = response.status;
+  job.serverMs = response.serverMs;
   if (response.status === 200) {
     try {
       setJob(job, { status: "done", result: JSON.parse(response.body) });
     } catch (_) {
-      setJob(job, { status: "error", error: "the server answered with something that is not JSON" });
+      setJob(job, { status: "error", retryable: false, error: t("files.notJson") });
     }
     return;
   }
@@ -186,7 +233,7 @@ async function uploadJob(job) {
     await new Promise((resolve) => setTimeout(resolve, waitS * 1000));
     return uploadJob(job);
   }
-  setJob(job, { status: "error", error: errorMessage(response.status, response.body, response.statusText) });
+  setJob(job, { status: "error", retryable: worthRetrying(response.status), error: errorMessage(response.status, response.body, response.statusText) });
 }
 
 // ── downloads ──
@@ -241,9 +288,9 @@ function clearResults() {
 // What the server accepts, under the drop zone (once /info has said).
 function showLimits(limits) {
   const parts = [];
-  if (limits.formats && limits.formats.length) parts.push(`Formats: ${limits.formats.join(", ")}`);
-  if (limits.maxUploadMb) parts.push(`up to ${limits.maxUploadMb} MB`);
-  if (limits.maxAudioS) parts.push(`${formatSpan(limits.maxAudioS)} of audio per file`);
+  if (limits.formats && limits.formats.length) parts.push(t("files.limits.formats", { formats: limits.formats.join(", ") }));
+  if (limits.maxUploadMb) parts.push(t("files.limits.size", { mb: limits.maxUploadMb }));
+  if (limits.maxAudioS) parts.push(t("files.limits.length", { span: formatSpan(limits.maxAudioS) }));
   if (parts.length) $("#files-limits").textContent = `${parts.join(" · ")}.`;
 }
 
@@ -285,5 +332,10 @@ export function setUpFiles() {
   $("#download-all").addEventListener("click", downloadAll);
   $("#clear-results").addEventListener("click", clearResults);
   onLimitsChange(showLimits);
+  onLanguageChange(() => {
+    showLimits(serverLimits());
+    for (const job of jobs) updateJobRow(job);
+    updateFilesSummary();
+  });
   updateFilesSummary();
 }

@@ -5,6 +5,7 @@
 import { fetchJson } from "./api.js";
 import { $, el } from "./dom.js";
 import { formatSpan } from "./format.js";
+import { hasText, onLanguageChange, t } from "./i18n.js";
 import { applyLimits } from "./limits.js";
 
 function humanKey(key) {
@@ -14,8 +15,8 @@ function humanKey(key) {
 
 function humanValue(key, value) {
   if (value === null || value === undefined || value === "") return "–";
-  if (typeof value === "boolean") return value ? "yes" : "no";
-  if (Array.isArray(value) && !value.length) return "none";
+  if (typeof value === "boolean") return t(value ? "yes" : "no");
+  if (Array.isArray(value) && !value.length) return t("none");
   if (Array.isArray(value)) return value.map((item) => (typeof item === "object" ? JSON.stringify(item) : String(item))).join(", ");
   if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${humanKey(k)}: ${humanValue(k, v)}`).join("; ");
   if (typeof value === "number") {
@@ -31,21 +32,42 @@ function humanValue(key, value) {
 function fillTable(table, rows) {
   table.replaceChildren(...rows.map(([label, value, id]) =>
     el("tr", {}, el("th", { scope: "row", text: label }), el("td", { id, text: value }))));
-  if (!rows.length) table.append(el("tr", {}, el("td", { class: "hint", text: "nothing reported" })));
+  if (!rows.length) table.append(el("tr", {}, el("td", { class: "hint", text: t("info.nothing") })));
 }
 
 // The unit moves from the key to the value: "max_upload_mb: 50" reads "Max upload: 50 MB".
-function objectRows(object) {
-  return Object.entries(object || {}).map(([key, value]) => [humanKey(key.replace(/_(mb|s)$/, "")), humanValue(key, value)]);
+// With idPrefix each value cell gets an id ("info-requests-failed"); a key with a text under
+// labelPrefix ("info.req.failed") is named by it, any other by its own words.
+function objectRows(object, idPrefix = null, labelPrefix = null) {
+  return Object.entries(object || {}).map(([key, value]) => [
+    labelPrefix && hasText(`${labelPrefix}.${key}`) ? t(`${labelPrefix}.${key}`) : humanKey(key.replace(/_(mb|s)$/, "")),
+    humanValue(key, value),
+    idPrefix ? `${idPrefix}-${key.replace(/_/g, "-")}` : undefined,
+  ]);
 }
 
+
+function cpuRows(cpu) {
+  if (!cpu) return [];
+  const of = cpu.count ? ` ${t("info.cpus", { n: cpu.count })}` : "";
+  const load = [cpu.load_1m, cpu.load_5m, cpu.load_15m].map((value) => humanValue("load", value)).join(" / ");
+  return [
+    [t("info.cpuUse"), `${humanValue("percent", cpu.percent)} %${of}`, "info-cpu-percent"],
+    [t("info.cpuProcess"), `${humanValue("percent", cpu.process_percent)} %`, "info-cpu-process"],
+    [t("info.cpuLoad"), load, "info-cpu-load"],
+  ];
+}
+
+let shown = null; // the last [info, health], drawn again when the language changes
+
 function renderInfo(info, health) {
+  shown = [info, health];
   fillTable($("#info-overview"), [
-    ["Device", humanValue("device", info.device), "info-device"],
+    [t("info.device"), humanValue("device", info.device), "info-device"],
     ["voiceloop", humanValue("version", info.version), "info-version"],
     ["Python", humanValue("python", info.python)],
     ["Platform", humanValue("platform", info.platform)],
-    ...(health ? [["Status", humanValue("status", health.status)], ["Uptime", formatSpan(health.uptime_s)]] : []),
+    ...(health ? [[t("info.status"), humanValue("status", health.status)], [t("info.uptime"), formatSpan(health.uptime_s)]] : []),
   ]);
   const models = [];
   for (const part of ["asr", "tts", "llm"]) {
@@ -56,7 +78,7 @@ function renderInfo(info, health) {
   fillTable($("#info-models"), models);
 
   const cuda = info.cuda || {};
-  const cudaRows = [["Available", humanValue("available", cuda.available), "info-cuda-available"]];
+  const cudaRows = [[t("info.available"), humanValue("available", cuda.available), "info-cuda-available"]];
   (cuda.devices || []).forEach((device, i) => {
     const used = device.memory_used_mb;
     const total = device.memory_total_mb;
@@ -71,9 +93,11 @@ function renderInfo(info, health) {
   }
   fillTable($("#info-cuda"), cudaRows);
   fillTable($("#info-memory"), objectRows(info.memory));
+  fillTable($("#info-cpu"), cpuRows(info.cpu));
   fillTable($("#info-limits"), objectRows(info.limits));
-  fillTable($("#info-queue"), objectRows(info.queue));
-  fillTable($("#info-versions"), Object.entries(info.versions || {}).map(([name, version]) => [name, version || "not installed"]));
+  fillTable($("#info-requests"), objectRows(info.requests, "info-requests", "info.req"));
+  fillTable($("#info-queue"), objectRows(info.queue, "info-queue", "info.queue"));
+  fillTable($("#info-versions"), Object.entries(info.versions || {}).map(([name, version]) => [name, version || t("info.notInstalled")]));
 }
 
 let infoLoading = null;
@@ -82,17 +106,17 @@ export function loadInfo() {
   // One request at a time: tab switches and the refresh button can overlap.
   if (infoLoading) return infoLoading;
   const updated = $("#info-updated");
-  updated.textContent = "loading…";
+  updated.textContent = t("info.loading");
   infoLoading = Promise.all([fetchJson("/info"), fetchJson("/health").catch(() => null)])
     .then(([info, health]) => {
       renderInfo(info, health);
       applyLimits(info);
       $("#info-error").hidden = true;
-      updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+      updated.textContent = t("info.updated", { time: new Date().toLocaleTimeString() });
       document.body.dataset.infoLoaded = "true";
     })
     .catch((error) => {
-      $("#info-error").textContent = `Could not load /info: ${error.message}`;
+      $("#info-error").textContent = t("info.failed", { message: error.message });
       $("#info-error").hidden = false;
       updated.textContent = "";
     })
@@ -102,4 +126,5 @@ export function loadInfo() {
 
 export function setUpInfo() {
   $("#info-refresh").addEventListener("click", loadInfo);
+  onLanguageChange(() => { if (shown) renderInfo(...shown); });
 }

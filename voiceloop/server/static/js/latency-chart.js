@@ -4,13 +4,15 @@
 
 import { el } from "./dom.js";
 
-const CHART_PARTS = [
+export const CHART_PARTS = [
   ["endpoint", "End of speech", "--c-endpoint"],
   ["asr", "ASR", "--c-asr"],
   ["llm_ttft", "LLM first token", "--c-llm"],
   ["tts_first_audio", "TTS first audio", "--c-tts"],
 ];
 const CHART_MAX_BARS = 24;
+// A stage that took any time at all stays visible however short it is beside the others.
+const MIN_PART_PX = 3;
 
 function cssColor(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
@@ -25,13 +27,13 @@ function niceCeiling(value) {
 }
 
 // turns: [{turn, outcome, timings}] oldest first; the last CHART_MAX_BARS are drawn.
-export function drawLatencyChart(canvas, turns) {
+export function drawLatencyChart(canvas, turns, emptyText = "No turns yet") {
   const bars = turns.slice(-CHART_MAX_BARS);
   canvas.dataset.bars = String(bars.length);
   const last = bars[bars.length - 1];
   canvas.setAttribute("aria-label", last
     ? `Latency of the last ${bars.length} turns; last turn voice to voice ${Math.round(last.timings.voice_to_voice || 0)} ms`
-    : "No turns yet");
+    : emptyText);
 
   // Draw at the device's pixel density so text stays sharp on kiosk screens.
   const ratio = window.devicePixelRatio || 1;
@@ -52,7 +54,7 @@ export function drawLatencyChart(canvas, turns) {
     ctx.fillStyle = text;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    ctx.fillText("No turns yet", width / 2, height / 2);
+    ctx.fillText(emptyText, width / 2, height / 2);
     return;
   }
 
@@ -85,17 +87,20 @@ export function drawLatencyChart(canvas, turns) {
   bars.forEach((bar, i) => {
     const x = pad.left + slot * i + (slot - barW) / 2;
     let base = 0;
+    let topPx = y(0); // where the stack drawn so far ends
     for (const [key, , color] of CHART_PARTS) {
       const ms = value(bar.timings, key);
       if (!ms) continue;
+      const heightPx = Math.max(MIN_PART_PX, y(base) - y(base + ms));
       ctx.fillStyle = cssColor(color);
-      ctx.fillRect(x, y(base + ms), barW, y(base) - y(base + ms));
+      ctx.fillRect(x, topPx - heightPx, barW, heightPx);
+      topPx -= heightPx;
       base += ms;
     }
     if (bar.outcome === "interrupted" || bar.outcome === "error") {
       ctx.strokeStyle = cssColor(bar.outcome === "error" ? "--danger" : "--warn");
       ctx.lineWidth = 2;
-      ctx.strokeRect(x - 1, y(base) - 1, barW + 2, y(0) - y(base) + 2);
+      ctx.strokeRect(x - 1, topPx - 1, barW + 2, y(0) - topPx + 2);
       ctx.lineWidth = 1;
     }
     // voice_to_voice is the figure users feel: a tick at its height (the parts do not always
@@ -115,9 +120,11 @@ export function drawLatencyChart(canvas, turns) {
   });
 }
 
-export function renderLegend(legend) {
-  for (const [, label, color] of CHART_PARTS) {
-    legend.append(el("li", {}, el("span", { class: "swatch", style: `background: var(${color})` }), label));
+// label(key) names a stage in the page's language; tick describes the voice-to-voice mark.
+export function renderLegend(legend, label = null, tick = "voice to voice (ms, printed above)") {
+  legend.replaceChildren();
+  for (const [key, english, color] of CHART_PARTS) {
+    legend.append(el("li", {}, el("span", { class: "swatch", style: `background: var(${color})` }), label ? label(key) : english));
   }
-  legend.append(el("li", {}, el("span", { class: "swatch-tick" }), "voice to voice (ms, printed above)"));
+  legend.append(el("li", {}, el("span", { class: "swatch-tick" }), tick));
 }

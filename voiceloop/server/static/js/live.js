@@ -6,18 +6,13 @@
 import { fetchJson } from "./api.js";
 import { $, el } from "./dom.js";
 import { connectEventsFeed } from "./events-feed.js";
+import { onLanguageChange, t } from "./i18n.js";
 import { drawLatencyChart, renderLegend } from "./latency-chart.js";
+import { renderLatencyTable } from "./latency-table.js";
 import { showTab } from "./tabs.js";
 import { isTalking, setUpTalk, startTalking, stopTalking } from "./talk.js";
 
-const STATE_LABELS = {
-  idle: "Idle",
-  listening: "Listening",
-  user_speaking: "User speaking",
-  transcribing: "Transcribing",
-  thinking: "Thinking",
-  speaking: "Speaking",
-};
+const STATES = ["idle", "listening", "user_speaking", "transcribing", "thinking", "speaking"];
 
 const live = {
   sessionSeq: 0, // turn numbers restart with each session, so lines are keyed by session too
@@ -27,13 +22,16 @@ const live = {
 let errorTimer = null;
 
 export function redrawChart() {
-  drawLatencyChart($("#latency-chart"), live.turns);
+  drawLatencyChart($("#latency-chart"), live.turns, t("chart.empty"));
+  renderLatencyTable($("#latency-table"), live.turns, (key) => t(`stage.${key}`));
 }
 
-function setFeedStatus(status, text) {
+// status: "connecting", "connected" or "reconnecting" (then with the seconds until it tries).
+function setFeedStatus(status, seconds) {
   const node = $("#ws-status");
   node.dataset.status = status;
-  node.textContent = text;
+  node.dataset.seconds = seconds ?? "";
+  node.textContent = t(`feed.${status}`, { s: seconds });
   document.body.dataset.eventsConnected = String(status === "connected");
 }
 
@@ -63,30 +61,41 @@ function applySnapshot(snapshot) {
 function applyStatus(status) {
   live.running = !!status.running;
   setLoopState(status.running ? status.state : null);
-  $("#session-source").textContent = status.running ? (status.source || "running") : "none";
+  showSource(status.running ? status.source || "running" : null);
   updateSessionButtons();
 }
 
 function onSessionEvent(event) {
   if (event.status === "started") {
-    live.sessionSeq++;
+    // A new conversation starts a new view: its turns count from #1 again, and drawn after
+    // the last session's they would read as one conversation of both.
+    const seq = live.sessionSeq;
+    resetLiveView();
+    live.sessionSeq = seq + 1;
     live.running = true;
-    addLine("system", `Session started (${event.source || "?"})${event.detail ? ": " + event.detail : ""}`);
-    $("#session-source").textContent = event.source || "running";
+    addLine("system", `${t("line.started", { source: event.source || "?" })}${event.detail ? ": " + event.detail : ""}`);
+    showSource(event.source || "running");
   } else if (event.status === "ended") {
     live.running = false;
-    addLine("system", `Session ended${event.detail ? ": " + event.detail : ""}`);
-    $("#session-source").textContent = "none";
+    addLine("system", `${t("line.ended")}${event.detail ? ": " + event.detail : ""}`);
+    showSource(null);
     setLoopState(null);
   }
   updateSessionButtons();
 }
 
+// The source's name ("demo", "devices", "browser") is the API's word and stays as it is.
+function showSource(source) {
+  const node = $("#session-source");
+  node.dataset.source = source || "";
+  node.textContent = source === "running" ? t("live.running") : source || t("live.none");
+}
+
 function setLoopState(state) {
   const badge = $("#live-state");
-  const key = state && STATE_LABELS[state] ? state : "idle";
+  const key = state && STATES.includes(state) ? state : "idle";
   badge.dataset.state = key;
-  badge.textContent = STATE_LABELS[key];
+  badge.textContent = t(`state.${key}`);
   document.body.dataset.liveState = key;
 }
 
@@ -94,7 +103,7 @@ function setLoopState(state) {
 function onDetectorEvent(event) {
   const badge = $("#live-state");
   if (event.complete || !["user_speaking", "listening"].includes(badge.dataset.state)) return;
-  badge.textContent = `listening… (incomplete ${event.probability.toFixed(2)})`;
+  badge.textContent = t("state.incomplete", { p: event.probability.toFixed(2) });
 }
 
 function turnKey(turn) {
@@ -119,12 +128,12 @@ function onTurnEvent(event) {
   // `interrupted` may come as its own flag as well as the outcome; either marks the reply.
   const outcome = event.interrupted && (event.outcome || "answered") === "answered" ? "interrupted" : event.outcome || "answered";
   if (outcome === "no_speech") {
-    addLine("system", "Heard noise, no speech.", { key, turn: event.turn, outcome });
+    addLine("system", t("line.noise"), { key, turn: event.turn, outcome });
   } else if (outcome === "merged") {
-    addLine("system", "Merged with the next utterance.", { key, turn: event.turn, outcome });
+    addLine("system", t("line.merged"), { key, turn: event.turn, outcome });
   } else if (event.reply || outcome !== "answered") {
     // A turn with no user words is the assistant's greeting (cut short when the user spoke).
-    const text = event.reply || (outcome === "interrupted" ? "(cut off before any words were heard)" : "(no reply)");
+    const text = event.reply || (outcome === "interrupted" ? t("line.cutOff") : t("line.noReply"));
     addLine("assistant", text, { key, turn: event.turn, outcome, greeting: !event.user, placeholder: !event.reply });
   }
   // Only replies to something the user said have a voice-to-voice latency worth charting.
@@ -138,13 +147,13 @@ function onErrorEvent(event) {
 
 function addLine(kind, text, { key, turn, outcome, greeting = false, placeholder = false } = {}) {
   const transcript = $("#transcript");
-  const who = { user: "User", assistant: greeting ? "Assistant · greeting" : "Assistant", system: "", error: "Error" }[kind];
+  const who = { user: t("who.user"), assistant: t(greeting ? "who.greeting" : "who.assistant"), system: "", error: t("who.error") }[kind];
   const line = el("li", { class: `line ${kind}${outcome && outcome !== "answered" ? " " + outcome : ""}`,
     dataset: { key: key || "", turn: turn ?? "", outcome: outcome || "" } });
   if (who) line.append(el("span", { class: "line-who", text: who }));
   line.append(el("span", { class: placeholder ? "line-text placeholder" : "line-text", text }));
-  if (outcome === "interrupted") line.append(el("span", { class: "tag", text: "interrupted" }));
-  if (outcome === "error") line.append(el("span", { class: "tag tag-error", text: "failed" }));
+  if (outcome === "interrupted") line.append(el("span", { class: "tag", text: t("tag.interrupted") }));
+  if (outcome === "error") line.append(el("span", { class: "tag tag-error", text: t("tag.failed") }));
   // Follow the conversation only if the reader has not scrolled up to read something.
   const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
   transcript.append(line);
@@ -202,7 +211,7 @@ async function startDemo() {
     });
     if (status) applyStatus(status);
   } catch (error) {
-    showLiveError(`Could not start the demo: ${error.message}`);
+    showLiveError(t("live.startFailed", { message: error.message }));
   } finally {
     updateSessionButtons();
   }
@@ -214,7 +223,7 @@ async function stopSession() {
     const status = await fetchJson("/v1/session", { method: "DELETE" });
     if (status) applyStatus(status);
   } catch (error) {
-    showLiveError(`Could not stop the session: ${error.message}`);
+    showLiveError(t("live.stopFailed", { message: error.message }));
   }
 }
 
@@ -223,13 +232,27 @@ async function stopSession() {
 export function setKiosk(on) {
   document.body.classList.toggle("kiosk", on);
   $("#kiosk-toggle").setAttribute("aria-pressed", String(on));
-  $("#kiosk-toggle").textContent = on ? "Exit kiosk view" : "Kiosk view";
+  $("#kiosk-toggle").textContent = t(on ? "live.exitKiosk" : "live.kiosk");
   if (on) showTab("live");
   redrawChart();
 }
 
+// The words already in the transcript stay as they were written; what is drawn from state is
+// drawn again in the new language.
+function relabel() {
+  renderLegend($("#latency-legend"), (key) => t(`stage.${key}`), t("chart.tick"));
+  setLoopState($("#live-state").dataset.state);
+  showSource($("#session-source").dataset.source || null);
+  const feed = $("#ws-status");
+  setFeedStatus(feed.dataset.status, feed.dataset.seconds);
+  $("#kiosk-toggle").textContent = t(document.body.classList.contains("kiosk") ? "live.exitKiosk" : "live.kiosk");
+  $("#talk").textContent = t(isTalking() ? "live.stopTalking" : "live.talk");
+  redrawChart();
+}
+
 export function setUpLive() {
-  renderLegend($("#latency-legend"));
+  onLanguageChange(relabel);
+  renderLegend($("#latency-legend"), (key) => t(`stage.${key}`), t("chart.tick"));
   $("#start-demo").addEventListener("click", startDemo);
   $("#stop-session").addEventListener("click", stopSession);
   $("#talk").addEventListener("click", () => (isTalking() ? stopTalking() : startTalking()));

@@ -5,6 +5,7 @@ import { errorMessage, hotwordsFrom, postTranscription } from "./api.js";
 import { describeMediaError, levelMeter, microphoneProblem } from "./audio.js";
 import { $ } from "./dom.js";
 import { formatBytes, formatDuration } from "./format.js";
+import { onLanguageChange, t } from "./i18n.js";
 import { serverLimits } from "./limits.js";
 
 // MediaRecorder formats, best first, with the file extension the server will recognise.
@@ -54,11 +55,11 @@ async function startRecording() {
     recorder.meter = null; // the meter is a nicety; recording works without it
   }
   const button = $("#record-btn");
-  button.textContent = "■ Stop recording";
+  button.textContent = t("record.stop");
   button.setAttribute("aria-pressed", "true");
   button.classList.add("recording");
   document.body.dataset.recording = "true";
-  setRecordStatus("Recording… speak now.");
+  setRecordStatus(t("record.recording"));
 }
 
 function tickRecording() {
@@ -76,7 +77,7 @@ function stopRecording() {
   recorder.stream.getTracks().forEach((track) => track.stop());
   if (recorder.meter) recorder.meter.close();
   const button = $("#record-btn");
-  button.textContent = "● Start recording";
+  button.textContent = t("record.start");
   button.setAttribute("aria-pressed", "false");
   button.classList.remove("recording");
   document.body.dataset.recording = "false";
@@ -92,7 +93,7 @@ async function finishRecording() {
   audio.src = recorder.audioUrl;
   audio.hidden = false;
 
-  setRecordStatus(`Transcribing ${file.name} (${formatBytes(file.size)})…`);
+  setRecordStatus(t("record.sending", { name: file.name, size: formatBytes(file.size) }));
   $("#record-text").textContent = "";
   const response = await postTranscription(file, {
     response_format: "verbose_json",
@@ -104,12 +105,13 @@ async function finishRecording() {
   }
   const result = JSON.parse(response.body);
   $("#record-text").textContent = result.text || "";
-  setRecordStatus(result.text ? `Done: ${formatDuration(result.duration)} of audio.` : "No speech recognised.");
+  setRecordStatus(result.text ? t("record.done", { duration: formatDuration(result.duration) }) : t("record.noSpeech"));
 }
 
 function setRecordStatus(message, isError = false) {
   const status = $("#record-status");
   status.textContent = message;
+  status.dataset.used = "true";
   status.classList.toggle("error", isError);
 }
 
@@ -119,6 +121,15 @@ export function setUpRecord() {
     $("#record-support").textContent = problem;
     $("#record-support").hidden = false;
   }
+  const label = () => {
+    const button = $("#record-btn");
+    button.textContent = t(button.getAttribute("aria-pressed") === "true" ? "record.stop" : "record.start");
+    // Until something happened, the status line is the invitation, in the page's language.
+    const status = $("#record-status");
+    if (!status.dataset.used) status.textContent = t("record.ready");
+  };
+  label();
+  onLanguageChange(label);
   $("#record-btn").addEventListener("click", () => {
     if (recorder.media && recorder.media.state === "recording") stopRecording();
     else startRecording();

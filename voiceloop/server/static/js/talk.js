@@ -3,6 +3,7 @@
 // comes back the same way and plays at once; {"type": "flush"} means the user talked over
 // it. The counters on <body data-talk-…> let people and tests see that audio really flows.
 
+import { t } from "./i18n.js";
 import { wsUrl } from "./api.js";
 import {
   PcmPlayer,
@@ -98,7 +99,7 @@ export async function startTalking() {
     stopTalking();
     return;
   }
-  button.textContent = "■ Stop talking";
+  button.textContent = t("live.stopTalking");
   button.setAttribute("aria-pressed", "true");
   button.classList.add("recording");
   button.disabled = false;
@@ -169,7 +170,7 @@ export function stopTalking() {
   talk.context = null;
   talk.player = null;
   const button = $("#talk");
-  button.textContent = "Talk";
+  button.textContent = t("live.talk");
   button.setAttribute("aria-pressed", "false");
   button.classList.remove("recording");
   button.disabled = false;
