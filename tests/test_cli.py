@@ -64,7 +64,13 @@ def test_doctor_reports_each_part_and_fails_on_an_unreachable_endpoint():
         timeout=120,
     )
     assert result.returncode == 1
-    for line in ("package pocketsphinx", "asr adapter 'pocketsphinx'", "tts adapter 'espeak'", "CUDA"):
+    for line in (
+        "package pocketsphinx",
+        "asr adapter 'pocketsphinx'",
+        "tts adapter 'espeak'",
+        "turn ending",
+        "CUDA",
+    ):
         assert line in result.stdout
     assert "cannot reach the language model" in result.stdout
     assert "1 check(s) failed" in result.stdout

@@ -249,3 +249,19 @@ def test_the_options_import_without_numpy_or_onnxruntime() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_doctor_says_how_a_turn_ends_and_what_the_detector_costs(
+    model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceloop.cli.doctor import _turn_checks
+    from voiceloop.config import load_settings
+
+    settings = load_settings("offline", turn={"name": "smart-turn"})
+    ((what, ok, detail),) = _turn_checks(settings)
+    assert what == "turn detector" and ok and "smart-turn loads" in detail and "ms a call" in detail
+    monkeypatch.setenv(models.MODELS_DIR_ENV, str(tmp_path))  # no model here
+    ((what, ok, detail),) = _turn_checks(settings)
+    assert ok is None and "voiceloop models download smart-turn" in detail and "silence window" in detail
+    ((what, ok, detail),) = _turn_checks(load_settings("offline", turn={"name": "words"}))
+    assert what == "turn ending" and ok and "words" in detail

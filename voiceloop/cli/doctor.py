@@ -116,6 +116,41 @@ async def _check_llm(adapter: object) -> str | None:
         await adapter.aclose()  # type: ignore[attr-defined]
 
 
+def _turn_checks(settings: Settings) -> list[Check]:
+    """How a turn ends, and what the detector costs a call here (it runs at every pause)."""
+    name = settings.turn.name
+    if name == "none":
+        return [("turn ending", None, 'the silence window alone ([turn] name = "words" or "smart-turn")')]
+    if name == "words":
+        return [("turn ending", True, "words: a stop that trails off waits (no model)")]
+    from voiceloop.build.turn import build_turn_detector
+
+    said: list[str] = []
+    detector = build_turn_detector(settings, say=said.append)
+    if detector is None:
+        return [("turn detector", None, said[0] if said else f"'{name}' did not load")]
+    try:
+        import time
+
+        import numpy as np
+
+        detector.warm_up()
+        started = time.perf_counter()
+        verdict = detector.predict(np.zeros(32_000, np.float32))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return [
+            (
+                "turn detector",
+                True,
+                f"{name} loads; {elapsed_ms:.0f} ms a call (P={verdict.probability:.2f} on silence)",
+            )
+        ]
+    except Exception as exc:
+        return [("turn detector", False, f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])]
+    finally:
+        detector.close()
+
+
 def _audio_checks() -> list[Check]:
     try:
         import sounddevice as sd
@@ -158,6 +193,7 @@ def run_doctor(settings: Settings, console: Console | None = None) -> int:
         _package_checks,
         _library_checks,
         lambda: _adapter_checks(settings),
+        lambda: _turn_checks(settings),
         _audio_checks,
         _gpu_checks,
     ]
