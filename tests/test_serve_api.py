@@ -106,13 +106,61 @@ def test_verbose_json_has_duration_segments_and_word_times(server: httpx.Client,
     assert body["segments"][0]["text"] == PHRASE
 
 
-def test_the_openai_client_transcribes_through_the_api(server: httpx.Client, clip_wav: bytes) -> None:
+def openai_client(server: httpx.Client):
     import openai
 
-    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
-    result = client.audio.transcriptions.create(model="paraformer", file=("clip.wav", clip_wav))
+    return openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
+
+
+def test_the_openai_client_transcribes_through_the_api(server: httpx.Client, clip_wav: bytes) -> None:
+    result = openai_client(server).audio.transcriptions.create(
+        model="paraformer", file=("clip.wav", clip_wav)
+    )
 
     assert result.text == PHRASE
+
+
+def test_a_streamed_transcription_is_openais_delta_then_done_events(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    """pocketsphinx gives no partials: the whole text arrives as one delta, then done."""
+    events = list(
+        openai_client(server).audio.transcriptions.create(
+            model="paraformer", file=("clip.wav", clip_wav), stream=True, language="en"
+        )
+    )
+
+    assert [type(e).__name__ for e in events] == ["TranscriptionTextDeltaEvent", "TranscriptionTextDoneEvent"]
+    assert events[0].delta == PHRASE and events[1].text == PHRASE
+    assert [lang.code for lang in events[1].languages or []] == ["en"]
+
+
+def test_a_streamed_transcription_is_sent_as_server_sent_events(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    response = transcribe(server, clip_wav, stream="true", response_format="text")
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    lines = [line for line in response.text.splitlines() if line]
+    assert [json.loads(line.removeprefix("data: "))["type"] for line in lines] == [
+        "transcript.text.delta",
+        "transcript.text.done",
+    ]
+    assert_error(transcribe(server, clip_wav, stream="true", response_format="srt"), 400, "json or text")
+
+
+def test_a_streamed_transcription_of_a_bad_upload_is_a_plain_http_error(server: httpx.Client) -> None:
+    """Everything that can be judged before recognising is judged before the stream starts."""
+    assert_error(transcribe(server, b"not audio at all", stream="true"), 400)
+
+
+def test_deltas_carry_only_what_a_growing_hypothesis_adds() -> None:
+    from voiceloop.server.sse import DeltaTracker
+
+    tracker = DeltaTracker()
+    # A revision ("what tim" -> "what dime") sends nothing: the done event's text is the answer.
+    hypotheses = ["what", "what", "what tim", "what time is", "what dime", "what time is it"]
+    assert [tracker.delta(h) for h in hypotheses] == ["what", "", " tim", "e is", "", " it"]
 
 
 @pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])

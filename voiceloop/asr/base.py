@@ -7,6 +7,7 @@ Recognisers are blocking and CPU/GPU heavy, so the contract is synchronous: the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -54,3 +55,20 @@ class SpeechRecognizer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# Called with the whole hypothesis so far (not only what is new), from the recogniser's thread.
+PartialCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class StreamingRecognizer(SpeechRecognizer, Protocol):
+    """A recogniser that can tell what it has heard before it has heard everything (streaming
+    Paraformer's 600 ms chunks): the API turns each hypothesis into a text delta for the client.
+    Recognisers without it still answer a streaming request, with one delta at the end."""
+
+    def transcribe_streaming(
+        self, audio: np.ndarray, hotwords: list[str] | None, on_partial: PartialCallback
+    ) -> Transcription:
+        """As `transcribe`, calling `on_partial(text_so_far)` as hypotheses grow."""
+        ...

@@ -7,13 +7,14 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from voiceloop.asr.base import split_hotwords
 from voiceloop.server.errors import ApiError
 from voiceloop.server.formats import MEDIA_TYPES, TRANSCRIPT_FORMATS, as_result, speech_body, transcript_body
-from voiceloop.server.state import state
+from voiceloop.server.sse import SSE_HEADERS, transcript_events
+from voiceloop.server.state import recognition_error, state
 from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowed
 
 router = APIRouter()
@@ -68,6 +69,9 @@ def require_json(request: Request) -> None:
         )
 
 
+STREAM_FORMATS = ("json", "text")  # OpenAI streams only these
+
+
 def split_prompt(prompt: str | None) -> list[str] | None:
     """Hotwords from OpenAI's `prompt`; None (the configured ones) when it is empty."""
     return split_hotwords(prompt) if prompt is not None and prompt.strip() else None
@@ -102,6 +106,13 @@ async def transcriptions(
     response_format: Annotated[str, Form(description="json | text | srt | vtt | verbose_json")] = "json",
     prompt: Annotated[str | None, Form(description="Hotwords (comma or space separated).")] = None,
     temperature: Annotated[float | None, Form(description="Accepted and ignored.")] = None,
+    stream: Annotated[
+        bool,
+        Form(
+            description="Server-sent events: transcript.text.delta as the text grows (a streaming "
+            "recogniser's partials; otherwise one), then transcript.text.done. json or text only."
+        ),
+    ] = False,
 ) -> Response:
     if response_format not in TRANSCRIPT_FORMATS:
         raise ApiError(
@@ -109,8 +120,22 @@ async def transcriptions(
             f"response_format '{response_format}' is not one of {', '.join(TRANSCRIPT_FORMATS)}",
             "bad_response_format",
         )
+    if stream and response_format not in STREAM_FORMATS:
+        raise ApiError(
+            400,
+            f"stream=true answers events, not {response_format}: use response_format json or text",
+            "bad_response_format",
+        )
     server = state(request)
     audio = await read_upload(file, state(request).settings.serve)
+    if stream:
+        hotwords = split_prompt(prompt)
+        events = await transcript_events(
+            lambda on_partial: server.start_transcription(audio, hotwords, on_partial),
+            recognition_error,
+            language,
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
     out = await server.transcribe(audio, split_prompt(prompt))
     body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, language)
     if isinstance(body, dict):
