@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import openai
 import pytest
 import soundfile as sf
 
@@ -106,9 +107,7 @@ def test_verbose_json_has_duration_segments_and_word_times(server: httpx.Client,
     assert body["segments"][0]["text"] == PHRASE
 
 
-def openai_client(server: httpx.Client):
-    import openai
-
+def openai_client(server: httpx.Client) -> openai.OpenAI:
     return openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
 
 
@@ -218,6 +217,97 @@ def test_speech_as_pcm_is_openais_24khz_16_bit(server: httpx.Client) -> None:
     assert np.abs(samples).max() > 3000
 
 
+def duration_of(data: bytes) -> float:
+    """Seconds of audio in an encoded stream, decoded by FFmpeg (PyAV)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        rate = container.streams.audio[0].rate
+        return sum(frame.samples for frame in container.decode(audio=0)) / rate
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "magic"), [("opus", "audio/ogg", b"OggS"), ("aac", "audio/aac", b"\xff\xf1")]
+)
+def test_speech_as_opus_and_aac_decodes_to_the_same_length(
+    server: httpx.Client, fmt: str, media_type: str, magic: bytes
+) -> None:
+    wav = sf.read(io.BytesIO(speech(server, response_format="wav").content), dtype="float32")[0]
+    response = speech(server, response_format=fmt)
+
+    assert response.headers["content-type"] == media_type and response.content.startswith(magic)
+    assert duration_of(response.content) == pytest.approx(len(wav) / 16_000, abs=0.1)
+
+
+def test_speech_as_sse_is_openais_audio_delta_events_then_done(server: httpx.Client) -> None:
+    text = "Hello there. Turn on the lights."
+    whole = speech(server, input=text, response_format="mp3").content
+    with openai_client(server).audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=text, response_format="mp3", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+
+    assert [e["type"] for e in events[:-1]] == ["speech.audio.delta"] * (len(events) - 1) and len(events) > 2
+    assert events[-1]["type"] == "speech.audio.done" and events[-1]["usage"]["input_tokens"] == len(text)
+    import base64
+
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == whole
+
+
+class HeldVoice:
+    """espeak that, from the second sentence on, waits until the client says it has audio:
+    a server that held the audio back until synthesis ended would leave the client with
+    nothing (the hold gives up after a minute, and the order of events shows it)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from voiceloop.tts.espeak import EspeakVoice
+
+        self.inner = EspeakVoice("en-us")
+        self.name = "espeak"
+        self.log: list[str] = []
+        self.client_has_audio = threading.Event()
+
+    async def synthesize(self, text: str):
+        if self.log:
+            await asyncio.to_thread(self.client_has_audio.wait, 60)
+        self.log.append(f"synthesised: {text}")
+        async for chunk in self.inner.synthesize(text):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "wav", "pcm"])
+def test_speech_streams_the_first_sentence_before_the_rest_is_synthesised(tmp_path: Path, fmt: str) -> None:
+    voice = HeldVoice()
+    sentences = ["Hello there.", "This is the second sentence.", "And this is the third."]
+    with running_server(offline_settings(tmp_path), tts=voice) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input=" ".join(sentences), response_format=fmt
+        ) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                if not chunks:
+                    voice.log.append("client got audio")
+                    voice.client_has_audio.set()
+                chunks.append(chunk)
+
+    assert voice.log == [
+        f"synthesised: {sentences[0]}",
+        "client got audio",
+        f"synthesised: {sentences[1]}",
+        f"synthesised: {sentences[2]}",
+    ]
+    assert len(chunks) > 1
+    if fmt not in ("pcm", "wav"):
+        assert duration_of(b"".join(chunks)) > 2.0
+
+
 def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> None:
     """Round trip: the API's own voice through its own recogniser."""
     audio = sf.read(
@@ -230,10 +320,7 @@ def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> No
 
 
 def test_openai_voice_names_mean_the_configured_voice(server: httpx.Client) -> None:
-    import openai
-
-    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
-    audio = client.audio.speech.create(
+    audio = openai_client(server).audio.speech.create(
         model="tts-1", voice="alloy", input="hello there", response_format="wav"
     )
 

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from voiceloop.asr.base import split_hotwords
 from voiceloop.server.errors import ApiError
-from voiceloop.server.formats import MEDIA_TYPES, TRANSCRIPT_FORMATS, as_result, speech_body, transcript_body
+from voiceloop.server.formats import TRANSCRIPT_FORMATS, as_result, transcript_body
+from voiceloop.server.speech_encoding import MEDIA_TYPES
+from voiceloop.server.speech_stream import speech_response
 from voiceloop.server.sse import SSE_HEADERS, transcript_events
 from voiceloop.server.state import recognition_error, state
 from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowed
@@ -30,7 +32,15 @@ class SpeechRequest(BaseModel):
         description="A voice of the configured TTS (espeak: en-us, cmn; edge: en-US-AriaNeural); "
         "OpenAI's names (alloy, nova, ...) mean the configured voice.",
     )
-    response_format: Literal["wav", "mp3", "pcm", "flac"] = "mp3"
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3",
+        description="mp3, opus (in Ogg), aac (ADTS) and pcm (24 kHz s16le) at 24 kHz; wav and flac at "
+        "16 kHz. All but flac stream as each sentence is synthesised.",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="audio: the bytes (chunked); sse: speech.audio.delta events, then speech.audio.done.",
+    )
     speed: float = Field(1.0, description="Only 1.0: the voices here speak at their configured rate.")
 
     @field_validator("input", "voice")
@@ -148,15 +158,20 @@ async def transcriptions(
     tags=["audio"],
     summary="Speak text (OpenAI-compatible)",
     response_class=Response,
-    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "The audio."}},
+    responses={
+        200: {
+            "content": {m: {} for m in [*MEDIA_TYPES.values(), "text/event-stream"]},
+            "description": "The audio, streamed as it is synthesised (or server-sent events).",
+        }
+    },
     dependencies=[Depends(require_json)],
 )
-async def speech(request: Request, body: SpeechRequest) -> Response:
+async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     if body.speed != 1.0:
         raise ApiError(400, f"speed {body.speed:g} is not supported: only 1.0", "bad_speed")
-    audio = await state(request).speech.synthesize(body.input, body.voice)
-    data, headers = await asyncio.to_thread(speech_body, audio, body.response_format)
-    return Response(data, media_type=MEDIA_TYPES[body.response_format], headers=headers)
+    return await speech_response(
+        state(request).speech, body.input, body.voice, body.response_format, body.stream_format
+    )
 
 
 # -- the hand-made wrappers' endpoint ------------------------------------------------------
