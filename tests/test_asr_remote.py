@@ -61,6 +61,7 @@ def test_speech_goes_up_and_the_transcript_with_word_timestamps_comes_back(remot
     assert result.text == "turn on the lights"
     assert [w for w, _, _ in result.timestamps] == ["turn", "on", "the", "lights"]
     assert result.audio_s == pytest.approx(len(audio) / SAMPLE_RATE) and result.elapsed_s > 0
+    assert result.language == "en"  # what verbose_json says it heard
 
     sent = server.last_request
     assert sent.model == "paraformer" and sent.filename == "audio.wav"

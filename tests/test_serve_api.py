@@ -107,6 +107,32 @@ def test_verbose_json_has_duration_segments_and_word_times(server: httpx.Client,
     assert body["segments"][0]["text"] == PHRASE
 
 
+def test_verbose_json_says_the_configured_language_when_not_asked_for_one(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    """pocketsphinx detects no language: the one it is configured for (asr.language) is it."""
+    assert transcribe(server, clip_wav, response_format="verbose_json").json()["language"] == "en"
+
+
+def test_verbose_json_says_the_language_a_remote_recogniser_heard(tmp_path: Path, clip_wav: bytes) -> None:
+    from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
+    from voiceloop.testing.asr_server import AsrServer
+
+    settings = offline_settings(tmp_path)
+    settings.asr.language = "auto"  # the server is left to detect it
+    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.pocketsphinx.phrases)) as backend:
+        settings.asr.name = "openai"
+        settings.asr.openai.base_url = backend.base_url
+        with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+            undetected = transcribe(client, clip_wav, response_format="verbose_json").json()
+            backend.detected_language = "en"
+            detected = transcribe(client, clip_wav, response_format="verbose_json").json()
+            asked = transcribe(client, clip_wav, response_format="verbose_json", language="de").json()
+    assert backend.requests[-2].field("language") is None
+    assert (undetected["language"], detected["language"], asked["language"]) == ("", "en", "de")
+    assert detected["text"] == PHRASE
+
+
 def openai_client(server: httpx.Client) -> openai.OpenAI:
     return openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
 

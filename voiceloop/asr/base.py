@@ -21,6 +21,8 @@ class Transcription:
     elapsed_s: float
     # (token or word, start_s, end_s); empty where the recogniser gives none.
     timestamps: list[tuple[str, float, float]] = field(default_factory=list)
+    # The language heard (ISO-639-1), where the recogniser detects or reports one.
+    language: str | None = None
 
     @property
     def rtf(self) -> float:
@@ -34,6 +36,13 @@ class AsrError(RuntimeError):
 class AsrInputError(AsrError):
     """What the caller asked for cannot be used (a hotword outside the model's vocabulary):
     the request is at fault, not the recogniser, so a server answers 400 rather than 502."""
+
+
+def iso_language(language: str | None) -> str | None:
+    """'zh', 'en-US', 'en_GB' → ISO-639-1 ('zh', 'en'); 'auto', 'unknown' or empty → None."""
+    if not language or language.strip().lower() in ("auto", "unknown"):
+        return None
+    return language.strip().replace("_", "-").split("-", 1)[0].lower()
 
 
 def split_hotwords(text: str) -> list[str]:

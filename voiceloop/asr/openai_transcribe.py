@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.asr.base import AsrError, Transcription, iso_language
 from voiceloop.audio.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class OpenAITranscriber:
         from voiceloop.llm.openai_chat import without_credentials
 
         self.model = model
-        self.language = _iso_language(language)
+        self.language = iso_language(language)  # None: the server detects it
         self.hotwords = [w.strip() for w in hotwords if w.strip()]
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -82,8 +82,9 @@ class OpenAITranscriber:
         start = time.perf_counter()
         body = wav_bytes(audio)
         response = self._request(body, words, audio_s)
-        text, timestamps = _parse(response)
-        return Transcription(text.strip(), audio_s, time.perf_counter() - start, timestamps)
+        text, timestamps, heard = _parse(response)
+        elapsed_s = time.perf_counter() - start
+        return Transcription(text.strip(), audio_s, elapsed_s, timestamps, heard or self.language)
 
     def transcribe_batch(
         self, audios: Sequence[np.ndarray], hotwords: list[str] | None = None
@@ -155,24 +156,18 @@ def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
     return buffer.getvalue()
 
 
-def _iso_language(language: str | None) -> str | None:
-    """'zh', 'en-US' → ISO-639-1 ('zh', 'en'); 'auto' or empty → let the server detect."""
-    if not language or language.lower() == "auto":
-        return None
-    return language.replace("_", "-").split("-", 1)[0].lower()
-
-
-def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]]]:
-    """Text and word timestamps from a json / verbose_json answer (or a bare string)."""
+def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]], str | None]:
+    """Text, word timestamps and the language (verbose_json's) from an answer (or a bare string)."""
     if isinstance(response, str):
-        return response, []
+        return response, [], None
     data = response.model_dump() if hasattr(response, "model_dump") else dict(response)
     words = data.get("words") or [w for s in data.get("segments") or [] for w in (s.get("words") or [])]
     stamps = []
     for word in words:
         if isinstance(word, dict) and {"word", "start", "end"} <= word.keys():
             stamps.append((str(word["word"]).strip(), float(word["start"]), float(word["end"])))
-    return str(data.get("text") or ""), stamps
+    language = data.get("language")
+    return str(data.get("text") or ""), stamps, iso_language(language) if isinstance(language, str) else None
 
 
 def create(options: OpenAITranscribeOptions, asr: AsrSettings, **kwargs: Any) -> OpenAITranscriber:

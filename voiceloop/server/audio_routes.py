@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from voiceloop.asr.base import split_hotwords
+from voiceloop.asr.base import iso_language, split_hotwords
 from voiceloop.server.errors import ApiError
 from voiceloop.server.formats import TRANSCRIPT_FORMATS, as_result, transcript_body
 from voiceloop.server.speech_encoding import MEDIA_TYPES
@@ -112,7 +112,10 @@ async def transcriptions(
     request: Request,
     file: Annotated[UploadFile, File(description="Audio: wav, flac, mp3, ogg/opus, m4a, webm...")],
     model: Annotated[str | None, Form(description="Accepted; the configured recogniser answers.")] = None,
-    language: Annotated[str | None, Form(description="ISO-639-1; echoed in verbose_json.")] = None,
+    language: Annotated[
+        str | None,
+        Form(description="ISO-639-1; verbose_json says this, else the language heard, else asr.language."),
+    ] = None,
     response_format: Annotated[str, Form(description="json | text | srt | vtt | verbose_json")] = "json",
     prompt: Annotated[str | None, Form(description="Hotwords (comma or space separated).")] = None,
     temperature: Annotated[float | None, Form(description="Accepted and ignored.")] = None,
@@ -138,16 +141,18 @@ async def transcriptions(
         )
     server = state(request)
     audio = await read_upload(file, state(request).settings.serve)
+    configured = iso_language(server.settings.asr.language)
     if stream:
         hotwords = split_prompt(prompt)
         events = await transcript_events(
             lambda on_partial: server.start_transcription(audio, hotwords, on_partial),
             recognition_error,
-            language,
+            lambda out: language or out.language or configured,
         )
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
     out = await server.transcribe(audio, split_prompt(prompt))
-    body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, language)
+    heard = language or out.language or configured  # asked for, recognised, or configured
+    body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, heard)
     if isinstance(body, dict):
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=media_type)

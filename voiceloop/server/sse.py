@@ -48,7 +48,7 @@ class DeltaTracker:
 async def transcript_events(
     start: Callable[[Callable[[str], None]], Future[Transcription]],
     to_api_error: Callable[[BaseException], ApiError],
-    language: str | None,
+    language_of: Callable[[Transcription], str | None],
 ) -> AsyncIterator[bytes]:
     """`start(on_partial)` queues the recognition (raising ApiError before the stream begins);
     this yields `transcript.text.delta` events as hypotheses arrive, then `transcript.text.done`."""
@@ -59,14 +59,14 @@ async def transcript_events(
         loop.call_soon_threadsafe(hypotheses.put_nowait, text)
 
     future = start(on_partial)
-    return _transcript_stream(future, hypotheses, to_api_error, language)
+    return _transcript_stream(future, hypotheses, to_api_error, language_of)
 
 
 async def _transcript_stream(
     future: Future[Transcription],
     hypotheses: asyncio.Queue[str],
     to_api_error: Callable[[BaseException], ApiError],
-    language: str | None,
+    language_of: Callable[[Transcription], str | None],
 ) -> AsyncIterator[bytes]:
     tracker = DeltaTracker()
     finished = asyncio.wrap_future(future)
@@ -91,7 +91,7 @@ async def _transcript_stream(
         if new := tracker.delta(out.text):
             yield event({"type": "transcript.text.delta", "delta": new})
         done: dict[str, Any] = {"type": "transcript.text.done", "text": out.text}
-        if language:
+        if language := language_of(out):
             done["languages"] = [{"code": language}]
         yield event(done)
     finally:
