@@ -361,6 +361,29 @@ def test_speech_errors_are_clear(server: httpx.Client) -> None:
     assert_error(speech(server, speed=2.0), 400, "speed")
 
 
+# -- models --------------------------------------------------------------------------------------
+
+
+def test_models_lists_the_recogniser_the_voice_engine_and_its_voices(server: httpx.Client) -> None:
+    client = openai_client(server)
+    models = client.models.list().data
+    settings = load_settings("offline")
+
+    ids = [m.id for m in models]
+    assert ids[:3] == ["pocketsphinx", "espeak", settings.tts.voice]
+    assert {"en-us", "cmn"} <= set(ids) and len(ids) == len(set(ids))
+    assert all(
+        m.object == "model" and m.owned_by == "voiceloop" and m.created > 1_600_000_000 for m in models
+    )
+    raw = server.get("/v1/models").json()
+    assert raw["object"] == "list" and set(raw["data"][0]) == {"id", "object", "created", "owned_by", "kind"}
+    assert [m["kind"] for m in raw["data"][:3]] == ["transcription", "speech", "voice"]
+
+    assert client.models.retrieve("espeak").id == "espeak"
+    with pytest.raises(openai.NotFoundError, match="no model 'whisper-1' here"):
+        client.models.retrieve("whisper-1")
+
+
 # -- the /asr drop-in ---------------------------------------------------------------------------
 
 
@@ -416,7 +439,15 @@ def test_health_and_info(server: httpx.Client) -> None:
 def test_the_openapi_schema_documents_every_endpoint(server: httpx.Client) -> None:
     schema = server.get("/openapi.json").json()
 
-    for path in ("/v1/audio/transcriptions", "/v1/audio/speech", "/asr", "/health", "/info", "/v1/session"):
+    for path in (
+        "/v1/audio/transcriptions",
+        "/v1/audio/speech",
+        "/v1/models",
+        "/asr",
+        "/health",
+        "/info",
+        "/v1/session",
+    ):
         assert path in schema["paths"], path
     asr_body = schema["paths"]["/asr"]["post"]["requestBody"]["content"]
     assert {"application/json", "multipart/form-data"} <= set(asr_body)

@@ -22,7 +22,7 @@ from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
 from voiceloop.llm.base import ChatModel
-from voiceloop.server import audio_routes, info, session_routes
+from voiceloop.server import audio_routes, info, model_routes, session_routes
 from voiceloop.server.asr_queue import RecognizerQueue
 from voiceloop.server.auth import AccessGate
 from voiceloop.server.errors import install_handlers
@@ -108,6 +108,7 @@ def create_app(
     )
 
     app.include_router(audio_routes.router)
+    app.include_router(model_routes.router)
     app.include_router(session_routes.router)
 
     # -- health and info -------------------------------------------------------------------------

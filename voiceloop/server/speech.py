@@ -109,6 +109,21 @@ class SpeechService:
         except TtsError as exc:
             raise ApiError(502, f"the voice ({self.name}) failed: {exc}", "tts_failed") from None
 
+    def voices(self) -> list[str]:
+        """The configured voice first, then the others this engine has: espeak lists its own
+        (offline, instant); an online engine's catalogue is not fetched, so there the
+        configured and fallback voices and those already asked for."""
+        names = [self.default_voice]
+        if self.name == "espeak":
+            from voiceloop.tts.espeak import list_voices
+
+            names += list_voices()
+        else:
+            if self.settings.tts.fallback_voice:
+                names.append(self.settings.tts.fallback_voice)
+            names += sorted(self._voices)
+        return list(dict.fromkeys(names))
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "voice": self.default_voice, "voices_loaded": sorted(self._voices)}
 
