@@ -454,6 +454,25 @@ def test_the_openapi_schema_documents_every_endpoint(server: httpx.Client) -> No
     assert server.get("/docs").status_code == 200
 
 
+def test_the_readme_api_table_lists_exactly_the_endpoints_served(server: httpx.Client) -> None:
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## An HTTP API and a web page", 1)[1].split("\n\n", 3)[2]
+    listed: dict[str, set[str]] = {}
+    for row in section.splitlines()[2:]:
+        for entry in re.findall(r"`((?:[A-Z]+ )?/[^`]*)`", row.split("|")[1]):
+            method, _, path = entry.rpartition(" ")
+            listed.setdefault(re.sub(r"\{[^}]*\}", "{}", path), set()).update([method] if method else [])
+    schema = server.get("/openapi.json").json()["paths"]
+    served = {re.sub(r"\{[^}]*\}", "{}", path): {m.upper() for m in ops} for path, ops in schema.items()}
+    websockets_ = {"/v1/session/events", "/v1/session/talk"}
+
+    assert set(listed) == set(served) | websockets_ | {"/docs", "/openapi.json"}
+    for path, methods in listed.items():
+        assert methods - {"WS"} <= served.get(path, {"GET"}), path
+
+
 def test_the_page_is_served(server: httpx.Client) -> None:
     page = server.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
