@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -282,22 +283,23 @@ def test_speech_as_sse_is_openais_audio_delta_events_then_done(server: httpx.Cli
 
 
 class HeldVoice:
-    """espeak that, from the second sentence on, waits until the client says it has audio:
-    a server that held the audio back until synthesis ended would leave the client with
-    nothing (the hold gives up after a minute, and the order of events shows it)."""
+    """espeak that says `first` at once and holds every other sentence until the client says
+    it has audio: a server that held the audio back until synthesis ended would leave the
+    client with nothing (the hold gives up after a minute, and the order of events shows it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: str) -> None:
         import threading
 
         from voiceloop.tts.espeak import EspeakVoice
 
         self.inner = EspeakVoice("en-us")
         self.name = "espeak"
+        self.first = first
         self.log: list[str] = []
         self.client_has_audio = threading.Event()
 
     async def synthesize(self, text: str):
-        if self.log:
+        if text != self.first:
             await asyncio.to_thread(self.client_has_audio.wait, 60)
         self.log.append(f"synthesised: {text}")
         async for chunk in self.inner.synthesize(text):
@@ -309,8 +311,8 @@ class HeldVoice:
 
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "wav", "pcm"])
 def test_speech_streams_the_first_sentence_before_the_rest_is_synthesised(tmp_path: Path, fmt: str) -> None:
-    voice = HeldVoice()
     sentences = ["Hello there.", "This is the second sentence.", "And this is the third."]
+    voice = HeldVoice(first=sentences[0])
     with running_server(offline_settings(tmp_path), tts=voice) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         with client.audio.speech.with_streaming_response.create(
@@ -332,6 +334,31 @@ def test_speech_streams_the_first_sentence_before_the_rest_is_synthesised(tmp_pa
     assert len(chunks) > 1
     if fmt not in ("pcm", "wav"):
         assert duration_of(b"".join(chunks)) > 2.0
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_voice_slot(tmp_path: Path) -> None:
+    voice = HeldVoice(first="Hello there.")  # the second sentence waits: the stream stays open
+    settings = offline_settings(tmp_path)
+    settings.serve.tts_concurrency = 1
+    settings.serve.queue = 0
+    body = {"input": "Hello there. This is the second sentence.", "response_format": "pcm"}
+    try:
+        with running_server(settings, tts=voice) as url, httpx.Client(base_url=url, timeout=30) as client:
+            with client.stream("POST", "/v1/audio/speech", json=body) as first:
+                audio = first.iter_bytes()  # held open: a dropped iterator closes the response
+                assert next(audio)  # the first sentence, then the stream waits
+                assert_error(client.post("/v1/audio/speech", json=body), 503, "busy")
+            # The first client has gone: its slot comes back (the server notices the closed
+            # connection), though its second sentence was never synthesised.
+            for _ in range(100):
+                again = client.post("/v1/audio/speech", json={**body, "input": "Hello there."})
+                if again.status_code != 503:
+                    break
+                time.sleep(0.1)
+            assert again.status_code == 200 and again.content
+        assert "synthesised: This is the second sentence." not in voice.log
+    finally:
+        voice.client_has_audio.set()  # lets the held synthesis thread end
 
 
 def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> None:

@@ -63,11 +63,6 @@ class SpeechService:
                 raise ApiError(400, f"voice '{voice}': {exc}", "unknown_voice") from None
         return self._voices[voice]
 
-    async def synthesize(self, text: str, voice: str | None) -> np.ndarray:
-        """The whole utterance at once."""
-        chunks = [chunk async for chunk in self.stream(text, voice)]
-        return np.concatenate(chunks)
-
     async def stream(self, text: str, voice: str | None) -> AsyncGenerator[np.ndarray]:
         """Audio sentence by sentence as the voice makes it: a client hears the first sentence
         while the rest renders. Every check that can fail does so before the first chunk, so a
