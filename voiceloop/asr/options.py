@@ -39,5 +39,18 @@ class OpenAITranscribeOptions(AdapterOptions):
     """An OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI)."""
 
     base_url: str = "http://127.0.0.1:8000/v1"
-    model: str | None = Field(None, description="the server's model name; None = 'paraformer'")
+    model: str | None = Field(
+        None,
+        description="the server's model name; None = the one it serves (FunASR's server: the model it "
+        "loaded; a server listing one model: that one; else 'paraformer' or 'whisper-1' if listed)",
+    )
     api_key: SecretStr = SecretStr("not-needed")
+    timeout_s: float = Field(
+        30.0, gt=0, description="one request's limit beyond the audio's own length (a busy shared box)"
+    )
+    connect_timeout_s: float = Field(3.0, gt=0)
+    first_request_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="the first request and the questions before it: a server may load on first use",
+    )
