@@ -20,6 +20,8 @@ class Transcription:
     elapsed_s: float
     # (token or word, start_s, end_s); empty where the recogniser gives none.
     timestamps: list[tuple[str, float, float]] = field(default_factory=list)
+    # What the recogniser heard (ISO 639 code such as "zh"); empty where it does not say.
+    language: str = ""
 
     @property
     def rtf(self) -> float:

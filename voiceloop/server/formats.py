@@ -26,7 +26,9 @@ MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "pcm": "audio/pcm", "fla
 
 
 def as_result(name: str, out: Transcription) -> FileResult:
-    return FileResult(Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s)
+    return FileResult(
+        Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language
+    )
 
 
 def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple[str | dict[str, Any], str]:
@@ -43,9 +45,10 @@ def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple
 
 
 def verbose_json(result: FileResult, language: str | None) -> dict[str, Any]:
+    """`language`: the request's, echoed; else what the recogniser heard (Qwen3-ASR detects it)."""
     return {
         "task": "transcribe",
-        "language": language or "",
+        "language": language or result.language,
         "duration": round(result.duration_s, 3),
         "text": result.text,
         "segments": [
