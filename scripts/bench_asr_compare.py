@@ -5,7 +5,7 @@ peak GPU memory (torch.cuda.max_memory_allocated, weights included), as JSON.
 Each recogniser runs alone in the process (the other unloaded first), through voiceloop's
 adapters (`transcribe` for one file, `transcribe_batch` for several), on speech-like clips of
 each duration, `batch` copies shifted in time. Models:
-  large  random-init at the real shape (SeACo-Paraformer-large ~220 M; Qwen3-ASR-0.6B ~0.9 B with
+  large  random-init at the real shape (SeACo-Paraformer-large ~220 M; Qwen3-ASR-0.6B 0.78 B with
          embeddings): the real compute per second of audio, without downloading weights
   tiny   tiny random-init models (fast; checks the plumbing, not speed)
   ID/DIR a cached model id (paraformer-zh, qwen3-asr) or a model directory: the real thing
@@ -46,6 +46,7 @@ class CompareRow:
     duration_s: float
     batch: int
     wall_s: float
+    cpu_s: float  # process CPU time, all threads: on a shared, busy CPU less noisy than wall time
     per_file_s: float
     rtf: float
     x_real_time: float
@@ -148,13 +149,14 @@ def run_one(
 
             peaks = AbsolutePeaks(device)
             with peaks.measure():
-                wall, _ = timed(call, device)
+                wall, cpu_s = timed(call, device)
             audio_s = duration * batch
             row = CompareRow(
                 name,
                 duration,
                 batch,
                 round(wall, 3),
+                round(cpu_s, 3),
                 round(wall / batch, 3),
                 round(wall / audio_s, 4),
                 round(audio_s / wall, 1),
@@ -164,7 +166,8 @@ def run_one(
             rows.append(row)
             gpu = "" if row.peak_gpu_mb is None else f", GPU peak {row.peak_gpu_mb:8.1f} MB"
             print(
-                f"{name:10s} {duration:5.0f} s x{batch:<3d} {wall:8.2f} s ({row.per_file_s:7.2f} s/file, "
+                f"{name:10s} {duration:5.0f} s x{batch:<3d} {wall:8.2f} s (CPU {cpu_s:8.2f} s; "
+                f"{row.per_file_s:7.2f} s/file, "
                 f"RTF {row.rtf:.3f}), RSS peak {row.peak_rss_mb:8.1f} MB{gpu}",
                 flush=True,
             )

@@ -120,3 +120,18 @@ def test_the_qwen3_server_fails_fast_naming_the_download_command(tmp_path: Path)
     )
     assert result.exit_code == 1
     assert "voiceloop models download qwen3-asr" in result.output and "Traceback" not in result.output
+
+
+def test_the_openai_recogniser_against_it_gets_the_text_and_the_language(
+    served: str, clip: bytes, direct
+) -> None:
+    from voiceloop.asr.openai_transcribe import OpenAITranscriber
+
+    remote = OpenAITranscriber(base_url=f"{served}/v1", model="qwen3", timeout_s=60)
+    try:
+        heard = remote.transcribe(decoded(clip))
+    finally:
+        remote.close()
+
+    assert heard.text == direct.transcribe(decoded(clip)).text
+    assert heard.language == "zh"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription
+from voiceloop.asr.qwen3_languages import CODES
 from voiceloop.audio.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ class OpenAITranscriber:
         start = time.perf_counter()
         body = wav_bytes(audio)
         response = self._request(body, words, audio_s)
-        text, timestamps = _parse(response)
-        return Transcription(text.strip(), audio_s, time.perf_counter() - start, timestamps)
+        text, timestamps, heard = _parse(response)
+        return Transcription(text.strip(), audio_s, time.perf_counter() - start, timestamps, language=heard)
 
     def transcribe_batch(
         self, audios: Sequence[np.ndarray], hotwords: list[str] | None = None
@@ -162,17 +163,20 @@ def _iso_language(language: str | None) -> str | None:
     return language.replace("_", "-").split("-", 1)[0].lower()
 
 
-def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]]]:
-    """Text and word timestamps from a json / verbose_json answer (or a bare string)."""
+def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]], str]:
+    """Text, word timestamps and the language from a json / verbose_json answer (or a bare
+    string). verbose_json names the language as a code ("zh") or a word ("english", vLLM's
+    Qwen3-ASR "Chinese"): both come back as the code."""
     if isinstance(response, str):
-        return response, []
+        return response, [], ""
     data = response.model_dump() if hasattr(response, "model_dump") else dict(response)
     words = data.get("words") or [w for s in data.get("segments") or [] for w in (s.get("words") or [])]
     stamps = []
     for word in words:
         if isinstance(word, dict) and {"word", "start", "end"} <= word.keys():
             stamps.append((str(word["word"]).strip(), float(word["start"]), float(word["end"])))
-    return str(data.get("text") or ""), stamps
+    named = str(data.get("language") or "").strip().lower()
+    return str(data.get("text") or ""), stamps, CODES.get(named, named)
 
 
 def create(options: OpenAITranscribeOptions, asr: AsrSettings, **kwargs: Any) -> OpenAITranscriber:

@@ -60,7 +60,7 @@ CHAT_TEMPLATE = (
 )
 
 # Qwen3-ASR-0.6B: an 18-layer AuT encoder (d_model 896) feeding Qwen3-0.6B (28 layers of 1024,
-# 16 query / 8 key-value heads of 128, vocabulary 151936): ~0.9 B parameters with embeddings.
+# 16 query / 8 key-value heads of 128, vocabulary 151936): 0.78 B parameters (tied embeddings).
 LARGE: dict[str, Any] = {
     "audio": {
         "encoder_layers": 18,
