@@ -211,6 +211,43 @@ def test_a_local_directory_that_is_not_a_qwen3_model_says_what_it_lacks(tmp_path
         recognizer(Path("./no/such/qwen3"))
 
 
+def test_models_download_fetches_the_configured_qwen3_models_and_says_why_offline(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from voiceloop.cli.app import app
+
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path))
+    monkeypatch.setenv("MODELSCOPE_DOMAIN", "modelscope.invalid")
+    result = CliRunner().invoke(
+        app,
+        ["models", "download", "-c", "default"],
+        env={
+            "VOICELOOP_ASR__NAME": "qwen3",
+            "VOICELOOP_ASR__QWEN3__ALIGNER": "qwen3-aligner",
+            "COLUMNS": "200",
+        },
+    )
+
+    assert result.exit_code == 1
+    assert "downloading qwen3-asr (Qwen/Qwen3-ASR-0.6B)" in result.output
+    assert "downloading qwen3-aligner (Qwen/Qwen3-ForcedAligner-0.6B)" in result.output
+    assert result.output.count("cannot reach modelscope.invalid") == 2
+
+
+def test_models_list_shows_a_cached_qwen3_model(tiny_qwen3: Path, tmp_path: Path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from voiceloop.cli.app import app
+
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path))
+    shutil.copytree(tiny_qwen3, tmp_path / "models" / QWEN3_ID.replace("/", "--") / "snapshots" / "master")
+    result = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
+    assert "│ yes" in rows["qwen3-asr"] and "│ no" in rows["qwen3-aligner"]
+
+
 def test_device_auto_without_a_gpu_warns_once_that_the_cpu_is_slow(tiny_qwen3: Path, capsys):
     import torch
 
