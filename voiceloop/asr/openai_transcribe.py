@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voiceloop.asr.base import AsrError, Transcription, iso_language
+from voiceloop.asr.qwen3_languages import CODES
 from voiceloop.asr.server_probe import ServerFacts, probe
 from voiceloop.audio.frames import SAMPLE_RATE
 
@@ -202,7 +203,9 @@ def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
 
 
 def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]], str | None]:
-    """Text, word timestamps and the language (verbose_json's) from an answer (or a bare string)."""
+    """Text, word timestamps and the language from a json / verbose_json answer (or a bare
+    string). verbose_json names the language as a code ("zh") or a word ("english", vLLM's
+    Qwen3-ASR "Chinese"): both come back as the code."""
     if isinstance(response, str):
         return response, [], None
     data = response.model_dump() if hasattr(response, "model_dump") else dict(response)
@@ -211,8 +214,8 @@ def _parse(response: Any) -> tuple[str, list[tuple[str, float, float]], str | No
     for word in words:
         if isinstance(word, dict) and {"word", "start", "end"} <= word.keys():
             stamps.append((str(word["word"]).strip(), float(word["start"]), float(word["end"])))
-    language = data.get("language")
-    return str(data.get("text") or ""), stamps, iso_language(language) if isinstance(language, str) else None
+    named = str(data.get("language") or "").strip().lower()
+    return str(data.get("text") or ""), stamps, iso_language(CODES.get(named, named)) if named else None
 
 
 def create(options: OpenAITranscribeOptions, asr: AsrSettings, **kwargs: Any) -> OpenAITranscriber:

@@ -17,7 +17,9 @@ TRANSCRIPT_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_js
 
 
 def as_result(name: str, out: Transcription) -> FileResult:
-    return FileResult(Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s)
+    return FileResult(
+        Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language or ""
+    )
 
 
 def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple[str | dict[str, Any], str]:
@@ -34,9 +36,10 @@ def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple
 
 
 def verbose_json(result: FileResult, language: str | None) -> dict[str, Any]:
+    """`language`: the request's, echoed; else what the recogniser heard (Qwen3-ASR detects it)."""
     return {
         "task": "transcribe",
-        "language": language or "",
+        "language": language or result.language,
         "duration": round(result.duration_s, 3),
         "text": result.text,
         "segments": [
