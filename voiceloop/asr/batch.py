@@ -240,7 +240,9 @@ def _recognise(
 
 
 def _result(path: Path, out: Transcription) -> FileResult:
-    return FileResult(path, out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language or "")
+    return FileResult(
+        path, out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language or ""
+    )
 
 
 def summarise(results: Sequence[FileResult], wall_s: float) -> Summary:
