@@ -11,6 +11,8 @@ cost. Models:
 
     python scripts/bench_asr.py --device cuda --durations 5,30,60,120 --batches 1,4,16
     python scripts/bench_asr.py --device cpu --model tiny --json bench-asr.json
+
+`--compare` runs the Paraformer vs Qwen3-ASR side-by-side instead (scripts/bench_asr_compare.py).
 """
 
 from __future__ import annotations
@@ -305,7 +307,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default=None, help="fp32, fp16 or fp32,fp16 (default: both on CUDA)")
     parser.add_argument("--workdir", default=None, help="where generated models go (kept for reuse)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    import bench_asr_compare  # the side-by-side (this script's folder is on sys.path)
+
+    bench_asr_compare.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.compare:
+        bench_asr_compare.main_compare(args)
+        return
     args.durations = [float(d) for d in args.durations.split(",")]
     args.batches = [int(b) for b in args.batches.split(",")]
     result = bench(args)

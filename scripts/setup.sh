@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv in the repo root (if missing) and installs voiceloop with everything it needs.
-# Idempotent: a second run only checks. Usage: scripts/setup.sh [--test]
+# Idempotent: a second run only checks. Usage: scripts/setup.sh [--test | --qwen3]
+# (--test includes every optional recogniser the tests run: FunASR, qwen-asr.)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -67,6 +68,7 @@ fi
 
 target="."
 [ "$EXTRAS" = "--test" ] && target=".[test]"
+[ "$EXTRAS" = "--qwen3" ] && target=".[qwen3]"  # Qwen3-ASR (asr.name = "qwen3")
 say "installing voiceloop ($target)"
 # The constraint keeps every dependency on the torch already installed.
 "${PIP[@]}" install -q -e "$target" --constraint <(echo "torch==$TORCH_VERSION")

@@ -61,6 +61,7 @@ def test_speech_goes_up_and_the_transcript_with_word_timestamps_comes_back(remot
     assert result.text == "turn on the lights"
     assert [w for w, _, _ in result.timestamps] == ["turn", "on", "the", "lights"]
     assert result.audio_s == pytest.approx(len(audio) / SAMPLE_RATE) and result.elapsed_s > 0
+    assert result.language == "en"  # what verbose_json says it heard
 
     sent = server.last_request
     assert sent.model == "paraformer" and sent.filename == "audio.wav"
@@ -150,3 +151,27 @@ async def test_the_loop_hears_through_a_shared_transcription_server(room_setting
     turns = [line for line in read_session(result.session_dir / "session.jsonl") if line["event"] == "turn"]
     assert [t["transcript"] for t in turns] == ["what time is it", "tell me a joke"]
     assert all(t["outcome"] == "answered" for t in turns)
+
+
+def test_the_model_asked_for_is_one_the_server_has() -> None:
+    from voiceloop.asr.server_probe import ServerFacts
+
+    funasr = ServerFacts(models=("fun-asr-nano", "sensevoice", "paraformer", "custom"), loaded=("custom",))
+    assert funasr.choose_model(None) == "custom" and funasr.parallel == 1
+    assert funasr.choose_model("paraformer") == "paraformer"  # asked for by name: it is listed (warned)
+    vllm = ServerFacts(models=("Qwen/Qwen3-ASR-0.6B",), loaded=None)
+    assert vllm.choose_model(None) == "Qwen/Qwen3-ASR-0.6B" and vllm.parallel > 1
+    openai_like = ServerFacts(models=("gpt-4o-transcribe", "whisper-1", "tts-1"), loaded=None)
+    assert openai_like.choose_model(None) == "whisper-1"
+    assert ServerFacts(models=None, loaded=None).choose_model(None) == "paraformer"
+    with pytest.raises(LookupError, match="gpt-4o-transcribe, whisper-1"):
+        openai_like.choose_model("paraformer")
+
+
+def test_a_model_the_server_does_not_list_is_refused_before_audio_goes_up(server) -> None:
+    before = len(server.requests)
+    remote = OpenAITranscriber(base_url=server.base_url, api_key="sk-test-secret", model="large-v3")
+
+    with pytest.raises(AsrError, match=r"has no model 'large-v3' \(it lists: paraformer, whisper-1\)"):
+        remote.warm_up()
+    assert len(server.requests) == before

@@ -8,10 +8,12 @@ import asyncio
 import io
 import json
 import socket
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+import openai
 import pytest
 import soundfile as sf
 
@@ -106,13 +108,85 @@ def test_verbose_json_has_duration_segments_and_word_times(server: httpx.Client,
     assert body["segments"][0]["text"] == PHRASE
 
 
-def test_the_openai_client_transcribes_through_the_api(server: httpx.Client, clip_wav: bytes) -> None:
-    import openai
+def test_verbose_json_says_the_configured_language_when_not_asked_for_one(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    """pocketsphinx detects no language: the one it is configured for (asr.language) is it."""
+    assert transcribe(server, clip_wav, response_format="verbose_json").json()["language"] == "en"
 
-    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
-    result = client.audio.transcriptions.create(model="paraformer", file=("clip.wav", clip_wav))
+
+def test_verbose_json_says_the_language_a_remote_recogniser_heard(tmp_path: Path, clip_wav: bytes) -> None:
+    from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
+    from voiceloop.testing.asr_server import AsrServer
+
+    settings = offline_settings(tmp_path)
+    settings.asr.language = "auto"  # the server is left to detect it
+    with AsrServer(PocketsphinxRecognizer(phrases=settings.asr.pocketsphinx.phrases)) as backend:
+        settings.asr.name = "openai"
+        settings.asr.openai.base_url = backend.base_url
+        with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+            undetected = transcribe(client, clip_wav, response_format="verbose_json").json()
+            backend.detected_language = "en"
+            detected = transcribe(client, clip_wav, response_format="verbose_json").json()
+            asked = transcribe(client, clip_wav, response_format="verbose_json", language="de").json()
+    assert backend.requests[-2].field("language") is None
+    assert (undetected["language"], detected["language"], asked["language"]) == ("", "en", "de")
+    assert detected["text"] == PHRASE
+
+
+def openai_client(server: httpx.Client) -> openai.OpenAI:
+    return openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
+
+
+def test_the_openai_client_transcribes_through_the_api(server: httpx.Client, clip_wav: bytes) -> None:
+    result = openai_client(server).audio.transcriptions.create(
+        model="paraformer", file=("clip.wav", clip_wav)
+    )
 
     assert result.text == PHRASE
+
+
+def test_a_streamed_transcription_is_openais_delta_then_done_events(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    """pocketsphinx gives no partials: the whole text arrives as one delta, then done."""
+    events = list(
+        openai_client(server).audio.transcriptions.create(
+            model="paraformer", file=("clip.wav", clip_wav), stream=True, language="en"
+        )
+    )
+
+    assert [type(e).__name__ for e in events] == ["TranscriptionTextDeltaEvent", "TranscriptionTextDoneEvent"]
+    assert events[0].delta == PHRASE and events[1].text == PHRASE
+    assert [lang.code for lang in events[1].languages or []] == ["en"]
+
+
+def test_a_streamed_transcription_is_sent_as_server_sent_events(
+    server: httpx.Client, clip_wav: bytes
+) -> None:
+    response = transcribe(server, clip_wav, stream="true", response_format="text")
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    lines = [line for line in response.text.splitlines() if line]
+    assert [json.loads(line.removeprefix("data: "))["type"] for line in lines] == [
+        "transcript.text.delta",
+        "transcript.text.done",
+    ]
+    assert_error(transcribe(server, clip_wav, stream="true", response_format="srt"), 400, "json or text")
+
+
+def test_a_streamed_transcription_of_a_bad_upload_is_a_plain_http_error(server: httpx.Client) -> None:
+    """Everything that can be judged before recognising is judged before the stream starts."""
+    assert_error(transcribe(server, b"not audio at all", stream="true"), 400)
+
+
+def test_deltas_carry_only_what_a_growing_hypothesis_adds() -> None:
+    from voiceloop.server.sse import DeltaTracker
+
+    tracker = DeltaTracker()
+    # A revision ("what tim" -> "what dime") sends nothing: the done event's text is the answer.
+    hypotheses = ["what", "what", "what tim", "what time is", "what dime", "what time is it"]
+    assert [tracker.delta(h) for h in hypotheses] == ["what", "", " tim", "e is", "", " it"]
 
 
 @pytest.mark.parametrize("fmt", ["FLAC", "OGG", "MP3"])
@@ -170,6 +244,123 @@ def test_speech_as_pcm_is_openais_24khz_16_bit(server: httpx.Client) -> None:
     assert np.abs(samples).max() > 3000
 
 
+def duration_of(data: bytes) -> float:
+    """Seconds of audio in an encoded stream, decoded by FFmpeg (PyAV)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        rate = container.streams.audio[0].rate
+        return sum(frame.samples for frame in container.decode(audio=0)) / rate
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "magic"), [("opus", "audio/ogg", b"OggS"), ("aac", "audio/aac", b"\xff\xf1")]
+)
+def test_speech_as_opus_and_aac_decodes_to_the_same_length(
+    server: httpx.Client, fmt: str, media_type: str, magic: bytes
+) -> None:
+    wav = sf.read(io.BytesIO(speech(server, response_format="wav").content), dtype="float32")[0]
+    response = speech(server, response_format=fmt)
+
+    assert response.headers["content-type"] == media_type and response.content.startswith(magic)
+    assert duration_of(response.content) == pytest.approx(len(wav) / 16_000, abs=0.1)
+
+
+def test_speech_as_sse_is_openais_audio_delta_events_then_done(server: httpx.Client) -> None:
+    text = "Hello there. Turn on the lights."
+    whole = speech(server, input=text, response_format="mp3").content
+    with openai_client(server).audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=text, response_format="mp3", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+
+    assert [e["type"] for e in events[:-1]] == ["speech.audio.delta"] * (len(events) - 1) and len(events) > 2
+    assert events[-1]["type"] == "speech.audio.done" and events[-1]["usage"]["input_tokens"] == len(text)
+    import base64
+
+    assert b"".join(base64.b64decode(e["audio"]) for e in events[:-1]) == whole
+
+
+class HeldVoice:
+    """espeak that says `first` at once and holds every other sentence until the client says
+    it has audio: a server that held the audio back until synthesis ended would leave the
+    client with nothing (the hold gives up after a minute, and the order of events shows it)."""
+
+    def __init__(self, first: str) -> None:
+        import threading
+
+        from voiceloop.tts.espeak import EspeakVoice
+
+        self.inner = EspeakVoice("en-us")
+        self.name = "espeak"
+        self.first = first
+        self.log: list[str] = []
+        self.client_has_audio = threading.Event()
+
+    async def synthesize(self, text: str):
+        if text != self.first:
+            await asyncio.to_thread(self.client_has_audio.wait, 60)
+        self.log.append(f"synthesised: {text}")
+        async for chunk in self.inner.synthesize(text):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "wav", "pcm"])
+def test_speech_streams_the_first_sentence_before_the_rest_is_synthesised(tmp_path: Path, fmt: str) -> None:
+    sentences = ["Hello there.", "This is the second sentence.", "And this is the third."]
+    voice = HeldVoice(first=sentences[0])
+    with running_server(offline_settings(tmp_path), tts=voice) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input=" ".join(sentences), response_format=fmt
+        ) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                if not chunks:
+                    voice.log.append("client got audio")
+                    voice.client_has_audio.set()
+                chunks.append(chunk)
+
+    assert voice.log == [
+        f"synthesised: {sentences[0]}",
+        "client got audio",
+        f"synthesised: {sentences[1]}",
+        f"synthesised: {sentences[2]}",
+    ]
+    assert len(chunks) > 1
+    if fmt not in ("pcm", "wav"):
+        assert duration_of(b"".join(chunks)) > 2.0
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_voice_slot(tmp_path: Path) -> None:
+    voice = HeldVoice(first="Hello there.")  # the second sentence waits: the stream stays open
+    settings = offline_settings(tmp_path)
+    settings.serve.tts_concurrency = 1
+    settings.serve.queue = 0
+    body = {"input": "Hello there. This is the second sentence.", "response_format": "pcm"}
+    try:
+        with running_server(settings, tts=voice) as url, httpx.Client(base_url=url, timeout=30) as client:
+            with client.stream("POST", "/v1/audio/speech", json=body) as first:
+                audio = first.iter_bytes()  # held open: a dropped iterator closes the response
+                assert next(audio)  # the first sentence, then the stream waits
+                assert_error(client.post("/v1/audio/speech", json=body), 503, "busy")
+            # The first client has gone: its slot comes back (the server notices the closed
+            # connection), though its second sentence was never synthesised.
+            for _ in range(100):
+                again = client.post("/v1/audio/speech", json={**body, "input": "Hello there."})
+                if again.status_code != 503:
+                    break
+                time.sleep(0.1)
+            assert again.status_code == 200 and again.content
+        assert "synthesised: This is the second sentence." not in voice.log
+    finally:
+        voice.client_has_audio.set()  # lets the held synthesis thread end
+
+
 def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> None:
     """Round trip: the API's own voice through its own recogniser."""
     audio = sf.read(
@@ -182,10 +373,7 @@ def test_speech_the_server_makes_is_recognised_by_it(server: httpx.Client) -> No
 
 
 def test_openai_voice_names_mean_the_configured_voice(server: httpx.Client) -> None:
-    import openai
-
-    client = openai.OpenAI(base_url=str(server.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0)
-    audio = client.audio.speech.create(
+    audio = openai_client(server).audio.speech.create(
         model="tts-1", voice="alloy", input="hello there", response_format="wav"
     )
 
@@ -198,6 +386,29 @@ def test_speech_errors_are_clear(server: httpx.Client) -> None:
     assert_error(speech(server, response_format="aiff"), 400, "response_format")
     assert_error(speech(server, input="x" * 5000), 400, "4096")
     assert_error(speech(server, speed=2.0), 400, "speed")
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def test_models_lists_the_recogniser_the_voice_engine_and_its_voices(server: httpx.Client) -> None:
+    client = openai_client(server)
+    models = client.models.list().data
+    settings = load_settings("offline")
+
+    ids = [m.id for m in models]
+    assert ids[:3] == ["pocketsphinx", "espeak", settings.tts.voice]
+    assert {"en-us", "cmn"} <= set(ids) and len(ids) == len(set(ids))
+    assert all(
+        m.object == "model" and m.owned_by == "voiceloop" and m.created > 1_600_000_000 for m in models
+    )
+    raw = server.get("/v1/models").json()
+    assert raw["object"] == "list" and set(raw["data"][0]) == {"id", "object", "created", "owned_by", "kind"}
+    assert [m["kind"] for m in raw["data"][:3]] == ["transcription", "speech", "voice"]
+
+    assert client.models.retrieve("espeak").id == "espeak"
+    with pytest.raises(openai.NotFoundError, match="no model 'whisper-1' here"):
+        client.models.retrieve("whisper-1")
 
 
 # -- the /asr drop-in ---------------------------------------------------------------------------
@@ -255,11 +466,38 @@ def test_health_and_info(server: httpx.Client) -> None:
 def test_the_openapi_schema_documents_every_endpoint(server: httpx.Client) -> None:
     schema = server.get("/openapi.json").json()
 
-    for path in ("/v1/audio/transcriptions", "/v1/audio/speech", "/asr", "/health", "/info", "/v1/session"):
+    for path in (
+        "/v1/audio/transcriptions",
+        "/v1/audio/speech",
+        "/v1/models",
+        "/asr",
+        "/health",
+        "/info",
+        "/v1/session",
+    ):
         assert path in schema["paths"], path
     asr_body = schema["paths"]["/asr"]["post"]["requestBody"]["content"]
     assert {"application/json", "multipart/form-data"} <= set(asr_body)
     assert server.get("/docs").status_code == 200
+
+
+def test_the_readme_api_table_lists_exactly_the_endpoints_served(server: httpx.Client) -> None:
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## An HTTP API and a web page", 1)[1].split("\n\n", 3)[2]
+    listed: dict[str, set[str]] = {}
+    for row in section.splitlines()[2:]:
+        for entry in re.findall(r"`((?:[A-Z]+ )?/[^`]*)`", row.split("|")[1]):
+            method, _, path = entry.rpartition(" ")
+            listed.setdefault(re.sub(r"\{[^}]*\}", "{}", path), set()).update([method] if method else [])
+    schema = server.get("/openapi.json").json()["paths"]
+    served = {re.sub(r"\{[^}]*\}", "{}", path): {m.upper() for m in ops} for path, ops in schema.items()}
+    websockets_ = {"/v1/session/events", "/v1/session/talk"}
+
+    assert set(listed) == set(served) | websockets_ | {"/docs", "/openapi.json"}
+    for path, methods in listed.items():
+        assert methods - {"WS"} <= served.get(path, {"GET"}), path
 
 
 def test_the_page_is_served(server: httpx.Client) -> None:

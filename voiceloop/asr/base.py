@@ -7,6 +7,7 @@ Recognisers are blocking and CPU/GPU heavy, so the contract is synchronous: the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +23,8 @@ class Transcription:
     timestamps: list[tuple[str, float, float]] = field(default_factory=list)
     # 0..1, how sure the recogniser is of `text`; None where it does not say (Paraformer).
     confidence: float | None = None
+    # The language heard (ISO-639-1), where the recogniser detects or reports one.
+    language: str | None = None
 
     @property
     def rtf(self) -> float:
@@ -35,6 +38,13 @@ class AsrError(RuntimeError):
 class AsrInputError(AsrError):
     """What the caller asked for cannot be used (a hotword outside the model's vocabulary):
     the request is at fault, not the recogniser, so a server answers 400 rather than 502."""
+
+
+def iso_language(language: str | None) -> str | None:
+    """'zh', 'en-US', 'en_GB' → ISO-639-1 ('zh', 'en'); 'auto', 'unknown' or empty → None."""
+    if not language or language.strip().lower() in ("auto", "unknown"):
+        return None
+    return language.strip().replace("_", "-").split("-", 1)[0].lower()
 
 
 def split_hotwords(text: str) -> list[str]:
@@ -56,3 +66,20 @@ class SpeechRecognizer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# Called with the whole hypothesis so far (not only what is new), from the recogniser's thread.
+PartialCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class StreamingRecognizer(SpeechRecognizer, Protocol):
+    """A recogniser that can tell what it has heard before it has heard everything (streaming
+    Paraformer's 600 ms chunks): the API turns each hypothesis into a text delta for the client.
+    Recognisers without it still answer a streaming request, with one delta at the end."""
+
+    def transcribe_streaming(
+        self, audio: np.ndarray, hotwords: list[str] | None, on_partial: PartialCallback
+    ) -> Transcription:
+        """As `transcribe`, calling `on_partial(text_so_far)` as hypotheses grow."""
+        ...

@@ -47,19 +47,23 @@ class FileResult:
     duration_s: float = 0.0
     elapsed_s: float = 0.0
     error: str | None = None
+    language: str = ""  # what the recogniser heard, where it says (qwen3)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "file": str(self.file),
             "text": self.text,
             "timestamps": [[unit, round(start, 3), round(end, 3)] for unit, start, end in self.timestamps],
             "duration_s": round(self.duration_s, 3),
             "elapsed_s": round(self.elapsed_s, 4),
         }
+        if self.language:
+            record["language"] = self.language
+        return record
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,9 @@ def _recognise(
 
 
 def _result(path: Path, out: Transcription) -> FileResult:
-    return FileResult(path, out.text, list(out.timestamps), out.audio_s, out.elapsed_s)
+    return FileResult(
+        path, out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language or ""
+    )
 
 
 def summarise(results: Sequence[FileResult], wall_s: float) -> Summary:

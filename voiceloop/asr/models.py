@@ -31,6 +31,9 @@ ALIASES: dict[str, str] = {
     "fsmn-vad": "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch",
     "ct-punc": "iic/punc_ct-transformer_cn-en-common-vocab471067-large",
     "ct-punc-c": "iic/punc_ct-transformer_zh-cn-common-vocab272727-pytorch",
+    # Transformers-layout models (config.json + safetensors), also served by ModelScope.
+    "qwen3-asr": "Qwen/Qwen3-ASR-0.6B",
+    "qwen3-aligner": "Qwen/Qwen3-ForcedAligner-0.6B",
 }
 DESCRIPTIONS: dict[str, str] = {
     "paraformer-zh": "SeACo-Paraformer-large, Mandarin+English, hotwords (the default)",
@@ -40,6 +43,8 @@ DESCRIPTIONS: dict[str, str] = {
     "fsmn-vad": "FSMN voice activity detection (splits long audio)",
     "ct-punc": "CT-Transformer punctuation, Chinese+English (large)",
     "ct-punc-c": "CT-Transformer punctuation, Chinese",
+    "qwen3-asr": "Qwen3-ASR-0.6B, 30 languages with detection, context biasing (asr.name = qwen3)",
+    "qwen3-aligner": "Qwen3-ForcedAligner-0.6B: word timestamps for qwen3 (asr.qwen3.aligner)",
 }
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_HOST = "www.modelscope.cn"
@@ -117,8 +122,10 @@ def missing_files(directory: Path) -> list[str]:
     A `configuration.json` without its weights silently yields a random model in FunASR, so
     the weights are checked here rather than trusted.
     """
-    missing = []
     has_yaml = (directory / "config.yaml").is_file()
+    if not has_yaml and (directory / "config.json").is_file():
+        return missing_transformers_files(directory)
+    missing = []
     conf_json = directory / "configuration.json"
     if not has_yaml and not conf_json.is_file():
         missing.append("config.yaml")
@@ -134,6 +141,26 @@ def missing_files(directory: Path) -> list[str]:
         missing.extend(w for w in weights if not (directory / w).is_file())
     elif not any((directory / w).is_file() for w in WEIGHT_FILES):
         missing.append("model.pt")
+    return missing
+
+
+def missing_transformers_files(directory: Path) -> list[str]:
+    """What a Hugging Face transformers directory (Qwen3-ASR's layout) lacks: the config, the
+    processor's feature extractor and tokenizer, and every weight shard its index names."""
+    missing = [
+        name
+        for name in ("config.json", "preprocessor_config.json", "tokenizer_config.json")
+        if not (directory / name).is_file()
+    ]
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+        except (OSError, ValueError):
+            shards = []
+        missing.extend(shard for shard in shards if not (directory / shard).is_file())
+    elif not any((directory / w).is_file() for w in ("model.safetensors", "pytorch_model.bin")):
+        missing.append("model.safetensors")
     return missing
 
 

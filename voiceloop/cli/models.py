@@ -1,4 +1,4 @@
-"""`voiceloop models list|download`: the FunASR models in ModelScope's cache, and fetching them.
+"""`voiceloop models list|download`: the ASR models (FunASR's, Qwen3-ASR) in ModelScope's cache, and fetching them.
 
 Runs never download (offline they would hang, then fail with a misleading message); this is the
 one explicit place that does, with a progress bar, on a machine with internet.
@@ -20,6 +20,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
 
 
+def configured_models(settings: Any) -> list[str]:
+    """The models the configured recogniser uses: qwen3's model and aligner when asr.name is
+    qwen3, else Paraformer's model, VAD and punctuation models."""
+    if settings.asr.name == "qwen3":
+        from voiceloop.asr.qwen3 import DEFAULT_MODEL
+
+        qwen3 = settings.asr.qwen3
+        return [n for n in (qwen3.model or DEFAULT_MODEL, qwen3.aligner) if n]
+    paraformer = settings.asr.paraformer
+    return [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
+
+
 @models_app.command("list")
 def list_models(
     config: ConfigOption = None,
@@ -33,8 +45,7 @@ def list_models(
     from voiceloop.cli.app import load
 
     settings = load(config)
-    paraformer = settings.asr.paraformer
-    used = {paraformer.model, paraformer.vad_model, paraformer.punc_model} - {None}
+    used = set(configured_models(settings))
     table = Table(title=f"ASR models (cache: {models.cache_root()})")
     for column in ("name", "cached", "size", "used", "what"):
         table.add_column(tr(column))
@@ -56,8 +67,8 @@ def download(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Model names or ids, or smart-turn (default: the configured asr.paraformer model, "
-            "vad_model, punc_model)."
+            help="Model names or ids (qwen3-asr, qwen3-aligner, paraformer-zh, ...), or smart-turn "
+            "(default: the configured recogniser's models)."
         ),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="A hub revision (default: master).")] = None,
@@ -79,11 +90,9 @@ def download(
     from voiceloop.cli.app import fail, load
 
     if not names:
-        settings = load(config)
-        paraformer = settings.asr.paraformer
-        names = [n for n in (paraformer.model, paraformer.vad_model, paraformer.punc_model) if n]
+        names = configured_models(load(config))
         if not names:
-            fail("no model names given and none configured (asr.paraformer.model)")
+            fail("no model names given and none configured (asr.paraformer.model or asr.qwen3.model)")
     console = Console(stderr=True, highlight=False)
     progress = Progress(
         TextColumn("{task.description}"),

@@ -31,4 +31,6 @@ LlmOption = Annotated[
     str | None,
     typer.Option("--llm", help="A backend profile from \\[llm.backends], or an adapter (openai, echo)."),
 ]
-AsrOption = Annotated[str | None, typer.Option("--asr", help="Recogniser: paraformer, pocketsphinx, openai.")]
+AsrOption = Annotated[
+    str | None, typer.Option("--asr", help="Recogniser: paraformer, qwen3, pocketsphinx, openai.")
+]

@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="Write <name>.<format> per file here (default: stdout).")
         ] = None,
         language: Annotated[str | None, typer.Option(help="zh, en, ... (openai, pocketsphinx).")] = None,
-        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N (paraformer).")] = None,
+        device: Annotated[
+            str | None, typer.Option(help="auto, cpu, cuda, cuda:N (paraformer, qwen3).")
+        ] = None,
         batch: Annotated[int, typer.Option(min=1, help="Files per recognition batch.")] = 8,
         config: ConfigOption = None,
     ) -> None:
@@ -63,7 +65,8 @@ def register(app: typer.Typer) -> None:
             chosen = asr or load(config).asr.name
             overrides[chosen] = {"model": asr_model}
         if device is not None:
-            overrides.setdefault("paraformer", {})["device"] = device
+            on = asr or load(config).asr.name
+            overrides.setdefault(on if on == "qwen3" else "paraformer", {})["device"] = device
         settings = load(config, overrides={"asr": overrides} if overrides else None)
         from voiceloop.asr.base import split_hotwords
 

@@ -20,7 +20,12 @@ from pydantic_settings import (
 )
 
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
-from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
+from voiceloop.asr.options import (
+    OpenAITranscribeOptions,
+    ParaformerOptions,
+    PocketsphinxOptions,
+    Qwen3Options,
+)
 from voiceloop.config.calibration_file import calibrated_delay_ms
 from voiceloop.config.errors import ConfigError, format_validation_error
 from voiceloop.config.sources import Without, leaf_paths
@@ -135,13 +140,14 @@ class AsrSettings(StageSection):
         "api_key": ("openai.api_key",),
     }
 
-    name: str = "pocketsphinx"  # pocketsphinx | paraformer | openai | a plugin's name
+    name: str = "pocketsphinx"  # pocketsphinx | paraformer | qwen3 | openai | a plugin's name
     language: str = "en"
     # Words to favour (paraformer's SeACo models, openai's prompt); empty = none.
     hotwords: list[str] = []
     timeout_s: float = Field(10.0, gt=0)
     pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
     paraformer: ParaformerOptions = ParaformerOptions()
+    qwen3: Qwen3Options = Qwen3Options()
     openai: OpenAITranscribeOptions = OpenAITranscribeOptions()
 
 

@@ -22,7 +22,7 @@ from voiceloop.asr.base import SpeechRecognizer
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
 from voiceloop.llm.base import ChatModel
-from voiceloop.server import audio_routes, info, session_routes
+from voiceloop.server import audio_routes, info, model_routes, session_routes
 from voiceloop.server.api_docs import install_api_docs
 from voiceloop.server.asr_queue import RecognizerQueue
 from voiceloop.server.auth import AccessGate
@@ -117,6 +117,7 @@ def create_app(
     app.add_middleware(RequestTiming, counts=requests)
 
     app.include_router(audio_routes.router)
+    app.include_router(model_routes.router)
     app.include_router(session_routes.router)
 
     # -- health and info -------------------------------------------------------------------------

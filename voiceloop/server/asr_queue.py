@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voiceloop.asr.base import SpeechRecognizer, Transcription
+from voiceloop.asr.base import PartialCallback, SpeechRecognizer, StreamingRecognizer, Transcription
 
 
 class QueueFull(RuntimeError):
@@ -36,6 +36,7 @@ class _Job:
     audio: np.ndarray = field(compare=False)
     hotwords: tuple[str, ...] | None = field(compare=False)
     future: Future[Transcription] = field(compare=False)
+    on_partial: PartialCallback | None = field(default=None, compare=False)
 
 
 class RecognizerQueue:
@@ -67,9 +68,16 @@ class RecognizerQueue:
     # -- callers ------------------------------------------------------------------------------
 
     def submit(
-        self, audio: np.ndarray, hotwords: Sequence[str] | None = None, *, live: bool = False
+        self,
+        audio: np.ndarray,
+        hotwords: Sequence[str] | None = None,
+        *,
+        live: bool = False,
+        on_partial: PartialCallback | None = None,
     ) -> Future[Transcription]:
-        """Raises QueueFull when `capacity` requests already wait (live turns always get in)."""
+        """Raises QueueFull when `capacity` requests already wait (live turns always get in).
+        `on_partial` hears a streaming recogniser's hypotheses (from a worker thread); such a
+        job runs on its own, since a batch has no partials to give."""
         future: Future[Transcription] = Future()
         with self._cond:
             if self._closed:
@@ -81,7 +89,8 @@ class RecognizerQueue:
                     f"{self.capacity}); retry shortly"
                 )
             words = None if hotwords is None else tuple(hotwords)
-            bisect.insort(self._jobs, _Job((0 if live else 1, next(self._order)), audio, words, future))
+            job = _Job((0 if live else 1, next(self._order)), audio, words, future, on_partial)
+            bisect.insort(self._jobs, job)
             self._cond.notify()
         return future
 
@@ -137,15 +146,22 @@ class RecognizerQueue:
                 return None
             first = self._jobs.pop(0)
             batch = [first]
-            if hasattr(self.recognizer, "transcribe_batch"):
+            if hasattr(self.recognizer, "transcribe_batch") and not self._wants_partials(first):
                 for job in list(self._jobs):
                     if len(batch) >= self.batch_max:
                         break
-                    if job.hotwords == first.hotwords and job.rank[0] == first.rank[0]:
+                    if (
+                        job.hotwords == first.hotwords
+                        and job.rank[0] == first.rank[0]
+                        and not self._wants_partials(job)
+                    ):
                         self._jobs.remove(job)
                         batch.append(job)
             self._in_flight += len(batch)
             return batch
+
+    def _wants_partials(self, job: _Job) -> bool:
+        return job.on_partial is not None and isinstance(self.recognizer, StreamingRecognizer)
 
     def _work(self) -> None:
         while (taken := self._take()) is not None:
@@ -181,10 +197,12 @@ class RecognizerQueue:
         for job in batch:
             if job.future.done():
                 continue
+            words = None if job.hotwords is None else list(job.hotwords)
             try:
-                out = self.recognizer.transcribe(
-                    job.audio, None if job.hotwords is None else list(job.hotwords)
-                )
+                if job.on_partial is not None and isinstance(self.recognizer, StreamingRecognizer):
+                    out = self.recognizer.transcribe_streaming(job.audio, words, job.on_partial)
+                else:
+                    out = self.recognizer.transcribe(job.audio, words)
             except BaseException as exc:  # noqa: BLE001 - every failure goes to its caller
                 self._counted(size=1, failed=1)
                 job.future.set_exception(exc)

@@ -7,13 +7,16 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from voiceloop.asr.base import split_hotwords
+from voiceloop.asr.base import iso_language, split_hotwords
 from voiceloop.server.errors import ApiError
-from voiceloop.server.formats import MEDIA_TYPES, TRANSCRIPT_FORMATS, as_result, speech_body, transcript_body
-from voiceloop.server.state import state
+from voiceloop.server.formats import TRANSCRIPT_FORMATS, as_result, transcript_body
+from voiceloop.server.speech_encoding import MEDIA_TYPES
+from voiceloop.server.speech_stream import speech_response
+from voiceloop.server.sse import SSE_HEADERS, transcript_events
+from voiceloop.server.state import recognition_error, state
 from voiceloop.server.uploads import decode_checked, read_upload, resolve_allowed
 
 router = APIRouter()
@@ -29,7 +32,15 @@ class SpeechRequest(BaseModel):
         description="A voice of the configured TTS (espeak: en-us, cmn; edge: en-US-AriaNeural); "
         "OpenAI's names (alloy, nova, ...) mean the configured voice.",
     )
-    response_format: Literal["wav", "mp3", "pcm", "flac"] = "mp3"
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3",
+        description="mp3, opus (in Ogg), aac (ADTS) and pcm (24 kHz s16le) at 24 kHz; wav and flac at "
+        "16 kHz. All but flac stream as each sentence is synthesised.",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="audio: the bytes (chunked); sse: speech.audio.delta events, then speech.audio.done.",
+    )
     speed: float = Field(1.0, description="Only 1.0: the voices here speak at their configured rate.")
 
     @field_validator("input", "voice")
@@ -68,6 +79,9 @@ def require_json(request: Request) -> None:
         )
 
 
+STREAM_FORMATS = ("json", "text")  # OpenAI streams only these
+
+
 def split_prompt(prompt: str | None) -> list[str] | None:
     """Hotwords from OpenAI's `prompt`; None (the configured ones) when it is empty."""
     return split_hotwords(prompt) if prompt is not None and prompt.strip() else None
@@ -98,10 +112,20 @@ async def transcriptions(
     request: Request,
     file: Annotated[UploadFile, File(description="Audio: wav, flac, mp3, ogg/opus, m4a, webm...")],
     model: Annotated[str | None, Form(description="Accepted; the configured recogniser answers.")] = None,
-    language: Annotated[str | None, Form(description="ISO-639-1; echoed in verbose_json.")] = None,
+    language: Annotated[
+        str | None,
+        Form(description="ISO-639-1; verbose_json says this, else the language heard, else asr.language."),
+    ] = None,
     response_format: Annotated[str, Form(description="json | text | srt | vtt | verbose_json")] = "json",
     prompt: Annotated[str | None, Form(description="Hotwords (comma or space separated).")] = None,
     temperature: Annotated[float | None, Form(description="Accepted and ignored.")] = None,
+    stream: Annotated[
+        bool,
+        Form(
+            description="Server-sent events: transcript.text.delta as the text grows (a streaming "
+            "recogniser's partials; otherwise one), then transcript.text.done. json or text only."
+        ),
+    ] = False,
 ) -> Response:
     if response_format not in TRANSCRIPT_FORMATS:
         raise ApiError(
@@ -109,10 +133,26 @@ async def transcriptions(
             f"response_format '{response_format}' is not one of {', '.join(TRANSCRIPT_FORMATS)}",
             "bad_response_format",
         )
+    if stream and response_format not in STREAM_FORMATS:
+        raise ApiError(
+            400,
+            f"stream=true answers events, not {response_format}: use response_format json or text",
+            "bad_response_format",
+        )
     server = state(request)
     audio = await read_upload(file, state(request).settings.serve)
+    configured = iso_language(server.settings.asr.language)
+    if stream:
+        hotwords = split_prompt(prompt)
+        events = await transcript_events(
+            lambda on_partial: server.start_transcription(audio, hotwords, on_partial),
+            recognition_error,
+            lambda out: language or out.language or configured,
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
     out = await server.transcribe(audio, split_prompt(prompt))
-    body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, language)
+    heard = language or out.language or configured  # asked for, recognised, or configured
+    body, media_type = transcript_body(as_result(file.filename or "upload", out), response_format, heard)
     if isinstance(body, dict):
         if response_format == "verbose_json" and out.confidence is not None:
             body["confidence"] = out.confidence  # not OpenAI's; where the recogniser gives one
@@ -125,15 +165,20 @@ async def transcriptions(
     tags=["audio"],
     summary="Speak text (OpenAI-compatible)",
     response_class=Response,
-    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "The audio."}},
+    responses={
+        200: {
+            "content": {m: {} for m in [*MEDIA_TYPES.values(), "text/event-stream"]},
+            "description": "The audio, streamed as it is synthesised (or server-sent events).",
+        }
+    },
     dependencies=[Depends(require_json)],
 )
-async def speech(request: Request, body: SpeechRequest) -> Response:
+async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     if body.speed != 1.0:
         raise ApiError(400, f"speed {body.speed:g} is not supported: only 1.0", "bad_speed")
-    audio = await state(request).speech.synthesize(body.input, body.voice)
-    data, headers = await asyncio.to_thread(speech_body, audio, body.response_format)
-    return Response(data, media_type=MEDIA_TYPES[body.response_format], headers=headers)
+    return await speech_response(
+        state(request).speech, body.input, body.voice, body.response_format, body.stream_format
+    )
 
 
 # -- the hand-made wrappers' endpoint ------------------------------------------------------

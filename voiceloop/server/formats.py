@@ -6,27 +6,20 @@ when a line gets long), so a file gets the same SRT from the CLI and from the AP
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from voiceloop.asr.base import Transcription
 from voiceloop.asr.batch import FileResult, cues, render, srt_time
-from voiceloop.audio.frames import resample
 
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 TRANSCRIPT_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json")
-SpeechFormat = Literal["wav", "mp3", "pcm", "flac"]
-SPEECH_FORMATS: tuple[str, ...] = ("wav", "mp3", "pcm", "flac")
-# OpenAI's `pcm` is 24 kHz 16-bit little-endian mono; clients that play it assume that rate.
-PCM_RATE = 24_000
-MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "pcm": "audio/pcm", "flac": "audio/flac"}
 
 
 def as_result(name: str, out: Transcription) -> FileResult:
-    return FileResult(Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s)
+    return FileResult(
+        Path(name), out.text, list(out.timestamps), out.audio_s, out.elapsed_s, language=out.language or ""
+    )
 
 
 def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple[str | dict[str, Any], str]:
@@ -43,9 +36,10 @@ def transcript_body(result: FileResult, fmt: str, language: str | None) -> tuple
 
 
 def verbose_json(result: FileResult, language: str | None) -> dict[str, Any]:
+    """`language`: the request's, echoed; else what the recogniser heard (Qwen3-ASR detects it)."""
     return {
         "task": "transcribe",
-        "language": language or "",
+        "language": language or result.language,
         "duration": round(result.duration_s, 3),
         "text": result.text,
         "segments": [
@@ -65,23 +59,3 @@ def vtt(result: FileResult) -> str:
     for start, end, text in cues(result):
         blocks.append(f"{srt_time(start).replace(',', '.')} --> {srt_time(end).replace(',', '.')}\n{text}\n")
     return "\n".join(blocks)
-
-
-def speech_body(audio: np.ndarray, fmt: str, rate: int = 16_000) -> tuple[bytes, dict[str, str]]:
-    """Encoded audio and the headers that describe it."""
-    import soundfile as sf
-
-    audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    if fmt == "pcm":
-        pcm = (resample(audio, rate, PCM_RATE) * 32767).astype("<i2")
-        return pcm.tobytes(), {"X-Sample-Rate": str(PCM_RATE), "X-Sample-Format": "s16le", "X-Channels": "1"}
-    if fmt == "mp3":
-        from voiceloop.tts.mp3 import encode_mp3
-
-        return encode_mp3(resample(audio, rate, PCM_RATE), rate=PCM_RATE), {}
-    buffer = io.BytesIO()
-    if fmt == "flac":
-        sf.write(buffer, audio, rate, format="FLAC")
-    else:
-        sf.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue(), {"X-Sample-Rate": str(rate)}

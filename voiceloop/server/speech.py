@@ -9,6 +9,7 @@ nova, ...) mean "the configured voice", so OpenAI clients work unchanged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,11 @@ class SpeechService:
                 raise ApiError(400, f"voice '{voice}': {exc}", "unknown_voice") from None
         return self._voices[voice]
 
-    async def synthesize(self, text: str, voice: str | None) -> np.ndarray:
+    async def stream(self, text: str, voice: str | None) -> AsyncGenerator[np.ndarray]:
+        """Audio sentence by sentence as the voice makes it: a client hears the first sentence
+        while the rest renders. Every check that can fail does so before the first chunk, so a
+        caller that waits for it can still answer a plain HTTP error. Close it (aclose) when
+        done: the voice slot it holds is freed then."""
         if not text.strip():
             raise ApiError(400, "input is empty: give the text to speak", "empty_input")
         if len(text) > MAX_INPUT_CHARS:
@@ -76,21 +81,43 @@ class SpeechService:
         self._waiting += 1
         try:
             async with self._slots:
-                chunks: list[np.ndarray] = []
-                try:
-                    async with asyncio.timeout(max(self.settings.tts.timeout_s, 5.0) * 4):
-                        async for chunk in synthesizer.synthesize(text):
-                            chunks.append(chunk)
-                except TimeoutError:
-                    raise ApiError(504, f"the voice ({self.name}) took too long", "tts_timeout") from None
-                except TtsError as exc:
-                    raise ApiError(502, f"the voice ({self.name}) failed: {exc}", "tts_failed") from None
+                produced = False
+                for piece in sentences(text):
+                    async for chunk in self._piece(synthesizer, piece):
+                        produced = True
+                        yield chunk
+                if not produced:
+                    raise ApiError(
+                        502, f"the voice ({self.name}) produced no audio for this input", "tts_empty"
+                    )
         finally:
             self._waiting -= 1
-        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        if audio.size == 0:
-            raise ApiError(502, f"the voice ({self.name}) produced no audio for this input", "tts_empty")
-        return audio
+
+    async def _piece(self, synthesizer: SpeechSynthesizer, piece: str) -> AsyncIterator[np.ndarray]:
+        try:
+            async with asyncio.timeout(max(self.settings.tts.timeout_s, 5.0) * 4):
+                async for chunk in synthesizer.synthesize(piece):
+                    if chunk.size:
+                        yield chunk
+        except TimeoutError:
+            raise ApiError(504, f"the voice ({self.name}) took too long", "tts_timeout") from None
+        except TtsError as exc:
+            raise ApiError(502, f"the voice ({self.name}) failed: {exc}", "tts_failed") from None
+
+    def voices(self) -> list[str]:
+        """The configured voice first, then the others this engine has: espeak lists its own
+        (offline, instant); an online engine's catalogue is not fetched, so there the
+        configured and fallback voices and those already asked for."""
+        names = [self.default_voice]
+        if self.name == "espeak":
+            from voiceloop.tts.espeak import list_voices
+
+            names += list_voices()
+        else:
+            if self.settings.tts.fallback_voice:
+                names.append(self.settings.tts.fallback_voice)
+            names += sorted(self._voices)
+        return list(dict.fromkeys(names))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "voice": self.default_voice, "voices_loaded": sorted(self._voices)}
@@ -99,3 +126,13 @@ class SpeechService:
         for synthesizer in self._voices.values():
             await synthesizer.aclose()
         self._voices.clear()
+
+
+def sentences(text: str) -> list[str]:
+    """The input cut at sentence ends only (each piece gets the voice's sentence-final
+    intonation and pause anyway); text with no speakable words stays one piece."""
+    from voiceloop.text.chunker import MAX_PIECE_CHARS, SentenceChunker
+
+    chunker = SentenceChunker(first_piece_min_chars=MAX_PIECE_CHARS + 1, first_piece_max_words=0)
+    pieces = chunker.feed(text) + chunker.flush()
+    return pieces or [text]

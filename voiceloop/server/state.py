@@ -4,11 +4,12 @@ queue, the voices, the live session hub."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import Request, WebSocket
 
-from voiceloop.asr.base import AsrError, AsrInputError, SpeechRecognizer, Transcription
+from voiceloop.asr.base import AsrError, AsrInputError, PartialCallback, SpeechRecognizer, Transcription
 from voiceloop.config import Settings
 from voiceloop.errors import one_line
 from voiceloop.server.asr_queue import QueueFull, RecognizerQueue
@@ -37,14 +38,34 @@ class ServerState:
         try:
             return await self.queue.transcribe(audio, hotwords)
         except QueueFull as exc:
-            raise ApiError(503, f"the recogniser is busy: {exc}", "busy", {"Retry-After": "1"}) from None
-        except AsrInputError as exc:
-            raise ApiError(400, one_line(exc), "asr_rejected") from None
-        except AsrError as exc:  # the recogniser (or the server behind it) failed, not the request
-            raise ApiError(502, f"the recogniser failed: {one_line(exc)}", "asr_failed") from None
+            raise busy(exc) from None
         except Exception as exc:
-            first = one_line(exc)
-            raise ApiError(500, f"recognition failed: {first}", "asr_failed") from None
+            raise recognition_error(exc) from None
+
+    def start_transcription(
+        self, audio: Any, hotwords: list[str] | None, on_partial: PartialCallback
+    ) -> Future[Transcription]:
+        """Queued now (a full queue is a 503 before any byte of a stream goes out); the caller
+        awaits the future and maps its failure with `recognition_error`."""
+        try:
+            return self.queue.submit(audio, hotwords, on_partial=on_partial)
+        except QueueFull as exc:
+            raise busy(exc) from None
+
+
+def busy(exc: QueueFull) -> ApiError:
+    return ApiError(503, f"the recogniser is busy: {exc}", "busy", {"Retry-After": "1"})
+
+
+def recognition_error(exc: BaseException) -> ApiError:
+    """A recogniser's failure in the API's words: the request's fault (400) or the recogniser's."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AsrInputError):
+        return ApiError(400, one_line(exc), "asr_rejected")
+    if isinstance(exc, AsrError):  # the recogniser (or the server behind it) failed, not the request
+        return ApiError(502, f"the recogniser failed: {one_line(exc)}", "asr_failed")
+    return ApiError(500, f"recognition failed: {one_line(exc)}", "asr_failed")
 
 
 def state(request: Request | WebSocket) -> ServerState:

@@ -100,6 +100,9 @@ class AsrServer(AppServer):
         self.delay_s = delay_s  # added to every answer, as a busy shared GPU box's would be
         self.models = tuple(models)
         self.verbose_json = verbose_json
+        # What verbose_json says was heard when the request names no language (as OpenAI's
+        # detection would); None: "unknown", as FunASR's server says.
+        self.detected_language: str | None = None
         self.api_key = api_key
         self.port = port
         self.requests: list[TranscriptionRequest] = []
@@ -165,7 +168,7 @@ class AsrServer(AppServer):
             return JSONResponse(
                 {
                     "task": "transcribe",
-                    "language": (fields.get("language") or ["unknown"])[0],
+                    "language": (fields.get("language") or [self.detected_language or "unknown"])[0],
                     "duration": result.audio_s,
                     "text": result.text,
                     "words": words,
