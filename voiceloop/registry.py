@@ -36,9 +36,10 @@ from voiceloop.aec.options import SpeexOptions, WebRtcOptions
 from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 from voiceloop.turn.options import SmartTurnOptions
+from voiceloop.wake.options import MicroWakeOptions
 
-Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio", "turn"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio", "turn")
+Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio", "turn", "wake"]
+KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio", "turn", "wake")
 ENTRY_POINT_GROUP = "voiceloop.adapters"
 
 
@@ -101,6 +102,8 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
     "vad": _builtin("vad", {"silero": ("voiceloop.vad.silero:create", NoOptions)}),
     # `[turn] name = "none"` has no spec: no detector at all, turns end on the silence window.
     "turn": _builtin("turn", {"smart-turn": ("voiceloop.turn.smart_turn:from_spec", SmartTurnOptions)}),
+    # Built only when `[loop] wake` names words: with none the loop is always awake.
+    "wake": _builtin("wake", {"micro": ("voiceloop.wake.micro:create", MicroWakeOptions)}),
     "audio": _builtin(
         "audio",
         {
