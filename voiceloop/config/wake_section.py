@@ -33,7 +33,9 @@ class WakeLoopKeys(BaseModel):
     attention_s: float = Field(
         8.0, gt=0, le=600, description="after the word or a reply, follow-ups need no word this long"
     )
-    wake_confirm: Literal["chime", "none"] = Field("chime", description="what the loop does on waking")
+    # A chime plays through the speaker into the echo canceller: measured here, a tonal chime
+    # before speex had converged mis-trained it and the first reply's echo barged in. So none.
+    wake_confirm: Literal["chime", "none"] = Field("none", description="what the loop does on waking")
 
     @field_validator("wake")
     @classmethod
