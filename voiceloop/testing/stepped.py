@@ -40,6 +40,7 @@ from voiceloop.llm.base import ChatModel
 from voiceloop.session.log import SessionLog, read_session
 from voiceloop.tts.base import SpeechSynthesizer
 from voiceloop.turn.base import TurnDetector
+from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.wake.base import WakeWordDetector
 
 T = TypeVar("T")
@@ -276,9 +277,11 @@ async def run_stepped(
     turn: TurnDetector | None = None,
     wake: WakeWordDetector | None = None,
     pushes: tuple[float, ...] = (),
+    vad: VoiceActivityDetector | None = None,
 ) -> SteppedRun:
     """Runs a whole conversation in the room, on its clock, and collects what happened;
-    `pushes`: room times at which push-to-talk is pressed."""
+    `pushes`: room times at which push-to-talk is pressed; `vad`: a real one (the kiosk bench's
+    silero) instead of the scripted `LevelVad`."""
     from voiceloop.aec.passthrough import PassthroughCanceller
 
     errors: list[str] = []
@@ -292,7 +295,7 @@ async def run_stepped(
     pipeline = Pipeline(
         device=room,
         aec=aec or PassthroughCanceller(),
-        vad=LevelVad(),
+        vad=vad or LevelVad(),
         asr=asr,
         llm=llm,
         tts=tts,
