@@ -166,7 +166,8 @@ class KioskRoom(SteppedRoom):
         return out, cursor
 
     async def frames(self, playback: PlaybackQueue) -> AsyncIterator[DuplexFrame]:
-        clock, cursor, active = self.clock, 0, []
+        clock, cursor = self.clock, 0
+        active: list[KioskLine] = []
         for k in range(round(self.duration_s / FRAME_S)):
             if self._closed:
                 return
