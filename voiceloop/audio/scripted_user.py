@@ -112,7 +112,7 @@ class ScriptedUser:
                 end_at=at + line.size / SAMPLE_RATE,
                 over_reply=over_reply,
                 pauses=tuple((at + start, at + end) for start, end in self.pauses[self.next_index]),
-                kind=turn.turn_kind if turn.is_speech else "noise",
+                kind="passer_by" if turn.passer_by else turn.turn_kind if turn.is_speech else "noise",
                 wake_end_at=None if (wake_end := self.wake_ends[self.next_index]) is None else at + wake_end,
                 passer_by=turn.passer_by,
             )
