@@ -148,6 +148,9 @@ def report(
         confusable[key] = confusable.get(key, 0) + 1
     over = [line for line in said if line.over_reply]
     stopped = [t for t in turns if t.outcome == "interrupted"]
+    over_caught = sum(
+        any(line.at <= w["t"] <= (line.wake_end or line.at) + CAUGHT_WITHIN_S for w in wakes) for line in over
+    )
     hours = hour_s / 3600
     caught = sum(all_ for voice in caught_by_voice.values() for all_ in voice)
     return {
@@ -167,7 +170,8 @@ def report(
         "turns": len(turns),
         "turns_answered": sum(t.outcome == "answered" for t in turns),
         "words_over_a_reply": len(over),
-        "replies_stopped_by_the_word": len(stopped),
+        "words_over_a_reply_caught": over_caught,
+        "turns_interrupted": len(stopped),  # by the word, or by a barge-in while awake
         "wake_us_per_frame": {
             "mean": round(statistics.fmean(ns) / 1000, 1),
             "p50": round(percentile(ns, 50) / 1000, 1),  # type: ignore[operator]
