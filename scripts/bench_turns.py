@@ -23,7 +23,10 @@ reply, real interruptions caught and reaction time (first sound → playback pau
 voice-to-voice p50/p90 on complete turns, detector ms/call where the log has it.
 
     PYTHONPATH=$PWD .venv/bin/python scripts/bench_turns.py [--stack offline|idealised|both]
-        [--lines N] [--seed S] [--speed X] [--corpus FILE] [--keep DIR] [--json] [--out FILE]
+        [--lines N] [--seed S] [--speed X] [--corpus FILE] [--keep DIR] [--json] [--out FILE] [--kiosk]
+
+--kiosk: kiosk mode (loop.wake = "okay_nabu", attention 3 s): each line said when the loop may
+sleep starts with the wake word, and passers-by talk between; "passer-by turns" must be 0.
 
 --speed runs the room faster than real time: the counts hold, but stage work then takes
 `speed` times longer in room time, so latencies are only true at 1.
@@ -50,9 +53,12 @@ from voiceloop.config import Settings, load_settings  # noqa: E402
 from voiceloop.config.settings import CONFIGS_DIR  # noqa: E402
 from voiceloop.demo import run_demo  # noqa: E402
 from voiceloop.session.log import read_session  # noqa: E402
+from voiceloop.testing.kiosk_lines import kiosk_script, passer_by_turns  # noqa: E402
 from voiceloop.testing.turn_metrics import analyse  # noqa: E402
 
 DETECTORS = ("none", "words", "smart-turn")
+KIOSK_ATTENTION_S = 3.0
+LINE_KEYS = {"passer_by": "x"}  # else a kind's first letter
 
 
 def has_turn_section() -> bool:
@@ -101,6 +107,8 @@ def settings_for(
         overrides["vad"] = {"stop_ms": STOP_WINDOW_MS}
     if detector is not None:
         overrides["turn"] = {"name": detector}
+    if any(turn.wake for turn in script.turns):
+        overrides["loop"] = {"wake": "okay_nabu", "attention_s": KIOSK_ATTENTION_S}
     phrases = corpus_phrases(script) if stack == "idealised" else []
     return load_settings("offline", replacing={"asr": {"pocketsphinx": {"phrases": phrases}}}, **overrides)
 
@@ -117,13 +125,16 @@ async def one_run(stack: str, detector: str | None, script: UserScript, out_dir:
             result = await run_demo(settings, script, say=lambda _: None, **idealised_stages(settings))
     log = read_session(result.session_dir / "session.jsonl")
     figures = analyse(log, preroll_s=settings.vad.preroll_ms / 1000).summary()
+    if any(turn.wake for turn in script.turns):
+        figures["passer_by_turns"] = len(passer_by_turns(log))
+        figures["wakes"] = sum(1 for line in log if line["event"] == "wake")
     figures["session"] = str(result.session_dir)
     figures["stop_ms"] = settings.vad.stop_ms
     return figures
 
 
 ROWS = (
-    ("lines", lambda f: " ".join(f"{k[0]}{v}" for k, v in sorted(f["lines"].items()))),
+    ("lines", lambda f: " ".join(f"{LINE_KEYS.get(k, k[0])}{v}" for k, v in sorted(f["lines"].items()))),
     ("premature endpoints", lambda f: f"{f['premature_endpoints']} in {f['paused_lines']} paused lines"),
     ("paused lines cut", lambda f: _pct(f["paused_lines_cut_pct"])),
     ("replies mid-utterance", lambda f: _pct(f["replies_mid_utterance_pct"])),
@@ -141,6 +152,7 @@ ROWS = (
     ("complete v2v p50/p90", lambda f: _p(f["complete_voice_to_voice_ms"])),
     ("detector ms/call", lambda f: _p(f["detector_ms_per_call"])),
     ("said after the reply", lambda f: str(len(f["over_reply_lines_said_after_the_reply"]))),
+    ("passer-by turns (kiosk)", lambda f: str(f.get("passer_by_turns", "-"))),
 )
 
 
@@ -160,7 +172,9 @@ def print_table(report: dict) -> None:
     for name, cell in ROWS:
         values = [cell(report["runs"][stack][detector]) for stack, detector in columns]
         print(f"{name:24s}" + "".join(f"{value:>{width}s}" for value in values))
-    print("lines: b backchannel, c complete, i interruption, p paused (n noise); reaction = first sound")
+    print(
+        "lines: b backchannel, c complete, i interruption, p paused (n noise, x passer-by); reaction = first sound"
+    )
     print("to playback paused/stopped (loop clock); barge-in = first sound to the loop's decision")
     for note in report["notes"]:
         print(f"note: {note}")
@@ -179,9 +193,12 @@ async def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep the session logs here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
+    parser.add_argument("--kiosk", action="store_true", help="the wake word before lines, passers-by")
     args = parser.parse_args()
 
     script = sample_lines(load_script(args.corpus), args.lines, args.seed)
+    if args.kiosk:
+        script = kiosk_script(script, KIOSK_ATTENTION_S, args.seed)
     stacks = ("offline", "idealised") if args.stack == "both" else (args.stack,)
     wanted = DETECTORS if args.detector == "all" else (args.detector,)
     notes = []

@@ -66,9 +66,10 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
   "${PIP[@]}" install -q "torch==$TORCH_VERSION"
 fi
 
-target="."
-[ "$EXTRAS" = "--test" ] && target=".[test]"
-[ "$EXTRAS" = "--qwen3" ] && target=".[qwen3]"  # Qwen3-ASR (asr.name = "qwen3")
+# The wake-word models are small (numpy + a bundled TFLite library): kiosk mode works out of the box.
+target=".[wake]"
+[ "$EXTRAS" = "--test" ] && target=".[test,wake]"
+[ "$EXTRAS" = "--qwen3" ] && target=".[qwen3,wake]"  # Qwen3-ASR (asr.name = "qwen3")
 say "installing voiceloop ($target)"
 # The constraint keeps every dependency on the torch already installed.
 "${PIP[@]}" install -q -e "$target" --constraint <(echo "torch==$TORCH_VERSION")

@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """A long fault soak in the virtual room: every stage failing on purpose, nothing lost.
 
-    .venv/bin/python scripts/soak.py [--turns 500] [--seed 1] [--speed 4] [--report soak.json]
+    .venv/bin/python scripts/soak.py [--turns 500] [--seed 1] [--speed 4] [--report soak.json] [--kiosk]
+
+--kiosk: kiosk mode (loop.wake = "okay_nabu"): each request after the wake word, passers-by
+talking while it sleeps; "passer_by_turns" (turns they started) must be empty.
 
 Prints the report (JSON): {"turns", "completed", "faults": {KIND: n}, "crashes",
 "lost_turns", "unspoken_in_history", "rss_growth_mb", "tasks_left", "fds_left", ...}.
@@ -29,18 +32,26 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=4.0, help="virtual-room speed (1 = real time)")
     parser.add_argument("--report", type=Path)
     parser.add_argument("--out", type=Path, help="keep the session log here (default: a temp dir)")
+    parser.add_argument("--kiosk", action="store_true", help="wake word before each request, passers-by")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         report = asyncio.run(
-            run_soak(args.turns, args.seed, out, args.speed, progress=lambda m: print(m, file=sys.stderr))
+            run_soak(
+                args.turns,
+                args.seed,
+                out,
+                args.speed,
+                progress=lambda m: print(m, file=sys.stderr),
+                kiosk=args.kiosk,
+            )
         )
     data = report.as_json()
     text = json.dumps(data, indent=2, ensure_ascii=False)
     print(text)
     if args.report:
         args.report.write_text(text, encoding="utf-8")
-    bad = data["crashes"] or data["lost_turns"] or data["unspoken_in_history"]
+    bad = data["crashes"] or data["lost_turns"] or data["unspoken_in_history"] or data.get("passer_by_turns")
     return 1 if bad else 0
 
 

@@ -41,9 +41,10 @@ from voiceloop.asr.options import (
 )
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 from voiceloop.turn.options import SmartTurnOptions
+from voiceloop.wake.options import MicroWakeOptions
 
-Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio", "turn"]
-KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio", "turn")
+Kind = Literal["asr", "llm", "tts", "aec", "vad", "audio", "turn", "wake"]
+KINDS: tuple[Kind, ...] = ("asr", "llm", "tts", "aec", "vad", "audio", "turn", "wake")
 ENTRY_POINT_GROUP = "voiceloop.adapters"
 
 
@@ -108,6 +109,8 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
     # `[turn] name = "none"` and `"words"` have no spec: no model; turns end on the silence window,
     # or (words) on it unless the transcript trails off.
     "turn": _builtin("turn", {"smart-turn": ("voiceloop.turn.smart_turn:from_spec", SmartTurnOptions)}),
+    # Built only when `[loop] wake` names words: with none the loop is always awake.
+    "wake": _builtin("wake", {"micro": ("voiceloop.wake.micro:create", MicroWakeOptions)}),
     "audio": _builtin(
         "audio",
         {

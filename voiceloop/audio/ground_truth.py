@@ -65,5 +65,7 @@ class GroundTruthLog:
                 is_speech=u.is_speech,
                 during_reply_ms=self.script.turns[u.index].interrupt_after_ms,
                 finished=u.end_at <= self.room_elapsed,
+                **({"wake_end": rel(u.wake_end_at)} if u.wake_end_at is not None else {}),
+                **({"passer_by": True} if u.passer_by else {}),
             )
             self.logged += 1

@@ -21,6 +21,15 @@ A TOML file, e.g. `voiceloop/configs/demo-script.toml`:
     say = "mhm"
     during_reply_ms = 900     # the same as interrupt_after_ms: spoken over the reply
     kind = "backchannel"
+
+    [[turns]]                 # kiosk mode (loop.wake): the wake word, a pause, the request
+    wake = "okay nabu"
+    say = "what time is it"
+
+    [[turns]]                 # someone walking past: no turn may come of it
+    say = "did you see the game last night"
+    passer_by = true
+    reply_timeout_ms = 1500   # nobody waits for an answer
 """
 
 from __future__ import annotations
@@ -66,6 +75,11 @@ class ScriptTurn(BaseModel):
         None, ge=0, validation_alias=AliasChoices("interrupt_after_ms", "during_reply_ms")
     )
     kind: TurnKind | None = Field(None, description="what the line tests; None = from its shape")
+    # Kiosk mode: the wake word said first ("okay nabu"), then `wake_pause_ms` of silence, then
+    # `say`; what ASR should hear (`expected`) is `say` alone.
+    wake: str | None = None
+    wake_pause_ms: int = Field(500, ge=0, le=5000)
+    passer_by: bool = Field(False, description="not said to the assistant: no turn may come of it")
     # How long the user waits for a reply to the previous line before saying this one anyway.
     reply_timeout_ms: int = Field(12_000, gt=0)
 
@@ -76,6 +90,8 @@ class ScriptTurn(BaseModel):
             raise ValueError(
                 "each turn needs exactly one of 'say', 'wav', 'cough_ms', 'noise_ms' or 'drop_ms'"
             )
+        if self.wake is not None and self.say is None:
+            raise ValueError("'wake' goes before a 'say': the wake word, then the request")
         if isinstance(self.say, tuple):
             if not any(isinstance(part, str) and part.strip() for part in self.say):
                 raise ValueError("'say' as a list needs at least one piece of text")

@@ -26,6 +26,8 @@ class UserUtterance:
     is_speech: bool = True  # False for a cough: nothing should come of it
     pauses: tuple[tuple[float, float], ...] = ()  # silences inside the line (room time)
     kind: str = "complete"  # what the line tests (ScriptTurn.turn_kind; "noise" for no words)
+    wake_end_at: float | None = None  # kiosk mode: the end of the wake word the line began with
+    passer_by: bool = False  # not said to the assistant: no turn may come of it
 
 
 class ScriptedUser:
@@ -36,10 +38,12 @@ class ScriptedUser:
         script: UserScript,
         lines: list[np.ndarray],
         pauses: list[tuple[tuple[float, float], ...]] | None = None,
+        wake_ends: list[float | None] | None = None,
     ) -> None:
         self.script = script
         self.lines = lines
         self.pauses = pauses or [() for _ in lines]  # per line, seconds from its first sample
+        self.wake_ends = wake_ends or [None for _ in lines]  # per line, seconds from its first sample
         self.next_index = 0
         self._playing: np.ndarray | None = None
         self._position = 0
@@ -108,7 +112,9 @@ class ScriptedUser:
                 end_at=at + line.size / SAMPLE_RATE,
                 over_reply=over_reply,
                 pauses=tuple((at + start, at + end) for start, end in self.pauses[self.next_index]),
-                kind=turn.turn_kind if turn.is_speech else "noise",
+                kind="passer_by" if turn.passer_by else turn.turn_kind if turn.is_speech else "noise",
+                wake_end_at=None if (wake_end := self.wake_ends[self.next_index]) is None else at + wake_end,
+                passer_by=turn.passer_by,
             )
         )
         self.next_index += 1

@@ -24,6 +24,17 @@ class SpokenLine:
 
     audio: np.ndarray
     pauses: tuple[tuple[float, float], ...] = ()
+    wake_end_s: float | None = None  # the end of the wake word said first (seconds into the line)
+
+
+def after_wake_word(wake: np.ndarray, pause_ms: int, line: SpokenLine) -> SpokenLine:
+    """The wake word, a silence, then the line: its pauses shifted, the word's end kept apart
+    (it is no pause inside the request: the word ends an utterance of its own)."""
+    offset = (wake.size + pause_ms * SAMPLE_RATE // 1000) / SAMPLE_RATE
+    gap = np.zeros(pause_ms * SAMPLE_RATE // 1000, np.float32)
+    audio = np.concatenate([wake.astype(np.float32, copy=False), gap, line.audio])
+    pauses = tuple((start + offset, end + offset) for start, end in line.pauses)
+    return SpokenLine(audio, pauses, wake.size / SAMPLE_RATE)
 
 
 def render_pieces(

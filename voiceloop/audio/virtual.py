@@ -24,7 +24,7 @@ from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
 from voiceloop.audio.room_echo import ChangingEchoPath, EchoConditions, loudspeaker_clip
 from voiceloop.audio.script import ScriptTurn, UserScript
 from voiceloop.audio.scripted_user import FRAME_S, ScriptedUser
-from voiceloop.audio.spoken_line import SpokenLine, render_pieces
+from voiceloop.audio.spoken_line import SpokenLine, after_wake_word, render_pieces
 
 if TYPE_CHECKING:
     from voiceloop.audio.ground_truth import GroundTruthLog
@@ -128,11 +128,16 @@ class VirtualRoom:
         rendered: dict[tuple[object, ...], SpokenLine] = {}  # a long script repeats its lines
         lines = []
         for turn in script.turns:
-            key = (turn.say, turn.wav, turn.cough_ms, turn.noise_ms, turn.drop_ms, turn.clipped)
+            key = (turn.say, turn.wav, turn.cough_ms, turn.noise_ms, turn.drop_ms, turn.clipped, turn.wake)
             if key not in rendered:
                 rendered[key] = self._render(turn, render)
             lines.append(rendered[key])
-        self.user = ScriptedUser(script, [line.audio for line in lines], [line.pauses for line in lines])
+        self.user = ScriptedUser(
+            script,
+            [line.audio for line in lines],
+            [line.pauses for line in lines],
+            [line.wake_end_s for line in lines],
+        )
         self._truth: GroundTruthLog | None = None
         self._noise_amplitude = float(10 ** (room.noise_dbfs / 20))
         self._t0: float | None = None
@@ -155,7 +160,7 @@ class VirtualRoom:
             return SpokenLine(self._render_line(turn, render))
         spoken = self._spoken(turn, render)
         if turn.clipped:  # the same pauses, 20 dB too hot
-            return SpokenLine(np.clip(spoken.audio * 10.0, -1.0, 1.0), spoken.pauses)
+            return SpokenLine(np.clip(spoken.audio * 10.0, -1.0, 1.0), spoken.pauses, spoken.wake_end_s)
         return spoken
 
     def _spoken(self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None) -> SpokenLine:
@@ -170,7 +175,9 @@ class VirtualRoom:
             return trim_silence(to_float32(voice(text, self.script.voice, self.script.rate_wpm)))
 
         line = render_pieces(turn.text_parts, voice_piece)
-        return SpokenLine(at_voice_level(line.audio), line.pauses)
+        if turn.wake is not None:
+            line = after_wake_word(voice_piece(turn.wake), turn.wake_pause_ms, line)
+        return SpokenLine(at_voice_level(line.audio), line.pauses, line.wake_end_s)
 
     def _render_line(
         self, turn: ScriptTurn, render: Callable[[str, str, int], np.ndarray] | None

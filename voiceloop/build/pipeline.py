@@ -23,6 +23,7 @@ def build_pipeline(
     llm: Any = None,
     tts: Any = None,
     turn: Any = None,
+    wake: Any = None,
 ) -> Pipeline:
     """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
     for fault injection or fixed latency, no canceller for a browser that cancels its own echo."""
@@ -34,4 +35,12 @@ def build_pipeline(
         llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else build_voice(settings),
         turn=turn if turn is not None else build_turn_detector(settings),
+        wake=wake if wake is not None else build_wake(settings),
     )
+
+
+def build_wake(settings: Settings) -> Any:
+    """The wake-word stage `[wake] name` chooses, for the words `[loop] wake` names; None (always
+    awake) when it names none."""
+    words = settings.loop.wake_words
+    return build_adapter(settings, "wake", words=words) if words else None

@@ -21,7 +21,7 @@ from voiceloop.registry import KINDS, AdapterNotFound, available
 
 PACKAGES = (
     "numpy", "soxr", "soundfile", "onnxruntime", "silero-vad", "pocketsphinx", "espeakng-loader",
-    "openai", "torch", "funasr", "edge-tts", "sounddevice", "livekit",
+    "openai", "torch", "funasr", "edge-tts", "sounddevice", "livekit", "pymicro-wakeword",
 )  # fmt: skip
 SYSTEM_LIBRARIES = {
     "speexdsp": "the speex echo canceller (apt-get install libspeexdsp1)",
@@ -151,6 +151,30 @@ def _turn_checks(settings: Settings) -> list[Check]:
         detector.close()
 
 
+def _wake_checks(settings: Settings) -> list[Check]:
+    """The wake words the `micro` provider ships, and whether the configured ones load."""
+    from voiceloop.wake.base import WakeWordError
+    from voiceloop.wake.micro import available_words
+
+    try:
+        words = available_words()
+    except WakeWordError as exc:
+        return [("wake words", None, str(exc))]
+    checks: list[Check] = [
+        ("wake words (micro)", True, ", ".join(words) + "  (espeak voices: not hey_jarvis)")
+    ]
+    if settings.loop.wake_words:
+        from voiceloop.build.pipeline import build_wake
+
+        label = f"wake {settings.wake.name} '{','.join(settings.loop.wake_words)}'"
+        try:
+            build_wake(settings)
+        except Exception as exc:
+            return [*checks, (label, False, f"{type(exc).__name__}: {exc}".splitlines()[0])]
+        checks.append((label, True, f"loads; attention window {settings.loop.attention_s:g} s"))
+    return checks
+
+
 def _audio_checks() -> list[Check]:
     try:
         import sounddevice as sd
@@ -194,6 +218,7 @@ def run_doctor(settings: Settings, console: Console | None = None) -> int:
         _library_checks,
         lambda: _adapter_checks(settings),
         lambda: _turn_checks(settings),
+        lambda: _wake_checks(settings),
         _audio_checks,
         _gpu_checks,
     ]

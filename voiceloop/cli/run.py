@@ -44,6 +44,10 @@ def run(
         float | None, typer.Option("--seconds", min=0.1, help="Stop after this long (default: until Ctrl-C).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where session folders go (default: log.dir).")] = None,
+    wake: Annotated[
+        str | None,
+        typer.Option(help="Kiosk mode: sleep until this wake word (okay_nabu, alexa, ...; comma-separated)."),
+    ] = None,
 ) -> None:
     """Talk with the assistant on your microphone and speakers; Ctrl-C ends the session."""
     import asyncio
@@ -58,8 +62,13 @@ def run(
     if chosen != profile_backend:
         console.note(f"audio.backend is '{profile_backend}'; `voiceloop run` uses real devices: sounddevice")
     # Loaded with the real backend chosen, so a delay saved by `voiceloop calibrate` applies.
-    overrides = {"audio": {"backend": chosen}, **({"log": {"dir": out}} if out is not None else {})}
+    overrides: dict[str, Any] = {"audio": {"backend": chosen}}
+    if out is not None:
+        overrides["log"] = {"dir": out}
+    if wake is not None:
+        overrides["loop"] = {"wake": wake}
     settings = load(config, llm=llm, overrides=overrides)
+    _check_wake_words(settings)
     try:
         result = asyncio.run(run_session(settings, console, input_device, output_device, seconds))
     except KeyboardInterrupt:
@@ -69,6 +78,23 @@ def run(
         console.stopped(None)
         fail(result.error, 1)
     console.stopped("time is up" if result.timed_out else "the device stream ended")
+
+
+def _check_wake_words(settings: Settings) -> None:
+    """A wake word no model knows fails here, with the ones it does, before any device opens."""
+    if not settings.loop.wake_words:
+        return
+    from voiceloop.build.pipeline import build_wake
+    from voiceloop.cli.app import fail
+    from voiceloop.wake.base import WakeWordError
+
+    try:
+        detector = build_wake(settings)
+    except WakeWordError as exc:
+        fail(str(exc))
+    close = getattr(detector, "close", None)
+    if close is not None:
+        close()
 
 
 @dataclass
@@ -93,6 +119,7 @@ async def run_session(
     from voiceloop.audio.base import AudioDeviceError
     from voiceloop.build import build_adapter
     from voiceloop.build.llm import choose_llm
+    from voiceloop.cli.push_to_talk import push_to_talk_key
     from voiceloop.session.runner import conversation
 
     try:
@@ -108,7 +135,9 @@ async def run_session(
             console.listening(device, settings)
             try:
                 async with asyncio.timeout(seconds):
-                    with console.live(device):
+                    with console.live(device), push_to_talk_key(talk.push_to_talk) as key:
+                        if key and talk.pipeline.wake is not None:
+                            console.note("press space to talk without the wake word")
                         await talk.run()
             except TimeoutError:
                 result.timed_out = True
@@ -132,6 +161,7 @@ class RunConsole:
         self.console = Console(highlight=False)
         self.state = "starting"
         self.detector = ""  # the turn detector's last word on the utterance under way
+        self.attention = ""  # kiosk mode: "asleep" / "awake" ("" = no wake word, always awake)
         self.last: TurnRecord | None = None
         self.session_dir: Path | None = None
         self._live: Any = None
@@ -154,8 +184,16 @@ class RunConsole:
         from voiceloop.engine.runtime import Observer
 
         return Observer(
-            on_turn=self._turn, on_error=self._error, on_state=self._state, on_verdict=self._verdict
+            on_turn=self._turn,
+            on_error=self._error,
+            on_state=self._state,
+            on_verdict=self._verdict,
+            on_attention=self._attention,
         )
+
+    def _attention(self, attention: str, why: str) -> None:
+        self.attention = attention
+        self._refresh()
 
     def _turn(self, record: TurnRecord) -> None:
         self.last = record
@@ -184,6 +222,10 @@ class RunConsole:
         state = self.state.replace("_", " ")
         if self.detector and self.state in ("user_speaking", "listening"):
             state = f"listening… ({self.detector})"
+        if self.attention == "asleep":
+            state = "asleep (wake word or space)"
+        elif self.attention == "awake":
+            state = f"{state} · awake"
         parts = [f"[bold]{state}[/]"]
         if self.last is not None:
             t = self.last.timings_ms()

@@ -31,6 +31,7 @@ from voiceloop.config.errors import ConfigError, format_validation_error
 from voiceloop.config.sources import Without, leaf_paths
 from voiceloop.config.stage import StageSection
 from voiceloop.config.turn_section import TurnSettings
+from voiceloop.config.wake_section import WakeLoopKeys, WakeSettings
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 
 __all__ = ["ConfigError", "Settings", "StageSection", "format_validation_error", "load_settings"]
@@ -237,7 +238,7 @@ class TtsSettings(StageSection):
         return None
 
 
-class LoopSettings(Section):
+class LoopSettings(WakeLoopKeys, Section):
     barge_in_min_ms: int = Field(250, ge=0, le=3000)
     barge_in_warmup_min_ms: int = Field(
         1500, ge=0, le=10_000, description="while the echo canceller is still converging"
@@ -313,6 +314,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     tts: TtsSettings = TtsSettings()
     turn: TurnSettings = TurnSettings()
+    wake: WakeSettings = WakeSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
     serve: ServeSettings = ServeSettings()

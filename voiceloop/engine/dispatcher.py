@@ -36,6 +36,7 @@ from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.machine import ConversationMachine
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.engine.turn import Turn, TurnServices
+from voiceloop.engine.wake_control import WakeControl
 
 
 class Dispatcher:
@@ -62,6 +63,7 @@ class Dispatcher:
         self._queued: deque[Event] = deque()
         self._dispatching = False
         self._last_state = machine.state
+        self.wake: WakeControl | None = None  # kiosk mode: the wake gate sees each event first
 
     def dispatch(self, event: Event) -> None:
         """Feeds the machine; events raised while acting on another are queued, in order."""
@@ -75,8 +77,10 @@ class Dispatcher:
         self._dispatching = True
         try:
             while self._queued:
-                for action in self.machine.handle(self._queued.popleft()):
-                    self.act(action)
+                event = self._queued.popleft()
+                if self.wake is None or self.wake.admit(event):
+                    for action in self.machine.handle(event):
+                        self.act(action)
                 if self.machine.state is not self._last_state:
                     self._last_state = self.machine.state
                     self._on_state(self._last_state.value)
@@ -149,6 +153,8 @@ class Dispatcher:
         elif isinstance(action, ReportError):
             self._report(action, turn)
         elif isinstance(action, FinishTurn):
+            if self.wake is not None:
+                self.wake.turn_finished(action.at)
             self.turns.pop(action.turn_id, None)
             self._verdicts.pop(action.turn_id, None)
             if turn is not None and (record := turn.finish(action.outcome, action.at)) is not None:

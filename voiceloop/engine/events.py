@@ -141,6 +141,33 @@ class Tick:
     at: float
 
 
+# ---- events: the wake gate (engine/wake_gate.py), never seen by the machine itself ---------
+
+
+@dataclass(frozen=True)
+class WakeWordHeard:
+    """The wake-word stage fired on the echo-cancelled mic: wakes the loop, or interrupts it."""
+
+    word: str
+    probability: float
+    at: float  # end of the frame it fired on
+
+
+@dataclass(frozen=True)
+class PushToTalk:
+    """A key or a button: the same as the wake word, without saying it."""
+
+    at: float
+    source: str = "key"
+
+
+@dataclass(frozen=True)
+class AttentionExpired:
+    """The attention window ran out with nobody talking: the loop is asleep again."""
+
+    at: float
+
+
 Event = (
     SpeechStarted
     | SpeechProgress
@@ -156,6 +183,9 @@ Event = (
     | StageFailed
     | TurnVerdictReady
     | Tick
+    | WakeWordHeard
+    | PushToTalk
+    | AttentionExpired
 )
 
 

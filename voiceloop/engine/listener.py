@@ -18,10 +18,11 @@ from voiceloop.aec.base import EchoCanceller
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
-from voiceloop.engine.events import EchoCancellerConverged, Event, PlaybackProgress, Tick
+from voiceloop.engine.events import EchoCancellerConverged, Event, PlaybackProgress, Tick, WakeWordHeard
 from voiceloop.session.log import SessionLog
 from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import Endpointer
+from voiceloop.wake.base import WakeWordDetector
 
 # After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
 # to ~0.6 s in living rooms); past that the mic holds no echo.
@@ -39,6 +40,7 @@ class Listener:
         *,
         emit: Callable[[Event], None],
         muted: Callable[[], bool],
+        wake: WakeWordDetector | None = None,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -47,6 +49,7 @@ class Listener:
         self._session = session
         self._emit = emit
         self._muted = muted
+        self._wake = wake  # hears every cleaned frame, asleep or not: the word also interrupts
         self._aec_delay_s = getattr(aec, "output_delay_samples", 0) / SAMPLE_RATE
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
         self._converged = self._aec_warmup_s <= 0
@@ -70,10 +73,22 @@ class Listener:
             self._vad_chunk.clear()  # mic ignored while replying: nothing carries over
             self._endpointer.reset()
         else:
+            if self._wake is not None:
+                self._hear_wake_word(cleaned, cleaned_at)
             self._feed_vad(cleaned, cleaned_at)
         if self._playback.playing:
             self._emit(PlaybackProgress(frame.captured_at))
         self._emit(Tick(at=frame.captured_at + len(frame.mic_frame) / SAMPLE_RATE))
+
+    def restart_utterance(self) -> None:
+        """The wake word (or push-to-talk) ends whatever the endpointer was hearing: the words
+        after it start a fresh utterance, with no pre-roll from before it."""
+        self._vad_chunk.clear()
+        self._endpointer.reset()
+
+    def _hear_wake_word(self, cleaned: np.ndarray, at: float) -> None:
+        for heard in self._wake.process(cleaned) if self._wake is not None else ():
+            self._emit(WakeWordHeard(heard.word, heard.probability, at=at + len(cleaned) / SAMPLE_RATE))
 
     def _cancel_echo(self, frame: DuplexFrame) -> tuple[np.ndarray, float]:
         """The cleaned frame, and the time of its first sample (the canceller may lag)."""

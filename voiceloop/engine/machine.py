@@ -42,11 +42,12 @@ from voiceloop.engine.events import (
 from voiceloop.engine.messages import error_notice
 from voiceloop.engine.over_reply import OverReply
 from voiceloop.engine.states import REPLYING, MachineConfig, State
+from voiceloop.engine.wake_restart import WakeRestart
 
 __all__ = ["REPLYING", "ConversationMachine", "MachineConfig", "State"]
 
 
-class ConversationMachine(OverReply):
+class ConversationMachine(OverReply, WakeRestart):
     def __init__(self, config: MachineConfig | None = None) -> None:
         self.config = config or MachineConfig()
         self.state = State.LISTENING

@@ -27,12 +27,14 @@ from voiceloop.config import Settings
 from voiceloop.config.settings import VadSettings
 from voiceloop.engine.clock import Clock, DeviceClock
 from voiceloop.engine.dispatcher import Dispatcher
-from voiceloop.engine.events import Event, TurnVerdictReady
+from voiceloop.engine.events import Event, PushToTalk, TurnVerdictReady
 from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.listener import Listener
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.engine.turn import TurnServices
+from voiceloop.engine.wake_control import WakeControl, WakeHooks
+from voiceloop.engine.wake_gate import WakeGate
 from voiceloop.llm.base import ChatModel
 from voiceloop.llm.history import ConversationHistory
 from voiceloop.session.log import SessionLog
@@ -40,6 +42,7 @@ from voiceloop.tts.base import SpeechSynthesizer
 from voiceloop.turn.base import TurnDetector
 from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import EndpointConfig, Endpointer
+from voiceloop.wake.base import WakeWordDetector
 
 # The session log has every turn; `finished_turns` keeps the recent ones for reports, bounded
 # so a kiosk running for days does not grow.
@@ -57,6 +60,7 @@ class Pipeline:
     llm: ChatModel
     tts: SpeechSynthesizer
     turn: TurnDetector | None = None  # None: turns end on the silence window alone
+    wake: WakeWordDetector | None = None  # None: always awake (no `[loop] wake` words)
 
 
 def _no_turn(record: TurnRecord) -> None:
@@ -75,6 +79,10 @@ def _no_verdict(verdict: TurnVerdictReady) -> None:
     pass
 
 
+def _no_attention(attention: str, why: str) -> None:
+    pass
+
+
 @dataclass
 class Observer:
     """Hooks for whoever shows the conversation (the CLI's console, a test)."""
@@ -86,6 +94,8 @@ class Observer:
     on_transcript: Callable[[int, str], None] = _no_transcript
     # Each VAD stop the turn detector judged: a live view shows "listening… (incomplete 0.12)".
     on_verdict: Callable[[TurnVerdictReady], None] = _no_verdict
+    # Kiosk mode: ("asleep" | "awake", why: the word, push_to_talk, attention_expired, start).
+    on_attention: Callable[[str, str], None] = _no_attention
 
 
 def endpoint_config(vad: VadSettings) -> EndpointConfig:
@@ -129,6 +139,7 @@ class Conversation:
             session,
             emit=self.dispatch,
             muted=self._muted,
+            wake=pipeline.wake,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
@@ -179,6 +190,19 @@ class Conversation:
             judge=None if pipeline.turn is None else TurnJudge(pipeline.turn, self.clock, self.dispatch),
             on_verdict=lambda verdict: self.observer.on_verdict(verdict),
         )
+        if pipeline.wake is not None:
+            self.dispatcher.wake = WakeControl(
+                WakeGate(loop_cfg.attention_s),
+                self.machine,
+                self.dispatcher.act,
+                WakeHooks(
+                    playback=self.playback,
+                    session=session,
+                    restart_utterance=self.listener.restart_utterance,
+                    chime=loop_cfg.wake_confirm == "chime",
+                    on_attention=lambda attention, why: self.observer.on_attention(attention, why),
+                ),
+            )
 
     async def run(self) -> None:
         pipeline = self.pipeline
@@ -192,7 +216,10 @@ class Conversation:
             llm=getattr(pipeline.llm, "description", pipeline.llm.name),
             tts=pipeline.tts.name,
             turn=pipeline.turn.name if pipeline.turn is not None else "none",
+            **({"wake": ",".join(pipeline.wake.words)} if pipeline.wake is not None else {}),
         )
+        if self.dispatcher.wake is not None:
+            self.dispatcher.wake.start(self.clock.now())
         for action in self.machine.greet(self.settings.loop.greeting):
             self.dispatcher.act(action)
         try:
@@ -203,6 +230,10 @@ class Conversation:
 
     def dispatch(self, event: Event) -> None:
         self.dispatcher.dispatch(event)
+
+    def push_to_talk(self, source: str = "key") -> None:
+        """A key or a button: opens a turn as the wake word would (asleep or not)."""
+        self.dispatch(PushToTalk(self.clock.now(), source))
 
     def _muted(self) -> bool:
         """Half-duplex: the mic is ignored while the assistant replies."""

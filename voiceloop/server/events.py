@@ -14,6 +14,8 @@ is declared last in every model so the JSON keeps the order the feed has always 
      "interrupted", "backend", "errors", "timings_ms": {voice_to_voice, endpoint, asr,
      llm_ttft, tts_first_audio}, "at"}
     {"type": "error", "message", "at"}, {"type": "note", "message", "at"}
+    {"type": "attention", "state": "asleep" | "awake", "why", "at"}   kiosk mode (loop.wake) only;
+        why: the word that woke it, "push_to_talk", "attention_expired" or "start"
 """
 
 from __future__ import annotations
@@ -142,8 +144,24 @@ class NoteEvent(_Wire):
     at: float = Field(default_factory=stamp)
 
 
+class AttentionEvent(_Wire):
+    """Kiosk mode: the loop fell asleep (only the wake word or push-to-talk wakes it) or woke."""
+
+    type: Literal["attention"] = "attention"
+    state: Literal["asleep", "awake"]
+    why: str
+    at: float = Field(default_factory=stamp)
+
+
 FeedEvent = Annotated[
-    SessionEvent | StateEvent | UserEvent | DetectorEvent | TurnEvent | ErrorEvent | NoteEvent,
+    SessionEvent
+    | StateEvent
+    | UserEvent
+    | DetectorEvent
+    | TurnEvent
+    | ErrorEvent
+    | NoteEvent
+    | AttentionEvent,
     Field(discriminator="type"),
 ]
 

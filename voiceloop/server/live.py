@@ -24,7 +24,7 @@ from voiceloop.audio.base import AudioDeviceError, DuplexAudio
 from voiceloop.audio.script import UserScript
 from voiceloop.config import Settings
 from voiceloop.engine.machine import State
-from voiceloop.engine.runtime import Observer
+from voiceloop.engine.runtime import Conversation, Observer
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.errors import one_line
 from voiceloop.llm.base import ChatModel
@@ -32,6 +32,7 @@ from voiceloop.server.asr_queue import QueuedRecognizer, RecognizerQueue
 from voiceloop.server.errors import ApiError
 from voiceloop.server.events import (
     GREETING_TURN,
+    AttentionEvent,
     DetectorEvent,
     ErrorEvent,
     FeedEvent,
@@ -74,6 +75,7 @@ class LiveHub:
         self.turns = 0
         self.session_dir: Path | None = None
         self.started_at: float | None = None
+        self._talk: Conversation | None = None  # the running conversation (push-to-talk reaches it)
 
     # -- the feed -----------------------------------------------------------------------------
 
@@ -133,6 +135,9 @@ class LiveHub:
             on_error=lambda message: self.publish(ErrorEvent(message=message)),
             on_state=on_state,
             on_transcript=lambda turn, text: self.publish(UserEvent(turn=turn, text=text)),
+            on_attention=lambda attention, why: self.publish(
+                AttentionEvent(state="awake" if attention == "awake" else "asleep", why=why)
+            ),
             on_verdict=lambda verdict: self.publish(
                 DetectorEvent(
                     turn=verdict.turn_id,
@@ -209,6 +214,7 @@ class LiveHub:
                 settings, device, llm=llm, aec=aec, asr=recognizer, observer=self.observer()
             ) as talk:
                 self.session_dir = talk.session.dir
+                self._talk = talk
                 await talk.run()
         except asyncio.CancelledError:
             detail = "stopped"
@@ -221,7 +227,17 @@ class LiveHub:
                 await device.aclose()  # also when no conversation began (the LLM check failed)
             self.state = None
             self._device = None
+            self._talk = None
             self.publish(SessionEvent(status="ended", source=source, detail=detail))
+
+    def push_to_talk(self) -> dict[str, Any]:
+        """The page's button: opens a turn as the wake word would."""
+        if self._talk is None:
+            raise ApiError(
+                409, "no live session to talk to: start one first (POST /v1/session)", "no_session"
+            )
+        self._talk.push_to_talk("button")
+        return self.status()
 
     async def stop(self) -> dict[str, Any]:
         task = self._task

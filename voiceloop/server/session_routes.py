@@ -38,6 +38,16 @@ async def session_start(request: Request, body: SessionRequest | None = None) ->
     return await state(request).hub.start((body or SessionRequest()).source)
 
 
+@router.post(
+    "/v1/session/push-to-talk",
+    tags=["session"],
+    summary="Open a turn without the wake word (kiosk mode's button)",
+    dependencies=[Depends(require_json)],  # no simple cross-site form may press it
+)
+async def session_push_to_talk(request: Request) -> dict[str, Any]:
+    return state(request).hub.push_to_talk()
+
+
 @router.delete("/v1/session", tags=["session"], summary="Stop the live session")
 async def session_stop(request: Request) -> dict[str, Any]:
     return await state(request).hub.stop()

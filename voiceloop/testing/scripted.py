@@ -16,6 +16,7 @@ from voiceloop.llm.base import ChatMessage, LlmError
 from voiceloop.testing.stepped import NEVER_S, VOICE_AMPLITUDE, SteppedClock
 from voiceloop.tts.base import TtsError
 from voiceloop.turn.base import TurnError, TurnVerdict
+from voiceloop.wake.base import WakeDetection
 
 
 @dataclass(frozen=True)
@@ -164,4 +165,24 @@ class ScriptedTurnDetector:
         pass
 
     def close(self) -> None:
+        pass
+
+
+class ScriptedWake:
+    """A wake-word stage that fires at the room times it is told (the frame in which each time
+    falls), counting the frames it hears from the stepped room's start: the gate's timing
+    rules, to the frame, without a model. The real model is the virtual room's tests' part."""
+
+    name = "scripted"
+
+    def __init__(self, *fire_at: float, word: str = "okay_nabu") -> None:
+        self.words = (word,)
+        self._fire_at = sorted(round(t * SAMPLE_RATE) for t in fire_at)  # in samples heard
+        self._heard = 0
+
+    def process(self, frame: np.ndarray) -> list[WakeDetection]:
+        start, self._heard = self._heard, self._heard + len(frame)
+        return [WakeDetection(self.words[0], 0.99) for at in self._fire_at if start <= at < self._heard]
+
+    def reset(self) -> None:
         pass

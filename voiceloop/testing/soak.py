@@ -32,6 +32,8 @@ from voiceloop.llm.base import ChatMessage
 from voiceloop.session.log import read_session
 from voiceloop.testing.edge_server import EdgeFault, EdgeServer
 from voiceloop.testing.faults import FaultyRecognizer
+from voiceloop.testing.kiosk_hour import PASSERS_BY
+from voiceloop.testing.kiosk_lines import kiosk_script, passer_by_turns
 from voiceloop.testing.llm_server import Fault, LlmServer, unused_port
 
 PHRASES = [
@@ -45,6 +47,7 @@ PHRASES = [
     "what can you do",
 ]
 INTERRUPTIONS = ["never mind", "stop", "thank you"]
+KIOSK_ATTENTION_S = 3.0  # kiosk mode (--kiosk): short, so passers-by find it asleep soon
 
 AUDIO_FAULTS = ("noise_burst", "cough", "talk_over", "silence_minute", "clipped", "device_drop")
 LLM_FAULTS = ("refused", "stall", "429", "500", "cut", "malformed", "long_reply")
@@ -64,7 +67,7 @@ class SoakPlan:
     asr_schedule: dict[int, str]  # per recognition call
 
 
-def plan(turns: int, seed: int, fault_rate: float = 0.35) -> SoakPlan:
+def plan(turns: int, seed: int, fault_rate: float = 0.35, kiosk: bool = False) -> SoakPlan:
     rng = random.Random(seed)
     script_turns: list[dict[str, Any]] = []
     audio = Counter[str]()
@@ -104,7 +107,9 @@ def plan(turns: int, seed: int, fault_rate: float = 0.35) -> SoakPlan:
             "max_session_s": 40.0 * len(script_turns) + 300,
         }
     )
-    calls = 4 * len(script_turns)  # more calls than any stage will make
+    if kiosk:  # each request after the wake word, passers-by in between
+        script = kiosk_script(script, KIOSK_ATTENTION_S, seed)
+    calls = 4 * len(script.turns)  # more calls than any stage will make
     return SoakPlan(
         script=script,
         audio_faults=audio,
@@ -226,7 +231,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def soak_settings(out_dir: Path, speed: float) -> Settings:
+def soak_settings(out_dir: Path, speed: float, kiosk: bool = False) -> Settings:
     settings = load_settings("offline")
     settings.audio.room.speed = speed
     settings.log.dir = out_dir
@@ -243,17 +248,27 @@ def soak_settings(out_dir: Path, speed: float) -> Settings:
     settings.tts.timeout_s = 4.0
     settings.tts.fallback_retry_s = 2.0  # try the service again soon, so its faults keep coming
     settings.loop.watchdog_s = 30.0
-    settings.asr.pocketsphinx.phrases = sorted({*settings.asr.pocketsphinx.phrases, *PHRASES, *INTERRUPTIONS})
+    settings.asr.pocketsphinx.phrases = sorted(
+        {*settings.asr.pocketsphinx.phrases, *PHRASES, *INTERRUPTIONS, *(PASSERS_BY if kiosk else ())}
+    )
+    if kiosk:
+        settings.loop.wake = "okay_nabu"
+        settings.loop.attention_s = KIOSK_ATTENTION_S
     return settings
 
 
 async def run_soak(
-    turns: int, seed: int, out_dir: Path, speed: float = 4.0, progress: Callable[[str], None] = lambda _: None
+    turns: int,
+    seed: int,
+    out_dir: Path,
+    speed: float = 4.0,
+    progress: Callable[[str], None] = lambda _: None,
+    kiosk: bool = False,
 ) -> SoakReport:
     from voiceloop.demo import run_demo
 
-    schedule = plan(turns, seed)
-    settings = soak_settings(out_dir, speed)
+    schedule = plan(turns, seed, kiosk=kiosk)
+    settings = soak_settings(out_dir, speed, kiosk)
     build_adapter(settings, "vad", "silero")  # onnxruntime opens its files once per process: not a leak
     fds_before = open_fds()
     tasks_before = len(asyncio.all_tasks())
@@ -335,7 +350,7 @@ async def run_soak(
         }
     )
     return SoakReport(
-        turns=sum(1 for t in schedule.script.turns if t.is_speech),
+        turns=sum(1 for t in schedule.script.turns if t.is_speech and not t.passer_by),
         completed=sum(n for outcome, n in outcomes.items() if outcome != "timeout"),
         faults=dict(sorted(faults.items())),
         outcomes=dict(outcomes),
@@ -353,5 +368,6 @@ async def run_soak(
             "session": str(session_dir),
             "lost": lost,
             "unspoken": unspoken[:5],
+            **({"passer_by_turns": passer_by_turns(log)} if kiosk else {}),
         },
     )

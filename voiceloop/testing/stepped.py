@@ -40,6 +40,8 @@ from voiceloop.llm.base import ChatModel
 from voiceloop.session.log import SessionLog, read_session
 from voiceloop.tts.base import SpeechSynthesizer
 from voiceloop.turn.base import TurnDetector
+from voiceloop.vad.base import VoiceActivityDetector
+from voiceloop.wake.base import WakeWordDetector
 
 T = TypeVar("T")
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -258,6 +260,7 @@ class SteppedRun:
     errors: list[str]
     states: list[tuple[float, str]]  # (when, state entered)
     history: list[tuple[str, str]]
+    attention: list[tuple[float, str, str]] = field(default_factory=list)  # (when, asleep|awake, why)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return [line for line in self.log if line["event"] == name]
@@ -272,24 +275,52 @@ async def run_stepped(
     tts: SpeechSynthesizer,
     aec: EchoCanceller | None = None,
     turn: TurnDetector | None = None,
+    wake: WakeWordDetector | None = None,
+    pushes: tuple[float, ...] = (),
+    vad: VoiceActivityDetector | None = None,
 ) -> SteppedRun:
-    """Runs a whole conversation in the room, on its clock, and collects what happened."""
+    """Runs a whole conversation in the room, on its clock, and collects what happened;
+    `pushes`: room times at which push-to-talk is pressed; `vad`: a real one (the kiosk bench's
+    silero) instead of the scripted `LevelVad`."""
     from voiceloop.aec.passthrough import PassthroughCanceller
 
     errors: list[str] = []
     states: list[tuple[float, str]] = []
+    attention: list[tuple[float, str, str]] = []
     observer = Observer(
-        on_error=errors.append, on_state=lambda state: states.append((room.clock.now(), state))
+        on_error=errors.append,
+        on_state=lambda state: states.append((room.clock.now(), state)),
+        on_attention=lambda state, why: attention.append((room.clock.now(), state, why)),
     )
     pipeline = Pipeline(
-        device=room, aec=aec or PassthroughCanceller(), vad=LevelVad(), asr=asr, llm=llm, tts=tts, turn=turn
+        device=room,
+        aec=aec or PassthroughCanceller(),
+        vad=vad or LevelVad(),
+        asr=asr,
+        llm=llm,
+        tts=tts,
+        turn=turn,
+        wake=wake,
     )
     session = SessionLog(settings.log.dir, record_wav=False)
     talk = Conversation(settings, pipeline, session, observer, clock=room.clock)
+
+    async def press(at: float) -> None:
+        await room.clock.sleep(at - room.clock.now())
+        talk.push_to_talk("test")
+
+    presses = [asyncio.ensure_future(press(at)) for at in pushes]
     try:
         await talk.run()
     finally:
+        for pressing in presses:
+            pressing.cancel()
         session.close()
     return SteppedRun(
-        list(talk.finished_turns), read_session(session.jsonl_path), errors, states, talk.history.exchanges
+        list(talk.finished_turns),
+        read_session(session.jsonl_path),
+        errors,
+        states,
+        talk.history.exchanges,
+        attention,
     )

@@ -138,7 +138,7 @@ def analyse(log: list[dict[str, Any]], preroll_s: float = PREROLL_S) -> TurnFigu
     out = TurnFigures()
     for u in lines:
         out.lines[u.kind] = out.lines.get(u.kind, 0) + 1
-        if not u.is_speech:
+        if not u.is_speech or u.kind == "passer_by":  # nothing may come of it (kiosk_lines.py)
             continue
         heard_by = [t for t in turns if _heard(t, u)]
         if u.kind == "paused":

@@ -86,6 +86,8 @@ export default {
   "live.talk": "Talk",
   "live.stopTalking": "■ Stop talking",
   "live.clear": "Clear view",
+  "live.pushToTalk": "Push to talk",
+  "live.pushToTalkTitle": "Open a turn without the wake word (kiosk mode)",
   "live.kiosk": "Kiosk view",
   "live.exitKiosk": "Exit kiosk view",
   "live.conversation": "Conversation",

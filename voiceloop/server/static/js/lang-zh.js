@@ -85,6 +85,8 @@ export default {
   "live.talk": "对话",
   "live.stopTalking": "■ 停止对话",
   "live.clear": "清空视图",
+  "live.pushToTalk": "按键说话",
+  "live.pushToTalkTitle": "无需唤醒词直接开始一轮对话（展示模式）",
   "live.kiosk": "展示模式",
   "live.exitKiosk": "退出展示模式",
   "live.conversation": "对话",

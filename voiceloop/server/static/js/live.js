@@ -46,6 +46,7 @@ function handleEvent(event) {
     case "turn": return onTurnEvent(event);
     case "error": return onErrorEvent(event);
     case "note": return addLine("system", event.message || "");
+    case "attention": return onAttention(event);
     default: return undefined; // newer servers may send more; ignore what we don't know
   }
 }
@@ -227,6 +228,26 @@ async function stopSession() {
   }
 }
 
+// Kiosk mode (loop.wake): the button opens a turn without the wake word, and says whether
+// the loop is asleep (only the word or the button wakes it) or awake.
+async function pushToTalk() {
+  try {
+    await fetchJson("/v1/session/push-to-talk", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+  } catch (error) {
+    showLiveError(`Push to talk: ${error.message}`);
+  }
+}
+
+function onAttention(event) {
+  const button = $("#push-to-talk");
+  button.dataset.attention = event.state;
+  button.textContent = event.state === "asleep" ? "Push to talk (asleep)" : "Push to talk (awake)";
+}
+
 // Kiosk: only the live view, in large type, for a screen seen from across a room. `?kiosk`
 // in the address starts in it (for a browser started in kiosk mode); Escape leaves it.
 export function setKiosk(on) {
@@ -256,6 +277,7 @@ export function setUpLive() {
   $("#start-demo").addEventListener("click", startDemo);
   $("#stop-session").addEventListener("click", stopSession);
   $("#talk").addEventListener("click", () => (isTalking() ? stopTalking() : startTalking()));
+  $("#push-to-talk").addEventListener("click", pushToTalk);
   $("#clear-transcript").addEventListener("click", () => {
     const seq = live.sessionSeq;
     resetLiveView();
