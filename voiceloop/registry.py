@@ -33,7 +33,12 @@ from typing import Any, Literal
 
 from voiceloop.adapter_options import AdapterOptions, NoOptions
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
-from voiceloop.asr.options import OpenAITranscribeOptions, ParaformerOptions, PocketsphinxOptions
+from voiceloop.asr.options import (
+    OpenAITranscribeOptions,
+    ParaformerOnnxOptions,
+    ParaformerOptions,
+    PocketsphinxOptions,
+)
 from voiceloop.tts.options import EdgeOptions, EspeakOptions
 from voiceloop.turn.options import SmartTurnOptions
 
@@ -73,6 +78,7 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
         {
             "pocketsphinx": ("voiceloop.asr.pocketsphinx:create", PocketsphinxOptions),
             "paraformer": ("voiceloop.asr.paraformer:create", ParaformerOptions),
+            "paraformer-onnx": ("voiceloop.asr.paraformer_onnx:create", ParaformerOnnxOptions),
             "openai": ("voiceloop.asr.openai_transcribe:create", OpenAITranscribeOptions),
         },
     ),
