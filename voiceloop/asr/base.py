@@ -54,3 +54,29 @@ class SpeechRecognizer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class PartialTextStream(Protocol):
+    """One utterance being decoded as it arrives (a streaming recogniser's state for it)."""
+
+    @property
+    def text(self) -> str: ...
+
+    decoded_s: float
+
+    def feed(self, audio: np.ndarray, final: bool = False) -> bool:
+        """Decodes what whole chunks are buffered; True when `text` grew."""
+        ...
+
+
+@runtime_checkable
+class StreamingRecognizer(Protocol):
+    """The first pass of "2pass" (`asr.streaming`): partial text while the user speaks. The
+    engine calls it from a worker thread, never from the audio loop."""
+
+    name: str
+    chunk_samples: int
+
+    def warm_up(self) -> None: ...
+
+    def start(self) -> PartialTextStream: ...

@@ -34,4 +34,16 @@ def build_pipeline(
         llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else build_voice(settings),
         turn=turn if turn is not None else build_turn_detector(settings),
+        partials=build_streaming(settings),
     )
+
+
+def build_streaming(settings: Settings) -> Any:
+    """The streaming model for live partial text (`asr.streaming`), loaded and warmed; None when off."""
+    if not settings.asr.streaming:
+        return None
+    from voiceloop.asr.paraformer_streaming import StreamingParaformer
+
+    streamer = StreamingParaformer(settings.asr.streaming_model, ncpu=settings.asr.streaming_ncpu)
+    streamer.warm_up()
+    return streamer

@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.asr.base import SpeechRecognizer
+from voiceloop.asr.base import SpeechRecognizer, StreamingRecognizer
 from voiceloop.audio.base import DuplexAudio
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings
 from voiceloop.config.settings import VadSettings
 from voiceloop.engine.clock import Clock, DeviceClock
 from voiceloop.engine.dispatcher import Dispatcher
-from voiceloop.engine.events import Event, TurnVerdictReady
+from voiceloop.engine.events import Event, PartialTranscript, TurnVerdictReady
 from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.listener import Listener
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
+from voiceloop.engine.partials import PartialTranscriber
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.engine.turn import TurnServices
 from voiceloop.llm.base import ChatModel
@@ -57,6 +58,7 @@ class Pipeline:
     llm: ChatModel
     tts: SpeechSynthesizer
     turn: TurnDetector | None = None  # None: turns end on the silence window alone
+    partials: StreamingRecognizer | None = None  # asr.streaming: live text while the user speaks
 
 
 def _no_turn(record: TurnRecord) -> None:
@@ -75,6 +77,10 @@ def _no_verdict(verdict: TurnVerdictReady) -> None:
     pass
 
 
+def _no_partial(partial: PartialTranscript) -> None:
+    pass
+
+
 @dataclass
 class Observer:
     """Hooks for whoever shows the conversation (the CLI's console, a test)."""
@@ -86,6 +92,8 @@ class Observer:
     on_transcript: Callable[[int, str], None] = _no_transcript
     # Each VAD stop the turn detector judged: a live view shows "listening… (incomplete 0.12)".
     on_verdict: Callable[[TurnVerdictReady], None] = _no_verdict
+    # While the user speaks (asr.streaming): what the streaming model has heard so far.
+    on_partial: Callable[[PartialTranscript], None] = _no_partial
 
 
 def endpoint_config(vad: VadSettings) -> EndpointConfig:
@@ -176,6 +184,18 @@ class Conversation:
             judge=None if pipeline.turn is None else TurnJudge(pipeline.turn, self.clock, self.dispatch),
             on_verdict=lambda verdict: self.observer.on_verdict(verdict),
         )
+        self.partials = (
+            None
+            if pipeline.partials is None
+            else PartialTranscriber(
+                pipeline.partials,
+                self.endpointer,
+                self.clock,
+                session,
+                publish=lambda partial: self.observer.on_partial(partial),
+                on_error=lambda message: self.observer.on_error(message),
+            )
+        )
 
     async def run(self) -> None:
         pipeline = self.pipeline
@@ -196,9 +216,13 @@ class Conversation:
             async for frame in device.frames(self.playback):
                 self.listener.hear(frame)
         finally:
+            if self.partials is not None:
+                self.partials.close()
             await self.dispatcher.cancel_all()
 
     def dispatch(self, event: Event) -> None:
+        if self.partials is not None:
+            self.partials.observe(event)
         self.dispatcher.dispatch(event)
 
     def _muted(self) -> bool:

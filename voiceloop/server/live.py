@@ -36,6 +36,7 @@ from voiceloop.server.events import (
     ErrorEvent,
     FeedEvent,
     NoteEvent,
+    PartialEvent,
     SessionEvent,
     SessionSource,
     SessionStatus,
@@ -133,6 +134,9 @@ class LiveHub:
             on_error=lambda message: self.publish(ErrorEvent(message=message)),
             on_state=on_state,
             on_transcript=lambda turn, text: self.publish(UserEvent(turn=turn, text=text)),
+            on_partial=lambda partial: self.publish(
+                PartialEvent(utterance=partial.utterance, text=partial.text)
+            ),
             on_verdict=lambda verdict: self.publish(
                 DetectorEvent(
                     turn=verdict.turn_id,
