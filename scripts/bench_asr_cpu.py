@@ -7,9 +7,10 @@ exported with `voiceloop.asr.onnx_export` (what `voiceloop models export --int8`
 compute per second of audio is the real one without downloading weights.
 
   --onnx      RTF, load time and peak RSS of each runtime on the same clips (median of --repeat)
-  --two-pass  the wait from the endpoint to the final text for 2/5/10/20 s utterances, offline
-              only vs with the streaming model running while the user speaks (fed in real time
-              from a worker, as the loop does), and the cadence of its partial texts
+  --two-pass  the wait from the endpoint to the final text for 2/5/10/20 s utterances: offline
+              only (the whole utterance decoded at the endpoint) vs 2pass (the streaming model
+              fed in real time from a worker, and the offline model decoding up to each pause
+              while the user speaks, as the loop does), and the cadence of the partial texts
 
     python scripts/bench_asr_cpu.py --onnx --threads 2 --durations 5,10
     python scripts/bench_asr_cpu.py --two-pass --threads 2 --utterances 2,5,10,20
@@ -82,46 +83,84 @@ def bench_onnx(args: argparse.Namespace) -> dict[str, Any]:
             load_s = time.perf_counter() - started
             recognizer.warm_up()
             for duration, clip in clips.items():
-                times = []
+                times, cpu_times = [], []
                 for _ in range(args.repeat):
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     recognizer.transcribe(clip)
                     times.append(time.perf_counter() - started)
-                median = statistics.median(times)
+                    cpu_times.append(time.process_time() - cpu)
+                median, cpu_median = statistics.median(times), statistics.median(cpu_times)
+                # CPU time (all threads) is the steadier measure on a shared machine: wall time
+                # there depends on what else runs.
                 rows.append(
                     {"runtime": runtime, "duration_s": duration, "median_s": round(median, 3),
-                     "rtf": round(median / duration, 4), "load_s": round(load_s, 2)}
+                     "rtf": round(median / duration, 4), "cpu_rtf": round(cpu_median / duration, 4),
+                     "load_s": round(load_s, 2)}
                 )  # fmt: skip
-                print(f"{runtime:10} {duration:5.0f} s  RTF {median / duration:.4f}  load {load_s:.1f} s")
+                print(
+                    f"{runtime:10} {duration:5.0f} s  RTF {median / duration:.4f} (CPU time "
+                    f"{cpu_median / duration:.4f})  load {load_s:.1f} s",
+                    flush=True,
+                )
         for row in rows:
             if row["runtime"] == runtime:
                 row["peak_rss_mb"] = round(memory.peak_mb)
-        print(f"{runtime:10} peak RSS over the start: {memory.peak_mb:.0f} MB")
+        print(f"{runtime:10} peak RSS over the start: {memory.peak_mb:.0f} MB", flush=True)
         del recognizer
     for duration in args.durations:
         rtf = {r["runtime"]: r["rtf"] for r in rows if r["duration_s"] == duration}
-        print(f"{duration:.0f} s: int8 is {rtf['pytorch'] / rtf['onnx-int8']:.2f}x PyTorch's speed")
+        cpu = {r["runtime"]: r["cpu_rtf"] for r in rows if r["duration_s"] == duration}
+        print(
+            f"{duration:.0f} s: int8 is {rtf['pytorch'] / rtf['onnx-int8']:.2f}x PyTorch's speed "
+            f"(CPU time: {cpu['pytorch'] / cpu['onnx-int8']:.2f}x), fp32 {rtf['pytorch'] / rtf['onnx-fp32']:.2f}x"
+        )
     return {"onnx": rows}
+
+
+def pauses(clip: Any, min_s: float = 0.2) -> list[tuple[int, int]]:
+    """(start, end) samples of the silent runs of at least `min_s` (10 ms frames under -45 dBFS)."""
+    import numpy as np
+
+    frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
+    quiet = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) < -45
+    runs, start = [], None
+    for index, silent in enumerate([*quiet, False]):
+        if silent and start is None:
+            start = index
+        elif not silent and start is not None:
+            if (index - start) * 0.01 >= min_s:
+                runs.append((start * 160, index * 160))
+            start = None
+    return runs
 
 
 def feed_in_real_time(
     stream: Any,
+    recognizer: Any,
     clip: Any,
     speaking_from: float,
     stop: threading.Event,
     partial_times: list[float],
     chunk_ms: list[float],
 ) -> None:
-    """The loop's worker: each 600 ms chunk as soon as it has been spoken, never earlier."""
+    """The loop's worker: each 600 ms chunk to the streaming model as soon as it has been spoken,
+    never earlier, and (as voiceloop/engine/partials.py does at each SpeechPaused, 100 ms into a
+    pause) the audio up to each pause to the offline model."""
     from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
 
-    for start in range(0, len(clip), CHUNK_SAMPLES):
-        spoken_at = speaking_from + min(start + CHUNK_SAMPLES, len(clip)) / SAMPLE_RATE
-        time.sleep(max(0.0, spoken_at - time.perf_counter()))
+    chunks = [(start + CHUNK_SAMPLES, "chunk", start) for start in range(0, len(clip), CHUNK_SAMPLES)]
+    cuts = [(begin + int(0.1 * SAMPLE_RATE), "pause", begin) for begin, _ in pauses(clip)]
+    for ready, kind, at in sorted(chunks + cuts):
+        time.sleep(max(0.0, speaking_from + min(ready, len(clip)) / SAMPLE_RATE - time.perf_counter()))
         if stop.is_set():
             return
+        if kind == "pause":
+            prefix = clip[: at + int(0.05 * SAMPLE_RATE)]
+            if (segment := recognizer.reserve(prefix)) is not None:
+                recognizer.decode(segment, prefix)
+            continue
         started = time.perf_counter()
-        if stream.feed(clip[start : start + CHUNK_SAMPLES]):
+        if stream.feed(clip[at : at + CHUNK_SAMPLES]):
             partial_times.append(time.perf_counter())
         chunk_ms.append((time.perf_counter() - started) * 1000)
 
@@ -132,6 +171,7 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
 
     from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
     from voiceloop.asr.paraformer_streaming import StreamingParaformer
+    from voiceloop.asr.segments import PrefixDecodingRecognizer
 
     offline = ParaformerOnnxRecognizer(str(large_seaco(args.workdir)), quantize=True, threads=args.threads)
     offline.warm_up()
@@ -149,15 +189,17 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
             # 2-pass: the streaming model gets each 600 ms as it is spoken (real time), in a
             # worker; at the endpoint its stream is dropped and the offline model decodes.
             stream, stop, partial_times = streamer.start(), threading.Event(), []
+            two_pass = PrefixDecodingRecognizer(offline)  # fresh: nothing reserved yet
             speaking_from = time.perf_counter()
             worker = threading.Thread(
-                target=feed_in_real_time, args=(stream, clip, speaking_from, stop, partial_times, chunk_ms)
+                target=feed_in_real_time,
+                args=(stream, two_pass, clip, speaking_from, stop, partial_times, chunk_ms),
             )
             worker.start()
             time.sleep(duration)  # the user speaks
             stop.set()
             started = time.perf_counter()  # the endpoint
-            offline.transcribe(clip)
+            two_pass.transcribe(clip)  # waits for a segment still being decoded, then the rest
             two_pass_waits.append(time.perf_counter() - started)
             worker.join()
             marks = [speaking_from, *partial_times]
@@ -171,7 +213,7 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
             "chunk_compute_ms_median": round(statistics.median(chunk_ms)) if chunk_ms else None,
         }
         rows.append(row)
-        print(json.dumps(row))
+        print(json.dumps(row), flush=True)
     return {"two_pass": rows}
 
 

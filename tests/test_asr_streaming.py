@@ -91,3 +91,73 @@ async def test_partials_arrive_while_the_user_speaks_and_the_final_text_is_the_o
     # ...and the turn's text is the offline recogniser's, decoded after the endpoint.
     assert first["transcript"] and first["transcript"] != partials[-1]["text"]
     assert first["asr_elapsed_s"] > 0
+
+
+# -- 2pass: the offline model decodes at pauses -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("funasr_onnx", reason="funasr-onnx is not installed (scripts/setup.sh --test)")
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export
+
+    return build_and_export(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+
+
+def test_segments_decoded_at_pauses_leave_only_the_rest_for_the_endpoint(onnx_models):
+    from voiceloop.asr.paraformer import join_units
+    from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
+    from voiceloop.asr.segments import PrefixDecodingRecognizer
+
+    inner = ParaformerOnnxRecognizer(str(onnx_models.seaco), punc_model=str(onnx_models.punc), threads=1)
+    recognizer = PrefixDecodingRecognizer(inner)
+    first, second = render("what time is it in London", "en-us"), render("and in Paris", "en-us")
+    pause = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
+    audio = np.concatenate([first, pause, second, pause])
+    cut = len(first) + int(0.05 * SAMPLE_RATE)
+
+    assert recognizer.reserve(audio[: int(0.5 * SAMPLE_RATE)]) is None  # too short to be worth it
+    segment = recognizer.reserve(audio[:cut])
+    assert segment is not None
+    recognizer.decode(segment, audio[:cut])  # the partials worker's job
+    result = recognizer.transcribe(audio)
+
+    head, tail = inner.recognize_raw(audio[:cut]), inner.recognize_raw(audio[cut:])
+    assert result.text == inner.punctuate(join_units([head.text, tail.text]))
+    assert result.text != inner.punctuate(head.text)  # the rest was decoded too
+    ends = [end for _, _, end in result.timestamps]
+    assert ends == sorted(ends) and ends[-1] > cut / SAMPLE_RATE  # the tail's times come after the cut
+    # Audio that does not begin with the reserved segment is decoded whole.
+    other = np.concatenate([second, pause, first])
+    assert recognizer.transcribe(other).text == inner.transcribe(other).text
+
+
+@pytest.mark.slow
+async def test_the_loop_runs_2pass_on_paraformer_onnx_in_the_virtual_room(
+    room_settings, onnx_models, streaming_dir
+):
+    from voiceloop.config.settings import AsrSettings
+
+    room_settings.asr = AsrSettings.model_validate(
+        {
+            "name": "paraformer-onnx",
+            "streaming": True,
+            "streaming_model": str(streaming_dir),
+            "paraformer-onnx": {
+                "model": str(onnx_models.paraformer),
+                "punc_model": str(onnx_models.punc),
+                "threads": 1,
+            },
+        }
+    )
+    room_settings.loop.greeting = ""
+    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
+
+    result = await run_demo(room_settings, user, say=lambda _: None)
+
+    lines = read_session(result.session_dir / "session.jsonl")
+    turns = [line for line in lines if line["event"] == "turn"]
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
+    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
+    assert partials and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
+    assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass punctuates; partials do not

@@ -171,6 +171,13 @@ class ParaformerOnnxRecognizer:
 
     def transcribe(self, audio: np.ndarray, hotwords: list[str] | None = None) -> Transcription:
         """`hotwords=None` uses the configured ones; `[]` means none for this call."""
+        start = time.perf_counter()
+        raw = self.recognize_raw(audio, hotwords)
+        text = self._guarded(lambda: self.punctuate(raw.text), raw.audio_s)
+        return Transcription(text, raw.audio_s, time.perf_counter() - start, raw.timestamps)
+
+    def recognize_raw(self, audio: np.ndarray, hotwords: list[str] | None = None) -> Transcription:
+        """The words without punctuation (2pass decodes pieces, then punctuates their join)."""
         audio = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
         if audio.ndim != 1:
             raise AsrError(f"expected mono 16 kHz audio (1-D), got shape {audio.shape}")
@@ -179,21 +186,26 @@ class ParaformerOnnxRecognizer:
         start = time.perf_counter()
         if audio_s < MIN_AUDIO_S:
             return Transcription("", audio_s, 0.0)
+
+        def run() -> list[dict[str, Any]]:
+            if self.supports_hotwords:
+                return list(self.model(audio, " ".join(words)))
+            return list(self.model(audio))
+
+        results = self._guarded(run, audio_s)
+        return to_transcription(results[0] if results else None, audio_s, time.perf_counter() - start)
+
+    def _guarded(self, call: Any, audio_s: float) -> Any:
+        """One call into funasr-onnx at a time, its failures as AsrError."""
         try:
             with self._lock:
-                if self.supports_hotwords:
-                    results = self.model(audio, " ".join(words))
-                else:
-                    results = self.model(audio)
-                result = to_transcription(results[0] if results else None, audio_s, 0.0)
-                text = self.punctuate(result.text)
+                return call()
         except AsrError:
             raise
         except Exception as exc:
             raise AsrError(
                 f"funasr-onnx failed on {audio_s:.1f} s of audio: {type(exc).__name__}: {exc}"
             ) from exc
-        return Transcription(text, audio_s, time.perf_counter() - start, result.timestamps)
 
     def punctuate(self, text: str) -> str:
         """CT-Transformer's punctuation, when configured; its special tokens never reach the text."""

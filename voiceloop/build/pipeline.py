@@ -26,11 +26,16 @@ def build_pipeline(
 ) -> Pipeline:
     """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
     for fault injection or fixed latency, no canceller for a browser that cancels its own echo."""
+    asr = asr if asr is not None else build_adapter(settings, "asr")
+    if settings.asr.streaming and hasattr(asr, "recognize_raw"):
+        from voiceloop.asr.segments import PrefixDecodingRecognizer
+
+        asr = PrefixDecodingRecognizer(asr)  # 2pass: the offline model decodes at pauses too
     return Pipeline(
         device=device if device is not None else build_adapter(settings, "audio"),
         aec=aec if aec is not None else build_adapter(settings, "aec"),
         vad=build_adapter(settings, "vad"),
-        asr=asr if asr is not None else build_adapter(settings, "asr"),
+        asr=asr,
         llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else build_voice(settings),
         turn=turn if turn is not None else build_turn_detector(settings),

@@ -4,7 +4,9 @@ It watches the endpointer's events as they go by the dispatcher: from SpeechStar
 time the utterance has grown by a chunk (600 ms) it hands the new audio to a worker thread,
 which feeds the streaming model (`voiceloop.asr.paraformer_streaming`) and posts back what it
 has heard so far as a `PartialTranscript`. The loop thread only copies new samples and puts
-them on a queue: a frame never waits on the model. At SpeechEnded the utterance is closed:
+them on a queue: a frame never waits on the model. When the recogniser decodes at pauses
+(`voiceloop.asr.segments`), each pause also reserves the audio up to it and the worker decodes
+that segment with the offline model, so the endpoint leaves only the last piece to decode. At SpeechEnded the utterance is closed:
 the worker skips its remaining chunks (the offline recogniser needs the CPU for the final,
 accurate text), and a partial that comes back late is dropped rather than shown over it.
 
@@ -18,10 +20,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from voiceloop.asr.base import StreamingRecognizer
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.engine.clock import Clock
 from voiceloop.engine.events import (
     Event,
@@ -35,6 +39,8 @@ from voiceloop.errors import one_line
 from voiceloop.session.log import SessionLog
 from voiceloop.vad.endpointer import Endpointer
 
+KEPT_SILENCE = int(0.05 * SAMPLE_RATE)  # a segment ends 50 ms into its pause
+
 
 class PartialTranscriber:
     def __init__(
@@ -45,6 +51,7 @@ class PartialTranscriber:
         session: SessionLog,
         publish: Callable[[PartialTranscript], None],
         on_error: Callable[[str], None],
+        primer: Any = None,
     ) -> None:
         self._streamer = streamer
         self._endpointer = endpointer
@@ -52,10 +59,12 @@ class PartialTranscriber:
         self._session = session
         self._publish = publish
         self._on_error = on_error
+        self._primer = primer  # a PrefixDecodingRecognizer (reserve/decode), or None
         self._utterance = 0  # the session's utterance count; the live one, while `_live`
         self._live = False
         self._sent = 0  # samples of the live utterance already handed to the worker
-        self._work: queue.SimpleQueue[tuple[int, np.ndarray] | None] = queue.SimpleQueue()
+        # (utterance, audio, segment): new audio to stream, or (with a segment) a prefix to decode.
+        self._work: queue.SimpleQueue[tuple[int, np.ndarray, Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
@@ -67,26 +76,44 @@ class PartialTranscriber:
             self._live, self._sent = True, 0
         elif isinstance(event, SpeechEnded):
             self._live = False
-        elif isinstance(event, SpeechProgress | SpeechPaused) and self._live and not self._failed:
-            self._send_new_audio()
+        elif isinstance(event, SpeechProgress | SpeechPaused) and self._live:
+            if not self._failed:
+                self._send_new_audio()
+            if isinstance(event, SpeechPaused) and self._primer is not None:
+                self._reserve_segment(event)
 
     def _send_new_audio(self) -> None:
         audio = self._endpointer.utterance_tail(self._sent)
         if len(audio) < self._streamer.chunk_samples:
             return
         self._sent += len(audio)
+        self._put((self._utterance, audio, None))
+
+    def _reserve_segment(self, pause: SpeechPaused) -> None:
+        """The utterance up to this pause (plus a little of its silence) as an offline segment."""
+        silence = int((pause.paused_at - pause.at) * SAMPLE_RATE)
+        cut = max(0, len(pause.audio) - silence + min(silence, KEPT_SILENCE))
+        prefix = pause.audio[:cut]
+        segment = self._primer.reserve(prefix)
+        if segment is not None:
+            self._put((self._utterance, prefix, segment))
+
+    def _put(self, item: tuple[int, np.ndarray, Any]) -> None:
         if self._thread is None:
             self._loop = asyncio.get_running_loop()
             self._thread = threading.Thread(target=self._run, name="voiceloop-partials", daemon=True)
             self._thread.start()
-        self._work.put((self._utterance, audio))
+        self._work.put(item)
 
     def _run(self) -> None:
         """The worker: one stream (and cache) per utterance, chunks in order."""
         stream, current = None, 0
         while (item := self._work.get()) is not None:
-            utterance, audio = item
-            if utterance != self._utterance or not self._live:
+            utterance, audio, segment = item
+            if segment is not None:  # a transcription may be waiting on it: always decoded
+                self._primer.decode(segment, audio)
+                continue
+            if self._failed or utterance != self._utterance or not self._live:
                 continue  # that utterance has ended: its text will come from the offline pass
             if stream is None or utterance != current:
                 stream, current = self._streamer.start(), utterance
@@ -96,7 +123,7 @@ class PartialTranscriber:
             except Exception as exc:
                 self._failed = True
                 self._post(self._failure, f"asr.streaming: {one_line(exc)}; partial transcripts are off")
-                return
+                continue
             if grew:
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
                 self._post(self._deliver, utterance, stream.text, round(stream.decoded_s, 3), elapsed_ms)
@@ -126,3 +153,11 @@ class PartialTranscriber:
         self._live = False
         if self._thread is not None:
             self._work.put(None)
+            self._thread.join(timeout=0.5)  # the chunk in hand: at most a fraction of a second
+            while True:  # segments nobody will decode now: whoever waits on one gets an error
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None and item[2] is not None:
+                    item[2].result.set_exception(RuntimeError("the session ended"))

@@ -194,6 +194,7 @@ class Conversation:
                 session,
                 publish=lambda partial: self.observer.on_partial(partial),
                 on_error=lambda message: self.observer.on_error(message),
+                primer=pipeline.asr if hasattr(pipeline.asr, "reserve") else None,
             )
         )
 
