@@ -106,20 +106,32 @@ class PartialTranscriber:
         self._work.put(item)
 
     def _run(self) -> None:
-        """The worker: one stream (and cache) per utterance, chunks in order."""
-        stream, current = None, 0
-        while (item := self._work.get()) is not None:
-            utterance, audio, segment = item
-            if segment is not None:  # a transcription may be waiting on it: always decoded
-                self._primer.decode(segment, audio)
-                continue
-            if self._failed or utterance != self._utterance or not self._live:
-                continue  # that utterance has ended: its text will come from the offline pass
-            if stream is None or utterance != current:
-                stream, current = self._streamer.start(), utterance
+        """The worker: one stream (and cache) per utterance, chunks in order. Whatever queued up
+        while it worked is taken at once, offline segments first (a transcription may be waiting
+        on one), then the streaming audio in one feed: when the CPU is short, partials come less
+        often rather than late, and never hold up the final text."""
+        stream, current, stopping = None, 0, False
+        while not stopping:
+            batch = [self._work.get()]
+            while True:
+                try:
+                    batch.append(self._work.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            items = [item for item in batch if item is not None]
+            for _, audio, segment in items:
+                if segment is not None:
+                    self._primer.decode(segment, audio)
+            utterance = self._utterance
+            fresh = [audio for u, audio, segment in items if segment is None and u == utterance]
+            if not fresh or stopping or self._failed or not self._live:
+                continue  # an utterance that has ended gets its text from the offline pass
             started = time.perf_counter()
             try:
-                grew = stream.feed(audio)
+                if stream is None or utterance != current:
+                    stream, current = self._streamer.start(), utterance
+                grew = stream.feed(np.concatenate(fresh))
             except Exception as exc:
                 self._failed = True
                 self._post(self._failure, f"asr.streaming: {one_line(exc)}; partial transcripts are off")
