@@ -73,6 +73,14 @@ target=".[wake]"
 say "installing voiceloop ($target)"
 # The constraint keeps every dependency on the torch already installed.
 "${PIP[@]}" install -q -e "$target" --constraint <(echo "torch==$TORCH_VERSION")
+# funasr-onnx (asr.name = "paraformer-onnx"; its tests) without its dependencies: its wheel pins
+# numpy<=1.26.4 for its fsmn-vad alone, which voiceloop does not use, and following the pin would
+# downgrade numpy under everything else. Its real dependencies are the [paraformer-onnx] extra
+# (in [test] too). For the adapter alone: pip install -e '.[paraformer-onnx]' then this line.
+if [ "$EXTRAS" = "--test" ]; then
+  say "installing funasr-onnx (--no-deps: its numpy pin is only for a VAD voiceloop does not use)"
+  "${PIP[@]}" install -q --no-deps "funasr-onnx==0.4.3"
+fi
 touch "$stamp"
 fetch_turn_model
 say "done"

@@ -35,6 +35,7 @@ from voiceloop.adapter_options import AdapterOptions, NoOptions
 from voiceloop.aec.options import SpeexOptions, WebRtcOptions
 from voiceloop.asr.options import (
     OpenAITranscribeOptions,
+    ParaformerOnnxOptions,
     ParaformerOptions,
     PocketsphinxOptions,
     Qwen3Options,
@@ -80,6 +81,7 @@ BUILTIN: dict[Kind, dict[str, AdapterSpec]] = {
             "pocketsphinx": ("voiceloop.asr.pocketsphinx:create", PocketsphinxOptions),
             "paraformer": ("voiceloop.asr.paraformer:create", ParaformerOptions),
             "qwen3": ("voiceloop.asr.qwen3:create", Qwen3Options),
+            "paraformer-onnx": ("voiceloop.asr.paraformer_onnx:create", ParaformerOnnxOptions),
             "openai": ("voiceloop.asr.openai_transcribe:create", OpenAITranscribeOptions),
         },
     ),

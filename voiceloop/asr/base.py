@@ -73,7 +73,7 @@ PartialCallback = Callable[[str], None]
 
 
 @runtime_checkable
-class StreamingRecognizer(SpeechRecognizer, Protocol):
+class IncrementalRecognizer(SpeechRecognizer, Protocol):
     """A recogniser that can tell what it has heard before it has heard everything (streaming
     Paraformer's 600 ms chunks): the API turns each hypothesis into a text delta for the client.
     Recognisers without it still answer a streaming request, with one delta at the end."""
@@ -83,3 +83,29 @@ class StreamingRecognizer(SpeechRecognizer, Protocol):
     ) -> Transcription:
         """As `transcribe`, calling `on_partial(text_so_far)` as hypotheses grow."""
         ...
+
+
+class PartialTextStream(Protocol):
+    """One utterance being decoded as it arrives (a streaming recogniser's state for it)."""
+
+    @property
+    def text(self) -> str: ...
+
+    decoded_s: float
+
+    def feed(self, audio: np.ndarray, final: bool = False) -> bool:
+        """Decodes what whole chunks are buffered; True when `text` grew."""
+        ...
+
+
+@runtime_checkable
+class StreamingRecognizer(Protocol):
+    """The first pass of "2pass" (`asr.streaming`): partial text while the user speaks. The
+    engine calls it from a worker thread, never from the audio loop."""
+
+    name: str
+    chunk_samples: int
+
+    def warm_up(self) -> None: ...
+
+    def start(self) -> PartialTextStream: ...

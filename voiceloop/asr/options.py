@@ -36,6 +36,19 @@ class ParaformerOptions(AdapterOptions):
     fp16: bool | None = Field(None, description="half precision; None = on for CUDA, off on CPU")
 
 
+class ParaformerOnnxOptions(AdapterOptions):
+    """`[asr.paraformer-onnx]`: FunASR's ONNX runtime (funasr-onnx) over an exported model dir.
+
+    The ONNX files come from `voiceloop models export NAME [--int8]`, never from the run."""
+
+    model: str | None = Field(None, description="a model id ('paraformer-zh', 'iic/...') or a local dir")
+    punc_model: str | None = Field(None, description="e.g. 'ct-punc' (exported too); None = no punctuation")
+    quantize: bool = Field(True, description="int8 weights (model_quant.onnx): ~2x faster on a CPU")
+    threads: int | None = Field(
+        None, ge=1, le=256, description="onnxruntime intra-op threads; None = all cores but one, at most 4"
+    )
+
+
 class OpenAITranscribeOptions(AdapterOptions):
     """An OpenAI-compatible /v1/audio/transcriptions server (FunASR's, vLLM, OpenAI)."""
 

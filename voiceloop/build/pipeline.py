@@ -27,15 +27,21 @@ def build_pipeline(
 ) -> Pipeline:
     """Adapters may be given ready-made: the demo's room, a fallback backend, a stage wrapped
     for fault injection or fixed latency, no canceller for a browser that cancels its own echo."""
+    asr = asr if asr is not None else build_adapter(settings, "asr")
+    if settings.asr.streaming and hasattr(asr, "recognize_raw"):
+        from voiceloop.asr.segments import PrefixDecodingRecognizer
+
+        asr = PrefixDecodingRecognizer(asr)  # 2pass: the offline model decodes at pauses too
     return Pipeline(
         device=device if device is not None else build_adapter(settings, "audio"),
         aec=aec if aec is not None else build_adapter(settings, "aec"),
         vad=build_adapter(settings, "vad"),
-        asr=asr if asr is not None else build_adapter(settings, "asr"),
+        asr=asr,
         llm=llm if llm is not None else BackendSet(settings),
         tts=tts if tts is not None else build_voice(settings),
         turn=turn if turn is not None else build_turn_detector(settings),
         wake=wake if wake is not None else build_wake(settings),
+        partials=build_streaming(settings),
     )
 
 
@@ -44,3 +50,14 @@ def build_wake(settings: Settings) -> Any:
     awake) when it names none."""
     words = settings.loop.wake_words
     return build_adapter(settings, "wake", words=words) if words else None
+
+
+def build_streaming(settings: Settings) -> Any:
+    """The streaming model for live partial text (`asr.streaming`), loaded and warmed; None when off."""
+    if not settings.asr.streaming:
+        return None
+    from voiceloop.asr.paraformer_streaming import StreamingParaformer
+
+    streamer = StreamingParaformer(settings.asr.streaming_model, ncpu=settings.asr.streaming_ncpu)
+    streamer.warm_up()
+    return streamer

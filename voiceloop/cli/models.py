@@ -1,7 +1,8 @@
-"""`voiceloop models list|download`: the ASR models (FunASR's, Qwen3-ASR) in ModelScope's cache, and fetching them.
+"""`voiceloop models list|download|export`: the ASR models (FunASR's, Qwen3-ASR) in ModelScope's cache,
+fetching them, and exporting FunASR's to ONNX for `asr.name = "paraformer-onnx"`.
 
-Runs never download (offline they would hang, then fail with a misleading message); this is the
-one explicit place that does, with a progress bar, on a machine with internet.
+Runs never download (offline they would hang, then fail with a misleading message) nor export
+(minutes for a large model, and it needs funasr): these are the explicit places that do.
 """
 
 from __future__ import annotations
@@ -136,6 +137,53 @@ def download(
         except AsrError as exc:
             failed += 1
             console.print(error_line(str(exc)), soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("export")
+def export(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Model names, ids or directories (default: the configured [asr.paraformer-onnx] "
+            "model and punc_model)."
+        ),
+    ] = None,
+    int8: Annotated[
+        bool,
+        typer.Option("--int8", help="Also write the int8 model (model_quant.onnx), ~2x faster on a CPU."),
+    ] = False,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+) -> None:
+    """Export downloaded models to ONNX next to their weights (FunASR's exporter; needs funasr,
+    onnx and onnxruntime). Once per model: paraformer-onnx runs then load the files."""
+    from rich.console import Console
+
+    from voiceloop.asr.base import AsrError
+    from voiceloop.asr.onnx_export import export as export_model
+    from voiceloop.asr.paraformer import DEFAULT_MODEL
+    from voiceloop.cli.app import load
+
+    if not names:
+        options = load(config, "default").asr.options_for("paraformer-onnx")
+        names = [
+            n
+            for n in (getattr(options, "model", None) or DEFAULT_MODEL, getattr(options, "punc_model", None))
+            if n
+        ]
+    console = Console(stderr=True, highlight=False)
+    failed = 0
+    for name in names:
+        console.print(f"exporting {name} to ONNX" + (" (fp32 and int8)" if int8 else ""))
+        try:
+            written = export_model(name, quantize=int8)
+        except AsrError as exc:
+            failed += 1
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            continue
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in written)
+        console.print(f"[green]{name}[/]: {written[0].parent} ({sizes})", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

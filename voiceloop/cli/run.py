@@ -20,7 +20,7 @@ from voiceloop.engine.timing import format_ms
 
 if TYPE_CHECKING:
     from voiceloop.config import Settings
-    from voiceloop.engine.events import TurnVerdictReady
+    from voiceloop.engine.events import PartialTranscript, TurnVerdictReady
     from voiceloop.engine.timing import TurnRecord
 
 REAL_BACKENDS = ("sounddevice", "pyaudio")
@@ -162,6 +162,7 @@ class RunConsole:
         self.state = "starting"
         self.detector = ""  # the turn detector's last word on the utterance under way
         self.attention = ""  # kiosk mode: "asleep" / "awake" ("" = no wake word, always awake)
+        self.partial = ""  # what the streaming model has heard of it so far (asr.streaming)
         self.last: TurnRecord | None = None
         self.session_dir: Path | None = None
         self._live: Any = None
@@ -189,6 +190,7 @@ class RunConsole:
             on_state=self._state,
             on_verdict=self._verdict,
             on_attention=self._attention,
+            on_partial=self._partial,
         )
 
     def _attention(self, attention: str, why: str) -> None:
@@ -197,6 +199,7 @@ class RunConsole:
 
     def _turn(self, record: TurnRecord) -> None:
         self.last = record
+        self.partial = ""
         t = record.timings_ms()
         self.console.print(
             f"[cyan]turn {record.turn_id}[/] [bold]heard[/] “{record.transcript or '∅'}” → "
@@ -218,7 +221,13 @@ class RunConsole:
         self.detector = f"{word} {verdict.probability:.2f}"
         self._refresh()
 
+    def _partial(self, partial: PartialTranscript) -> None:
+        self.partial = partial.text
+        self._refresh()
+
     def status_line(self) -> str:
+        from rich.markup import escape
+
         state = self.state.replace("_", " ")
         if self.detector and self.state in ("user_speaking", "listening"):
             state = f"listening… ({self.detector})"
@@ -227,6 +236,8 @@ class RunConsole:
         elif self.attention == "awake":
             state = f"{state} · awake"
         parts = [f"[bold]{state}[/]"]
+        if self.partial and self.state in ("user_speaking", "listening", "transcribing"):
+            parts.append(f"“{escape(self.partial)}…”")
         if self.last is not None:
             t = self.last.timings_ms()
             parts.append(

@@ -141,11 +141,17 @@ class AsrSettings(StageSection):
         "api_key": ("openai.api_key",),
     }
 
-    name: str = "pocketsphinx"  # pocketsphinx | paraformer | qwen3 | openai | a plugin's name
+    name: str = (
+        "pocketsphinx"  # pocketsphinx | paraformer | paraformer-onnx | qwen3 | openai | a plugin's name
+    )
     language: str = "en"
     # Words to favour (paraformer's SeACo models, openai's prompt); empty = none.
     hotwords: list[str] = []
     timeout_s: float = Field(10.0, gt=0)
+    # Live partial text while the user speaks ("2pass": voiceloop/engine/partials.py).
+    streaming: bool = False
+    streaming_model: str = "paraformer-zh-streaming"  # id or local dir of a streaming Paraformer
+    streaming_ncpu: int = Field(1, ge=1, le=64)
     pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
     paraformer: ParaformerOptions = ParaformerOptions()
     qwen3: Qwen3Options = Qwen3Options()

@@ -95,6 +95,18 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True)
+class PartialTranscript:
+    """What the streaming model has heard so far of the utterance under way (`asr.streaming`):
+    for showing only. The turn's text is still the offline recogniser's `Transcript`."""
+
+    utterance: int  # counts the utterances of the session; one per SpeechStarted
+    text: str
+    at: float  # when the text was ready (loop clock)
+    audio_s: float  # seconds of the utterance it covers
+    elapsed_ms: float  # the streaming model's time on the latest chunk
+
+
+@dataclass(frozen=True)
 class PlaybackProgress:
     """Reply audio sounded during this frame: progress, so the watchdog does not take a long
     reply for a hang. Not tied to a turn: whatever the speaker plays is the reply under way."""

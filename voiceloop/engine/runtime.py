@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.asr.base import SpeechRecognizer
+from voiceloop.asr.base import SpeechRecognizer, StreamingRecognizer
 from voiceloop.audio.base import DuplexAudio
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings
 from voiceloop.config.settings import VadSettings
 from voiceloop.engine.clock import Clock, DeviceClock
 from voiceloop.engine.dispatcher import Dispatcher
-from voiceloop.engine.events import Event, PushToTalk, TurnVerdictReady
+from voiceloop.engine.events import Event, PartialTranscript, PushToTalk, TurnVerdictReady
 from voiceloop.engine.judge import TurnJudge
 from voiceloop.engine.listener import Listener
 from voiceloop.engine.machine import REPLYING, ConversationMachine, MachineConfig
+from voiceloop.engine.partials import PartialTranscriber
 from voiceloop.engine.timing import TurnRecord
 from voiceloop.engine.turn import TurnServices
 from voiceloop.engine.wake_control import WakeControl, WakeHooks
@@ -61,6 +62,7 @@ class Pipeline:
     tts: SpeechSynthesizer
     turn: TurnDetector | None = None  # None: turns end on the silence window alone
     wake: WakeWordDetector | None = None  # None: always awake (no `[loop] wake` words)
+    partials: StreamingRecognizer | None = None  # asr.streaming: live text while the user speaks
 
 
 def _no_turn(record: TurnRecord) -> None:
@@ -83,6 +85,10 @@ def _no_attention(attention: str, why: str) -> None:
     pass
 
 
+def _no_partial(partial: PartialTranscript) -> None:
+    pass
+
+
 @dataclass
 class Observer:
     """Hooks for whoever shows the conversation (the CLI's console, a test)."""
@@ -96,6 +102,8 @@ class Observer:
     on_verdict: Callable[[TurnVerdictReady], None] = _no_verdict
     # Kiosk mode: ("asleep" | "awake", why: the word, push_to_talk, attention_expired, start).
     on_attention: Callable[[str, str], None] = _no_attention
+    # While the user speaks (asr.streaming): what the streaming model has heard so far.
+    on_partial: Callable[[PartialTranscript], None] = _no_partial
 
 
 def endpoint_config(vad: VadSettings) -> EndpointConfig:
@@ -203,6 +211,19 @@ class Conversation:
                     on_attention=lambda attention, why: self.observer.on_attention(attention, why),
                 ),
             )
+        self.partials = (
+            None
+            if pipeline.partials is None
+            else PartialTranscriber(
+                pipeline.partials,
+                self.endpointer,
+                self.clock,
+                session,
+                publish=lambda partial: self.observer.on_partial(partial),
+                on_error=lambda message: self.observer.on_error(message),
+                primer=pipeline.asr if hasattr(pipeline.asr, "reserve") else None,
+            )
+        )
 
     async def run(self) -> None:
         pipeline = self.pipeline
@@ -226,9 +247,13 @@ class Conversation:
             async for frame in device.frames(self.playback):
                 self.listener.hear(frame)
         finally:
+            if self.partials is not None:
+                self.partials.close()
             await self.dispatcher.cancel_all()
 
     def dispatch(self, event: Event) -> None:
+        if self.partials is not None:
+            self.partials.observe(event)
         self.dispatcher.dispatch(event)
 
     def push_to_talk(self, source: str = "key") -> None:

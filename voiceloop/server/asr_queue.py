@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voiceloop.asr.base import PartialCallback, SpeechRecognizer, StreamingRecognizer, Transcription
+from voiceloop.asr.base import IncrementalRecognizer, PartialCallback, SpeechRecognizer, Transcription
 
 
 class QueueFull(RuntimeError):
@@ -161,7 +161,7 @@ class RecognizerQueue:
             return batch
 
     def _wants_partials(self, job: _Job) -> bool:
-        return job.on_partial is not None and isinstance(self.recognizer, StreamingRecognizer)
+        return job.on_partial is not None and isinstance(self.recognizer, IncrementalRecognizer)
 
     def _work(self) -> None:
         while (taken := self._take()) is not None:
@@ -199,7 +199,7 @@ class RecognizerQueue:
                 continue
             words = None if job.hotwords is None else list(job.hotwords)
             try:
-                if job.on_partial is not None and isinstance(self.recognizer, StreamingRecognizer):
+                if job.on_partial is not None and isinstance(self.recognizer, IncrementalRecognizer):
                     out = self.recognizer.transcribe_streaming(job.audio, words, job.on_partial)
                 else:
                     out = self.recognizer.transcribe(job.audio, words)

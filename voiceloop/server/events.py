@@ -8,6 +8,7 @@ is declared last in every model so the JSON keeps the order the feed has always 
     {"type": "snapshot", "session": <GET /v1/session>, "events": [...]}   on connecting
     {"type": "session", "status": "started" | "ended", "source", "detail", "at"}
     {"type": "state", "state": "listening" | "user_speaking" | "transcribing" | "thinking" | "speaking", "at"}
+    {"type": "partial", "utterance", "text", "at"}  while the user speaks (asr.streaming)
     {"type": "user", "turn", "text", "at"}          as soon as the words are known
     {"type": "detector", "turn", "probability", "complete", "elapsed_ms", "at"}   each VAD stop judged
     {"type": "turn", "turn", "greeting", "user", "reply" (what was played), "outcome",
@@ -76,6 +77,16 @@ class UserEvent(_Wire):
 
     type: Literal["user"] = "user"
     turn: int
+    text: str
+    at: float = Field(default_factory=stamp)
+
+
+class PartialEvent(_Wire):
+    """What the streaming model has heard so far of the utterance under way (`asr.streaming`):
+    the page shows it as a provisional user line, replaced by the `user` event's final text."""
+
+    type: Literal["partial"] = "partial"
+    utterance: int
     text: str
     at: float = Field(default_factory=stamp)
 
@@ -156,6 +167,7 @@ class AttentionEvent(_Wire):
 FeedEvent = Annotated[
     SessionEvent
     | StateEvent
+    | PartialEvent
     | UserEvent
     | DetectorEvent
     | TurnEvent

@@ -37,6 +37,7 @@ from voiceloop.server.events import (
     ErrorEvent,
     FeedEvent,
     NoteEvent,
+    PartialEvent,
     SessionEvent,
     SessionSource,
     SessionStatus,
@@ -137,6 +138,9 @@ class LiveHub:
             on_transcript=lambda turn, text: self.publish(UserEvent(turn=turn, text=text)),
             on_attention=lambda attention, why: self.publish(
                 AttentionEvent(state="awake" if attention == "awake" else "asleep", why=why)
+            ),
+            on_partial=lambda partial: self.publish(
+                PartialEvent(utterance=partial.utterance, text=partial.text)
             ),
             on_verdict=lambda verdict: self.publish(
                 DetectorEvent(

@@ -211,14 +211,19 @@ def paraformer_config(seaco: bool, vocab_size: int, shape: dict[str, int] = TINY
 
 
 def build_paraformer(
-    directory: Path, seaco: bool = True, shape: dict[str, int] = TINY, seed: int = 0
+    directory: Path,
+    seaco: bool = True,
+    shape: dict[str, int] = TINY,
+    seed: int = 0,
+    tokens: list[str] | None = None,
 ) -> Path:
-    """A random-init (SeACo-)Paraformer: SANM encoder, CIF predictor, SANM decoder(s), chars."""
+    """A random-init (SeACo-)Paraformer: SANM encoder, CIF predictor, SANM decoder(s), chars
+    (`tokens`, default `vocabulary(shape["vocab"])`)."""
     import torch
     from funasr.register import tables
 
     directory.mkdir(parents=True, exist_ok=True)
-    tokens = vocabulary(shape["vocab"])
+    tokens = tokens or vocabulary(shape["vocab"])
     (directory / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
     # Without seg_dict, SeACo turns every multi-character hotword into <unk>.
     (directory / "seg_dict").write_text(

@@ -71,6 +71,20 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self.state in (EndpointState.SPEAKING, EndpointState.STOPPING)
 
+    def utterance_tail(self, skip: int) -> np.ndarray:
+        """The utterance's audio so far (pre-roll included) after its first `skip` samples: a
+        live transcriber reads it as it grows, copying only what it has not had yet."""
+        remaining = sum(len(chunk) for chunk in self._utterance)
+        if remaining <= skip:
+            return np.zeros(0, np.float32)
+        parts: list[np.ndarray] = []
+        for chunk in reversed(self._utterance):
+            if remaining <= skip:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return np.concatenate(parts[::-1])[skip - remaining :]
+
     def feed(self, chunk: np.ndarray, probability: float, at: float) -> list[EndpointEvent]:
         """`at` is the time of the chunk's first sample."""
         cfg = self.config

@@ -41,6 +41,7 @@ function handleEvent(event) {
     case "snapshot": return applySnapshot(event);
     case "session": return onSessionEvent(event);
     case "state": return setLoopState(event.state);
+    case "partial": return onPartialEvent(event);
     case "user": return onUserEvent(event);
     case "detector": return onDetectorEvent(event);
     case "turn": return onTurnEvent(event);
@@ -111,7 +112,17 @@ function turnKey(turn) {
   return `${live.sessionSeq}:${turn}`;
 }
 
+// Live text while the user speaks (asr.streaming): one provisional line per utterance, removed
+// when the recogniser's final words arrive (they, not the partials, are the turn's text).
+function onPartialEvent(event) {
+  const key = `${live.sessionSeq}:partial:${event.utterance}`;
+  const existing = document.querySelector(`#transcript .line.partial[data-key="${CSS.escape(key)}"]`);
+  if (existing) $(".line-text", existing).textContent = `${event.text}…`;
+  else addLine("user partial", `${event.text}…`, { key });
+}
+
 function onUserEvent(event) {
+  for (const line of document.querySelectorAll("#transcript .line.partial")) line.remove();
   const key = turnKey(event.turn);
   const existing = document.querySelector(`#transcript .line.user[data-key="${CSS.escape(key)}"]`);
   if (existing) $(".line-text", existing).textContent = event.text;
@@ -148,7 +159,7 @@ function onErrorEvent(event) {
 
 function addLine(kind, text, { key, turn, outcome, greeting = false, placeholder = false } = {}) {
   const transcript = $("#transcript");
-  const who = { user: t("who.user"), assistant: t(greeting ? "who.greeting" : "who.assistant"), system: "", error: t("who.error") }[kind];
+  const who = { user: t("who.user"), assistant: t(greeting ? "who.greeting" : "who.assistant"), system: "", error: t("who.error") }[kind.split(" ")[0]];
   const line = el("li", { class: `line ${kind}${outcome && outcome !== "answered" ? " " + outcome : ""}`,
     dataset: { key: key || "", turn: turn ?? "", outcome: outcome || "" } });
   if (who) line.append(el("span", { class: "line-who", text: who }));

@@ -1,0 +1,163 @@
+"""`asr.streaming`: live partial text from FunASR's streaming Paraformer while the user speaks,
+and the offline recogniser's final text at the endpoint ("2pass"), on tiny random-init models
+built with FunASR's own classes (voiceloop/testing/tiny_funasr_streaming.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import script
+from voiceloop.asr.base import AsrError, StreamingRecognizer
+from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES, StreamingParaformer
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.demo import run_demo
+from voiceloop.session.log import read_session
+from voiceloop.testing.tiny_funasr import TinyModels
+from voiceloop.testing.tiny_funasr import build_once as build_tiny
+from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
+from voiceloop.testing.tiny_funasr_streaming import build_once
+from voiceloop.tts.espeak import render
+
+
+@pytest.fixture(scope="session")
+def streaming_dir(tmp_path_factory: pytest.TempPathFactory):
+    return build_once(tmp_path_factory.getbasetemp() / "tiny-funasr-streaming")
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return build_tiny(tmp_path_factory.getbasetemp() / "tiny-funasr")
+
+
+def test_a_stream_gives_text_chunk_by_chunk_and_its_cache_carries_over(streaming_dir):
+    streamer = StreamingParaformer(str(streaming_dir))
+    audio = render("what time is it now, tell me please", "en-us")
+    assert isinstance(streamer, StreamingRecognizer)
+
+    stream = streamer.start()
+    seen = []
+    for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest
+        stream.feed(audio[start : start + CHUNK_SAMPLES // 2])
+        seen.append(stream.text)
+    whole_chunks = len(audio) // CHUNK_SAMPLES
+    assert stream.decoded_s == pytest.approx(whole_chunks * CHUNK_SAMPLES / SAMPLE_RATE)
+    stream.feed(np.zeros(0, np.float32), final=True)
+
+    assert stream.text and set(stream.text) <= set(cjk_vocabulary())
+    assert len(set(seen)) >= 2  # the text grew as the audio came
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    # The cache is per stream: the same audio in a fresh stream reads the same.
+    again = streamer.start()
+    again.feed(audio, final=True)
+    assert again.text == stream.text
+
+
+def test_a_model_that_is_not_a_streaming_one_is_refused(tiny: TinyModels):
+    with pytest.raises(AsrError, match="not a streaming Paraformer"):
+        StreamingParaformer(str(tiny.seaco))
+
+
+@pytest.mark.slow
+async def test_partials_arrive_while_the_user_speaks_and_the_final_text_is_the_offline_passes(
+    room_settings, tiny: TinyModels, streaming_dir
+):
+    room_settings.asr.name = "paraformer"
+    room_settings.asr.paraformer.model = str(tiny.seaco)
+    room_settings.asr.paraformer.ncpu = 1
+    room_settings.asr.streaming = True
+    room_settings.asr.streaming_model = str(streaming_dir)
+    room_settings.loop.greeting = ""
+    user = script(
+        {"say": "what time is it in the city of London right now", "pause_ms": 300},
+        {"say": "tell me a joke about a cat and a dog and a mouse"},
+    )
+
+    result = await run_demo(room_settings, user, say=lambda _: None)
+
+    lines = read_session(result.session_dir / "session.jsonl")
+    turns = [line for line in lines if line["event"] == "turn"]
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" for turn in turns)
+    first = turns[0]
+    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
+    # Several partials, each extending the last, all shown before the endpoint...
+    assert len(partials) >= 2
+    assert all(
+        later["text"].startswith(earlier["text"])
+        for earlier, later in zip(partials, partials[1:], strict=False)
+    )
+    assert all(partial["t"] <= first["endpoint_at"] for partial in partials)
+    assert partials[0]["t"] < first["speech_end_at"]  # ...the first while the user still spoke
+    # ...and the turn's text is the offline recogniser's, decoded after the endpoint.
+    assert first["transcript"] and first["transcript"] != partials[-1]["text"]
+    assert first["asr_elapsed_s"] > 0
+
+
+# -- 2pass: the offline model decodes at pauses -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("funasr_onnx", reason="funasr-onnx is not installed (scripts/setup.sh --test)")
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export
+
+    return build_and_export(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+
+
+def test_segments_decoded_at_pauses_leave_only_the_rest_for_the_endpoint(onnx_models):
+    from voiceloop.asr.paraformer import join_units
+    from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
+    from voiceloop.asr.segments import PrefixDecodingRecognizer
+
+    inner = ParaformerOnnxRecognizer(str(onnx_models.seaco), punc_model=str(onnx_models.punc), threads=1)
+    recognizer = PrefixDecodingRecognizer(inner)
+    first, second = render("what time is it in London", "en-us"), render("and in Paris", "en-us")
+    pause = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
+    audio = np.concatenate([first, pause, second, pause])
+    cut = len(first) + int(0.05 * SAMPLE_RATE)
+
+    assert recognizer.reserve(audio[: int(0.5 * SAMPLE_RATE)]) is None  # too short to be worth it
+    segment = recognizer.reserve(audio[:cut])
+    assert segment is not None
+    recognizer.decode(segment, audio[:cut])  # the partials worker's job
+    result = recognizer.transcribe(audio)
+
+    head, tail = inner.recognize_raw(audio[:cut]), inner.recognize_raw(audio[cut:])
+    assert result.text == inner.punctuate(join_units([head.text, tail.text]))
+    assert result.text != inner.punctuate(head.text)  # the rest was decoded too
+    ends = [end for _, _, end in result.timestamps]
+    assert ends == sorted(ends) and ends[-1] > cut / SAMPLE_RATE  # the tail's times come after the cut
+    # Audio that does not begin with the reserved segment is decoded whole.
+    other = np.concatenate([second, pause, first])
+    assert recognizer.transcribe(other).text == inner.transcribe(other).text
+
+
+@pytest.mark.slow
+async def test_the_loop_runs_2pass_on_paraformer_onnx_in_the_virtual_room(
+    room_settings, onnx_models, streaming_dir
+):
+    from voiceloop.config.settings import AsrSettings
+
+    room_settings.asr = AsrSettings.model_validate(
+        {
+            "name": "paraformer-onnx",
+            "streaming": True,
+            "streaming_model": str(streaming_dir),
+            "paraformer-onnx": {
+                "model": str(onnx_models.paraformer),
+                "punc_model": str(onnx_models.punc),
+                "threads": 1,
+            },
+        }
+    )
+    room_settings.loop.greeting = ""
+    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
+
+    result = await run_demo(room_settings, user, say=lambda _: None)
+
+    lines = read_session(result.session_dir / "session.jsonl")
+    turns = [line for line in lines if line["event"] == "turn"]
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
+    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
+    assert partials and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
+    assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass punctuates; partials do not
