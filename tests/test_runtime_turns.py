@@ -64,7 +64,6 @@ def long_answer(messages: list[ChatMessage]) -> str:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = stepped_settings(tmp_path)
-    settings.turn.name = "none"  # each test names its judge: a scripted detector, "words", or none
     settings.vad.stop_ms = 200
     settings.vad.speculate_ms = 100
     settings.loop.barge_in_min_ms = 250

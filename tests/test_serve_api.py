@@ -495,7 +495,7 @@ def test_the_readme_api_table_lists_exactly_the_endpoints_served(server: httpx.C
     served = {re.sub(r"\{[^}]*\}", "{}", path): {m.upper() for m in ops} for path, ops in schema.items()}
     websockets_ = {"/v1/session/events", "/v1/session/talk"}
 
-    assert set(listed) == set(served) | websockets_ | {"/docs", "/openapi.json"}
+    assert set(listed) == set(served) | websockets_ | {"/docs", "/redoc", "/openapi.json"}
     for path, methods in listed.items():
         assert methods - {"WS"} <= served.get(path, {"GET"}), path
 

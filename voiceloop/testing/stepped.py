@@ -245,11 +245,13 @@ class ConvergingCanceller:
 
 
 def stepped_settings(log_dir: Path) -> Settings:
-    """The offline profile, with no greeting and no recording: each test sets what it times."""
+    """The offline profile, with no greeting and no recording, and turns ending on the silence
+    window alone (the profile ends them on the words): each test sets what it times."""
     settings = load_settings("offline")
     settings.log.dir = log_dir
     settings.log.record_wav = False
     settings.loop.greeting = ""
+    settings.turn.name = "none"
     return settings
 
 
