@@ -161,3 +161,35 @@ async def test_the_loop_runs_2pass_on_paraformer_onnx_in_the_virtual_room(
     partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
     assert partials and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass punctuates; partials do not
+
+
+def test_a_streamed_api_request_gets_the_streaming_models_partials_then_the_offline_text(
+    streaming_dir, tiny: TinyModels, tmp_path
+):
+    """`serve` with asr.streaming: OpenAI's stream=true deltas are real partials (one per chunk
+    that grew the hypothesis), and the done text is the offline recogniser's."""
+    import openai
+
+    from voiceloop.config import load_settings
+    from voiceloop.testing.clips import encoded
+    from voiceloop.testing.serve import running_server
+
+    settings = load_settings("offline")
+    settings.log.dir = tmp_path
+    settings.asr.name = "paraformer"
+    settings.asr.paraformer.model = str(tiny.seaco)
+    settings.asr.paraformer.device = "cpu"
+    settings.asr.paraformer.ncpu = 1
+    settings.asr.streaming = True
+    settings.asr.streaming_model = str(streaming_dir)
+    audio = render("what time is it now, tell me please", "en-us")
+    with running_server(settings) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+        offline = client.audio.transcriptions.create(model="paraformer", file=("q.wav", encoded(audio))).text
+        events = list(
+            client.audio.transcriptions.create(model="paraformer", file=("q.wav", encoded(audio)), stream=True)
+        )
+    deltas = [e.delta for e in events if type(e).__name__ == "TranscriptionTextDeltaEvent"]
+    (done,) = [e for e in events if type(e).__name__ == "TranscriptionTextDoneEvent"]
+    assert len(deltas) >= 2  # the hypothesis grew chunk by chunk, each growth a delta
+    assert done.text == offline and offline  # not a partial: the offline pass's text

@@ -62,6 +62,11 @@ def create_app(
     from voiceloop.build import build_adapter
 
     recognizer = asr if asr is not None else build_adapter(settings, "asr")
+    if settings.asr.streaming:  # stream=true requests get the streaming model's partials
+        from voiceloop.asr.two_pass import TwoPassRecognizer
+        from voiceloop.build.pipeline import build_streaming
+
+        recognizer = TwoPassRecognizer(recognizer, build_streaming(settings))
     recognizer.warm_up()
     info.cpu()  # primes the CPU counters, which measure from one call to the next
     serve = settings.serve
