@@ -187,7 +187,9 @@ def test_a_streamed_api_request_gets_the_streaming_models_partials_then_the_offl
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
         offline = client.audio.transcriptions.create(model="paraformer", file=("q.wav", encoded(audio))).text
         events = list(
-            client.audio.transcriptions.create(model="paraformer", file=("q.wav", encoded(audio)), stream=True)
+            client.audio.transcriptions.create(
+                model="paraformer", file=("q.wav", encoded(audio)), stream=True
+            )
         )
     deltas = [e.delta for e in events if type(e).__name__ == "TranscriptionTextDeltaEvent"]
     (done,) = [e for e in events if type(e).__name__ == "TranscriptionTextDoneEvent"]
