@@ -86,6 +86,12 @@ class DriftCompensated:
             return np.zeros_like(reference_frame)  # everything it would read is silence
         return reader.read_ramp(start, self.ratio, FRAME_SAMPLES)
 
+    def session_fields(self) -> dict[str, float | None]:
+        """What the session log keeps of this canceller: the drift it measured between the
+        speaker's clock and the mic's (None: the assistant never spoke long enough to say)."""
+        ppm = self.estimator.ppm
+        return {"aec_drift_ppm": None if ppm is None else round(ppm, 1)}
+
     def reset(self) -> None:
         """Forgets the room, the drift included (a new device may run at another rate)."""
         self.inner.reset()
