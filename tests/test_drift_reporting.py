@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import script
-
 from voiceloop.audio.calibration import MAX_DELAY_S, chirp, chirp_drift_ppm
 from voiceloop.audio.devices.delay import estimate_delay
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
