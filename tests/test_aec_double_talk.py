@@ -2,8 +2,8 @@
 desk speaker, the default profile's voice) the profile's canceller must keep the user's words.
 
 WebRTC's AEC3 (livekit) removes the user with the echo here (0% of voiced chunks, NOTES.md);
-speex with drift compensation, path-change recovery and -30 dB of residual suppression in
-double talk is what the profiles choose (README, echo table).
+speex with drift compensation and path-change recovery is what the default profile chooses
+(README, echo table).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def heard(audio: np.ndarray, span: slice) -> str:
 
 
 def cleaned(mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    canceller = build_adapter(load_settings("offline"), "aec", "speex")
+    canceller = build_adapter(load_settings("default"), "aec", "speex")
     frames = mic.size // FRAME_SAMPLES
     out = np.concatenate(
         [
