@@ -29,6 +29,9 @@ Per scenario and canceller:
   us_per_frame    mean time per `process` call
   drift_ppm       (speex+drift) the playback/capture drift the compensator measured
 
+Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensation),
+"profile" (as configs/default.toml sets `aec.name` and its options), "webrtc", "none".
+
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
 """
 
@@ -57,7 +60,7 @@ from voiceloop.audio.virtual import (
     trim_silence,
 )
 from voiceloop.build import build_adapter
-from voiceloop.config import Settings
+from voiceloop.config import Settings, load_settings
 from voiceloop.config.settings import RoomSettings
 from voiceloop.testing.replies import reply
 from voiceloop.tts.espeak import render
@@ -74,12 +77,17 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "speex+drift", "webrtc", "none")
+CANCELLERS = ("speex", "speex+drift", "profile", "webrtc", "none")
+PROFILE = "default"
 
 
 def build_canceller(name: str, settings: Settings) -> EchoCanceller:
-    """A canceller by name as the loop builds it; "speex+drift" is speex with its
-    `[aec.speex] drift_compensation` on."""
+    """A canceller by name as the loop builds it: "speex" with speex's own defaults,
+    "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
+    configs/default.toml chooses (`aec.name` and its options table)."""
+    if name == "profile":
+        profile = load_settings(PROFILE)
+        return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})
         settings = settings.model_copy(

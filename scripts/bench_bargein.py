@@ -9,7 +9,8 @@ self-transcriptions and whether each interruption was transcribed right.
 Any room of voiceloop.audio.rooms.all_scenarios() can be named: the hard ones (clock drift,
 a path that changes every few seconds, a clipping speaker at +10 dB) are played by the room's
 echo path; their reply kind and length are the AEC bench's (here the loop's own TTS speaks).
-`--aec speex+drift` is speex with drift compensation (aec.drift_compensation).
+`--aec speex` is the offline profile's canceller (plain speex), `speex+drift` speex with drift
+compensation, `speex+drift+recovery` with path-change recovery too (the default profile's).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 """
@@ -57,14 +58,14 @@ async def run_room(settings: Settings, script: UserScript, room: str) -> dict:
 
 
 async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> dict:
-    name = aec.removesuffix("+drift")
+    name = aec.split("+")[0]
     overrides: dict = {
         "audio": {"room": all_scenarios()[room].room.model_dump()},
         "aec": {"name": name},
         "log": {"dir": out, "record_wav": False},
     }
-    if aec.endswith("+drift"):
-        overrides["aec"]["speex"] = {"drift_compensation": True}
+    if "+drift" in aec:
+        overrides["aec"]["speex"] = {"drift_compensation": True, "path_change_recovery": "+recovery" in aec}
     settings = load_settings("offline", **overrides)
     script = interruption_script(pairs, seed)
     report = await run_room(settings, script, room)

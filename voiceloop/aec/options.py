@@ -24,6 +24,10 @@ class SpeexOptions(AdapterOptions):
     # Resample the reference onto the mic's clock (voiceloop/aec/drift.py): separate speaker
     # and mic crystals 20-120 ppm apart otherwise let the echo slide past the filter.
     drift_compensation: bool = False
+    # Notice an echo path change (someone walks between speaker and mic: the residual grows
+    # and still correlates with the reference), rebuild the filter and hold the residual down
+    # while it re-learns (voiceloop/aec/path_watch.py).
+    path_change_recovery: bool = False
 
 
 class WebRtcOptions(AdapterOptions):

@@ -29,6 +29,7 @@ import numpy as np
 
 from voiceloop.aec.base import check_frames
 from voiceloop.aec.compensated import DriftCompensated
+from voiceloop.aec.path_watch import PathWatch
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class SpeexCanceller:
         echo_suppress_db: int = -40,
         echo_suppress_active_db: int = -15,
         noise_suppress_db: int = -25,
+        path_change_recovery: bool = False,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
@@ -141,6 +143,8 @@ class SpeexCanceller:
         self._mic_p = self._mic.ctypes.data_as(_Int16Pointer)
         self._reference_p = self._reference.ctypes.data_as(_Int16Pointer)
         self._out_p = self._out.ctypes.data_as(_Int16Pointer)
+        self._residual = np.zeros(self.frame_samples, dtype=np.float32)
+        self.path_watch = PathWatch(self._rebuild_filter) if path_change_recovery else None
         self._open()
 
     def _open(self) -> None:
@@ -167,6 +171,21 @@ class SpeexCanceller:
         _set_int(ctl, state, _PREPROCESS_SET_AGC, 0)  # AGC would pump the level VAD and ASR see
         return state
 
+    def _rebuild_filter(self) -> None:
+        """A fresh adaptive filter under the same preprocessor (which keeps its noise estimate):
+        after a path change a new filter converges in ~1 s, speex's old one took ~3 s."""
+        if self._echo is None or self._preprocess is None:
+            return
+        echo = self._lib.speex_echo_state_init(self.frame_samples, self.filter_taps)
+        if not echo:
+            raise SpeexError("speex_echo_state_init failed")
+        _set_int(self._lib.speex_echo_ctl, echo, _ECHO_SET_SAMPLING_RATE, self.sample_rate)
+        if self._lib.speex_preprocess_ctl(self._preprocess, _PREPROCESS_SET_ECHO_STATE, echo) != 0:
+            self._lib.speex_echo_state_destroy(echo)
+            raise SpeexError("libspeexdsp refused to attach the echo state to the preprocessor")
+        self._lib.speex_echo_state_destroy(self._echo)
+        self._echo = echo
+
     def _to_int16(self, frame: np.ndarray, out: np.ndarray) -> None:
         to_int16_into(frame, self._scaled, out)
 
@@ -178,8 +197,12 @@ class SpeexCanceller:
         self._to_int16(mic_frame, self._mic)
         self._to_int16(reference_frame, self._reference)
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
+        gain = 1.0
+        if self.path_watch is not None:
+            np.multiply(self._out, 1.0 / 32768.0, out=self._residual, dtype=np.float32)
+            gain = self.path_watch.add(mic_frame, reference_frame, self._residual)
         self._lib.speex_preprocess_run(self._preprocess, self._out_p)
-        return np.multiply(self._out, 1.0 / 32768.0, dtype=np.float32)
+        return np.multiply(self._out, gain / 32768.0, dtype=np.float32)
 
     def reset(self) -> None:
         """Forgets the room by rebuilding both states.
@@ -192,6 +215,8 @@ class SpeexCanceller:
             return
         self.close()
         self._open()
+        if self.path_watch is not None:
+            self.path_watch = PathWatch(self._rebuild_filter)
 
     def close(self) -> None:
         """Frees both states; safe to call twice (and again from __del__)."""

@@ -5,6 +5,12 @@ mic. The delay measured is the device's own round trip (DAC to ADC, plus the air
 speaker and mic), without voiceloop's speaker queue, so it stays valid when `audio.buffer_ms`
 changes; it does change with the devices, the backend and `audio.latency`.
 
+With `drift_s` the sweeps go on for that long and the slope of their (fractional) delay over
+time is the speaker's clock against the mic's, in ppm: separate devices run on separate
+crystals 20-120 ppm apart, which the echo canceller must compensate (`[aec.speex]
+drift_compensation`); a longer sweep measures it more finely (±1 samples' jitter over 30 s is
+±2 ppm). The loop measures the same drift from its own replies and logs it per session.
+
 It is saved as `[aec] delay_ms` in a user file (`calibration_path()`), which `load_settings`
 reads for real devices when nothing else sets `aec.delay_ms` (voiceloop/config/calibration_file.py,
 so that loading settings never imports this module). The virtual room ignores it: there
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
     from voiceloop.config import Settings
 
 MAX_DELAY_S = 1.0  # the longest full delay (queue included) looked for: Bluetooth stays below
+CHIRP_S = 0.4
+MIN_DRIFT_SPAN_S = 5.0
 
 
 def apply_user_calibration(settings: Settings) -> Settings:
@@ -60,15 +68,17 @@ class CalibrationResult:
     noise_dbfs: float = -120.0
     portaudio_delay_ms: float | None = None
     queue_ms: float = 0.0
+    drift_ppm: float | None = None  # only when asked for (a longer sweep)
 
     def summary(self) -> dict[str, Any]:
-        """The `--json` contract."""
+        """The `--json` contract (`drift_ppm` only when the drift was asked for)."""
         return {
             "delay_ms": self.delay_ms,
             "echo_level_db": self.echo_level_db,
             "input": self.input,
             "output": self.output,
             "sample_rate": self.sample_rate,
+            **({} if self.drift_ppm is None else {"drift_ppm": self.drift_ppm}),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,18 +145,48 @@ async def play_and_record(
     return np.concatenate(played), np.concatenate(recorded)
 
 
-async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -12.0) -> CalibrationResult:
-    """Plays `chirps` sweeps 1.5 s apart after 0.5 s of silence; raises CalibrationError when
-    the mic does not clearly hear most of them. Each sweep is found on its own, in a window
-    that cannot reach the next one (a second sweep in the window blurs the peak)."""
+def chirp_drift_ppm(played: np.ndarray, recorded: np.ndarray, found: list[tuple[int, int]]) -> float | None:
+    """The speaker's clock against the mic's from sweeps found at (start, whole-sample lag):
+    each lag refined between samples, then the least-squares slope of lag over time (a
+    speaker running fast brings its echo ever earlier: positive ppm). None under 3 sweeps or
+    a span under MIN_DRIFT_SPAN_S, where one sample's jitter is tens of ppm."""
+    import numpy as np
+
+    from voiceloop.aec.drift import fractional_lag
+    from voiceloop.audio.frames import SAMPLE_RATE
+
+    if len(found) < 3 or found[-1][0] - found[0][0] < MIN_DRIFT_SPAN_S * SAMPLE_RATE:
+        return None
+    starts, lags = [], []
+    for start, lag in found:
+        window = slice(max(0, start - SAMPLE_RATE // 20), start + int(CHIRP_S * SAMPLE_RATE) + lag + 64)
+        fine, _ = fractional_lag(
+            played[window].astype(np.float64), recorded[window].astype(np.float64), -64, lag + 64, SAMPLE_RATE
+        )
+        starts.append(float(start))
+        lags.append(fine)
+    t, measured = np.array(starts) - np.mean(starts), np.array(lags)
+    slope = float(np.dot(t, measured - measured.mean()) / np.dot(t, t))
+    return round(-slope * 1e6, 1)
+
+
+async def calibrate(
+    device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -12.0, drift_s: float | None = None
+) -> CalibrationResult:
+    """Plays `chirps` sweeps 1.5 s apart after 0.5 s of silence (with `drift_s`, as many as
+    fill that long, and the drift is measured); raises CalibrationError when the mic does not
+    clearly hear most of them. Each sweep is found on its own, in a window that cannot reach
+    the next one (a second sweep in the window blurs the peak)."""
     import numpy as np
 
     from voiceloop.audio.devices.delay import CLEAR_PEAK, estimate_delay
     from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
 
-    sweep = chirp(level_dbfs=level_dbfs)
+    sweep = chirp(CHIRP_S, level_dbfs=level_dbfs)
     max_lag = int(MAX_DELAY_S * SAMPLE_RATE)
     period = sweep.size + max_lag + SAMPLE_RATE // 10
+    if drift_s is not None:
+        chirps = max(chirps, math.ceil(drift_s * SAMPLE_RATE / period))
     lead_in = SAMPLE_RATE // 2
     signal = np.zeros(lead_in + chirps * period, dtype=np.float32)
     starts = [lead_in + i * period for i in range(chirps)]
@@ -156,6 +196,7 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
     plan = device.plan
     assert plan is not None
     per_chirp: list[float] = []
+    found: list[tuple[int, int]] = []
     echo_db: list[float] = []
     sharpness: list[float] = []
     for start in starts:
@@ -164,6 +205,7 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
         sharpness.append(estimate.sharpness)
         if estimate.clear:
             per_chirp.append(estimate.delay_ms)
+            found.append((start, estimate.lag_samples))
             # Each sweep's level where it came back: a late block on a loaded machine shifts
             # one sweep, and measured at the others' delay it would read as a quiet echo.
             lag = estimate.lag_samples
@@ -191,6 +233,7 @@ async def calibrate(device: DeviceDuplex, chirps: int = 3, level_dbfs: float = -
         noise_dbfs=round(noise, 1),
         portaudio_delay_ms=device.portaudio_delay_ms,
         queue_ms=round(queue_ms, 1),
+        drift_ppm=None if drift_s is None else chirp_drift_ppm(played, recorded, found),
     )
 
 

@@ -37,6 +37,14 @@ def calibrate(
         bool, typer.Option("--save/--no-save", help="Save the delay for `voiceloop run`.")
     ] = True,
     save_to: Annotated[Path | None, typer.Option("--save-to", help="Another calibration file.")] = None,
+    drift_s: Annotated[
+        float | None,
+        typer.Option(
+            "--drift-s",
+            min=5.0,
+            help="Also measure the speaker/mic clock drift (ppm) over chirps this many seconds long (30: ±2 ppm).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Play a chirp, record it, report the round-trip delay and echo level, and save the delay."""
@@ -61,8 +69,9 @@ def calibrate(
             settings, "audio", chosen, input_device=input_device, output_device=output_device
         )
         if not as_json:
-            console.print(f"[dim]•[/] playing three chirps through {device.name} …")
-        result = asyncio.run(measure(device))
+            what = "three chirps" if drift_s is None else f"chirps for {drift_s:g} s"
+            console.print(f"[dim]•[/] playing {what} through {device.name} …")
+        result = asyncio.run(measure(device, drift_s=drift_s))
     except (AudioDeviceError, CalibrationError) as exc:
         fail(str(exc), 1)
     except KeyboardInterrupt:
@@ -81,6 +90,13 @@ def calibrate(
     out.print(
         f"echo level [bold]{result.echo_level_db:+.1f} dB[/] of what was played; mic noise {result.noise_dbfs:.0f} dBFS"
     )
+    if drift_s is not None:
+        drift = (
+            "not measured: too few clear chirps"
+            if result.drift_ppm is None
+            else f"{result.drift_ppm:+.1f} ppm"
+        )
+        out.print(f"clock drift (speaker against mic) [bold]{drift}[/]")
     if result.portaudio_delay_ms is not None:
         out.print(f"[dim]PortAudio's timestamps said {result.portaudio_delay_ms:.1f} ms[/]")
     if path is not None:

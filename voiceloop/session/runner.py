@@ -51,7 +51,12 @@ async def conversation(
         if session is not None:
             if hasattr(device, "describe") and hasattr(device, "stats"):  # a real device: its xruns
                 session.write("audio_device", **device.describe(), **device.stats.as_dict())
-            session.close(turns=len(talk.finished_turns) if talk is not None else 0)
+            # A canceller that measures the speaker/mic clock drift says what it found.
+            aec_fields = getattr(pipeline.aec, "session_fields", None) if pipeline is not None else None
+            session.close(
+                turns=len(talk.finished_turns) if talk is not None else 0,
+                **(aec_fields() if aec_fields is not None else {}),
+            )
         with contextlib.suppress(Exception):
             await llm.aclose()
         if pipeline is not None:
