@@ -13,7 +13,8 @@ Modes:
              token at 50 ms then one token per 10 ms, TTS first audio padded to 20 ms.
              Pipecat took 543 ms median (431 ms token by token) there; the target is ≤ 400.
 
-    .venv/bin/python scripts/bench_loop.py [--runs 3] [--mode offline|idealised|both] [--json]
+    .venv/bin/python scripts/bench_loop.py [--runs 3] [--mode offline|idealised|both]
+        [--turn none words smart-turn] [--json]
 """
 
 from __future__ import annotations
@@ -71,9 +72,11 @@ def idealised_stages(settings: Any) -> dict[str, Any]:
     }
 
 
-async def one_run(mode: str, out_dir: Path) -> list[dict]:
+async def one_run(mode: str, out_dir: Path, turn: str | None = None) -> list[dict]:
     settings = load_settings("offline")
     settings.vad.stop_ms = STOP_WINDOW_MS
+    if turn is not None:
+        settings.turn.name = turn
     settings.log.dir = out_dir
     settings.log.record_wav = False
     script = load_script(CONFIGS_DIR / "demo-script.toml")
@@ -121,15 +124,28 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=("offline", "idealised", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument(
+        "--turn",
+        nargs="+",
+        choices=("none", "words", "smart-turn"),
+        default=None,
+        help="how turns end ([turn] name), each side by side; default: the offline profile's",
+    )
     args = parser.parse_args()
-    modes = ("offline", "idealised") if args.mode == "both" else (args.mode,)
+    turns_by: list[str | None] = list(args.turn) if args.turn else [None]
+    modes = [
+        f"{mode}/{turn}" if turn else mode
+        for mode in (("offline", "idealised") if args.mode == "both" else (args.mode,))
+        for turn in turns_by
+    ]
     report: dict = {"stop_window_ms": STOP_WINDOW_MS, "runs": args.runs, "modes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
             turns: list[dict] = []
             per_run = []
             for run in range(args.runs):
-                figures = await one_run(mode, Path(tmp) / f"{mode}-{run}")
+                stack, _, turn = mode.partition("/")
+                figures = await one_run(stack, Path(tmp) / f"{stack}-{turn}-{run}", turn or None)
                 answered = [t for t in figures if t["voice_to_voice"] is not None]
                 turns += answered
                 per_run.append(summarise(answered)["overhead"]["median"])
