@@ -154,7 +154,7 @@ def export(
         bool,
         typer.Option("--int8", help="Also write the int8 model (model_quant.onnx), ~2x faster on a CPU."),
     ] = False,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="TOML file or profile name.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Export downloaded models to ONNX next to their weights (FunASR's exporter; needs funasr,
     onnx and onnxruntime). Once per model: paraformer-onnx runs then load the files."""
@@ -166,7 +166,7 @@ def export(
     from voiceloop.cli.app import load
 
     if not names:
-        options = load(config, "default").asr.options_for("paraformer-onnx")
+        options = load(config).asr.options_for("paraformer-onnx")
         names = [
             n
             for n in (getattr(options, "model", None) or DEFAULT_MODEL, getattr(options, "punc_model", None))
