@@ -99,6 +99,22 @@ def to_transcription(
 # -- the recogniser ----------------------------------------------------------------------------
 
 
+def usable_hotwords(
+    hotwords: Sequence[str] | None, supports_hotwords: bool, model_name: str, model_class: str
+) -> list[str]:
+    """Hotwords cleaned of blanks, refused (rather than silently ignored) where the model has no
+    bias path or there are more than it can use: the checks every Paraformer runtime shares."""
+    words = [w.strip() for w in hotwords or () if w and w.strip()]
+    if words and not supports_hotwords:
+        raise AsrInputError(
+            f"hotwords need a SeACo-Paraformer model such as 'paraformer-zh'; "
+            f"{model_name} is a {model_class} and would ignore them"
+        )
+    if len(words) > MAX_HOTWORDS:
+        raise AsrInputError(f"{len(words)} hotwords given; at most {MAX_HOTWORDS} are useful")
+    return words
+
+
 class ParaformerRecognizer:
     """SeACo-Paraformer (or any FunASR Paraformer) with optional fsmn-vad and ct-punc.
 
@@ -154,16 +170,7 @@ class ParaformerRecognizer:
 
     def check_hotwords(self, hotwords: Sequence[str] | None) -> list[str]:
         """The cleaned list; raises if the model cannot use them, rather than ignore them."""
-        words = [w.strip() for w in hotwords or () if w and w.strip()]
-        if not words:
-            return []
-        if not self.supports_hotwords:
-            raise AsrInputError(
-                f"hotwords need a SeACo-Paraformer model such as 'paraformer-zh'; "
-                f"{self.model_name} is a {self._loaded.model_class} and would ignore them"
-            )
-        if len(words) > MAX_HOTWORDS:
-            raise AsrInputError(f"{len(words)} hotwords given; at most {MAX_HOTWORDS} are useful")
+        words = usable_hotwords(hotwords, self.supports_hotwords, self.model_name, self._loaded.model_class)
         unknown, too_long = [], []
         for word in words:
             if word in self._checked_hotwords:

@@ -35,7 +35,7 @@ from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, AsrInputError, Transcription
 from voiceloop.asr.funasr_model import default_ncpu
 from voiceloop.asr.onnx_export import CONTEXTUAL_CLASSES, require_onnx
-from voiceloop.asr.paraformer import DEFAULT_MODEL, MAX_HOTWORDS, MIN_AUDIO_S, join_units
+from voiceloop.asr.paraformer import DEFAULT_MODEL, MIN_AUDIO_S, join_units, usable_hotwords
 from voiceloop.audio.frames import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -135,16 +135,7 @@ class ParaformerOnnxRecognizer:
 
     def check_hotwords(self, hotwords: Sequence[str] | None) -> list[str]:
         """The cleaned list; raises if funasr-onnx would mangle or ignore them."""
-        words = [w.strip() for w in hotwords or () if w and w.strip()]
-        if not words:
-            return []
-        if not self.supports_hotwords:
-            raise AsrInputError(
-                f"hotwords need a SeACo-Paraformer model such as 'paraformer-zh'; "
-                f"{self.model_name} is a {self.model_class} and would ignore them"
-            )
-        if len(words) > MAX_HOTWORDS:
-            raise AsrInputError(f"{len(words)} hotwords given; at most {MAX_HOTWORDS} are useful")
+        words = usable_hotwords(hotwords, self.supports_hotwords, self.model_name, self.model_class)
         spaced = [w for w in words if " " in w]
         if spaced:
             raise AsrInputError(
