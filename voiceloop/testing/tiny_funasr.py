@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voiceloop.testing.tiny_sanm import sanm_decoder_conf
+
 # A small Chinese vocabulary plus a few words: enough for hotwords made of known characters.
 CHARACTERS = list(
     "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家"
@@ -154,18 +156,7 @@ def paraformer_config(seaco: bool, vocab_size: int, shape: dict[str, int] = TINY
             **SANM_ENCODER,
         },
         "decoder": "ParaformerSANMDecoder",
-        "decoder_conf": {
-            "attention_heads": 4,
-            "linear_units": units,
-            "num_blocks": shape["decoder_blocks"],
-            "dropout_rate": 0.1,
-            "positional_dropout_rate": 0.1,
-            "self_attention_dropout_rate": 0.1,
-            "src_attention_dropout_rate": 0.1,
-            "att_layer_num": shape["decoder_blocks"],
-            "kernel_size": 11,
-            "sanm_shfit": 0,
-        },
+        "decoder_conf": sanm_decoder_conf(shape["decoder_blocks"], units, shift=0),
         "predictor": "CifPredictorV2",
         "predictor_conf": {"idim": dim, "threshold": 1.0, "l_order": 1, "r_order": 1, "tail_threshold": 0.45},
         "frontend": "WavFrontend",

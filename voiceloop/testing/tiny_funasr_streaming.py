@@ -27,6 +27,7 @@ from voiceloop.testing.tiny_funasr import (
     _write_yaml,
 )
 from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
+from voiceloop.testing.tiny_sanm import sanm_decoder_conf
 
 
 def streaming_config(vocab_size: int, shape: dict[str, int] = TINY) -> dict[str, Any]:
@@ -57,18 +58,7 @@ def streaming_config(vocab_size: int, shape: dict[str, int] = TINY) -> dict[str,
             "decoder_att_look_back_factor": [1, 1],
         },
         "decoder": "ParaformerSANMDecoder",
-        "decoder_conf": {
-            "attention_heads": 4,
-            "linear_units": units,
-            "num_blocks": shape["decoder_blocks"],
-            "dropout_rate": 0.1,
-            "positional_dropout_rate": 0.1,
-            "self_attention_dropout_rate": 0.1,
-            "src_attention_dropout_rate": 0.1,
-            "att_layer_num": shape["decoder_blocks"],
-            "kernel_size": 11,
-            "sanm_shfit": 5,
-        },
+        "decoder_conf": sanm_decoder_conf(shape["decoder_blocks"], units, shift=5),
         "predictor": "CifPredictorV2",
         "predictor_conf": {"idim": dim, "threshold": 1.0, "l_order": 1, "r_order": 1, "tail_threshold": 0.45},
         "frontend": "WavFrontendOnline",
