@@ -310,6 +310,59 @@ def test_talking_on_after_a_pause_drops_the_early_transcription_and_keeps_the_tu
     assert machine.handle(ended(0.0, 2.0))[-1] == StartReply(1, "turn on the lights")
 
 
+def whole(start: float, end: float) -> SpeechEnded:
+    """The stop of `paused(start, end)`: the stop window's audio added to what the pause had."""
+    return SpeechEnded(at=end, started_at=start, detected_at=end + 0.2, audio=np.zeros(480, np.float32))
+
+
+def test_a_pause_that_heard_no_words_is_transcribed_again_whole_at_the_stop():
+    # pocketsphinx heard "thanks" cut 100 ms after its "s" as nothing, the whole of it as "thanks"
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 0.5))
+    assert machine.handle(Transcript(1, "", at=0.65)) == []  # held for the stop, as any early result
+
+    actions = machine.handle(whole(0.0, 0.5))
+    assert kinds(actions) == [CancelTranscription, StartTranscription]
+    assert actions[1].turn_id == 1 and actions[1].audio.size == 480  # same turn number, all the audio
+    assert machine.handle(Transcript(1, "thanks", at=0.85)) == [StartReply(1, "thanks")]
+
+
+def test_a_held_stop_whose_early_transcript_has_no_words_is_transcribed_again_whole():
+    machine = ConversationMachine(MachineConfig(turn_words=True, incomplete_endings=frozenset({"for"})))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 0.5))
+    machine.handle(whole(0.0, 0.5))  # held: the words decide, and they are not in yet
+    actions = machine.handle(Transcript(1, "", at=0.75))
+    assert kinds(actions) == [CancelTranscription, StartTranscription]
+    assert actions[1].turn_id == 1 and actions[1].audio.size == 480
+
+    decided = machine.handle(Transcript(1, "thanks", at=0.9))
+    assert kinds(decided) == [EndpointReached, StartReply] and decided[-1] == StartReply(1, "thanks")
+
+
+def test_a_held_stop_asks_again_when_the_empty_early_transcript_came_before_it():
+    machine = ConversationMachine(MachineConfig(turn_words=True, incomplete_endings=frozenset({"for"})))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 0.5))
+    machine.handle(Transcript(1, "", at=0.6))
+    actions = machine.handle(whole(0.0, 0.5))
+    assert kinds(actions) == [CancelTranscription, StartTranscription]
+    assert actions[1].turn_id == 1 and actions[1].audio.size == 480
+    assert kinds(machine.handle(Transcript(1, "stop", at=0.8))) == [EndpointReached, StartReply]
+
+
+def test_no_words_from_the_whole_utterance_are_not_asked_again():
+    # A cough: the second transcription hears nothing either, and the turn ends as no speech.
+    machine = ConversationMachine()
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(paused(0.0, 0.5))
+    machine.handle(Transcript(1, "", at=0.65))
+    machine.handle(whole(0.0, 0.5))
+    assert kinds(machine.handle(Transcript(1, "", at=0.85))) == [FinishTurn]
+    assert machine.state is State.LISTENING
+
+
 def test_an_early_transcription_failure_is_reported_once_the_endpoint_confirms_it():
     machine = ConversationMachine(MachineConfig(speak_errors=False))
     machine.handle(SpeechStarted(at=0.0))

@@ -65,6 +65,7 @@ class ConversationMachine(OverReply, WakeRestart):
         self._drop_utterance = False  # the one under way began as echo we could not rule out
         self._speculative_turn: int | None = None  # transcribing a pause that may be the end
         self._early_result: Transcript | StageFailed | None = None
+        self._speculated_samples = 0  # how much of the utterance the speculation heard
         self._reserved_turn: int | None = None  # id of a speculation the user talked through
         self._ending = HeldUtterance(
             self.config.turn_ceiling_s,
@@ -104,6 +105,8 @@ class ConversationMachine(OverReply, WakeRestart):
         if isinstance(event, Transcript | StageFailed) and self._probe and event.turn_id == self._probe[0]:
             return self._on_probe(event)
         if isinstance(event, Transcript | StageFailed) and event.turn_id == self._speculative_turn:
+            if self._ending.held is not None and self._heard_too_little(event, self._ending.held):
+                return self._transcribe_again(self._ending.held)
             self._early_result = event  # held until the stop window confirms the end
             decided = self._ending.words(event, event.at) if self._ending.held is not None else None
             return self._end_held(event.at, decided) if decided else []
@@ -173,6 +176,8 @@ class ConversationMachine(OverReply, WakeRestart):
             if (self.config.turn_detector or self.config.turn_words) and not event.truncated:
                 return self._hold(event)
             ended = self._ending.take(event)
+            if self._speculative_turn is not None and self._heard_too_little(self._early_result, ended):
+                return [*self._drop_speculation(), *self._start_transcription(ended)]
             if self._speculative_turn is not None:
                 return self._confirm_speculation(ended, ended.detected_at)
             return self._start_transcription(ended)
@@ -190,6 +195,8 @@ class ConversationMachine(OverReply, WakeRestart):
         the detector whether that was all, both at once."""
         ended, ask_now = self._ending.hold(event)
         actions: list[Action] = []
+        if self._speculative_turn is not None and self._heard_too_little(self._early_result, ended):
+            actions += self._drop_speculation()
         if self._speculative_turn is None:
             self.turn_id = self._next_turn_id()
             self._speculative_turn = self.turn_id
@@ -234,9 +241,24 @@ class ConversationMachine(OverReply, WakeRestart):
             )
         return actions
 
+    def _heard_too_little(self, early: Transcript | StageFailed | None, ended: SpeechEnded) -> bool:
+        """No words from audio cut at the pause, when the stop holds more of it: the recogniser
+        heard the utterance without its last sound and the silence after (pocketsphinx heard
+        "thanks" cut 100 ms after its "s" as nothing, and the whole of it, 200 ms, as "thanks")."""
+        no_words = isinstance(early, Transcript) and not early.text.strip()
+        return no_words and len(ended.audio) > self._speculated_samples
+
+    def _transcribe_again(self, held: SpeechEnded) -> list[Action]:
+        """The held stop, transcribed whole: it replaces a speculation that heard no words."""
+        actions = self._drop_speculation()
+        self.turn_id = self._next_turn_id()
+        self._speculative_turn = self.turn_id
+        return [*actions, self._transcription(held, endpoint_at=held.detected_at, speculative=True)]
+
     def _transcription(
         self, speech: SpeechPaused | SpeechEnded, endpoint_at: float, speculative: bool
     ) -> StartTranscription:
+        self._speculated_samples = len(speech.audio)
         return StartTranscription(
             turn_id=self.turn_id,
             audio=speech.audio,
