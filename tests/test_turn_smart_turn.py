@@ -20,7 +20,9 @@ from voiceloop.turn.features import (
     SAMPLE_RATE,
     WINDOW_SAMPLES,
     last_window,
+    log_mel,
     mel_filters,
+    normalise_waveform,
     smart_turn_features,
 )
 from voiceloop.turn.smart_turn import SmartTurnDetector, SmartTurnOptions, create
@@ -94,6 +96,15 @@ def test_features_match_whisper_feature_extractor(whisper_extractor, case: str) 
     assert ours.shape == theirs.shape == (1, 80, 800)
     assert ours.dtype == np.float32
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "samples", [1, 200, 201, 360, 361, 2_000, 32_000, WINDOW_SAMPLES - 1, WINDOW_SAMPLES]
+)
+def test_the_padding_of_a_short_turn_is_transformed_once_with_the_same_features(samples: int) -> None:
+    audio = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.1
+    every_frame = log_mel(normalise_waveform(last_window(audio)))[None]
+    np.testing.assert_array_equal(smart_turn_features(audio), every_frame)
 
 
 def test_mel_filterbank_is_whispers(whisper_extractor) -> None:  # type: ignore[no-untyped-def]
