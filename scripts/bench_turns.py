@@ -89,9 +89,12 @@ def sample_lines(script: UserScript, lines: int | None, seed: int) -> UserScript
 
 
 def corpus_phrases(script: UserScript) -> list[str]:
-    """Every line and every piece of a line: what an ideal recogniser could be asked to hear."""
+    """Every line, every piece of a line and every part between its commas: what an ideal
+    recogniser could be asked to hear. espeak pauses at a comma, and the VAD may hand over
+    either side of it alone ("that is wrong" of "hold on, that is wrong", said over a reply)."""
     phrases = {turn.spoken_text for turn in script.turns if turn.say is not None}
-    phrases |= {p.strip() for turn in script.turns for p in turn.text_parts if isinstance(p, str)}
+    pieces = {p.strip() for turn in script.turns for p in turn.text_parts if isinstance(p, str)}
+    phrases |= pieces | {part.strip() for piece in pieces for part in piece.split(",")}
     return sorted(phrase.lower().replace(",", "") for phrase in phrases if phrase.strip())
 
 
