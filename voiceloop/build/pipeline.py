@@ -56,8 +56,17 @@ def build_streaming(settings: Settings) -> Any:
     """The streaming model for live partial text (`asr.streaming`), loaded and warmed; None when off."""
     if not settings.asr.streaming:
         return None
-    from voiceloop.asr.paraformer_streaming import StreamingParaformer
+    asr = settings.asr
+    streamer: Any
+    if asr.streaming_runtime == "pytorch":
+        from voiceloop.asr.paraformer_streaming import StreamingParaformer
 
-    streamer = StreamingParaformer(settings.asr.streaming_model, ncpu=settings.asr.streaming_ncpu)
+        streamer = StreamingParaformer(asr.streaming_model, ncpu=asr.streaming_ncpu)
+    else:
+        from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
+
+        streamer = StreamingParaformerOnnx(
+            asr.streaming_model, threads=asr.streaming_ncpu, quantize=asr.streaming_runtime == "onnx"
+        )
     streamer.warm_up()
     return streamer
