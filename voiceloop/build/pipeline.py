@@ -31,7 +31,9 @@ def build_pipeline(
     if settings.asr.streaming and hasattr(asr, "recognize_raw"):
         from voiceloop.asr.segments import PrefixDecodingRecognizer
 
-        asr = PrefixDecodingRecognizer(asr)  # 2pass: the offline model decodes at pauses too
+        # 2pass: the offline model decodes at pauses too; after the last, only silence is left
+        # when less than the endpointer's stop window follows it.
+        asr = PrefixDecodingRecognizer(asr, silent_tail_s=settings.vad.stop_ms / 1000)
     return Pipeline(
         device=device if device is not None else build_adapter(settings, "audio"),
         aec=aec if aec is not None else build_adapter(settings, "aec"),
