@@ -296,17 +296,17 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if "--cpu-onnx" in argv or "--two-pass" in argv:  # issue 17's CPU runtimes: bench_asr_cpu.py
+    if {"--cpu-onnx", "--two-pass", "--streaming"} & set(argv):  # issue 17: bench_asr_cpu.py
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import bench_asr_cpu
 
-        two_pass = "--two-pass" in argv
         cpu_parser = argparse.ArgumentParser(description=bench_asr_cpu.__doc__)
         cpu_parser.add_argument("--cpu-onnx", action="store_true")
         cpu_parser.add_argument("--two-pass", action="store_true")
+        cpu_parser.add_argument("--streaming", action="store_true")
         bench_asr_cpu.parser_arguments(cpu_parser)
         args = cpu_parser.parse_args(argv)
-        bench_asr_cpu.run(args, args.cpu_onnx, two_pass)
+        bench_asr_cpu.run(args, args.cpu_onnx, args.two_pass, args.streaming)
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

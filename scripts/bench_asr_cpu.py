@@ -6,21 +6,32 @@ decoder blocks, 8404 tokens; the streaming model likewise), built with FunASR's 
 exported with `voiceloop.asr.onnx_export` (what `voiceloop models export --int8` runs), so the
 compute per second of audio is the real one without downloading weights.
 
-  --onnx      RTF, load time and peak RSS of each runtime on the same clips (median of --repeat)
-  --two-pass  the wait from the endpoint to the final text for 2/5/10/20 s utterances: offline
-              only (the whole utterance decoded at the endpoint) vs 2pass (the streaming model
-              fed in real time from a worker, and the offline model decoding up to each pause
-              while the user speaks, as the loop does), and the cadence of the partial texts
+  --onnx       RTF, load time and peak RSS of each runtime on the same clips (median of --repeat)
+  --streaming  the streaming model's compute per 600 ms chunk, PyTorch vs ONNX int8 (as fast as
+               it goes), and the cadence of partial text when fed in real time
+  --two-pass   the wait from the endpoint to the final text for 2/5/10/20 s utterances: offline
+               only (the whole utterance decoded at the endpoint) vs 2pass (the streaming model
+               fed in real time from a worker, and the offline model decoding up to each pause
+               while the user speaks, as the loop does), and the cadence of the partial texts
 
     python scripts/bench_asr_cpu.py --onnx --threads 2 --durations 5,10
-    python scripts/bench_asr_cpu.py --two-pass --threads 2 --utterances 2,5,10,20
+    python scripts/bench_asr_cpu.py --streaming --durations 10
+    python scripts/bench_asr_cpu.py --two-pass --threads 2 --utterances 2,5,10,20 --streaming-runtime onnx
 (also reachable as `python scripts/bench_asr.py --cpu-onnx|--two-pass ...`)
+
+Wall time is the figure that matters (it is what the user waits); on this shared 2-core machine
+it depends on what else runs, so every figure is printed with the load average (`uptime`) it was
+measured under: compare runtimes measured side by side, not figures from different moments.
+Process CPU time is printed too, but it is no steadier: onnxruntime's and PyTorch's idle worker
+threads spin while they wait (the paraformer-onnx adapter turns that off), and that spinning
+counts as CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -28,10 +39,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SAMPLE_RATE = 16000
+
+
+def load_average() -> float:
+    """The 1-minute load average: how many runnable tasks shared the 2 cores meanwhile."""
+    return os.getloadavg()[0]
 
 
 def large_seaco(workdir: Path) -> Path:
@@ -51,13 +69,35 @@ def large_seaco(workdir: Path) -> Path:
     return target
 
 
-def large_streaming(workdir: Path) -> Path:
+def large_streaming(workdir: Path, onnx: bool = False) -> Path:
+    """The real-size streaming Paraformer (and, with `onnx`, its int8 export)."""
     from voiceloop.asr.funasr_model import import_automodel
+    from voiceloop.asr.onnx_export import export
     from voiceloop.testing.tiny_funasr import LARGE
     from voiceloop.testing.tiny_funasr_streaming import build_once
 
     import_automodel()
-    return build_once(workdir / "streaming-large", LARGE)
+    target = build_once(workdir / "streaming-large", LARGE)
+    if onnx and not (target / "decoder_quant.onnx").is_file():
+        started = time.perf_counter()
+        export(str(target), quantize=True, ncpu=2)
+        print(f"exported {target} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return target
+
+
+def streamer(runtime: str, workdir: Path, threads: int = 1) -> Any:
+    """The streaming model on `runtime` (pytorch | onnx | onnx-fp32), loaded and warmed."""
+    if runtime == "pytorch":
+        from voiceloop.asr.paraformer_streaming import StreamingParaformer
+
+        model: Any = StreamingParaformer(str(large_streaming(workdir)), ncpu=threads)
+    else:
+        from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
+
+        directory = str(large_streaming(workdir, onnx=True))
+        model = StreamingParaformerOnnx(directory, threads=threads, quantize=runtime == "onnx")
+    model.warm_up()
+    return model
 
 
 def bench_onnx(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,23 +123,26 @@ def bench_onnx(args: argparse.Namespace) -> dict[str, Any]:
             load_s = time.perf_counter() - started
             recognizer.warm_up()
             for duration, clip in clips.items():
-                times, cpu_times = [], []
+                times, cpu_times, loads = [], [], []
                 for _ in range(args.repeat):
                     started, cpu = time.perf_counter(), time.process_time()
-                    recognizer.transcribe(clip)
+                    result = recognizer.transcribe(clip)
                     times.append(time.perf_counter() - started)
                     cpu_times.append(time.process_time() - cpu)
+                    loads.append(load_average())
                 median, cpu_median = statistics.median(times), statistics.median(cpu_times)
-                # CPU time (all threads) is the steadier measure on a shared machine: wall time
-                # there depends on what else runs.
+                # Random weights fire CIF about every other 60 ms frame: the decoder gets more
+                # tokens than real speech (~4-5 characters a second) would give it.
+                tokens = len(result.timestamps) or len(result.text.replace(" ", ""))
                 rows.append(
                     {"runtime": runtime, "duration_s": duration, "median_s": round(median, 3),
                      "rtf": round(median / duration, 4), "cpu_rtf": round(cpu_median / duration, 4),
-                     "load_s": round(load_s, 2)}
+                     "load_s": round(load_s, 2), "tokens": tokens, "load_avg": round(max(loads), 1)}
                 )  # fmt: skip
                 print(
                     f"{runtime:10} {duration:5.0f} s  RTF {median / duration:.4f} (CPU time "
-                    f"{cpu_median / duration:.4f})  load {load_s:.1f} s",
+                    f"{cpu_median / duration:.4f})  load {load_s:.1f} s  {tokens} tokens  "
+                    f"[load average {max(loads):.1f}]",
                     flush=True,
                 )
         for row in rows:
@@ -155,6 +198,8 @@ def feed_in_real_time(
         if stop.is_set():
             return
         if kind == "pause":
+            if recognizer is None:  # --streaming: partials alone
+                continue
             prefix = clip[: at + int(0.05 * SAMPLE_RATE)]
             if (segment := recognizer.reserve(prefix)) is not None:
                 recognizer.decode(segment, prefix)
@@ -165,22 +210,70 @@ def feed_in_real_time(
         chunk_ms.append((time.perf_counter() - started) * 1000)
 
 
+def bench_streaming(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-chunk compute of each streaming runtime on the same clip, fed as fast as it goes
+    (what a chunk costs), then fed in real time (how often partial text arrives)."""
+    from bench_asr import speech_clip
+
+    from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
+
+    rows: list[dict[str, Any]] = []
+    for runtime in args.streaming_runtimes:
+        model = streamer(runtime, args.workdir, args.streaming_threads)
+        for duration in args.durations:
+            clip = speech_clip(duration, seed=int(duration))
+            chunk_ms, loads = [], []
+            for _ in range(args.repeat):
+                stream = model.start()
+                for start in range(0, len(clip), CHUNK_SAMPLES):
+                    started = time.perf_counter()
+                    stream.feed(clip[start : start + CHUNK_SAMPLES], final=start + CHUNK_SAMPLES >= len(clip))
+                    chunk_ms.append((time.perf_counter() - started) * 1000)
+                loads.append(load_average())
+            partial_times: list[float] = []
+            live_chunk_ms: list[float] = []
+            speaking_from = time.perf_counter()
+            feed_in_real_time(
+                model.start(), None, clip, speaking_from, threading.Event(), partial_times, live_chunk_ms
+            )
+            loads.append(load_average())
+            marks = [speaking_from, *partial_times]
+            gaps = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+            row = {
+                "runtime": runtime,
+                "duration_s": duration,
+                "chunk_ms_median": round(statistics.median(chunk_ms)),
+                "chunk_ms_max": round(max(chunk_ms)),
+                "realtime_chunk_ms_median": round(statistics.median(live_chunk_ms)),
+                "partials": len(partial_times),
+                "partial_gap_ms_median": round(statistics.median(gaps) * 1000) if gaps else None,
+                "partial_gap_ms_max": round(max(gaps) * 1000) if gaps else None,
+                "load_avg": round(max(loads), 1),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        del model
+    return {"streaming": rows}
+
+
 def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
     """Endpoint → final text, offline only vs 2-pass; partial cadence while speaking."""
     from bench_asr import speech_clip
 
     from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
-    from voiceloop.asr.paraformer_streaming import StreamingParaformer
     from voiceloop.asr.segments import PrefixDecodingRecognizer
 
     offline = ParaformerOnnxRecognizer(str(large_seaco(args.workdir)), quantize=True, threads=args.threads)
     offline.warm_up()
-    streamer = StreamingParaformer(str(large_streaming(args.workdir)), ncpu=1)
-    streamer.warm_up()
+    first_pass = streamer(args.streaming_runtime, args.workdir, args.streaming_threads)
     rows: list[dict[str, Any]] = []
     for duration in args.utterances:
-        clip = speech_clip(duration, seed=int(duration))
-        offline_waits, two_pass_waits, gaps, chunk_ms = [], [], [], []
+        # The loop's endpoint: speech, then the endpointer's stop window of silence
+        # (vad.stop_ms, 200 ms); its SpeechPaused comes vad.speculate_ms (100 ms) into it.
+        speech = speech_clip(duration, seed=int(duration))
+        silence = np.random.default_rng(0).standard_normal(int(args.stop_ms / 1000 * SAMPLE_RATE))
+        clip = np.concatenate([speech, (silence * 10 ** (-55 / 20)).astype(np.float32)])
+        offline_waits, two_pass_waits, gaps, chunk_ms, loads, tails = [], [], [], [], [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
             offline.transcribe(clip)
@@ -188,29 +281,36 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
 
             # 2-pass: the streaming model gets each 600 ms as it is spoken (real time), in a
             # worker; at the endpoint its stream is dropped and the offline model decodes.
-            stream, stop, partial_times = streamer.start(), threading.Event(), []
-            two_pass = PrefixDecodingRecognizer(offline)  # fresh: nothing reserved yet
+            stream, stop, partial_times = first_pass.start(), threading.Event(), []
+            # Fresh (nothing reserved yet), with the loop's rule for the stop window's silence.
+            two_pass = PrefixDecodingRecognizer(offline, silent_tail_s=args.stop_ms / 1000)
             speaking_from = time.perf_counter()
             worker = threading.Thread(
                 target=feed_in_real_time,
                 args=(stream, two_pass, clip, speaking_from, stop, partial_times, chunk_ms),
             )
             worker.start()
-            time.sleep(duration)  # the user speaks
+            time.sleep(len(clip) / SAMPLE_RATE)  # the user speaks, then the stop window passes
             stop.set()
             started = time.perf_counter()  # the endpoint
+            reserved = two_pass.reserved_samples()
             two_pass.transcribe(clip)  # waits for a segment still being decoded, then the rest
             two_pass_waits.append(time.perf_counter() - started)
+            tails.append((len(clip) - reserved) / SAMPLE_RATE)
             worker.join()
+            loads.append(load_average())
             marks = [speaking_from, *partial_times]
             gaps += [b - a for a, b in zip(marks, marks[1:], strict=False)]
         row = {
             "utterance_s": duration,
             "offline_only_wait_ms": round(statistics.median(offline_waits) * 1000),
             "two_pass_wait_ms": round(statistics.median(two_pass_waits) * 1000),
+            "tail_left_s_median": round(statistics.median(tails), 2),  # decoded after the endpoint
             "partial_gap_ms_median": round(statistics.median(gaps) * 1000) if gaps else None,
             "partial_gap_ms_max": round(max(gaps) * 1000) if gaps else None,
             "chunk_compute_ms_median": round(statistics.median(chunk_ms)) if chunk_ms else None,
+            "streaming_runtime": args.streaming_runtime,
+            "load_avg": round(max(loads), 1),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -222,17 +322,26 @@ def parser_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durations", default="5,10", help="--onnx: clip lengths in seconds")
     parser.add_argument("--utterances", default="2,5,10,20", help="--two-pass: utterance lengths")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--streaming-runtime", default="onnx", help="--two-pass: pytorch, onnx, onnx-fp32")
+    parser.add_argument(
+        "--streaming-runtimes", default="pytorch,onnx", help="--streaming: the runtimes compared"
+    )
+    parser.add_argument("--streaming-threads", type=int, default=1, help="asr.streaming_ncpu")
+    parser.add_argument("--stop-ms", type=int, default=200, help="--two-pass: vad.stop_ms")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/voiceloop-bench-asr-cpu"))
     parser.add_argument("--json", type=Path, default=None)
 
 
-def run(args: argparse.Namespace, onnx: bool, two_pass: bool) -> None:
+def run(args: argparse.Namespace, onnx: bool, two_pass: bool, streaming: bool = False) -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.durations = [float(d) for d in str(args.durations).split(",")]
     args.utterances = [float(d) for d in str(args.utterances).split(",")]
+    args.streaming_runtimes = str(args.streaming_runtimes).split(",")
     result: dict[str, Any] = {}
     if onnx:
         result.update(bench_onnx(args))
+    if streaming:
+        result.update(bench_streaming(args))
     if two_pass:
         result.update(bench_two_pass(args))
     if args.json is not None:
@@ -245,9 +354,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--onnx", action="store_true")
     parser.add_argument("--two-pass", action="store_true")
+    parser.add_argument("--streaming", action="store_true")
     parser_arguments(parser)
     args = parser.parse_args(argv)
-    run(args, args.onnx or not args.two_pass, args.two_pass)
+    run(args, args.onnx or not (args.two_pass or args.streaming), args.two_pass, args.streaming)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,34 @@ def test_segments_decoded_at_pauses_leave_only_the_rest_for_the_endpoint(onnx_mo
     assert recognizer.transcribe(other).text == inner.transcribe(other).text
 
 
+def test_a_tail_shorter_than_the_stop_window_is_silence_and_not_decoded(onnx_models):
+    """The endpointer ends an utterance only after its stop window of silence: less than that
+    after the last segment means the user did not speak again."""
+    from voiceloop.asr.paraformer import join_units
+    from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
+    from voiceloop.asr.segments import PrefixDecodingRecognizer
+
+    inner = ParaformerOnnxRecognizer(str(onnx_models.seaco), punc_model=str(onnx_models.punc), threads=1)
+    first, second = render("what time is it in London", "en-us"), render("and in Paris", "en-us")
+    quiet = (np.random.default_rng(1).standard_normal(int(0.15 * SAMPLE_RATE)) * 1e-3).astype(np.float32)
+    ended = np.concatenate([first, quiet])  # 150 ms after the cut: inside a 200 ms window
+    cut = len(first) + int(0.05 * SAMPLE_RATE)
+    recognizer = PrefixDecodingRecognizer(inner, silent_tail_s=0.2)
+    segment = recognizer.reserve(ended[:cut])
+    assert segment is not None
+    recognizer.decode(segment, ended[:cut])
+
+    result = recognizer.transcribe(ended)
+
+    head = inner.recognize_raw(ended[:cut])
+    assert result.text == inner.punctuate(head.text)
+    assert result.timestamps[-1][2] <= cut / SAMPLE_RATE + 0.01  # nothing after the cut
+    # Speech after the pause makes the tail longer than the window: it is decoded.
+    resumed = np.concatenate([first, quiet, second, quiet])
+    tail = inner.recognize_raw(resumed[cut:])
+    assert recognizer.transcribe(resumed).text == inner.punctuate(join_units([head.text, tail.text]))
+
+
 @pytest.mark.slow
 async def test_the_loop_runs_2pass_on_paraformer_onnx_in_the_virtual_room(
     room_settings, onnx_models, streaming_dir

@@ -30,6 +30,8 @@ from voiceloop.asr.funasr_model import default_ncpu, load_model
 
 # FunASR model classes whose ONNX export adds a hotword embedder (model_eb.onnx).
 CONTEXTUAL_CLASSES = frozenset({"SeacoParaformer", "ContextualParaformer"})
+# The streaming Paraformer's export splits it: encoder + CIF predictor, and decoder.onnx.
+STREAMING_CLASS = "ParaformerStreaming"
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -43,6 +45,8 @@ def onnx_files(model_class: str, quantize: bool) -> list[str]:
     files = [f"model{suffix}.onnx"]
     if model_class in CONTEXTUAL_CLASSES:
         files.append(f"model_eb{suffix}.onnx")
+    if model_class == STREAMING_CLASS:
+        files.append(f"decoder{suffix}.onnx")
     return files
 
 

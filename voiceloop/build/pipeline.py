@@ -31,7 +31,9 @@ def build_pipeline(
     if settings.asr.streaming and hasattr(asr, "recognize_raw"):
         from voiceloop.asr.segments import PrefixDecodingRecognizer
 
-        asr = PrefixDecodingRecognizer(asr)  # 2pass: the offline model decodes at pauses too
+        # 2pass: the offline model decodes at pauses too; after the last, only silence is left
+        # when less than the endpointer's stop window follows it.
+        asr = PrefixDecodingRecognizer(asr, silent_tail_s=settings.vad.stop_ms / 1000)
     return Pipeline(
         device=device if device is not None else build_adapter(settings, "audio"),
         aec=aec if aec is not None else build_adapter(settings, "aec"),
@@ -56,8 +58,17 @@ def build_streaming(settings: Settings) -> Any:
     """The streaming model for live partial text (`asr.streaming`), loaded and warmed; None when off."""
     if not settings.asr.streaming:
         return None
-    from voiceloop.asr.paraformer_streaming import StreamingParaformer
+    asr = settings.asr
+    streamer: Any
+    if asr.streaming_runtime == "pytorch":
+        from voiceloop.asr.paraformer_streaming import StreamingParaformer
 
-    streamer = StreamingParaformer(settings.asr.streaming_model, ncpu=settings.asr.streaming_ncpu)
+        streamer = StreamingParaformer(asr.streaming_model, ncpu=asr.streaming_ncpu)
+    else:
+        from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
+
+        streamer = StreamingParaformerOnnx(
+            asr.streaming_model, threads=asr.streaming_ncpu, quantize=asr.streaming_runtime == "onnx"
+        )
     streamer.warm_up()
     return streamer

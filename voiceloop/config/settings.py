@@ -159,6 +159,9 @@ class AsrSettings(StageSection):
     streaming: bool = False
     streaming_model: str = "paraformer-zh-streaming"  # id or local dir of a streaming Paraformer
     streaming_ncpu: int = Field(1, ge=1, le=64)
+    # pytorch: FunASR's model.pt; onnx (int8) / onnx-fp32: funasr-onnx's online model, exported
+    # by `voiceloop models export paraformer-zh-streaming --int8` (several times less per chunk).
+    streaming_runtime: Literal["pytorch", "onnx", "onnx-fp32"] = "pytorch"
     pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
     paraformer: ParaformerOptions = ParaformerOptions()
     qwen3: Qwen3Options = Qwen3Options()

@@ -97,6 +97,19 @@ def build_once(directory: Path, shape: dict[str, int] = TINY) -> Path:
     return build_streaming(directory, shape)
 
 
+def build_and_export(directory: Path, quantize: bool = True) -> Path:
+    """Built and exported to ONNX through voiceloop's export path (FunASR's exporter: the
+    encoder with the CIF predictor as model.onnx, the decoder as decoder.onnx), for
+    `asr.streaming_runtime = "onnx"`; unless a previous call did."""
+    from voiceloop.asr.onnx_export import export
+
+    suffix = "_quant" if quantize else ""
+    if not (directory / f"decoder{suffix}.onnx").is_file():
+        build_once(directory)
+        export(str(directory), quantize=quantize, ncpu=1)
+    return directory
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write a random-init streaming Paraformer dir.")
     parser.add_argument("out", type=Path)

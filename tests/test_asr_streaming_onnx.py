@@ -1,0 +1,154 @@
+"""`asr.streaming_runtime = "onnx"`: the streaming Paraformer exported by FunASR's exporter
+(encoder + CIF predictor as model.onnx, decoder as decoder.onnx) and run by funasr-onnx's online
+`Paraformer`, on the tiny random-init streaming model (voiceloop/testing/tiny_funasr_streaming.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import script
+from voiceloop.asr.base import AsrError, StreamingRecognizer
+from voiceloop.asr.onnx_export import OnnxModelMissing
+from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
+from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.build.pipeline import build_streaming
+from voiceloop.config import load_settings
+from voiceloop.config.settings import AsrSettings
+from voiceloop.demo import run_demo
+from voiceloop.session.log import read_session
+from voiceloop.testing.tiny_funasr import TinyModels
+from voiceloop.testing.tiny_funasr import build_once as build_tiny
+from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
+from voiceloop.testing.tiny_funasr_streaming import build_and_export
+from voiceloop.tts.espeak import render
+
+pytest.importorskip("funasr_onnx", reason="funasr-onnx is not installed (scripts/setup.sh --test)")
+
+from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def streaming_onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_and_export(tmp_path_factory.getbasetemp() / "tiny-funasr-streaming-onnx")
+
+
+@pytest.fixture(scope="module")
+def streamer(streaming_onnx_dir: Path) -> StreamingParaformerOnnx:
+    model = StreamingParaformerOnnx(str(streaming_onnx_dir))
+    model.warm_up()
+    return model
+
+
+def test_the_export_writes_the_encoder_and_the_decoder_and_funasr_onnx_streams_them(streamer):
+    audio = render("what time is it now, tell me please", "en-us")
+    assert isinstance(streamer, StreamingRecognizer)
+    assert {"model_quant.onnx", "decoder_quant.onnx"} <= {p.name for p in streamer.model_dir.iterdir()}
+    assert "int8" in streamer.description
+
+    stream = streamer.start()
+    seen = []
+    for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest
+        stream.feed(audio[start : start + CHUNK_SAMPLES // 2])
+        seen.append(stream.text)
+    assert stream.decoded_s == pytest.approx(len(audio) // CHUNK_SAMPLES * CHUNK_SAMPLES / SAMPLE_RATE)
+    stream.feed(np.zeros(0, np.float32), final=True)
+
+    assert stream.text and set(stream.text) <= set(cjk_vocabulary())
+    assert len(set(seen)) >= 2  # the text grew as the audio came
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    again = streamer.start()
+    again.feed(audio, final=True)
+    assert again.text == stream.text
+
+
+def test_an_utterance_dropped_at_its_endpoint_leaves_nothing_for_the_next(streamer):
+    """The loop drops a stream without a final chunk; funasr-onnx keeps its frontend's buffers on
+    the model and clears them only on a final chunk, so each stream has its own."""
+    audio = render("tell me a joke about a cat", "en-us")
+    alone = streamer.start()
+    alone.feed(audio, final=True)
+
+    dropped = streamer.start()
+    dropped.feed(render("what time is it", "en-us")[: CHUNK_SAMPLES + 5000])  # 5000 samples stay buffered
+    after = streamer.start()
+    after.feed(audio, final=True)
+
+    assert after.text == alone.text
+
+
+def test_sessions_do_not_spin_while_they_wait(streamer):
+    """Spinning intra-op threads take the cores the loop's other threads need (paraformer_onnx)."""
+    for session in (streamer.model.ort_encoder_infer.session, streamer.model.ort_decoder_infer.session):
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_a_missing_decoder_names_the_export_command(streaming_onnx_dir: Path, tmp_path: Path):
+    copy = tmp_path / "streaming"
+    shutil.copytree(streaming_onnx_dir, copy, ignore=shutil.ignore_patterns("decoder_quant.onnx"))
+
+    with pytest.raises(OnnxModelMissing) as error:
+        StreamingParaformerOnnx(str(copy))
+    message = str(error.value)
+    assert "\n" not in message and "decoder_quant.onnx" in message
+    assert f"`voiceloop models export {copy} --int8`" in message
+    assert not (copy / "decoder_quant.onnx").exists()  # funasr-onnx did not export behind our back
+
+
+def test_an_offline_model_is_refused(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path):
+    tiny: TinyModels = build_tiny(tmp_path_factory.getbasetemp() / "tiny-funasr")
+    copy = tmp_path / "offline"
+    shutil.copytree(tiny.paraformer, copy)
+    for name in ("model_quant.onnx", "decoder_quant.onnx"):
+        (copy / name).touch()
+    with pytest.raises(AsrError, match="not a streaming Paraformer"):
+        StreamingParaformerOnnx(str(copy))
+
+
+def test_the_runtime_is_chosen_by_asr_streaming_runtime(streaming_onnx_dir: Path):
+    settings = load_settings(
+        "default",
+        asr={"streaming": True, "streaming_model": str(streaming_onnx_dir), "streaming_runtime": "onnx-fp32"},
+    )
+    streamer = build_streaming(settings)
+    assert isinstance(streamer, StreamingParaformerOnnx) and "fp32" in streamer.description
+    with pytest.raises(Exception, match="streaming_runtime"):
+        load_settings("default", asr={"streaming_runtime": "tensorrt"})
+
+
+@pytest.mark.slow
+async def test_the_loop_shows_onnx_partials_before_the_endpoint(
+    room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
+):
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
+
+    offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+    room_settings.asr = AsrSettings.model_validate(
+        {
+            "name": "paraformer-onnx",
+            "streaming": True,
+            "streaming_runtime": "onnx",
+            "streaming_model": str(streaming_onnx_dir),
+            "paraformer-onnx": {
+                "model": str(offline.paraformer),
+                "punc_model": str(offline.punc),
+                "threads": 1,
+            },
+        }
+    )
+    room_settings.loop.greeting = ""
+    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
+
+    result = await run_demo(room_settings, user, say=lambda _: None)
+
+    lines = read_session(result.session_dir / "session.jsonl")
+    turns = [line for line in lines if line["event"] == "turn"]
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
+    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
+    assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
+    assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
+    assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass's text, punctuated
