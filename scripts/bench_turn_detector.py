@@ -12,7 +12,8 @@ the wall time would approach on an idle machine), the features alone, and the mo
 time. The machine's load average is printed with the numbers: on a shared 2-core host the same
 call has measured 25 ms idle and 200+ ms busy.
 
-    .venv/bin/python scripts/bench_turn_detector.py [--calls 30] [--threads 1 2] [--json]
+    .venv/bin/python scripts/bench_turn_detector.py [--calls 30] [--threads 1 2] [--spinning off|on|both]
+        [--busy N] [--json]
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +48,26 @@ UTTERANCES = [
 TRAILING_SILENCE_S = 0.25
 
 
+@contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    """`count` processes that only burn CPU: a loaded machine, made on purpose."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        time.sleep(1.0 if burners else 0.0)
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def bench(threads: int, calls: int, clips: list[np.ndarray]) -> dict[str, float]:
+def bench(threads: int, spinning: bool, calls: int, clips: list[np.ndarray]) -> dict[str, Any]:
     started = time.perf_counter()
-    detector = create(SmartTurnOptions(threads=threads))
+    detector = create(SmartTurnOptions(threads=threads, spinning=spinning))
     load_ms = (time.perf_counter() - started) * 1000
     detector.warm_up()
     total, cpu, features = [], [], []
@@ -63,6 +82,7 @@ def bench(threads: int, calls: int, clips: list[np.ndarray]) -> dict[str, float]
     detector.close()
     return {
         "threads": threads,
+        "spinning": spinning,
         "calls": calls,
         "median_ms": percentile(total, 50),
         "p90_ms": percentile(total, 90),
@@ -78,6 +98,8 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--spinning", choices=("off", "on", "both"), default="off")
+    parser.add_argument("--busy", type=int, default=0, help="this many busy processes beside it, as load")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     models.resolve()  # the one-line "run `voiceloop models download smart-turn`" if it is missing
@@ -89,14 +111,17 @@ def main() -> None:
         for (text, expected), audio in zip(UTTERANCES, clips, strict=True)
     ]
     detector.close()
-    load_before = os.getloadavg()[0]
-    rows = [bench(threads, args.calls, clips) for threads in args.threads]
-    load_after = os.getloadavg()[0]
+    spinning = {"off": [False], "on": [True], "both": [False, True]}[args.spinning]
+    with busy_processes(args.busy):
+        load_before = os.getloadavg()[0]
+        rows = [bench(t, spin, args.calls, clips) for t in args.threads for spin in spinning]
+        load_after = os.getloadavg()[0]
 
     if args.json:
         print(json.dumps({
             "cost": rows,
             "load_average_1min": [load_before, load_after],
+            "busy_processes": args.busy,
             "cpus": os.cpu_count(),
             "verdicts": [
                 {"text": text, "complete_expected": expected, "probability": v.probability, "complete": v.complete}
@@ -109,12 +134,13 @@ def main() -> None:
         mark = "ok " if v.complete == expected else "MISS"
         print(f"  {mark} P={v.probability:.3f} {'complete  ' if v.complete else 'incomplete'}  {text!r}")
     print(
-        f"\ncost per call, {args.calls} calls ({os.cpu_count()} CPUs, load {load_before:.1f} → {load_after:.1f}):"
+        f"\ncost per call, {args.calls} calls ({os.cpu_count()} CPUs, {args.busy} busy processes beside it, "
+        f"load {load_before:.1f} → {load_after:.1f}):"
     )
-    print(f"  {'threads':>7} {'median':>8} {'p90':>8} {'cpu':>8} {'features':>9} {'load':>7}")
+    print(f"  {'threads':>7} {'spin':>4} {'median':>8} {'p90':>8} {'cpu':>8} {'features':>9} {'load':>7}")
     for row in rows:
         print(
-            f"  {row['threads']:>7} {row['median_ms']:>6.1f}ms {row['p90_ms']:>6.1f}ms {row['cpu_median_ms']:>6.1f}ms "
+            f"  {row['threads']:>7} {'on' if row['spinning'] else 'off':>4} {row['median_ms']:>6.1f}ms {row['p90_ms']:>6.1f}ms {row['cpu_median_ms']:>6.1f}ms "
             f"{row['features_median_ms']:>7.1f}ms {row['load_ms']:>5.0f}ms"
         )
 

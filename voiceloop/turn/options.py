@@ -21,10 +21,16 @@ class SmartTurnOptions(AdapterOptions):
         description="the .onnx file; None = the voiceloop model cache (`voiceloop models download smart-turn`)",
     )
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="P(complete) above this ends the turn")
-    # One: ~95 ms of CPU a call. Two halve it on an idle machine (25 ms measured), but on this
-    # shared 2-core host at load 5-7 two threads took 285-300 ms a call against one's 156 ms, and
-    # the second core is the speculative ASR's at the same moment.
-    threads: int = Field(default=1, ge=1, le=16, description="onnxruntime intra-op threads")
+    # Measured here (AVX2, no VNNI; ms a call, median; one thread / two without spinning / two
+    # with it): idle 114 / 64-70 / 64; beside two busy processes 218 / 185 / 191; beside five
+    # 344 / 291-294 / 311-349; while the shared host's load average was 3: 114 / 115-127 /
+    # 149-181. Two threads without spinning: much faster idle, never much slower.
+    threads: int = Field(default=2, ge=1, le=16, description="onnxruntime intra-op threads")
+    spinning: bool = Field(
+        default=False,
+        description="let onnxruntime's idle worker threads busy-wait for work: ~5 ms sooner on an "
+        "idle machine, tens of ms later when other work needs the cores",
+    )
     max_audio_s: float = Field(
         default=MODEL_WINDOW_S,
         gt=0.0,
