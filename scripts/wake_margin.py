@@ -10,7 +10,12 @@ wake words caught (per voice group), passer-by lines that would fire, and how lo
 word's end it fires. Faster than the kiosk hour (`bench_wake.py`) by two orders of magnitude,
 so the trade-off curve is cheap; the kiosk hour checks the chosen rule in the running loop.
 
+With `--schedule N` the lines are instead the kiosk hour's own (`kiosk_hour.kiosk_schedule`),
+on one continuous track heard by one detector never reset, as in the running loop: the
+frontend's noise estimate follows the passers-by's talk, so every line scores lower than alone.
+
     PYTHONPATH=$PWD .venv/bin/python scripts/wake_margin.py [--word okay_nabu] [--draws 3]
+        [--schedule 110 --seed 11] [--windows 5,3,2] [--cutoffs 0.85,0.9] [--confirms 1,2]
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ import numpy as np
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.virtual import at_voice_level, trim_silence
 from voiceloop.config.settings import RoomSettings
-from voiceloop.testing.kiosk_hour import ACCEPTED_VOICES, PASSERS_BY, REJECTED_VOICES, REQUESTS
+from voiceloop.testing.kiosk_hour import (
+    ACCEPTED_VOICES,
+    PASSERS_BY,
+    REJECTED_VOICES,
+    REQUESTS,
+    kiosk_schedule,
+)
 from voiceloop.tts.espeak import render
 from voiceloop.wake.micro import MicroWakeDetector
 from voiceloop.wake.options import MicroWakeOptions
@@ -97,6 +108,50 @@ def corpus(word: str, draws: int, seed: int) -> list[dict]:
     return out
 
 
+def schedule_corpus(detector: MicroWakeDetector, cycles: int, seed: int) -> list[dict]:
+    """The kiosk hour's own lines (`kiosk_schedule`) on one continuous track with the room's
+    noise, heard by one detector that is never reset, as in the running loop: its frontend's
+    noise estimate and gain follow the passers-by's talk, which scores lower than lines said
+    alone. No echo of replies (the words said over one are scored without it)."""
+    lines = kiosk_schedule(cycles, seed=seed)
+    noise = float(10 ** (RoomSettings().noise_dbfs / 20))
+    rng = np.random.default_rng(seed)
+    total = round((lines[-1].end + 2.0) * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
+    block = 60 * SAMPLE_RATE
+    detector.reset()
+    decision = detector.decisions[0]
+    trace: list[tuple[float, float]] = []
+    for start in range(0, total, block):
+        size = min(block, total - start)
+        mic = noise * rng.standard_normal(size).astype(np.float32)
+        for line in lines:
+            at = round(line.at * SAMPLE_RATE)
+            lo, hi = max(at, start), min(at + line.audio.size, start + size)
+            if lo < hi:
+                mic[lo - start : hi - start] += line.audio[lo - at : hi - at]
+        np.clip(mic, -1, 1, out=mic)
+        for k in range(size // FRAME_SAMPLES):
+            for features in detector._features_of(mic[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES]):
+                probability = decision.feed(features)
+                if probability is not None:
+                    trace.append(((start + (k + 1) * FRAME_SAMPLES) / SAMPLE_RATE, probability))
+    times = np.array([t for t, _ in trace])
+    out = []
+    for line in lines:
+        until = line.wake_end + 1.0 if line.wake_end is not None else line.end + 0.5
+        lo, hi = np.searchsorted(times, line.at), np.searchsorted(times, until, side="right")
+        out.append(
+            {
+                "kind": "wake" if line.kind == "wake" else "passer_by",
+                "voice": line.voice,
+                "text": line.text,
+                "word_end": line.wake_end,
+                "trace": trace[lo:hi],
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--word", default="okay_nabu")
@@ -105,14 +160,21 @@ def main() -> None:
     parser.add_argument("--cutoffs", default="0.85,0.88,0.9,0.92,0.94,0.96")
     parser.add_argument("--windows", default="5,3")
     parser.add_argument("--confirms", default="1,2")
+    parser.add_argument(
+        "--schedule", type=int, default=0, help="score the kiosk hour's lines (this many cycles) instead"
+    )
     args = parser.parse_args()
     detector = MicroWakeDetector([args.word], MicroWakeOptions(sliding_windows={args.word: 1}))
-    lines = corpus(args.word, args.draws, args.seed)
-    for line in lines:
-        line["trace"] = strides(detector, line["mic"])
+    if args.schedule:
+        lines = schedule_corpus(detector, args.schedule, args.seed)
+    else:
+        lines = corpus(args.word, args.draws, args.seed)
+        for line in lines:
+            line["trace"] = strides(detector, line["mic"])
     accepted = [x for x in lines if x["kind"] == "wake" and x["voice"] in ACCEPTED_VOICES]
     passers = [x for x in lines if x["kind"] == "passer_by"]
-    print(f"{len(accepted)} accepted-voice wake lines, {len(passers)} passer-by lines ({args.draws} draws)")
+    source = f"kiosk schedule, {args.schedule} cycles" if args.schedule else f"{args.draws} draws"
+    print(f"{len(accepted)} accepted-voice wake lines, {len(passers)} passer-by lines ({source})")
     for window in (int(w) for w in args.windows.split(",")):
         wake_peaks = sorted(peak_mean(x["trace"], window) for x in accepted)
         passer_peaks = sorted(
