@@ -15,7 +15,8 @@ per 10 ms frame (the detector alone, µs), end of the word → listening (the ga
 utterance started: the wake event's time minus the word's true end).
 
     PYTHONPATH=$PWD .venv/bin/python scripts/bench_wake.py [--cycles 110] [--seed 11]
-        [--attention 8] [--rejected-share 0] [--cutoff 0.92] [--window 3] [--json] [--out FILE]
+        [--attention 8] [--rejected-share 0] [--cutoff 0.91] [--window 2]
+        [--cutoff-over-playback 0.85] [--json] [--out FILE]
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class TimedWake:
         self.name, self.words = detector.name, detector.words
         self.ns: list[int] = []
 
-    def process(self, frame: np.ndarray) -> list[WakeDetection]:
+    def process(self, frame: np.ndarray, over_playback: bool = False) -> list[WakeDetection]:
         start = time.perf_counter_ns()
-        heard = self.detector.process(frame)
+        heard = self.detector.process(frame, over_playback)
         self.ns.append(time.perf_counter_ns() - start)
         return heard
 
@@ -72,6 +73,7 @@ async def kiosk_hour(
     rejected_share: float,
     cutoff: float | None = None,
     window: int | None = None,
+    cutoff_over_playback: float | None = None,
 ) -> dict[str, Any]:
     lines = kiosk_schedule(cycles, seed=seed, rejected_share=rejected_share)
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,6 +84,8 @@ async def kiosk_hour(
             settings.wake.micro.cutoffs = {"okay_nabu": cutoff}
         if window is not None:
             settings.wake.micro.sliding_windows = {"okay_nabu": window}
+        if cutoff_over_playback is not None:
+            settings.wake.micro.cutoffs_over_playback = {"okay_nabu": cutoff_over_playback}
         room = KioskRoom(lines, settings.audio.room)
         wake = TimedWake(MicroWakeDetector(["okay_nabu"], settings.wake.micro))
         started = time.perf_counter()
@@ -101,7 +105,12 @@ async def kiosk_hour(
         lines, run.events("wake"), run.turns, awake, wake.ns, room.duration_s, wall_s, settings.aec.name
     )
     decision = wake.detector.decisions[0]
-    return {"cutoff": decision.cutoff, "sliding_window": decision.window, **result}
+    return {
+        "cutoff": decision.cutoff,
+        "cutoff_over_playback": decision.cutoff_over_playback,
+        "sliding_window": decision.window,
+        **result,
+    }
 
 
 def awake_spans(attention: list[dict], end: float) -> list[tuple[float, float]]:
@@ -214,11 +223,20 @@ def main() -> None:
     )
     parser.add_argument("--cutoff", type=float, help="okay_nabu's cut-off (default: MEASURED)")
     parser.add_argument("--window", type=int, help="okay_nabu's sliding window in strides")
+    parser.add_argument("--cutoff-over-playback", type=float, help="okay_nabu's, over a reply")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     result = asyncio.run(
-        kiosk_hour(args.cycles, args.seed, args.attention, args.rejected_share, args.cutoff, args.window)
+        kiosk_hour(
+            args.cycles,
+            args.seed,
+            args.attention,
+            args.rejected_share,
+            args.cutoff,
+            args.window,
+            args.cutoff_over_playback,
+        )
     )
     text = json.dumps(result, indent=2)
     if args.out is not None:

@@ -96,7 +96,8 @@ def test_each_words_rule_comes_from_its_options_then_the_measured_pair_then_its_
     nabu, alexa = MicroWakeDetector(["okay_nabu", "alexa"]).decisions
     measured = MEASURED["okay_nabu"]
     assert (nabu.cutoff, nabu.window) == (measured.cutoff, measured.sliding_window)
-    assert (alexa.cutoff, alexa.window) == (0.9, 5)  # alexa.json's own
+    assert nabu.cutoff_over_playback == measured.cutoff_over_playback
+    assert (alexa.cutoff, alexa.window, alexa.cutoff_over_playback) == (0.9, 5, 0.9)  # alexa.json's
     options = MicroWakeOptions(
         probability_cutoff=0.8, cutoffs={"alexa": 0.95}, sliding_windows={"okay_nabu": 4}
     )
@@ -109,7 +110,7 @@ def test_each_words_rule_comes_from_its_options_then_the_measured_pair_then_its_
         MicroWakeOptions(cutoffs={"alexa": 1.5})
 
 
-def test_a_longer_window_fires_later_on_the_same_word():
+def test_a_longer_window_fires_later_on_the_same_word_and_playback_has_its_own_cutoff():
     """The window is the mean's: over more strides the word's rising probability crosses the
     cut-off later (the end of the word → listening time), over fewer sooner."""
     import numpy as np
@@ -122,14 +123,20 @@ def test_a_longer_window_fires_later_on_the_same_word():
     word = at_voice_level(trim_silence(render("okay nabu", "en-us+m3", 165)))
     audio = np.concatenate([np.zeros(8000, np.float32), word, np.zeros(8000, np.float32)])
 
-    def first_frame_heard(window: int) -> int | None:
-        options = MicroWakeOptions(cutoffs={"okay_nabu": 0.85}, sliding_windows={"okay_nabu": window})
+    def first_frame_heard(window: int, over_playback: bool = False) -> int | None:
+        options = MicroWakeOptions(
+            cutoffs={"okay_nabu": 0.85},
+            sliding_windows={"okay_nabu": window},
+            cutoffs_over_playback={"okay_nabu": 0.999},
+        )
         detector = MicroWakeDetector(["okay_nabu"], options)
         for k in range(audio.size // FRAME_SAMPLES):
-            if detector.process(audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES]):
+            if detector.process(audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], over_playback):
                 return k
         return None
 
     soon, late = first_frame_heard(1), first_frame_heard(5)
     assert soon is not None and late is not None
     assert soon < late
+    # Over playback the word is judged by its own cut-off there (here one it cannot reach).
+    assert first_frame_heard(5, over_playback=True) is None

@@ -18,11 +18,15 @@ class MicroWakeOptions(AdapterOptions):
     probability_cutoff: float | None = Field(None, gt=0, lt=1, description="None = per word")
     cutoffs: dict[str, float] = Field(default_factory=dict, description="word -> cut-off")
     sliding_windows: dict[str, int] = Field(default_factory=dict, description="word -> strides")
+    # While the speaker plays (within the echo tail) the word reaches the model through the
+    # canceller's residual and scores lower: its cut-off there (else the measured one, else
+    # the same as without playback).
+    cutoffs_over_playback: dict[str, float] = Field(default_factory=dict, description="word -> cut-off")
     # The model's probability stays over the cut-off for several strides around one word:
     # one detection, then deaf to that word this long.
     refractory_s: float = Field(1.5, ge=0.1, le=10.0)
 
-    @field_validator("cutoffs")
+    @field_validator("cutoffs", "cutoffs_over_playback")
     @classmethod
     def _cutoffs_in_range(cls, cutoffs: dict[str, float]) -> dict[str, float]:
         for word, cutoff in cutoffs.items():
