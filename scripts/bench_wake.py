@@ -15,7 +15,8 @@ per 10 ms frame (the detector alone, µs), end of the word → listening (the ga
 utterance started: the wake event's time minus the word's true end).
 
     PYTHONPATH=$PWD .venv/bin/python scripts/bench_wake.py [--cycles 110] [--seed 11]
-        [--attention 8] [--rejected-share 0] [--json] [--out FILE]
+        [--attention 8] [--rejected-share 0] [--cutoff 0.91] [--window 2]
+        [--cutoff-over-playback 0.85] [--json] [--out FILE]
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class TimedWake:
         self.name, self.words = detector.name, detector.words
         self.ns: list[int] = []
 
-    def process(self, frame: np.ndarray) -> list[WakeDetection]:
+    def process(self, frame: np.ndarray, over_playback: bool = False) -> list[WakeDetection]:
         start = time.perf_counter_ns()
-        heard = self.detector.process(frame)
+        heard = self.detector.process(frame, over_playback)
         self.ns.append(time.perf_counter_ns() - start)
         return heard
 
@@ -65,12 +66,26 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-async def kiosk_hour(cycles: int, seed: int, attention_s: float, rejected_share: float) -> dict[str, Any]:
+async def kiosk_hour(
+    cycles: int,
+    seed: int,
+    attention_s: float,
+    rejected_share: float,
+    cutoff: float | None = None,
+    window: int | None = None,
+    cutoff_over_playback: float | None = None,
+) -> dict[str, Any]:
     lines = kiosk_schedule(cycles, seed=seed, rejected_share=rejected_share)
     with tempfile.TemporaryDirectory() as tmp:
         settings = stepped_settings(Path(tmp))
         settings.loop.wake = "okay_nabu"
         settings.loop.attention_s = attention_s
+        if cutoff is not None:
+            settings.wake.micro.cutoffs = {"okay_nabu": cutoff}
+        if window is not None:
+            settings.wake.micro.sliding_windows = {"okay_nabu": window}
+        if cutoff_over_playback is not None:
+            settings.wake.micro.cutoffs_over_playback = {"okay_nabu": cutoff_over_playback}
         room = KioskRoom(lines, settings.audio.room)
         wake = TimedWake(MicroWakeDetector(["okay_nabu"], settings.wake.micro))
         started = time.perf_counter()
@@ -86,9 +101,16 @@ async def kiosk_hour(cycles: int, seed: int, attention_s: float, rejected_share:
         )
         wall_s = time.perf_counter() - started
     awake = awake_spans(run.events("attention"), room.duration_s)
-    return report(
+    result = report(
         lines, run.events("wake"), run.turns, awake, wake.ns, room.duration_s, wall_s, settings.aec.name
     )
+    decision = wake.detector.decisions[0]
+    return {
+        "cutoff": decision.cutoff,
+        "cutoff_over_playback": decision.cutoff_over_playback,
+        "sliding_window": decision.window,
+        **result,
+    }
 
 
 def awake_spans(attention: list[dict], end: float) -> list[tuple[float, float]]:
@@ -119,6 +141,7 @@ def report(
     passers = [line for line in lines if line.kind == "passer_by"]
     matched: set[int] = set()
     latencies, caught_by_voice = [], {}
+    slowest: list[tuple[float, str, bool, float]] = []  # (ms, voice, over a reply, probability)
     for line in said:
         assert line.wake_end is not None
         hit = next(
@@ -133,7 +156,9 @@ def report(
         if hit is not None:
             matched.add(hit)
             latencies.append((wakes[hit]["t"] - line.wake_end) * 1000)
+            slowest.append((latencies[-1], line.voice, line.over_reply, wakes[hit]["probability"]))
     false_wakes = [w for i, w in enumerate(wakes) if i not in matched]
+    slowest.sort(reverse=True)
     by_passers = [
         t
         for t in turns
@@ -144,7 +169,7 @@ def report(
     confusable: dict[str, int] = {}
     for w in false_wakes:
         near = [p for p in passers if p.at - 0.2 <= w["t"] <= p.end + 0.5]
-        key = f"{near[0].text} ({near[0].voice})" if near else "no speech"
+        key = f"{near[0].text} ({near[0].voice}, {w['probability']})" if near else "no speech"
         confusable[key] = confusable.get(key, 0) + 1
     over = [line for line in said if line.over_reply]
     stopped = [t for t in turns if t.outcome == "interrupted"]
@@ -183,6 +208,8 @@ def report(
             "p95": None if not latencies else round(percentile(latencies, 95), 1),  # type: ignore[arg-type]
             "max": None if not latencies else round(max(latencies), 1),
         },
+        # where the tail comes from: (ms, voice, over a reply, the detection's probability)
+        "slowest_wakes": [(round(ms), v, o, p) for ms, v, o, p in slowest[:5]],
     }
 
 
@@ -194,10 +221,23 @@ def main() -> None:
     parser.add_argument(
         "--rejected-share", type=float, default=0.0, help="wake words in voices the model rejects"
     )
+    parser.add_argument("--cutoff", type=float, help="okay_nabu's cut-off (default: MEASURED)")
+    parser.add_argument("--window", type=int, help="okay_nabu's sliding window in strides")
+    parser.add_argument("--cutoff-over-playback", type=float, help="okay_nabu's, over a reply")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(kiosk_hour(args.cycles, args.seed, args.attention, args.rejected_share))
+    result = asyncio.run(
+        kiosk_hour(
+            args.cycles,
+            args.seed,
+            args.attention,
+            args.rejected_share,
+            args.cutoff,
+            args.window,
+            args.cutoff_over_playback,
+        )
+    )
     text = json.dumps(result, indent=2)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")

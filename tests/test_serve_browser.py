@@ -335,3 +335,49 @@ def test_with_a_token_the_page_opened_once_with_it_works_through_its_cookie(
             expect(page.locator("#results-body tr .col-text")).to_have_text(PHRASE, timeout=30_000)
         finally:
             context.close()
+
+
+def test_a_sleeping_kiosk_opens_a_turn_when_the_push_to_talk_button_is_clicked(
+    browser: Browser, settings: Settings
+) -> None:
+    """Kiosk mode (loop.wake): the demo user speaks after the greeting without the wake word,
+    which a sleeping loop ignores; the page's button (POST /v1/session/push-to-talk) opens the
+    turn instead, and the live view shows the loop awake and the answer."""
+    from tests.conftest import script
+    from voiceloop.testing.serve import running_server
+
+    kiosk = settings.model_copy(deep=True)
+    kiosk.loop.wake = "okay_nabu"
+    user = script({"say": "hello there", "pause_ms": 3000})
+    with running_server(kiosk, script=user) as url:
+        context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.set_default_timeout(20_000)
+            open_tab(page, "live")
+            expect(page.locator("body")).to_have_attribute("data-events-connected", "true")
+            button = page.locator("#push-to-talk")
+
+            page.locator("#start-demo").click()
+            expect(page.locator("#session-source")).to_have_text("demo")
+            expect(button).to_have_attribute("data-attention", "asleep")
+            # Once the greeting is over (the user speaks 3 s after it), the button.
+            expect(page.locator("#live-state")).to_have_attribute("data-state", "speaking")
+            expect(page.locator("#live-state")).to_have_attribute("data-state", "listening")
+            button.click()
+            expect(button).to_have_attribute("data-attention", "awake")
+            expect(button).to_have_text("Push to talk (awake)")
+
+            expect(page.locator("#transcript .line.user").first).to_contain_text(
+                "hello there", timeout=30_000
+            )
+            answer = page.locator("#transcript .line.assistant", has_text="hello there").first
+            expect(answer).to_be_visible(timeout=30_000)
+            wait_for_number(page, "document.querySelector('#turn-count').textContent", 1)
+            screenshot(page, "live-push-to-talk")
+            page.request.delete("/v1/session")
+        finally:
+            context.close()
+    assert errors == []

@@ -87,3 +87,56 @@ def test_voiceloop_run_with_an_unknown_wake_word_names_the_known_ones_before_ope
     assert result.exit_code == 2, result.output
     assert "no wake-word model 'hey_computer'" in result.output
     assert "alexa, hey_jarvis, hey_mycroft, okay_nabu" in result.output
+
+
+def test_each_words_rule_comes_from_its_options_then_the_measured_pair_then_its_model():
+    from voiceloop.wake.micro import MEASURED
+    from voiceloop.wake.options import MicroWakeOptions
+
+    nabu, alexa = MicroWakeDetector(["okay_nabu", "alexa"]).decisions
+    measured = MEASURED["okay_nabu"]
+    assert (nabu.cutoff, nabu.window) == (measured.cutoff, measured.sliding_window)
+    assert nabu.cutoff_over_playback == measured.cutoff_over_playback
+    assert (alexa.cutoff, alexa.window, alexa.cutoff_over_playback) == (0.9, 5, 0.9)  # alexa.json's
+    options = MicroWakeOptions(
+        probability_cutoff=0.8, cutoffs={"alexa": 0.95}, sliding_windows={"okay_nabu": 4}
+    )
+    nabu, alexa = MicroWakeDetector(["okay_nabu", "alexa"], options).decisions
+    assert (nabu.cutoff, nabu.window) == (0.8, 4)
+    assert (alexa.cutoff, alexa.window) == (0.95, 5)
+    with pytest.raises(
+        ValueError, match=r"wake\.micro\.cutoffs\.alexa = 1\.5: a cut-off lies between 0 and 1"
+    ):
+        MicroWakeOptions(cutoffs={"alexa": 1.5})
+
+
+def test_a_longer_window_fires_later_on_the_same_word_and_playback_has_its_own_cutoff():
+    """The window is the mean's: over more strides the word's rising probability crosses the
+    cut-off later (the end of the word → listening time), over fewer sooner."""
+    import numpy as np
+
+    from voiceloop.audio.frames import FRAME_SAMPLES
+    from voiceloop.audio.virtual import at_voice_level, trim_silence
+    from voiceloop.tts.espeak import render
+    from voiceloop.wake.options import MicroWakeOptions
+
+    word = at_voice_level(trim_silence(render("okay nabu", "en-us+m3", 165)))
+    audio = np.concatenate([np.zeros(8000, np.float32), word, np.zeros(8000, np.float32)])
+
+    def first_frame_heard(window: int, over_playback: bool = False) -> int | None:
+        options = MicroWakeOptions(
+            cutoffs={"okay_nabu": 0.85},
+            sliding_windows={"okay_nabu": window},
+            cutoffs_over_playback={"okay_nabu": 0.999},
+        )
+        detector = MicroWakeDetector(["okay_nabu"], options)
+        for k in range(audio.size // FRAME_SAMPLES):
+            if detector.process(audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], over_playback):
+                return k
+        return None
+
+    soon, late = first_frame_heard(1), first_frame_heard(5)
+    assert soon is not None and late is not None
+    assert soon < late
+    # Over playback the word is judged by its own cut-off there (here one it cannot reach).
+    assert first_frame_heard(5, over_playback=True) is None

@@ -74,7 +74,8 @@ class Listener:
             self._endpointer.reset()
         else:
             if self._wake is not None:
-                self._hear_wake_word(cleaned, cleaned_at)
+                echo = frame.captured_at - self._reference_heard_at <= ECHO_TAIL_S
+                self._hear_wake_word(cleaned, cleaned_at, echo)
             self._feed_vad(cleaned, cleaned_at)
         if self._playback.playing:
             self._emit(PlaybackProgress(frame.captured_at))
@@ -86,8 +87,8 @@ class Listener:
         self._vad_chunk.clear()
         self._endpointer.reset()
 
-    def _hear_wake_word(self, cleaned: np.ndarray, at: float) -> None:
-        for heard in self._wake.process(cleaned) if self._wake is not None else ():
+    def _hear_wake_word(self, cleaned: np.ndarray, at: float, over_playback: bool) -> None:
+        for heard in self._wake.process(cleaned, over_playback) if self._wake is not None else ():
             self._emit(WakeWordHeard(heard.word, heard.probability, at=at + len(cleaned) / SAMPLE_RATE))
 
     def _cancel_echo(self, frame: DuplexFrame) -> tuple[np.ndarray, float]:

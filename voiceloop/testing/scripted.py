@@ -180,7 +180,7 @@ class ScriptedWake:
         self._fire_at = sorted(round(t * SAMPLE_RATE) for t in fire_at)  # in samples heard
         self._heard = 0
 
-    def process(self, frame: np.ndarray) -> list[WakeDetection]:
+    def process(self, frame: np.ndarray, over_playback: bool = False) -> list[WakeDetection]:
         start, self._heard = self._heard, self._heard + len(frame)
         return [WakeDetection(self.words[0], 0.99) for at in self._fire_at if start <= at < self._heard]
 

@@ -27,8 +27,10 @@ class WakeWordDetector(Protocol):
     name: str
     words: tuple[str, ...]  # the words it listens for
 
-    def process(self, frame: np.ndarray) -> list[WakeDetection]:
-        """160 float32 samples at 16 kHz (echo-cancelled); the words that fired on this frame."""
+    def process(self, frame: np.ndarray, over_playback: bool = False) -> list[WakeDetection]:
+        """160 float32 samples at 16 kHz (echo-cancelled); the words that fired on this frame.
+        `over_playback`: the speaker played within the echo tail, so the frame is the
+        canceller's output with its residual (the word scores lower there)."""
         ...
 
     def reset(self) -> None: ...
