@@ -65,6 +65,23 @@ def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
     )
 
 
+async def two_questions_on_2pass(room_settings: Any, asr: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """Two questions in the virtual room on `paraformer-onnx` with a streaming model beside it
+    (`asr`: the rest of `[asr]`): the turns, and the partial transcripts of the first one."""
+    from voiceloop.config.settings import AsrSettings
+    from voiceloop.demo import run_demo
+    from voiceloop.session.log import read_session
+
+    room_settings.asr = AsrSettings.model_validate({"name": "paraformer-onnx", "streaming": True, **asr})
+    room_settings.loop.greeting = ""
+    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
+    result = await run_demo(room_settings, user, say=lambda _: None)
+    lines = read_session(result.session_dir / "session.jsonl")
+    turns = [line for line in lines if line["event"] == "turn"]
+    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
+    return turns, partials
+
+
 @pytest.fixture
 def pulse() -> Iterator[Any]:
     """A private PulseAudio daemon whose null sinks stand in for a sound card (as root)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import script
+from tests.conftest import script, two_questions_on_2pass
 from voiceloop.asr.base import AsrError, StreamingRecognizer
 from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES, StreamingParaformer
 from voiceloop.audio.frames import SAMPLE_RATE
@@ -164,29 +164,19 @@ def test_a_tail_shorter_than_the_stop_window_is_silence_and_not_decoded(onnx_mod
 async def test_the_loop_runs_2pass_on_paraformer_onnx_in_the_virtual_room(
     room_settings, onnx_models, streaming_dir
 ):
-    from voiceloop.config.settings import AsrSettings
-
-    room_settings.asr = AsrSettings.model_validate(
+    turns, partials = await two_questions_on_2pass(
+        room_settings,
         {
-            "name": "paraformer-onnx",
-            "streaming": True,
             "streaming_model": str(streaming_dir),
             "paraformer-onnx": {
                 "model": str(onnx_models.paraformer),
                 "punc_model": str(onnx_models.punc),
                 "threads": 1,
             },
-        }
+        },
     )
-    room_settings.loop.greeting = ""
-    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
 
-    result = await run_demo(room_settings, user, say=lambda _: None)
-
-    lines = read_session(result.session_dir / "session.jsonl")
-    turns = [line for line in lines if line["event"] == "turn"]
     assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
-    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
     assert partials and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass punctuates; partials do not
 

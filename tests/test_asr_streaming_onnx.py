@@ -10,16 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import script
+from tests.conftest import two_questions_on_2pass
 from voiceloop.asr.base import AsrError, StreamingRecognizer
 from voiceloop.asr.onnx_export import OnnxModelMissing
 from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.build.pipeline import build_streaming
 from voiceloop.config import load_settings
-from voiceloop.config.settings import AsrSettings
-from voiceloop.demo import run_demo
-from voiceloop.session.log import read_session
 from voiceloop.testing.tiny_funasr import TinyModels
 from voiceloop.testing.tiny_funasr import build_once as build_tiny
 from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
@@ -127,10 +124,9 @@ async def test_the_loop_shows_onnx_partials_before_the_endpoint(
     from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
 
     offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
-    room_settings.asr = AsrSettings.model_validate(
+    turns, partials = await two_questions_on_2pass(
+        room_settings,
         {
-            "name": "paraformer-onnx",
-            "streaming": True,
             "streaming_runtime": "onnx",
             "streaming_model": str(streaming_onnx_dir),
             "paraformer-onnx": {
@@ -138,17 +134,10 @@ async def test_the_loop_shows_onnx_partials_before_the_endpoint(
                 "punc_model": str(offline.punc),
                 "threads": 1,
             },
-        }
+        },
     )
-    room_settings.loop.greeting = ""
-    user = script({"say": "what time is it in the city of London right now"}, {"say": "tell me a joke"})
 
-    result = await run_demo(room_settings, user, say=lambda _: None)
-
-    lines = read_session(result.session_dir / "session.jsonl")
-    turns = [line for line in lines if line["event"] == "turn"]
     assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
-    partials = [line for line in lines if line["event"] == "partial_transcript" and line["utterance"] == 1]
     assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass's text, punctuated
