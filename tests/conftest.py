@@ -65,6 +65,33 @@ def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
     )
 
 
+def check_chunk_by_chunk(streamer: Any, audio: Any) -> None:
+    """What every streaming runtime promises: text chunk by chunk that only grows, whole chunks
+    decoded as they come, and a cache per stream (the same audio in a fresh stream reads the
+    same)."""
+    import numpy as np
+
+    from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
+    from voiceloop.audio.frames import SAMPLE_RATE
+    from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
+
+    stream = streamer.start()
+    seen = []
+    for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest
+        stream.feed(audio[start : start + CHUNK_SAMPLES // 2])
+        seen.append(stream.text)
+    whole_chunks = len(audio) // CHUNK_SAMPLES
+    assert stream.decoded_s == pytest.approx(whole_chunks * CHUNK_SAMPLES / SAMPLE_RATE)
+    stream.feed(np.zeros(0, np.float32), final=True)
+
+    assert stream.text and set(stream.text) <= set(cjk_vocabulary())
+    assert len(set(seen)) >= 2  # the text grew as the audio came
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
+    again = streamer.start()
+    again.feed(audio, final=True)
+    assert again.text == stream.text
+
+
 async def two_questions_on_2pass(room_settings: Any, asr: dict[str, Any]) -> tuple[list[dict], list[dict]]:
     """Two questions in the virtual room on `paraformer-onnx` with a streaming model beside it
     (`asr`: the rest of `[asr]`): the turns, and the partial transcripts of the first one."""

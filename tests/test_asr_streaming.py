@@ -7,15 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import script, two_questions_on_2pass
+from tests.conftest import check_chunk_by_chunk, script, two_questions_on_2pass
 from voiceloop.asr.base import AsrError, StreamingRecognizer
-from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES, StreamingParaformer
+from voiceloop.asr.paraformer_streaming import StreamingParaformer
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.demo import run_demo
 from voiceloop.session.log import read_session
 from voiceloop.testing.tiny_funasr import TinyModels
 from voiceloop.testing.tiny_funasr import build_once as build_tiny
-from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
 from voiceloop.testing.tiny_funasr_streaming import build_once
 from voiceloop.tts.espeak import render
 
@@ -34,23 +33,7 @@ def test_a_stream_gives_text_chunk_by_chunk_and_its_cache_carries_over(streaming
     streamer = StreamingParaformer(str(streaming_dir))
     audio = render("what time is it now, tell me please", "en-us")
     assert isinstance(streamer, StreamingRecognizer)
-
-    stream = streamer.start()
-    seen = []
-    for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest
-        stream.feed(audio[start : start + CHUNK_SAMPLES // 2])
-        seen.append(stream.text)
-    whole_chunks = len(audio) // CHUNK_SAMPLES
-    assert stream.decoded_s == pytest.approx(whole_chunks * CHUNK_SAMPLES / SAMPLE_RATE)
-    stream.feed(np.zeros(0, np.float32), final=True)
-
-    assert stream.text and set(stream.text) <= set(cjk_vocabulary())
-    assert len(set(seen)) >= 2  # the text grew as the audio came
-    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
-    # The cache is per stream: the same audio in a fresh stream reads the same.
-    again = streamer.start()
-    again.feed(audio, final=True)
-    assert again.text == stream.text
+    check_chunk_by_chunk(streamer, audio)
 
 
 def test_a_model_that_is_not_a_streaming_one_is_refused(tiny: TinyModels):

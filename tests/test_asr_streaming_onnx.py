@@ -7,19 +7,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import two_questions_on_2pass
+from tests.conftest import check_chunk_by_chunk, two_questions_on_2pass
 from voiceloop.asr.base import AsrError, StreamingRecognizer
 from voiceloop.asr.onnx_export import OnnxModelMissing
 from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
-from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.build.pipeline import build_streaming
 from voiceloop.config import load_settings
 from voiceloop.testing.tiny_funasr import TinyModels
 from voiceloop.testing.tiny_funasr import build_once as build_tiny
-from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
 from voiceloop.testing.tiny_funasr_streaming import build_and_export
 from voiceloop.tts.espeak import render
 
@@ -45,21 +42,7 @@ def test_the_export_writes_the_encoder_and_the_decoder_and_funasr_onnx_streams_t
     assert isinstance(streamer, StreamingRecognizer)
     assert {"model_quant.onnx", "decoder_quant.onnx"} <= {p.name for p in streamer.model_dir.iterdir()}
     assert "int8" in streamer.description
-
-    stream = streamer.start()
-    seen = []
-    for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest
-        stream.feed(audio[start : start + CHUNK_SAMPLES // 2])
-        seen.append(stream.text)
-    assert stream.decoded_s == pytest.approx(len(audio) // CHUNK_SAMPLES * CHUNK_SAMPLES / SAMPLE_RATE)
-    stream.feed(np.zeros(0, np.float32), final=True)
-
-    assert stream.text and set(stream.text) <= set(cjk_vocabulary())
-    assert len(set(seen)) >= 2  # the text grew as the audio came
-    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
-    again = streamer.start()
-    again.feed(audio, final=True)
-    assert again.text == stream.text
+    check_chunk_by_chunk(streamer, audio)
 
 
 def test_an_utterance_dropped_at_its_endpoint_leaves_nothing_for_the_next(streamer):
