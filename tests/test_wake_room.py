@@ -140,3 +140,38 @@ def test_a_longer_window_fires_later_on_the_same_word_and_playback_has_its_own_c
     assert soon < late
     # Over playback the word is judged by its own cut-off there (here one it cannot reach).
     assert first_frame_heard(5, over_playback=True) is None
+
+
+def test_a_word_begun_over_playback_keeps_the_playback_cutoff_after_the_echo_tail_ends():
+    """The loop pauses a reply at the user's first sound, so the echo tail runs out inside a
+    word said over it; the word is still judged by the cut-off for words over playback, and a
+    word said long after playback is not."""
+    import numpy as np
+
+    from voiceloop.audio.frames import FRAME_SAMPLES
+    from voiceloop.audio.virtual import at_voice_level, trim_silence
+    from voiceloop.tts.espeak import render
+    from voiceloop.wake.micro import WORD_SPAN_S
+    from voiceloop.wake.options import MicroWakeOptions
+
+    word = at_voice_level(trim_silence(render("okay nabu", "en-us+m3", 165)))
+    options = MicroWakeOptions(
+        cutoffs={"okay_nabu": 0.999},  # a 5-stride mean this word never reaches
+        sliding_windows={"okay_nabu": 5},
+        cutoffs_over_playback={"okay_nabu": 0.85},
+    )
+
+    def heard(silence_s: float, playback_until_s: float) -> bool:
+        audio = np.concatenate(
+            [np.zeros(round(silence_s * 16000), np.float32), word, np.zeros(8000, np.float32)]
+        )
+        detector = MicroWakeDetector(["okay_nabu"], options)
+        for k in range(audio.size // FRAME_SAMPLES):
+            over_playback = k * FRAME_SAMPLES / 16000 < playback_until_s
+            if detector.process(audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], over_playback):
+                return True
+        return False
+
+    assert heard(0.5, playback_until_s=0.4)  # the tail ended 0.1 s before the word began
+    assert not heard(0.5 + WORD_SPAN_S + 1.0, playback_until_s=0.4)
+    assert not heard(0.5, playback_until_s=0.0)

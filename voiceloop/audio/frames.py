@@ -32,11 +32,13 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 
 def to_int16_into(audio: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> None:
     """`to_int16` without allocating, for per-frame paths: `scratch` is a float32 buffer of
-    the same length, `out` the int16 destination (both preallocated by the caller)."""
+    the same length, `out` the int16 destination (both preallocated by the caller). Clipped as
+    maximum then minimum: the same values as np.clip, without its Python wrapper (~5 µs)."""
     np.multiply(audio, 32768.0, out=scratch)
-    np.clip(scratch, -32768.0, 32767.0, out=scratch)
+    np.maximum(scratch, -32768.0, out=scratch)
+    np.minimum(scratch, 32767.0, out=scratch)
     np.rint(scratch, out=scratch)
-    out[:] = scratch
+    np.copyto(out, scratch, casting="unsafe")
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
