@@ -45,6 +45,25 @@ def test_the_export_writes_the_encoder_and_the_decoder_and_funasr_onnx_streams_t
     check_chunk_by_chunk(streamer, audio)
 
 
+def test_480_ms_chunks_reach_funasr_onnx_and_a_partial_waits_for_them(streaming_onnx_dir: Path, tmp_path):
+    """`asr.streaming_chunk_ms = 480` through the loop's builder: funasr-onnx's [4, 8, 4]."""
+    settings = load_settings("offline")
+    settings.asr.streaming = True
+    settings.asr.streaming_model = str(streaming_onnx_dir)
+    settings.asr.streaming_runtime = "onnx"
+    settings.asr.streaming_chunk_ms = 480
+    built = build_streaming(settings)
+    assert isinstance(built, StreamingParaformerOnnx) and built.model.chunk_size == [4, 8, 4]
+    assert "480 ms chunks" in built.description
+    audio = render("what time is it now, tell me please", "en-us")
+    stream = built.start()
+    stream.feed(audio[:7679])
+    assert stream.decoded_s == 0.0  # one sample short of a chunk
+    stream.feed(audio[7679:7680])
+    assert stream.decoded_s == pytest.approx(0.48)
+    check_chunk_by_chunk(built, audio)
+
+
 def test_an_utterance_dropped_at_its_endpoint_leaves_nothing_for_the_next(streamer):
     """The loop drops a stream without a final chunk; funasr-onnx keeps its frontend's buffers on
     the model and clears them only on a final chunk, so each stream has its own."""
@@ -124,3 +143,27 @@ async def test_the_loop_shows_onnx_partials_before_the_endpoint(
     assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass's text, punctuated
+
+
+@pytest.mark.slow
+async def test_480_ms_partials_arrive_before_the_endpoint_in_the_virtual_room(
+    room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
+):
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
+
+    offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+    turns, partials = await two_questions_on_2pass(
+        room_settings,
+        {
+            "streaming_runtime": "onnx",
+            "streaming_model": str(streaming_onnx_dir),
+            "streaming_chunk_ms": 480,
+            "paraformer-onnx": {"model": str(offline.paraformer), "threads": 1},
+        },
+    )
+
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
+    assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
+    assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
+    # Each partial covers whole 480 ms chunks of audio.
+    assert all(round(partial["audio_s"] * 1000) % 480 == 0 for partial in partials)
