@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import statistics
 import sys
 import threading
@@ -241,31 +242,57 @@ def feed_in_real_time(
     stream_from: int = 0,
     onset: int = 0,
 ) -> None:
-    """The loop's worker: each chunk (from `stream_from` on) to the streaming model as soon as
-    it has been spoken (sample 0 at `clip_from`), never earlier, and (as
-    voiceloop/engine/partials.py does at each SpeechPaused, 100 ms into a pause) the audio up to
-    each pause after the onset to the offline model. `partials` gets (time, sample) for each
-    partial: the time it came, and the end of the audio its text covers (the chunks fed, less
-    the look-ahead)."""
+    """The loop's two threads (voiceloop/engine/partials.py): this one, the loop's, hands each
+    chunk (from `stream_from` on) to the worker as soon as it has been spoken (sample 0 at
+    `clip_from`), never earlier, and at each pause after the onset (SpeechPaused, 100 ms into
+    it) reserves the audio up to it as an offline segment for the worker to decode; the worker
+    takes what has queued, segments first (a transcription may wait on one), then the new
+    audio in one feed. After `stop` (the endpoint) no more chunks are decoded. `partials` gets
+    (time, sample) for each partial: when it came, and the end of the audio its text covers
+    (the audio fed, less the look-ahead)."""
     size = stream.recognizer.chunk_samples
     lookahead = stream.recognizer.lookahead_samples
+    work: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while True:
+            batch = [work.get()]
+            while True:
+                try:
+                    batch.append(work.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is not None and item[0] == "pause":
+                    recognizer.decode(item[1], item[2])
+            fresh = [item[1] for item in batch if item is not None and item[0] == "chunk"]
+            if fresh and not stop.is_set():
+                started = time.perf_counter()
+                if stream.feed(np.concatenate(fresh)):
+                    decoded = stream_from + round(stream.decoded_s * SAMPLE_RATE)
+                    partials.append((time.perf_counter(), decoded - lookahead))
+                chunk_ms.append((time.perf_counter() - started) * 1000)
+            if None in batch:
+                return
+
+    thread = threading.Thread(target=worker)
+    thread.start()
     chunks = [(start + size, "chunk", start) for start in range(stream_from, len(clip), size)]
     cuts = [(begin + int(0.1 * SAMPLE_RATE), "pause", begin) for begin, _ in pauses(clip) if begin > onset]
     for ready, kind, at in sorted(chunks + cuts):
         time.sleep(max(0.0, clip_from + min(ready, len(clip)) / SAMPLE_RATE - time.perf_counter()))
         if stop.is_set():
-            return
+            break
         if kind == "pause":
             if recognizer is None:  # --streaming: partials alone
                 continue
             prefix = clip[: at + int(0.05 * SAMPLE_RATE)]
             if (segment := recognizer.reserve(prefix)) is not None:
-                recognizer.decode(segment, prefix)
+                work.put(("pause", segment, prefix))
             continue
-        started = time.perf_counter()
-        if stream.feed(clip[at : at + size]):
-            partials.append((time.perf_counter(), min(at + size, len(clip)) - lookahead))
-        chunk_ms.append((time.perf_counter() - started) * 1000)
+        work.put(("chunk", clip[at : at + size], None))
+    work.put(None)
+    thread.join()
 
 
 def partial_gaps(

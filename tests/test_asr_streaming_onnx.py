@@ -167,3 +167,53 @@ async def test_480_ms_partials_arrive_before_the_endpoint_in_the_virtual_room(
     assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
     # Each partial covers whole 480 ms chunks of audio.
     assert all(round(partial["audio_s"] * 1000) % 480 == 0 for partial in partials)
+
+
+async def test_the_stream_starts_one_vad_chunk_before_the_onset_not_at_the_pre_roll(streamer, tmp_path: Path):
+    """A chunk's text ends a look-ahead before the audio fed, so a stream that began with the
+    whole 300 ms pre-roll would spend its first chunk on the silence before the onset; the
+    live transcriber skips all but the last STREAMING_PREROLL_MS of it."""
+    import asyncio
+    import time
+
+    import numpy as np
+
+    from voiceloop.engine.events import SpeechStarted
+    from voiceloop.engine.partials import STREAMING_PREROLL_MS, PartialTranscriber
+    from voiceloop.session.log import SessionLog
+    from voiceloop.vad.endpointer import EndpointConfig, Endpointer
+
+    class Clock:
+        def now(self) -> float:
+            return time.monotonic()
+
+    endpointer = Endpointer(EndpointConfig(preroll_ms=300))
+    shown: list = []
+    partials = PartialTranscriber(
+        streamer, endpointer, Clock(), SessionLog(tmp_path, record_wav=False), shown.append, print
+    )
+    quiet = (np.random.default_rng(3).standard_normal(16 * 512) * 3e-3).astype(np.float32)
+    speech = render("what time is it now, tell me please", "en-us")
+    audio = np.concatenate([quiet, speech[: len(speech) // 512 * 512]])
+    for index in range(len(audio) // 512):
+        chunk = audio[index * 512 : (index + 1) * 512]
+        for event in endpointer.feed(chunk, 0.0 if index < 16 else 0.9, index * 512 / 16000):
+            partials.observe(event)
+            if isinstance(event, SpeechStarted):
+                preroll = endpointer.utterance_preroll
+    for _ in range(200):  # the worker decodes off this thread
+        if shown:
+            break
+        await asyncio.sleep(0.05)
+    partials.close()
+
+    assert preroll >= 300 * 16 and shown
+    first = shown[0]
+    start = 16 * 512 - STREAMING_PREROLL_MS * 16
+    samples = round(first.audio_s * 16000)
+    expected = streamer.start()
+    expected.feed(audio[start : start + samples])
+    assert first.text == expected.text
+    whole = streamer.start()  # what the stream would read had it begun with the whole pre-roll
+    whole.feed(audio[16 * 512 - preroll : 16 * 512 - preroll + samples])
+    assert whole.text != expected.text
