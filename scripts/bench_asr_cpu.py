@@ -7,8 +7,8 @@ exported with `voiceloop.asr.onnx_export` (what `voiceloop models export --int8`
 compute per second of audio is the real one without downloading weights.
 
   --onnx       RTF, load time and peak RSS of each runtime on the same clips (median of --repeat)
-  --streaming  the streaming model's compute per 600 ms chunk, PyTorch vs ONNX int8 (as fast as
-               it goes), and the cadence of partial text when fed in real time
+  --streaming  the streaming model's compute per chunk (--chunk-ms 600 or 480), PyTorch vs ONNX
+               int8 (as fast as it goes), and the cadence of partial text when fed in real time
   --two-pass   the wait from the endpoint to the final text for 2/5/10/20 s utterances: offline
                only (the whole utterance decoded at the endpoint) vs 2pass (the streaming model
                fed in real time from a worker, and the offline model decoding up to each pause
@@ -17,6 +17,14 @@ compute per second of audio is the real one without downloading weights.
     python scripts/bench_asr_cpu.py --onnx --threads 2 --durations 5,10
     python scripts/bench_asr_cpu.py --streaming --durations 10
     python scripts/bench_asr_cpu.py --two-pass --threads 2 --utterances 2,5,10,20 --streaming-runtime onnx
+    python scripts/bench_asr_cpu.py --two-pass --utterances 10 --repeat 5 --chunk-ms 480
+
+Partial text is timed from the speech's first sound, as the loop would show it: the utterance
+starts with the VAD's pre-roll (room noise), the VAD (silero + the endpointer) finds the onset,
+and the streaming model is fed from where voiceloop/engine/partials.py starts it. A partial
+counts only once its text covers some of the speech (a chunk's text ends a look-ahead before
+the audio fed): a random-weight model makes text out of the pre-roll's noise, a real one would
+not. `first_partial_heard_ms` says how much speech the first one covered.
 (also reachable as `python scripts/bench_asr.py --cpu-onnx|--two-pass ...`)
 
 Wall time is the figure that matters (it is what the user waits); on this shared 2-core machine
@@ -32,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import statistics
 import sys
 import threading
@@ -85,17 +94,19 @@ def large_streaming(workdir: Path, onnx: bool = False) -> Path:
     return target
 
 
-def streamer(runtime: str, workdir: Path, threads: int = 1) -> Any:
+def streamer(runtime: str, workdir: Path, threads: int = 1, chunk_ms: int = 600) -> Any:
     """The streaming model on `runtime` (pytorch | onnx | onnx-fp32), loaded and warmed."""
     if runtime == "pytorch":
         from voiceloop.asr.paraformer_streaming import StreamingParaformer
 
-        model: Any = StreamingParaformer(str(large_streaming(workdir)), ncpu=threads)
+        model: Any = StreamingParaformer(str(large_streaming(workdir)), ncpu=threads, chunk_ms=chunk_ms)
     else:
         from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
 
         directory = str(large_streaming(workdir, onnx=True))
-        model = StreamingParaformerOnnx(directory, threads=threads, quantize=runtime == "onnx")
+        model = StreamingParaformerOnnx(
+            directory, threads=threads, quantize=runtime == "onnx", chunk_ms=chunk_ms
+        )
     model.warm_up()
     return model
 
@@ -177,37 +188,123 @@ def pauses(clip: Any, min_s: float = 0.2) -> list[tuple[int, int]]:
     return runs
 
 
+def speech_onset(audio: Any) -> int:
+    """The speech's first sound: the first 10 ms frame over -45 dBFS (as `pauses` hears it)."""
+    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
+    loud = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12) >= -45
+    return int(np.argmax(loud)) * 160
+
+
+def vad_onset(clip: Any) -> int:
+    """Where the loop's VAD (silero + the endpointer, default settings) puts the onset."""
+    from voiceloop.vad.endpointer import EndpointConfig, Endpointer
+    from voiceloop.vad.silero import CHUNK_SAMPLES as VAD_CHUNK
+    from voiceloop.vad.silero import SileroVad
+
+    vad, endpointer = SileroVad(), Endpointer(EndpointConfig())
+    for start in range(0, len(clip) - VAD_CHUNK + 1, VAD_CHUNK):
+        chunk = clip[start : start + VAD_CHUNK]
+        for event in endpointer.feed(chunk, vad.speech_probability(chunk), start / SAMPLE_RATE):
+            if type(event).__name__ == "SpeechStarted":
+                return round(event.at * SAMPLE_RATE)
+    raise RuntimeError("the VAD heard no speech in the clip")
+
+
+def utterance(speech: Any, preroll_ms: int, stop_ms: int, streaming_preroll_ms: int) -> tuple[Any, int, int]:
+    """What the loop hands on: the VAD's pre-roll (room noise), the speech, the stop window's
+    silence; with where the speech begins (the partial gaps count from there) and where the
+    streaming model's feed begins (the loop's rule, voiceloop/engine/partials.py: the VAD's
+    onset less `streaming_preroll_ms`, within the pre-roll)."""
+    rng = np.random.default_rng(0)
+    quiet = 10 ** (-55 / 20)
+    before = rng.standard_normal(int(preroll_ms / 1000 * SAMPLE_RATE)) * quiet
+    after = rng.standard_normal(int(stop_ms / 1000 * SAMPLE_RATE)) * quiet
+    clip = np.concatenate([before, speech, after]).astype(np.float32)
+    onset = len(before) + speech_onset(speech)
+    heard = vad_onset(clip)
+    stream_from = max(0, heard - streaming_preroll_ms * SAMPLE_RATE // 1000)
+    print(
+        f"speech onset {onset / SAMPLE_RATE:.3f} s into the clip, the VAD's {heard / SAMPLE_RATE:.3f} s, "
+        f"the streaming model fed from {stream_from / SAMPLE_RATE:.3f} s",
+        file=sys.stderr,
+    )
+    return clip, onset, stream_from
+
+
 def feed_in_real_time(
     stream: Any,
     recognizer: Any,
     clip: Any,
-    speaking_from: float,
+    clip_from: float,
     stop: threading.Event,
-    partial_times: list[float],
+    partials: list[tuple[float, int]],
     chunk_ms: list[float],
+    stream_from: int = 0,
+    onset: int = 0,
 ) -> None:
-    """The loop's worker: each 600 ms chunk to the streaming model as soon as it has been spoken,
-    never earlier, and (as voiceloop/engine/partials.py does at each SpeechPaused, 100 ms into a
-    pause) the audio up to each pause to the offline model."""
-    from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
+    """The loop's two threads (voiceloop/engine/partials.py): this one, the loop's, hands each
+    chunk (from `stream_from` on) to the worker as soon as it has been spoken (sample 0 at
+    `clip_from`), never earlier, and at each pause after the onset (SpeechPaused, 100 ms into
+    it) reserves the audio up to it as an offline segment for the worker to decode; the worker
+    takes what has queued, segments first (a transcription may wait on one), then the new
+    audio in one feed. After `stop` (the endpoint) no more chunks are decoded. `partials` gets
+    (time, sample) for each partial: when it came, and the end of the audio its text covers
+    (the audio fed, less the look-ahead)."""
+    size = stream.recognizer.chunk_samples
+    lookahead = stream.recognizer.lookahead_samples
+    work: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
 
-    chunks = [(start + CHUNK_SAMPLES, "chunk", start) for start in range(0, len(clip), CHUNK_SAMPLES)]
-    cuts = [(begin + int(0.1 * SAMPLE_RATE), "pause", begin) for begin, _ in pauses(clip)]
+    def worker() -> None:
+        while True:
+            batch = [work.get()]
+            while True:
+                try:
+                    batch.append(work.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is not None and item[0] == "pause":
+                    recognizer.decode(item[1], item[2])
+            fresh = [item[1] for item in batch if item is not None and item[0] == "chunk"]
+            if fresh and not stop.is_set():
+                started = time.perf_counter()
+                if stream.feed(np.concatenate(fresh)):
+                    decoded = stream_from + round(stream.decoded_s * SAMPLE_RATE)
+                    partials.append((time.perf_counter(), decoded - lookahead))
+                chunk_ms.append((time.perf_counter() - started) * 1000)
+            if None in batch:
+                return
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    chunks = [(start + size, "chunk", start) for start in range(stream_from, len(clip), size)]
+    cuts = [(begin + int(0.1 * SAMPLE_RATE), "pause", begin) for begin, _ in pauses(clip) if begin > onset]
     for ready, kind, at in sorted(chunks + cuts):
-        time.sleep(max(0.0, speaking_from + min(ready, len(clip)) / SAMPLE_RATE - time.perf_counter()))
+        time.sleep(max(0.0, clip_from + min(ready, len(clip)) / SAMPLE_RATE - time.perf_counter()))
         if stop.is_set():
-            return
+            break
         if kind == "pause":
             if recognizer is None:  # --streaming: partials alone
                 continue
             prefix = clip[: at + int(0.05 * SAMPLE_RATE)]
             if (segment := recognizer.reserve(prefix)) is not None:
-                recognizer.decode(segment, prefix)
+                work.put(("pause", segment, prefix))
             continue
-        started = time.perf_counter()
-        if stream.feed(clip[at : at + CHUNK_SAMPLES]):
-            partial_times.append(time.perf_counter())
-        chunk_ms.append((time.perf_counter() - started) * 1000)
+        work.put(("chunk", clip[at : at + size], None))
+    work.put(None)
+    thread.join()
+
+
+def partial_gaps(
+    partials: list[tuple[float, int]], clip_from: float, onset: int
+) -> tuple[list[float], float]:
+    """The gaps between partial texts from the speech's onset on, counting only partials that
+    have heard some of the speech (a random-weight model "hears" text in the pre-roll's noise,
+    a real one would not), and how much speech the first of them had heard (ms)."""
+    heard = [(at, end) for at, end in partials if end > onset]
+    marks = [clip_from + onset / SAMPLE_RATE, *(at for at, _ in heard)]
+    first_heard_ms = (heard[0][1] - onset) / SAMPLE_RATE * 1000 if heard else 0.0
+    return [b - a for a, b in zip(marks, marks[1:], strict=False)], first_heard_ms
 
 
 def bench_streaming(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,37 +312,43 @@ def bench_streaming(args: argparse.Namespace) -> dict[str, Any]:
     (what a chunk costs), then fed in real time (how often partial text arrives)."""
     from bench_asr import speech_clip
 
-    from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
-
     rows: list[dict[str, Any]] = []
     for runtime in args.streaming_runtimes:
-        model = streamer(runtime, args.workdir, args.streaming_threads)
+        model = streamer(runtime, args.workdir, args.streaming_threads, args.chunk_ms)
+        size = model.chunk_samples
         for duration in args.durations:
-            clip = speech_clip(duration, seed=int(duration))
+            speech = speech_clip(duration, seed=int(duration))
             chunk_ms, loads = [], []
+            started_all = time.perf_counter()
             for _ in range(args.repeat):
                 stream = model.start()
-                for start in range(0, len(clip), CHUNK_SAMPLES):
+                for start in range(0, len(speech), size):
                     started = time.perf_counter()
-                    stream.feed(clip[start : start + CHUNK_SAMPLES], final=start + CHUNK_SAMPLES >= len(clip))
+                    stream.feed(speech[start : start + size], final=start + size >= len(speech))
                     chunk_ms.append((time.perf_counter() - started) * 1000)
                 loads.append(load_average())
-            partial_times: list[float] = []
+            rtf = (time.perf_counter() - started_all) / (args.repeat * duration)
+            clip, onset, stream_from = utterance(speech, args.preroll_ms, 0, args.streaming_preroll_ms)
+            partials: list[tuple[float, int]] = []
             live_chunk_ms: list[float] = []
-            speaking_from = time.perf_counter()
+            clip_from = time.perf_counter()
             feed_in_real_time(
-                model.start(), None, clip, speaking_from, threading.Event(), partial_times, live_chunk_ms
-            )
+                model.start(), None, clip, clip_from, threading.Event(), partials, live_chunk_ms,
+                stream_from, onset,
+            )  # fmt: skip
             loads.append(load_average())
-            marks = [speaking_from, *partial_times]
-            gaps = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+            gaps, first_heard_ms = partial_gaps(partials, clip_from, onset)
             row = {
                 "runtime": runtime,
+                "chunk_ms": args.chunk_ms,
                 "duration_s": duration,
-                "chunk_ms_median": round(statistics.median(chunk_ms)),
-                "chunk_ms_max": round(max(chunk_ms)),
+                "chunk_compute_ms_median": round(statistics.median(chunk_ms)),
+                "chunk_compute_ms_max": round(max(chunk_ms)),
+                "rtf": round(rtf, 3),
                 "realtime_chunk_ms_median": round(statistics.median(live_chunk_ms)),
-                "partials": len(partial_times),
+                "partials": len(gaps),
+                "first_partial_ms": round(gaps[0] * 1000) if gaps else None,
+                "first_partial_heard_ms": round(first_heard_ms),
                 "partial_gap_ms_median": round(statistics.median(gaps) * 1000) if gaps else None,
                 "partial_gap_ms_max": round(max(gaps) * 1000) if gaps else None,
                 "load_avg": round(max(loads), 1),
@@ -265,29 +368,29 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
 
     offline = ParaformerOnnxRecognizer(str(large_seaco(args.workdir)), quantize=True, threads=args.threads)
     offline.warm_up()
-    first_pass = streamer(args.streaming_runtime, args.workdir, args.streaming_threads)
+    first_pass = streamer(args.streaming_runtime, args.workdir, args.streaming_threads, args.chunk_ms)
     rows: list[dict[str, Any]] = []
     for duration in args.utterances:
-        # The loop's endpoint: speech, then the endpointer's stop window of silence
-        # (vad.stop_ms, 200 ms); its SpeechPaused comes vad.speculate_ms (100 ms) into it.
+        # The loop's utterance: the VAD's pre-roll, the speech, then the endpointer's stop
+        # window of silence (vad.stop_ms, 200 ms); its SpeechPaused comes vad.speculate_ms
+        # (100 ms) into a pause.
         speech = speech_clip(duration, seed=int(duration))
-        silence = np.random.default_rng(0).standard_normal(int(args.stop_ms / 1000 * SAMPLE_RATE))
-        clip = np.concatenate([speech, (silence * 10 ** (-55 / 20)).astype(np.float32)])
-        offline_waits, two_pass_waits, gaps, chunk_ms, loads, tails = [], [], [], [], [], []
+        clip, onset, stream_from = utterance(speech, args.preroll_ms, args.stop_ms, args.streaming_preroll_ms)
+        offline_waits, two_pass_waits, gaps, firsts, chunk_ms, loads, tails = [], [], [], [], [], [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
             offline.transcribe(clip)
             offline_waits.append(time.perf_counter() - started)
 
-            # 2-pass: the streaming model gets each 600 ms as it is spoken (real time), in a
+            # 2-pass: the streaming model gets each chunk as it is spoken (real time), in a
             # worker; at the endpoint its stream is dropped and the offline model decodes.
-            stream, stop, partial_times = first_pass.start(), threading.Event(), []
+            stream, stop, partials = first_pass.start(), threading.Event(), []
             # Fresh (nothing reserved yet), with the loop's rule for the stop window's silence.
             two_pass = PrefixDecodingRecognizer(offline, silent_tail_s=args.stop_ms / 1000)
-            speaking_from = time.perf_counter()
+            clip_from = time.perf_counter()
             worker = threading.Thread(
                 target=feed_in_real_time,
-                args=(stream, two_pass, clip, speaking_from, stop, partial_times, chunk_ms),
+                args=(stream, two_pass, clip, clip_from, stop, partials, chunk_ms, stream_from, onset),
             )
             worker.start()
             time.sleep(len(clip) / SAMPLE_RATE)  # the user speaks, then the stop window passes
@@ -299,17 +402,23 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
             tails.append((len(clip) - reserved) / SAMPLE_RATE)
             worker.join()
             loads.append(load_average())
-            marks = [speaking_from, *partial_times]
-            gaps += [b - a for a, b in zip(marks, marks[1:], strict=False)]
+            run_gaps, first_heard_ms = partial_gaps(partials, clip_from, onset)
+            gaps += run_gaps
+            firsts += run_gaps[:1]
         row = {
             "utterance_s": duration,
             "offline_only_wait_ms": round(statistics.median(offline_waits) * 1000),
             "two_pass_wait_ms": round(statistics.median(two_pass_waits) * 1000),
             "tail_left_s_median": round(statistics.median(tails), 2),  # decoded after the endpoint
+            "first_partial_ms_median": round(statistics.median(firsts) * 1000) if firsts else None,
+            "first_partial_ms_max": round(max(firsts) * 1000) if firsts else None,
+            "first_partial_heard_ms": round(first_heard_ms),
             "partial_gap_ms_median": round(statistics.median(gaps) * 1000) if gaps else None,
             "partial_gap_ms_max": round(max(gaps) * 1000) if gaps else None,
             "chunk_compute_ms_median": round(statistics.median(chunk_ms)) if chunk_ms else None,
             "streaming_runtime": args.streaming_runtime,
+            "chunk_ms": args.chunk_ms,
+            "streaming_preroll_ms": args.streaming_preroll_ms,
             "load_avg": round(max(loads), 1),
         }
         rows.append(row)
@@ -328,6 +437,14 @@ def parser_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--streaming-threads", type=int, default=1, help="asr.streaming_ncpu")
     parser.add_argument("--stop-ms", type=int, default=200, help="--two-pass: vad.stop_ms")
+    parser.add_argument("--chunk-ms", type=int, default=600, help="asr.streaming_chunk_ms: 600 or 480")
+    parser.add_argument("--preroll-ms", type=int, default=300, help="vad.preroll_ms")
+    parser.add_argument(
+        "--streaming-preroll-ms",
+        type=int,
+        default=None,
+        help="of the pre-roll, what the streaming model gets (the loop's: partials.STREAMING_PREROLL_MS)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/voiceloop-bench-asr-cpu"))
     parser.add_argument("--json", type=Path, default=None)
 
@@ -337,6 +454,10 @@ def run(args: argparse.Namespace, onnx: bool, two_pass: bool, streaming: bool = 
     args.durations = [float(d) for d in str(args.durations).split(",")]
     args.utterances = [float(d) for d in str(args.utterances).split(",")]
     args.streaming_runtimes = str(args.streaming_runtimes).split(",")
+    if args.streaming_preroll_ms is None:
+        from voiceloop.engine.partials import STREAMING_PREROLL_MS
+
+        args.streaming_preroll_ms = STREAMING_PREROLL_MS
     result: dict[str, Any] = {}
     if onnx:
         result.update(bench_onnx(args))

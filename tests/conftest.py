@@ -71,10 +71,10 @@ def check_chunk_by_chunk(streamer: Any, audio: Any) -> None:
     same)."""
     import numpy as np
 
-    from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
     from voiceloop.audio.frames import SAMPLE_RATE
     from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
 
+    CHUNK_SAMPLES = streamer.chunk_samples  # asr.streaming_chunk_ms
     stream = streamer.start()
     seen = []
     for start in range(0, len(audio), CHUNK_SAMPLES // 2):  # half chunks: it buffers the rest

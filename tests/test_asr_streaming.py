@@ -36,6 +36,24 @@ def test_a_stream_gives_text_chunk_by_chunk_and_its_cache_carries_over(streaming
     check_chunk_by_chunk(streamer, audio)
 
 
+def test_480_ms_chunks_make_a_partial_wait_for_480_ms_of_audio(streaming_dir):
+    """`asr.streaming_chunk_ms = 480`: FunASR's other published setting, [0, 8, 4]."""
+    streamer = StreamingParaformer(str(streaming_dir), chunk_ms=480)
+    audio = render("what time is it now, tell me please", "en-us")
+    assert (streamer.chunk_samples, streamer.lookahead_samples) == (7680, 3840)
+    stream = streamer.start()
+    stream.feed(audio[:7679])
+    assert stream.decoded_s == 0.0 and not stream.text  # one sample short of a chunk
+    stream.feed(audio[7679:7680])
+    assert stream.decoded_s == pytest.approx(0.48)
+    check_chunk_by_chunk(streamer, audio)
+
+
+def test_a_chunk_length_the_model_was_not_trained_on_is_refused(streaming_dir):
+    with pytest.raises(AsrError, match=r"asr.streaming_chunk_ms = 500: .* 600 or 480"):
+        StreamingParaformer(str(streaming_dir), chunk_ms=500)
+
+
 def test_a_model_that_is_not_a_streaming_one_is_refused(tiny: TinyModels):
     with pytest.raises(AsrError, match="not a streaming Paraformer"):
         StreamingParaformer(str(tiny.seaco))

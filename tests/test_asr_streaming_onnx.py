@@ -45,6 +45,25 @@ def test_the_export_writes_the_encoder_and_the_decoder_and_funasr_onnx_streams_t
     check_chunk_by_chunk(streamer, audio)
 
 
+def test_480_ms_chunks_reach_funasr_onnx_and_a_partial_waits_for_them(streaming_onnx_dir: Path, tmp_path):
+    """`asr.streaming_chunk_ms = 480` through the loop's builder: funasr-onnx's [4, 8, 4]."""
+    settings = load_settings("offline")
+    settings.asr.streaming = True
+    settings.asr.streaming_model = str(streaming_onnx_dir)
+    settings.asr.streaming_runtime = "onnx"
+    settings.asr.streaming_chunk_ms = 480
+    built = build_streaming(settings)
+    assert isinstance(built, StreamingParaformerOnnx) and built.model.chunk_size == [4, 8, 4]
+    assert "480 ms chunks" in built.description
+    audio = render("what time is it now, tell me please", "en-us")
+    stream = built.start()
+    stream.feed(audio[:7679])
+    assert stream.decoded_s == 0.0  # one sample short of a chunk
+    stream.feed(audio[7679:7680])
+    assert stream.decoded_s == pytest.approx(0.48)
+    check_chunk_by_chunk(built, audio)
+
+
 def test_an_utterance_dropped_at_its_endpoint_leaves_nothing_for_the_next(streamer):
     """The loop drops a stream without a final chunk; funasr-onnx keeps its frontend's buffers on
     the model and clears them only on a final chunk, so each stream has its own."""
@@ -124,3 +143,77 @@ async def test_the_loop_shows_onnx_partials_before_the_endpoint(
     assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass's text, punctuated
+
+
+@pytest.mark.slow
+async def test_480_ms_partials_arrive_before_the_endpoint_in_the_virtual_room(
+    room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
+):
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
+
+    offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+    turns, partials = await two_questions_on_2pass(
+        room_settings,
+        {
+            "streaming_runtime": "onnx",
+            "streaming_model": str(streaming_onnx_dir),
+            "streaming_chunk_ms": 480,
+            "paraformer-onnx": {"model": str(offline.paraformer), "threads": 1},
+        },
+    )
+
+    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
+    assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
+    assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
+    # Each partial covers whole 480 ms chunks of audio.
+    assert all(round(partial["audio_s"] * 1000) % 480 == 0 for partial in partials)
+
+
+async def test_the_stream_starts_one_vad_chunk_before_the_onset_not_at_the_pre_roll(streamer, tmp_path: Path):
+    """A chunk's text ends a look-ahead before the audio fed, so a stream that began with the
+    whole 300 ms pre-roll would spend its first chunk on the silence before the onset; the
+    live transcriber skips all but the last STREAMING_PREROLL_MS of it."""
+    import asyncio
+    import time
+
+    import numpy as np
+
+    from voiceloop.engine.events import SpeechStarted
+    from voiceloop.engine.partials import STREAMING_PREROLL_MS, PartialTranscriber
+    from voiceloop.session.log import SessionLog
+    from voiceloop.vad.endpointer import EndpointConfig, Endpointer
+
+    class Clock:
+        def now(self) -> float:
+            return time.monotonic()
+
+    endpointer = Endpointer(EndpointConfig(preroll_ms=300))
+    shown: list = []
+    partials = PartialTranscriber(
+        streamer, endpointer, Clock(), SessionLog(tmp_path, record_wav=False), shown.append, print
+    )
+    quiet = (np.random.default_rng(3).standard_normal(16 * 512) * 3e-3).astype(np.float32)
+    speech = render("what time is it now, tell me please", "en-us")
+    audio = np.concatenate([quiet, speech[: len(speech) // 512 * 512]])
+    for index in range(len(audio) // 512):
+        chunk = audio[index * 512 : (index + 1) * 512]
+        for event in endpointer.feed(chunk, 0.0 if index < 16 else 0.9, index * 512 / 16000):
+            partials.observe(event)
+            if isinstance(event, SpeechStarted):
+                preroll = endpointer.utterance_preroll
+    for _ in range(200):  # the worker decodes off this thread
+        if shown:
+            break
+        await asyncio.sleep(0.05)
+    partials.close()
+
+    assert preroll >= 300 * 16 and shown
+    first = shown[0]
+    start = 16 * 512 - STREAMING_PREROLL_MS * 16
+    samples = round(first.audio_s * 16000)
+    expected = streamer.start()
+    expected.feed(audio[start : start + samples])
+    assert first.text == expected.text
+    whole = streamer.start()  # what the stream would read had it begun with the whole pre-roll
+    whole.feed(audio[16 * 512 - preroll : 16 * 512 - preroll + samples])
+    assert whole.text != expected.text

@@ -43,6 +43,19 @@ def test_pre_roll_keeps_the_audio_just_before_the_onset():
     assert ended.audio.size == (20 - 5 - (20 - 8 - 4 - 7)) * CHUNK
 
 
+def test_the_utterance_says_how_much_of_it_is_pre_roll_so_a_reader_can_skip_some():
+    """The live transcriber (voiceloop/engine/partials.py) feeds the streaming model only the
+    last of the pre-roll: it skips `utterance_preroll` less what it keeps."""
+    endpointer, events = run([0.0] * 8 + [0.9] * 4)
+    assert any(isinstance(e, SpeechStarted) for e in events)
+    assert endpointer.utterance_preroll == 3 * CHUNK  # 96 ms of pre-roll: chunks 5, 6 and 7
+    tail = endpointer.utterance_tail(endpointer.utterance_preroll - CHUNK)
+    assert tail[0] == 7 and tail[-1] == 11  # from one chunk before the onset on
+
+    short, _ = run([0.0] * 2 + [0.9] * 4)  # less silence before the onset than the pre-roll holds
+    assert short.utterance_preroll == 2 * CHUNK
+
+
 def test_a_single_blip_shorter_than_the_start_window_is_not_speech():
     _, events = run([0.0, 0.9, 0.0, 0.0, 0.0])
     assert events == []

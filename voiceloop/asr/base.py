@@ -104,7 +104,8 @@ class StreamingRecognizer(Protocol):
     engine calls it from a worker thread, never from the audio loop."""
 
     name: str
-    chunk_samples: int
+    chunk_samples: int  # what a partial waits for (asr.streaming_chunk_ms)
+    lookahead_samples: int  # how far behind the audio fed a chunk's text ends
 
     def warm_up(self) -> None: ...
 

@@ -7,7 +7,11 @@ punctuation) decodes the whole segment, and that is the turn's text. Partials ar
 never for answering.
 
 The settings are FunASR's published ones: `chunk_size=[0, 10, 5]` (600 ms chunks, 300 ms of
-look-ahead), `encoder_chunk_look_back=4`, `decoder_chunk_look_back=1`. The model is loaded once
+look-ahead), `encoder_chunk_look_back=4`, `decoder_chunk_look_back=1`; `asr.streaming_chunk_ms =
+480` takes its other published setting, `[0, 8, 4]` (480 ms chunks, 240 ms of look-ahead: the
+model, SANMEncoderChunkOpt, is trained on several chunk sizes), for earlier, more frequent
+partials at a little more compute per second of audio (scripts/bench_asr_cpu.py `--streaming`).
+A chunk's text covers the audio up to its look-ahead: the first partial has heard half a chunk. The model is loaded once
 per process through `funasr_model.load_model` (quiet, no update checks, no downloads).
 """
 
@@ -26,10 +30,22 @@ from voiceloop.asr.paraformer import join_units
 from voiceloop.audio.frames import SAMPLE_RATE
 
 DEFAULT_MODEL = "paraformer-zh-streaming"
-CHUNK_SIZE = [0, 10, 5]  # in 60 ms frames: no look-back, 600 ms chunk, 300 ms look-ahead
-CHUNK_SAMPLES = CHUNK_SIZE[1] * 960  # 600 ms at 16 kHz
+FRAME_SAMPLES = 960  # one 60 ms frame (the model's 6-fold low frame rate) at 16 kHz
+# In 60 ms frames: no look-back, the chunk, its look-ahead (FunASR's two published settings).
+CHUNK_SIZES = {600: [0, 10, 5], 480: [0, 8, 4]}
+CHUNK_MS = 600  # asr.streaming_chunk_ms's default
+CHUNK_SIZE = CHUNK_SIZES[CHUNK_MS]
+CHUNK_SAMPLES = CHUNK_SIZE[1] * FRAME_SAMPLES  # 600 ms at 16 kHz
 ENCODER_LOOK_BACK = 4
 DECODER_LOOK_BACK = 1
+
+
+def chunk_size(chunk_ms: int, sizes: dict[int, list[int]] = CHUNK_SIZES) -> list[int]:
+    """The model's chunk_size for `asr.streaming_chunk_ms`; other lengths were never trained."""
+    if chunk_ms not in sizes:
+        choices = " or ".join(str(ms) for ms in sizes)
+        raise AsrError(f"asr.streaming_chunk_ms = {chunk_ms}: the streaming Paraformer takes {choices}")
+    return list(sizes[chunk_ms])
 
 
 @dataclass
@@ -51,8 +67,9 @@ class PartialStream:
         text grew."""
         self.pending = np.concatenate([self.pending, np.asarray(audio, np.float32)])
         grew = False
-        while len(self.pending) >= CHUNK_SAMPLES or (final and len(self.pending)):
-            take = CHUNK_SAMPLES if len(self.pending) >= CHUNK_SAMPLES else len(self.pending)
+        size = self.recognizer.chunk_samples
+        while len(self.pending) >= size or (final and len(self.pending)):
+            take = size if len(self.pending) >= size else len(self.pending)
             chunk, self.pending = self.pending[:take], self.pending[take:]
             last = final and not len(self.pending)
             piece = self.recognizer.decode_chunk(chunk, self.cache, last)
@@ -67,9 +84,11 @@ class StreamingParaformer:
     """The online model; `start()` gives each utterance its own stream (and cache)."""
 
     name = "paraformer-streaming"
-    chunk_samples = CHUNK_SAMPLES
 
-    def __init__(self, model: str = DEFAULT_MODEL, ncpu: int = 1) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, ncpu: int = 1, chunk_ms: int = CHUNK_MS) -> None:
+        self.chunk_size = chunk_size(chunk_ms)
+        self.chunk_samples = self.chunk_size[1] * FRAME_SAMPLES
+        self.lookahead_samples = self.chunk_size[2] * FRAME_SAMPLES
         self.model_dir = models.resolve(model, "streaming model")
         self.model_name = model
         self._loaded = load_model(self.model_dir, None, None, "cpu", ncpu)
@@ -83,7 +102,7 @@ class StreamingParaformer:
 
     def warm_up(self) -> None:
         """One utterance's worth of calls on quiet noise: the first chunk is the slow one."""
-        noise = np.random.default_rng(0).standard_normal(2 * CHUNK_SAMPLES).astype(np.float32) * 0.01
+        noise = np.random.default_rng(0).standard_normal(2 * self.chunk_samples).astype(np.float32) * 0.01
         self.start().feed(noise, final=True)
 
     def start(self) -> PartialStream:
@@ -98,7 +117,7 @@ class StreamingParaformer:
                     input=chunk,
                     cache=cache,
                     is_final=final,
-                    chunk_size=CHUNK_SIZE,
+                    chunk_size=self.chunk_size,
                     encoder_chunk_look_back=ENCODER_LOOK_BACK,
                     decoder_chunk_look_back=DECODER_LOOK_BACK,
                     disable_pbar=True,

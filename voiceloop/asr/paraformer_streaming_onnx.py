@@ -5,8 +5,8 @@ The same `paraformer-zh-streaming` model as `paraformer_streaming`, exported by
 CIF predictor as `model[_quant].onnx` and the decoder as `decoder[_quant].onnx`) and run by
 `funasr_onnx.paraformer_online_bin.Paraformer`. Where the PyTorch runtime attends to four
 chunks of cached encoder states per 600 ms chunk, funasr-onnx's encoder sees the chunk with
-300 ms of overlap on each side (`chunk_size=[5, 10, 5]`, its default and its runtime's) and
-carries the CIF predictor's and the decoder's FSMN state. On this 2-core CPU a chunk cost
+300 ms of overlap on each side (`chunk_size=[5, 10, 5]`, its default and its runtime's; `[4, 8,
+4]` with `asr.streaming_chunk_ms = 480`: the exported encoder takes any length) and carries the CIF predictor's and the decoder's FSMN state. On this 2-core CPU a chunk cost
 ~220 ms int8 vs ~1250 ms on PyTorch (scripts/bench_asr_cpu.py `--streaming`, side by side):
 what lets partials keep up with speech.
 
@@ -33,10 +33,12 @@ from voiceloop.asr.base import AsrError
 from voiceloop.asr.onnx_export import STREAMING_CLASS, require_onnx
 from voiceloop.asr.paraformer import join_units
 from voiceloop.asr.paraformer_onnx import import_funasr_onnx, sessions_without_spinning
-from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES, DEFAULT_MODEL
+from voiceloop.asr.paraformer_streaming import CHUNK_MS, DEFAULT_MODEL, FRAME_SAMPLES, chunk_size
 from voiceloop.audio.frames import SAMPLE_RATE
 
-ONNX_CHUNK_SIZE = [5, 10, 5]  # 60 ms frames: 300 ms overlap before, 600 ms chunk, 300 ms after
+# 60 ms frames: overlap before, the chunk, look-ahead after (the encoder export is chunk-agnostic).
+ONNX_CHUNK_SIZES = {600: [5, 10, 5], 480: [4, 8, 4]}
+ONNX_CHUNK_SIZE = ONNX_CHUNK_SIZES[CHUNK_MS]
 
 
 @dataclass
@@ -59,8 +61,9 @@ class OnnxPartialStream:
         text grew."""
         self.pending = np.concatenate([self.pending, np.asarray(audio, np.float32).reshape(-1)])
         grew = False
-        while len(self.pending) >= CHUNK_SAMPLES or (final and len(self.pending)):
-            take = min(CHUNK_SAMPLES, len(self.pending))
+        size = self.recognizer.chunk_samples
+        while len(self.pending) >= size or (final and len(self.pending)):
+            take = min(size, len(self.pending))
             chunk, self.pending = self.pending[:take], self.pending[take:]
             last = final and not len(self.pending)
             units = self.recognizer.decode_chunk(chunk, self, last)
@@ -75,9 +78,13 @@ class StreamingParaformerOnnx:
     """funasr-onnx's online Paraformer; `start()` gives each utterance its own stream."""
 
     name = "paraformer-streaming-onnx"
-    chunk_samples = CHUNK_SAMPLES
 
-    def __init__(self, model: str = DEFAULT_MODEL, threads: int = 1, quantize: bool = True) -> None:
+    def __init__(
+        self, model: str = DEFAULT_MODEL, threads: int = 1, quantize: bool = True, chunk_ms: int = CHUNK_MS
+    ) -> None:
+        self.chunk_size = chunk_size(chunk_ms, ONNX_CHUNK_SIZES)
+        self.chunk_samples = self.chunk_size[1] * FRAME_SAMPLES
+        self.lookahead_samples = self.chunk_size[2] * FRAME_SAMPLES
         self.model_dir = models.resolve(model, "streaming model")
         self.model_name = model
         found = require_onnx(model, self.model_dir, quantize, "streaming model")
@@ -94,7 +101,7 @@ class StreamingParaformerOnnx:
             with sessions_without_spinning():  # see paraformer_onnx: spinning starves the loop
                 self.model = online.Paraformer(
                     str(self.model_dir),
-                    chunk_size=list(ONNX_CHUNK_SIZE),
+                    chunk_size=list(self.chunk_size),
                     quantize=quantize,
                     intra_op_num_threads=threads,
                 )
@@ -107,11 +114,11 @@ class StreamingParaformerOnnx:
         self._lock = threading.Lock()
         self.last_chunk_s = 0.0
         precision = "int8" if quantize else "fp32"
-        self.description = f"{self.name} {model} ({precision}, {threads} threads)"
+        self.description = f"{self.name} {model} ({precision}, {threads} threads, {chunk_ms} ms chunks)"
 
     def warm_up(self) -> None:
         """One utterance's worth of calls on quiet noise: onnxruntime optimises on first run."""
-        noise = np.random.default_rng(0).standard_normal(2 * CHUNK_SAMPLES).astype(np.float32) * 0.01
+        noise = np.random.default_rng(0).standard_normal(2 * self.chunk_samples).astype(np.float32) * 0.01
         self.start().feed(noise, final=True)
 
     def start(self) -> OnnxPartialStream:

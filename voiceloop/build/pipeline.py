@@ -63,12 +63,17 @@ def build_streaming(settings: Settings) -> Any:
     if asr.streaming_runtime == "pytorch":
         from voiceloop.asr.paraformer_streaming import StreamingParaformer
 
-        streamer = StreamingParaformer(asr.streaming_model, ncpu=asr.streaming_ncpu)
+        streamer = StreamingParaformer(
+            asr.streaming_model, ncpu=asr.streaming_ncpu, chunk_ms=asr.streaming_chunk_ms
+        )
     else:
         from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
 
         streamer = StreamingParaformerOnnx(
-            asr.streaming_model, threads=asr.streaming_ncpu, quantize=asr.streaming_runtime == "onnx"
+            asr.streaming_model,
+            threads=asr.streaming_ncpu,
+            quantize=asr.streaming_runtime == "onnx",
+            chunk_ms=asr.streaming_chunk_ms,
         )
     streamer.warm_up()
     return streamer

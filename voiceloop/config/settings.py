@@ -162,6 +162,9 @@ class AsrSettings(StageSection):
     # pytorch: FunASR's model.pt; onnx (int8) / onnx-fp32: funasr-onnx's online model, exported
     # by `voiceloop models export paraformer-zh-streaming --int8` (several times less per chunk).
     streaming_runtime: Literal["pytorch", "onnx", "onnx-fp32"] = "pytorch"
+    # The streaming model's chunk: a partial every 600 ms, or every 480 ms (earlier first
+    # partial, a little more compute); FunASR's two published settings, [0,10,5] and [0,8,4].
+    streaming_chunk_ms: Literal[600, 480] = 600
     pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
     paraformer: ParaformerOptions = ParaformerOptions()
     qwen3: Qwen3Options = Qwen3Options()

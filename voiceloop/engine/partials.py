@@ -10,6 +10,13 @@ that segment with the offline model, so the endpoint leaves only the last piece 
 the worker skips its remaining chunks (the offline recogniser needs the CPU for the final,
 accurate text), and a partial that comes back late is dropped rather than shown over it.
 
+The streaming model gets only the last `STREAMING_PREROLL_MS` of the VAD's pre-roll (the
+offline pass gets all of it). A chunk's text covers the audio up to its look-ahead (half a
+chunk), so with the whole 300 ms pre-roll the first 600 ms chunk would decode only what came
+before the onset, and the first words would wait for the second chunk, ~0.9 s after the onset;
+starting at the onset (less the VAD's lag) the first chunk hears 300 ms of speech and its text
+comes ~0.6 s after the onset plus its decode (scripts/bench_asr_cpu.py --two-pass).
+
 The machine never sees partials: they do not take part in turn-taking, only in showing.
 """
 
@@ -40,6 +47,9 @@ from voiceloop.session.log import SessionLog
 from voiceloop.vad.endpointer import Endpointer
 
 KEPT_SILENCE = int(0.05 * SAMPLE_RATE)  # a segment ends 50 ms into its pause
+# One silero chunk: the onset is the start of the first chunk that scored as speech, and a soft
+# first sound may sit in the chunk before it; the stream starts there.
+STREAMING_PREROLL_MS = 32
 
 
 class PartialTranscriber:
@@ -73,7 +83,8 @@ class PartialTranscriber:
         """Called on the loop thread with every event, before the machine sees it."""
         if isinstance(event, SpeechStarted):
             self._utterance += 1
-            self._live, self._sent = True, 0
+            kept = STREAMING_PREROLL_MS * SAMPLE_RATE // 1000
+            self._live, self._sent = True, max(0, self._endpointer.utterance_preroll - kept)
         elif isinstance(event, SpeechEnded):
             self._live = False
         elif isinstance(event, SpeechProgress | SpeechPaused) and self._live:

@@ -61,6 +61,7 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque()
         self._preroll_samples = 0
         self._utterance: list[np.ndarray] = []
+        self._utterance_preroll = 0
         self._onset = 0.0
         self._voiced_s = 0.0
         self._last_voiced_end = 0.0
@@ -70,6 +71,12 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self.state in (EndpointState.SPEAKING, EndpointState.STOPPING)
+
+    @property
+    def utterance_preroll(self) -> int:
+        """Samples of pre-roll (from before the onset) at the head of the utterance's audio: a
+        reader that wants less of it skips the difference."""
+        return self._utterance_preroll
 
     def utterance_tail(self, skip: int) -> np.ndarray:
         """The utterance's audio so far (pre-roll included) after its first `skip` samples: a
@@ -190,6 +197,7 @@ class Endpointer:
     def _begin(self, chunk: np.ndarray, at: float, end: float, duration: float) -> None:
         self.state = EndpointState.STARTING
         self._utterance = list(self._preroll) + [chunk]
+        self._utterance_preroll = self._preroll_samples
         self._onset = at
         self._voiced_s = duration
         self._last_voiced_end = end
