@@ -129,6 +129,10 @@ class PathWatch:
         self._since_deep = SUDDEN_FRAMES + 1  # frames since the filter removed DEEP_DB
         self.gain = 1.0
         self.changes = 0  # path changes noticed (filter rebuilt)
+        # What a loud residual that is the echo is multiplied by outside a re-learn: GATE, or
+        # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
+        self.echo_gain = GATE
+        self.echo_heard = False
 
     def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> float:
         """Cheap unless the residual is loud: three dot products and three frame copies."""
@@ -153,11 +157,12 @@ class PathWatch:
                 self.gain = 1.0 if self._clarity() < USER_CLARITY else GATE
             return self.gain
         if residual_power < mic_power * _LOUD or float(np.dot(reference, reference)) < ACTIVE_POWER:
-            self._streak, self.gain = 0, 1.0
+            self._streak, self.gain, self.echo_heard = 0, 1.0, False
         elif self._since_check >= CHECK_FRAMES:
             echo = self._clarity() >= CLEAR_ECHO
             self._streak = self._streak + 1 if echo else 0
-            self.gain = GATE if echo else 1.0
+            self.echo_heard = echo
+            self.gain = self.echo_gain if echo else 1.0
             if self._since_deep <= SUDDEN_FRAMES and self._streak >= REBUILD_AFTER:
                 self.changes += 1
                 self._recovering = RECOVERY_FRAMES
