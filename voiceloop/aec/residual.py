@@ -62,13 +62,15 @@ DECAY, ECHO_DECAY = 0.5, 0.8
 REFERENCE_HOLDS = np.array([[0.7], [0.85]])
 RELEASE = 0.7  # per frame towards a higher gain; lower gains apply at once
 ACTIVE_POWER = 10 ** (-60 / 10)  # mean power per sample of the echo estimate: below, no echo
+PASSING_GAIN = 0.999  # every band at least this, nothing played: the filter is a delay
 SPREAD = np.array([0.25, 0.5, 0.25])  # over neighbouring bands
 
 
 class ResidualSuppressor:
     """Fed each frame with the mic, the linear filter's output and the reference (float, ±1);
-    `apply` then filters the frame handed out with the gains learnt from them. ~60 µs a frame:
-    one stacked FFT and a few dozen operations on 161 bands."""
+    `apply` then filters the frame handed out with the gains learnt from them: one stacked FFT
+    and a few dozen operations on 161 bands while the reference plays; between replies, once
+    every gain is back at 1, a delay."""
 
     def __init__(self, frame_samples: int) -> None:
         self.frame_samples = frame_samples
@@ -91,6 +93,7 @@ class ResidualSuppressor:
         self._residual_power = np.zeros(bins)
         self._predicted = np.zeros(bins)
         self.gains = np.ones(bins)
+        self._passing = True  # the reference silent and every gain 1: add and apply skip the work
         self.echo_heard = False  # set by a caller that knows the residual is the echo (path watch)
 
     def add(self, mic: np.ndarray, residual: np.ndarray, reference: np.ndarray) -> None:
@@ -98,6 +101,9 @@ class ResidualSuppressor:
         n, signals = self.frame_samples, self._signals
         signals[:, :-n] = signals[:, n:]
         signals[0, -n:], signals[1, -n:], signals[2, -n:] = mic, residual, reference
+        self._passing = self._passing and not signals[2].any()
+        if self._passing:
+            return  # nothing played and nothing held down: no echo to predict, every gain 1
         spectra = np.fft.rfft(signals * self._window)
         spectra[0] -= spectra[1]  # the filter's echo estimate: mic minus what it left
         powers = spectra.real**2 + spectra.imag**2
@@ -124,9 +130,17 @@ class ResidualSuppressor:
         share = np.convolve(self._predicted / (self._residual_power + 1e-20), SPREAD, mode="same")
         wanted = np.maximum(10 ** (floor_db / 20), 1.0 - OVERESTIMATE * boost * share)
         self.gains = np.where(wanted > self.gains, self.gains + RELEASE * (wanted - self.gains), wanted)
+        if not signals[2].any() and float(self.gains.min()) >= PASSING_GAIN:
+            self._passing = True  # until the reference plays again: the gains are 1 meanwhile
+            self.gains[:] = 1.0
+            self._predicted[:] = 0.0
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """`frame` filtered by the current gains; lags its input by `half_taps` samples."""
+        if self._passing:  # the filter would be a delay: between replies, most of a session
+            signal = np.concatenate([self._history, frame])
+            self._history = signal[-2 * self.half_taps :]
+            return signal[self.half_taps : self.half_taps + frame.size].copy()
         response = np.fft.irfft(self.gains, self.size)
         taps = np.concatenate([response[-self.half_taps :], response[: self.half_taps + 1]]) * self._taper
         signal = np.concatenate([self._history, frame])
