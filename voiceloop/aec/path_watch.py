@@ -44,6 +44,7 @@ is highest near zero lag, where the two voices line up).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -78,15 +79,25 @@ BAND_HZ = (200.0, 4000.0)
 _LOUD, _CONVERGED, _DEEP = (10 ** (db / 10) for db in (RESIDUAL_DB, CONVERGED_DB, DEEP_DB))
 
 
-def _phase_correlation(reference_band: np.ndarray, signal: np.ndarray, size: int, band: slice) -> np.ndarray:
+def _phase_correlation(
+    reference_band: np.ndarray, signal: np.ndarray, size: int, band: slice, min_lag: int, max_lag: int
+) -> np.ndarray:
     """GCC-PHAT of `signal` against the reference (its band of the spectrum, conjugated) over
-    its RMS across all lags: index k is lag k, index size - k lag -k."""
+    its RMS across all lags, at the lags min_lag..max_lag in order (only those are divided by
+    the RMS: the same values as dividing the whole correlation, for a tenth of the work)."""
     cross = reference_band * np.fft.rfft(signal, size)[band]
     cross /= np.maximum(np.abs(cross), 1e-20)
     full = np.zeros(size // 2 + 1, np.complex128)
     full[band] = cross
     correlation = np.fft.irfft(full, size)
-    return correlation / (np.sqrt(np.mean(correlation**2)) + 1e-20)
+    return _near(correlation, min_lag, max_lag) / (np.sqrt(np.mean(np.square(correlation))) + 1e-20)
+
+
+@functools.cache
+def _fft_plan(samples: int, min_lag: int, max_lag: int) -> tuple[int, slice]:
+    """(FFT size, band of its bins) for a window of `samples` searched over these lags."""
+    size = 1 << int(np.ceil(np.log2(samples + max_lag - min_lag)))
+    return size, slice(*(int(hz * size / SAMPLE_RATE) for hz in BAND_HZ))
 
 
 def _near(correlation: np.ndarray, min_lag: int, max_lag: int) -> np.ndarray:
@@ -101,13 +112,13 @@ def echo_clarity(
     RMS across all lags: high when the residual is the reference delayed and filtered, near
     3-5 for unrelated signals of this length. Searched within [min_lag, max_lag], or, given the
     `mic`, from ECHO_LAG_S before the lag where the mic holds the reference (the echo's) on."""
-    size = 1 << int(np.ceil(np.log2(reference.size + max_lag - min_lag)))
-    band = slice(*(int(hz * size / SAMPLE_RATE) for hz in BAND_HZ))
+    size, band = _fft_plan(reference.size, min_lag, max_lag)
     reference_band = np.conj(np.fft.rfft(reference, size)[band])
-    near = _near(_phase_correlation(reference_band, residual, size, band), min_lag, max_lag)
-    if mic is None or np.max(near) < UNCLEAR:
-        return float(np.max(near))  # low at every lag: low from the echo's lag on too
-    echo_at = int(np.argmax(_near(_phase_correlation(reference_band, mic, size, band), min_lag, max_lag)))
+    near = _phase_correlation(reference_band, residual, size, band, min_lag, max_lag)
+    peak = float(np.max(near))
+    if mic is None or peak < UNCLEAR:
+        return peak  # low at every lag: low from the echo's lag on too
+    echo_at = int(np.argmax(_phase_correlation(reference_band, mic, size, band, min_lag, max_lag)))
     return float(np.max(near[max(echo_at - int(ECHO_LAG_S * SAMPLE_RATE), 0) :]))
 
 
