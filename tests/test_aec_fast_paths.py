@@ -7,6 +7,9 @@ computation it replaced, exactly where it is exact.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -61,12 +64,29 @@ def test_the_single_pass_gives_the_two_pass_blend_bit_for_bit() -> None:
 
 @pytest.mark.parametrize("points", range(1, 242))
 def test_the_theil_sen_pairs_are_np_uniques(points: int) -> None:
-    """The pairs compared once np.unique picked the measurements (its first call imports
-    numpy.ma: ~50 ms on the audio thread, at the first fit of a session)."""
+    """The pairs compared when np.unique picked the measurements, made once per count."""
     pick = np.unique(np.linspace(0, points - 1, min(points, THEIL_SEN_POINTS)).astype(int))
     expected = tuple(pick[k] for k in np.triu_indices(pick.size, 1))
     for got, want in zip(_theil_sen_pairs(points), expected, strict=True):
         assert np.array_equal(got, want)
+
+
+def test_the_first_fit_imports_nothing_on_the_audio_thread() -> None:
+    """np.median's first call imported numpy.ma (~50 ms: five frames late, at the first fit
+    of a session, ~2 s into the first reply); drift.py now imports it with itself."""
+    fit_once = (
+        "import sys\n"
+        "from collections import deque\n"
+        "from voiceloop.aec.drift import DriftEstimator\n"
+        "estimator = DriftEstimator()\n"
+        "estimator.lags = deque((k * 4000.0, 10 + k * 0.001) for k in range(12))\n"
+        "before = set(sys.modules)\n"
+        "estimator._fit()\n"
+        "assert estimator.slope is not None\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", fit_once], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
 
 
 def _straightforward_clarity(

@@ -21,6 +21,7 @@ import functools
 from collections import deque
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.median's first call imports it (~50 ms): here, not on the audio thread
 
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -103,8 +104,7 @@ def _lags(min_lag: int, max_lag: int) -> np.ndarray:
 def _theil_sen_pairs(points: int) -> tuple[np.ndarray, np.ndarray]:
     """(i, j) of the pairs `_fit` compares among `points` measurements: THEIL_SEN_POINTS of
     them spread evenly (linspace rounds down, so the picks are sorted and repeats adjacent:
-    dropping those is np.unique, without its first call importing numpy.ma, ~50 ms on the
-    audio thread)."""
+    dropping those is what np.unique did). Made once per count, not at every fit."""
     spread = np.linspace(0, points - 1, min(points, THEIL_SEN_POINTS)).astype(int)
     pick = spread[np.concatenate([[True], spread[1:] != spread[:-1]])]
     i, j = (pick[k] for k in np.triu_indices(pick.size, 1))
