@@ -31,7 +31,7 @@ from voiceloop.aec.base import check_frames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import PathWatch
 from voiceloop.aec.residual import ResidualSuppressor
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_int16_into
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voiceloop.aec.options import SpeexOptions
@@ -138,9 +138,11 @@ class SpeexCanceller:
         self.filter_taps = filter_ms * sample_rate // 1000
         self._suppression = (echo_suppress_db, echo_suppress_active_db, noise_suppress_db)
         # Speex works in int16; these buffers (and the pointers into them) live as long as we do.
-        self._scaled = np.zeros(self.frame_samples, dtype=np.float32)
-        self._mic = np.zeros(self.frame_samples, dtype=np.int16)
-        self._reference = np.zeros(self.frame_samples, dtype=np.int16)
+        # Mic and reference are the two rows of one buffer, so both convert in one pass.
+        self._scaled = np.zeros((2, self.frame_samples), dtype=np.float32)
+        self._scaled_mic, self._scaled_reference = self._scaled
+        self._pcm = np.zeros((2, self.frame_samples), dtype=np.int16)
+        self._mic, self._reference = self._pcm
         self._out = np.zeros(self.frame_samples, dtype=np.int16)
         self._mic_p = self._mic.ctypes.data_as(_Int16Pointer)
         self._reference_p = self._reference.ctypes.data_as(_Int16Pointer)
@@ -198,16 +200,22 @@ class SpeexCanceller:
         self._lib.speex_echo_state_destroy(self._echo)
         self._echo = echo
 
-    def _to_int16(self, frame: np.ndarray, out: np.ndarray) -> None:
-        to_int16_into(frame, self._scaled, out)
+    def _to_int16(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
+        """`to_int16_into` on both frames at once (clip as maximum then minimum: the same
+        values, without np.clip's Python wrapper): half the numpy calls per frame."""
+        np.multiply(mic_frame, 32768.0, out=self._scaled_mic)
+        np.multiply(reference_frame, 32768.0, out=self._scaled_reference)
+        np.maximum(self._scaled, -32768.0, out=self._scaled)
+        np.minimum(self._scaled, 32767.0, out=self._scaled)
+        np.rint(self._scaled, out=self._scaled)
+        np.copyto(self._pcm, self._scaled, casting="unsafe")
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""
         if self._echo is None:
             raise SpeexError("the speex canceller was closed: build a new one")
         check_frames(self.name, self.sample_rate, mic_frame, reference_frame)
-        self._to_int16(mic_frame, self._mic)
-        self._to_int16(reference_frame, self._reference)
+        self._to_int16(mic_frame, reference_frame)
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
         gain = 1.0
         watch, suppressor = self.path_watch, self.suppressor
