@@ -32,7 +32,8 @@ Per scenario and canceller:
   drift_ppm       (speex+drift) the playback/capture drift the compensator measured
 
 Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensation),
-"profile" (as configs/default.toml sets `aec.name` and its options), "webrtc", "none".
+"profile" (as configs/default.toml sets `aec.name` and its options), "profile+residual" (the
+same with `[aec.speex] residual_suppression` on: opt-in), "webrtc", "none".
 
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
         [--repeat 5]
@@ -80,16 +81,19 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "speex+drift", "profile", "webrtc", "none")
+CANCELLERS = ("speex", "speex+drift", "profile", "profile+residual", "webrtc", "none")
 PROFILE = "default"
 
 
 def build_canceller(name: str, settings: Settings) -> EchoCanceller:
     """A canceller by name as the loop builds it: "speex" with speex's own defaults,
     "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
-    configs/default.toml chooses (`aec.name` and its options table)."""
-    if name == "profile":
+    configs/default.toml chooses (`aec.name` and its options table), "profile+residual" that
+    with the per-band residual suppressor on (off in the profile: see README, echo table)."""
+    if name in ("profile", "profile+residual"):
         profile = load_settings(PROFILE)
+        if name == "profile+residual":
+            profile.aec.speex.residual_suppression = True
         return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})
