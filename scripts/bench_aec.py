@@ -26,13 +26,17 @@ Per scenario and canceller:
                   residual echo is called speech too: read it next to false_speech_s)
   false_speech_s  seconds of echo-only output (from the same point) silero calls speech, per
                   10 s of echo
-  us_per_frame    mean time per `process` call
+  us_per_frame    mean CPU time per `process` call (the thread's time: what other processes
+                  on a loaded machine take is not counted); with --repeat N the median of N
+                  runs over the same take, each with a fresh canceller (us_per_frame_runs)
   drift_ppm       (speex+drift) the playback/capture drift the compensator measured
 
 Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensation),
-"profile" (as configs/default.toml sets `aec.name` and its options), "webrtc", "none".
+"profile" (as configs/default.toml sets `aec.name` and its options), "profile+residual" (the
+same with `[aec.speex] residual_suppression` on: opt-in), "webrtc", "none".
 
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
+        [--repeat 5]
 """
 
 from __future__ import annotations
@@ -77,16 +81,19 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "speex+drift", "profile", "webrtc", "none")
+CANCELLERS = ("speex", "speex+drift", "profile", "profile+residual", "webrtc", "none")
 PROFILE = "default"
 
 
 def build_canceller(name: str, settings: Settings) -> EchoCanceller:
     """A canceller by name as the loop builds it: "speex" with speex's own defaults,
     "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
-    configs/default.toml chooses (`aec.name` and its options table)."""
-    if name == "profile":
+    configs/default.toml chooses (`aec.name` and its options table), "profile+residual" that
+    with the per-band residual suppressor on (off in the profile: see README, echo table)."""
+    if name in ("profile", "profile+residual"):
         profile = load_settings(PROFILE)
+        if name == "profile+residual":
+            profile.aec.speex.residual_suppression = True
         return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})
@@ -151,15 +158,16 @@ def make_take(scenario: Scenario | RoomSettings, seconds: float) -> Take:
 
 
 def cancel(canceller: EchoCanceller, mic: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
-    """(output, mean µs per process call)."""
+    """(output, mean µs of this thread's CPU time per process call: wall time on a machine
+    shared with other work counts their time slices too)."""
     out = np.empty_like(mic)
     spent = 0
     frames = mic.size // FRAME_SAMPLES
     for k in range(frames):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
-        started = time.perf_counter_ns()
+        started = time.thread_time_ns()
         out[span] = canceller.process(mic[span], reference[span])
-        spent += time.perf_counter_ns() - started
+        spent += time.thread_time_ns() - started
     return out, spent / frames / 1000
 
 
@@ -203,9 +211,12 @@ def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float)
     return None if hits.size == 0 else (hits[0] * FRAME_SAMPLES + window) / SAMPLE_RATE
 
 
-def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> dict[str, Any]:
+def measure(name: str, room: RoomSettings, take: Take, settings: Settings, repeat: int = 1) -> dict[str, Any]:
     canceller = build_canceller(name, settings)
     output, us_per_frame = cancel(canceller, take.mic, take.reference)
+    runs = [us_per_frame]
+    for _ in range(repeat - 1):  # the same take again, a fresh canceller: only its time is kept
+        runs.append(cancel(build_canceller(name, settings), take.mic, take.reference)[1])
     target, _ = cancel(build_canceller(name, settings), take.user, np.zeros_like(take.reference))
     delay = canceller.output_delay_samples
 
@@ -222,7 +233,8 @@ def measure(name: str, room: RoomSettings, take: Take, settings: Settings) -> di
         "dt_user_level_db": round(kept_level_db(output[double_talk], target[double_talk]), 2),
         "dt_user_voiced": round(voiced_kept(take, output, delay), 3),
         "false_speech_s": round(speech_seconds(output, settled + delay, stop + delay) * 10 / echo_s, 2),
-        "us_per_frame": round(us_per_frame, 1),
+        "us_per_frame": round(float(np.median(runs)), 1),
+        **({"us_per_frame_runs": [round(run, 1) for run in runs]} if repeat > 1 else {}),
         **({"drift_ppm": round(canceller.drift_ppm, 1)} if hasattr(canceller, "drift_ppm") else {}),
     }
 
@@ -236,6 +248,7 @@ def run(
     log: Callable[[str], None],
     rooms: list[str] | None = None,
     cancellers: tuple[str, ...] = CANCELLERS,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     settings = Settings()
     chosen = {name: s for name, s in all_scenarios().items() if rooms is None or name in rooms}
@@ -245,7 +258,7 @@ def run(
         scenarios[scenario] = {}
         for name in cancellers:
             log(f"{scenario} / {name}")
-            scenarios[scenario][name] = measure(name, spec.room, take, settings)
+            scenarios[scenario][name] = measure(name, spec.room, take, settings, repeat)
     meta = {
         "echo_only_s": {scenario: spec.reply_s or seconds for scenario, spec in chosen.items()},
         "double_talk_s": round(user_speech().size / SAMPLE_RATE, 2),
@@ -298,12 +311,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="echo-only seconds per room (≥ 3)")
     parser.add_argument("--rooms", help="comma-separated scenario names (default: all)")
     parser.add_argument("--cancellers", default=",".join(CANCELLERS), help=f"of {', '.join(CANCELLERS)}")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="time each canceller over N runs of the take: µs/frame is their median",
+    )
     args = parser.parse_args()
     if args.seconds < SETTLED_S + 1:
         parser.error(f"--seconds must be at least {SETTLED_S + 1:g}: ERLE is counted after {SETTLED_S:g} s")
     rooms = args.rooms.split(",") if args.rooms else None
     cancellers = tuple(args.cancellers.split(","))
-    results = run(args.seconds, lambda line: print(line, file=sys.stderr), rooms, cancellers)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    results = run(args.seconds, lambda line: print(line, file=sys.stderr), rooms, cancellers, args.repeat)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

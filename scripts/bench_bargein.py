@@ -10,7 +10,8 @@ Any room of voiceloop.audio.rooms.all_scenarios() can be named: the hard ones (c
 a path that changes every few seconds, a clipping speaker at +10 dB) are played by the room's
 echo path; their reply kind and length are the AEC bench's (here the loop's own TTS speaks).
 `--aec speex` is the offline profile's canceller (plain speex), `speex+drift` speex with drift
-compensation, `speex+drift+recovery` with path-change recovery too (the default profile's).
+compensation, `speex+drift+recovery` with path-change recovery too, `speex+drift+recovery+residual`
+with per-band residual echo suppression as well (the default profile's).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 """
@@ -65,7 +66,11 @@ async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> d
         "log": {"dir": out, "record_wav": False},
     }
     if "+drift" in aec:
-        overrides["aec"]["speex"] = {"drift_compensation": True, "path_change_recovery": "+recovery" in aec}
+        overrides["aec"]["speex"] = {
+            "drift_compensation": True,
+            "path_change_recovery": "+recovery" in aec,
+            "residual_suppression": "+residual" in aec,
+        }
     settings = load_settings("offline", **overrides)
     script = interruption_script(pairs, seed)
     report = await run_room(settings, script, room)

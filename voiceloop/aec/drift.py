@@ -17,9 +17,11 @@ window and cancels out of the slope.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.median's first call imports it (~50 ms): here, not on the audio thread
 
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -70,7 +72,7 @@ def fractional_lag(
     cross = np.zeros(size // 2 + 1, np.complex128)
     cross[low:high] = band
     correlation = np.fft.irfft(cross, size)
-    lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(min_lag, 0)])
+    lags = _lags(min_lag, max_lag)
     values = np.concatenate([correlation[: max_lag + 1], correlation[size + min_lag :]])
     best = int(np.argmax(values))
     clarity = float(values[best] / (np.sqrt(np.mean(values**2)) + 1e-20))
@@ -92,6 +94,24 @@ def _decimated(audio: np.ndarray) -> np.ndarray:
     return np.convolve(audio, _HALF_BAND, mode="same")[::2]
 
 
+@functools.cache
+def _lags(min_lag: int, max_lag: int) -> np.ndarray:
+    """The lag of each value `fractional_lag` searches: 0..max_lag, then min_lag..-1."""
+    return np.concatenate([np.arange(0, max_lag + 1), np.arange(min_lag, 0)])
+
+
+@functools.cache
+def _theil_sen_pairs(points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of the pairs `_fit` compares among `points` measurements: THEIL_SEN_POINTS of
+    them spread evenly (linspace rounds down, so the picks are sorted and repeats adjacent:
+    dropping those is what np.unique did). Made once per count, not at every fit."""
+    spread = np.linspace(0, points - 1, min(points, THEIL_SEN_POINTS)).astype(int)
+    pick = spread[np.concatenate([[True], spread[1:] != spread[:-1]])]
+    i, j = (pick[k] for k in np.triu_indices(pick.size, 1))
+    return i, j
+
+
+@functools.cache
 def _fast_size(at_least: int) -> int:
     """The smallest 2^a·3^b·5^c ≥ at_least: pocketfft is several times slower on sizes with
     large prime factors (19,520 = 2^6·5·61 cost as much as 65,536)."""
@@ -116,6 +136,7 @@ class DriftEstimator:
         self._reference = np.zeros((self.window // FRAME_SAMPLES, FRAME_SAMPLES), np.float32)
         self._mic = np.zeros_like(self._reference)
         self._active = np.zeros(self.window // FRAME_SAMPLES, bool)
+        self._in_order = np.zeros(self._reference.size, np.float64)  # a ring read oldest first
         self.frames = 0
         self.lags: deque[tuple[float, float]] = deque()  # (window centre in samples, lag)
         self.slope: float | None = None  # lag change per sample
@@ -138,8 +159,8 @@ class DriftEstimator:
 
     def _measure(self) -> None:
         oldest = self.frames % self._active.size
-        reference = _decimated(np.roll(self._reference, -oldest, axis=0).ravel().astype(np.float64))
-        mic = _decimated(np.roll(self._mic, -oldest, axis=0).ravel().astype(np.float64))
+        reference = _decimated(self._ordered(self._reference, oldest))
+        mic = _decimated(self._ordered(self._mic, oldest))
         lag, clarity = fractional_lag(
             reference, mic, int(MIN_LAG_S * MEASURE_RATE), int(MAX_LAG_S * MEASURE_RATE)
         )
@@ -152,14 +173,21 @@ class DriftEstimator:
             self.lags.popleft()
         self._fit()
 
+    def _ordered(self, ring: np.ndarray, oldest: int) -> np.ndarray:
+        """The ring's frames oldest first, as float64 (np.roll then astype, in one copy); the
+        buffer is reused, so each result is used up before the next call."""
+        split = (ring.shape[0] - oldest) * FRAME_SAMPLES
+        self._in_order[:split] = ring[oldest:].ravel()
+        self._in_order[split:] = ring[:oldest].ravel()
+        return self._in_order
+
     def _fit(self) -> None:
         t, lag = (np.array(column) for column in zip(*self.lags, strict=True))
         if t.size < MIN_POINTS or t[-1] - t[0] < MIN_SPAN_S * SAMPLE_RATE:
             return
         # Theil-Sen over pairs a second or more apart, among at most THEIL_SEN_POINTS spread
         # over the history (all pairs of a minute's 240 cost 2.5 ms per measurement).
-        pick = np.unique(np.linspace(0, t.size - 1, min(t.size, THEIL_SEN_POINTS)).astype(int))
-        i, j = (pick[k] for k in np.triu_indices(pick.size, 1))
+        i, j = _theil_sen_pairs(t.size)
         apart = t[j] - t[i] >= SAMPLE_RATE
         if not np.any(apart):
             return

@@ -28,6 +28,10 @@ class SpeexOptions(AdapterOptions):
     # and still correlates with the reference), rebuild the filter and hold the residual down
     # while it re-learns (voiceloop/aec/path_watch.py).
     path_change_recovery: bool = False
+    # Cut residual echo per band (voiceloop/aec/residual.py) rather than the whole output, so
+    # a user talking over a loud reply keeps the bands their voice dominates. Off in every
+    # profile: with it pocketsphinx missed tests/test_soak.py's "stop" (see aec/residual.py).
+    residual_suppression: bool = False
 
 
 class WebRtcOptions(AdapterOptions):

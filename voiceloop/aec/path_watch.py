@@ -30,7 +30,8 @@ reference, so the mic is correlated too and the residual asked about lags from t
 and a path change leaves its residual at or after it (a body shadowing the direct path, a
 reflection off it 2.5 ms later, a new tail). The same soak check then found 3.5; a residual
 that is echo (the first reply, the filter still learning) 12-16 at the echo's lag, as before.
-The mic's FFT is spared when the residual is below both thresholds at every lag (UNCLEAR).
+The mic's FFT is spared when the residual is below the threshold the check is compared with
+at every lag.
 The comb's teeth after the echo's lag are what is left to fool it (not seen here: the comb
 is highest near zero lag, where the two voices line up).
 
@@ -44,6 +45,7 @@ is highest near zero lag, where the two voices line up).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -67,8 +69,9 @@ SUDDEN_FRAMES = 50
 REBUILD_AFTER = 3  # checks in a row (150 ms): a lasting change, not a transient
 RECOVERY_FRAMES = int(1.5 * SAMPLE_RATE) // FRAME_SAMPLES  # a rebuilt filter learns in ~1 s
 USER_CLARITY = 7.0  # while re-learning, below this the residual is the user (double talk: 3.5-6.6)
-# Below both thresholds at every lag, where the echo is changes no decision: the mic's FFT is
-# spared (most checks in double talk; measured per check ~600 µs without it, ~900 with).
+# Below the threshold a check is compared with (CLEAR_ECHO, or USER_CLARITY while re-learning)
+# at every lag, where the echo is changes no decision: the mic's FFT is spared (most checks in
+# double talk, and a clipping speaker's 7-10; measured per check ~600 µs without it, ~900 with).
 UNCLEAR = min(CLEAR_ECHO, USER_CLARITY)
 GATE_DB = -40.0
 GATE = 10 ** (GATE_DB / 20)
@@ -78,15 +81,25 @@ BAND_HZ = (200.0, 4000.0)
 _LOUD, _CONVERGED, _DEEP = (10 ** (db / 10) for db in (RESIDUAL_DB, CONVERGED_DB, DEEP_DB))
 
 
-def _phase_correlation(reference_band: np.ndarray, signal: np.ndarray, size: int, band: slice) -> np.ndarray:
+def _phase_correlation(
+    reference_band: np.ndarray, signal: np.ndarray, size: int, band: slice, min_lag: int, max_lag: int
+) -> np.ndarray:
     """GCC-PHAT of `signal` against the reference (its band of the spectrum, conjugated) over
-    its RMS across all lags: index k is lag k, index size - k lag -k."""
+    its RMS across all lags, at the lags min_lag..max_lag in order (only those are divided by
+    the RMS: the same values as dividing the whole correlation, for a tenth of the work)."""
     cross = reference_band * np.fft.rfft(signal, size)[band]
     cross /= np.maximum(np.abs(cross), 1e-20)
     full = np.zeros(size // 2 + 1, np.complex128)
     full[band] = cross
     correlation = np.fft.irfft(full, size)
-    return correlation / (np.sqrt(np.mean(correlation**2)) + 1e-20)
+    return _near(correlation, min_lag, max_lag) / (np.sqrt(np.mean(np.square(correlation))) + 1e-20)
+
+
+@functools.cache
+def _fft_plan(samples: int, min_lag: int, max_lag: int) -> tuple[int, slice]:
+    """(FFT size, band of its bins) for a window of `samples` searched over these lags."""
+    size = 1 << int(np.ceil(np.log2(samples + max_lag - min_lag)))
+    return size, slice(*(int(hz * size / SAMPLE_RATE) for hz in BAND_HZ))
 
 
 def _near(correlation: np.ndarray, min_lag: int, max_lag: int) -> np.ndarray:
@@ -95,19 +108,28 @@ def _near(correlation: np.ndarray, min_lag: int, max_lag: int) -> np.ndarray:
 
 
 def echo_clarity(
-    reference: np.ndarray, residual: np.ndarray, min_lag: int, max_lag: int, mic: np.ndarray | None = None
+    reference: np.ndarray,
+    residual: np.ndarray,
+    min_lag: int,
+    max_lag: int,
+    mic: np.ndarray | None = None,
+    compared_with: float = UNCLEAR,
 ) -> float:
     """Peak of the band-limited GCC-PHAT correlation of `residual` against `reference` over its
     RMS across all lags: high when the residual is the reference delayed and filtered, near
     3-5 for unrelated signals of this length. Searched within [min_lag, max_lag], or, given the
-    `mic`, from ECHO_LAG_S before the lag where the mic holds the reference (the echo's) on."""
-    size = 1 << int(np.ceil(np.log2(reference.size + max_lag - min_lag)))
-    band = slice(*(int(hz * size / SAMPLE_RATE) for hz in BAND_HZ))
+    `mic`, from ECHO_LAG_S before the lag where the mic holds the reference (the echo's) on.
+
+    A caller that only compares the answer with one threshold says so (`compared_with`): a
+    residual below it at every lag is below it from the echo's lag on too, so the mic's FFT
+    is spared and the peak returned (on the same side of that threshold as the full answer)."""
+    size, band = _fft_plan(reference.size, min_lag, max_lag)
     reference_band = np.conj(np.fft.rfft(reference, size)[band])
-    near = _near(_phase_correlation(reference_band, residual, size, band), min_lag, max_lag)
-    if mic is None or np.max(near) < UNCLEAR:
-        return float(np.max(near))  # low at every lag: low from the echo's lag on too
-    echo_at = int(np.argmax(_near(_phase_correlation(reference_band, mic, size, band), min_lag, max_lag)))
+    near = _phase_correlation(reference_band, residual, size, band, min_lag, max_lag)
+    peak = float(np.max(near))
+    if mic is None or peak < compared_with:
+        return peak  # low at every lag: low from the echo's lag on too
+    echo_at = int(np.argmax(_phase_correlation(reference_band, mic, size, band, min_lag, max_lag)))
     return float(np.max(near[max(echo_at - int(ECHO_LAG_S * SAMPLE_RATE), 0) :]))
 
 
@@ -129,6 +151,10 @@ class PathWatch:
         self._since_deep = SUDDEN_FRAMES + 1  # frames since the filter removed DEEP_DB
         self.gain = 1.0
         self.changes = 0  # path changes noticed (filter rebuilt)
+        # What a loud residual that is the echo is multiplied by outside a re-learn: GATE, or
+        # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
+        self.echo_gain = GATE
+        self.echo_heard = False
 
     def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> float:
         """Cheap unless the residual is loud: three dot products and three frame copies."""
@@ -150,23 +176,26 @@ class PathWatch:
                 self._recovering, self._streak, self.gain = 0, 0, 1.0
             elif self._since_check >= CHECK_FRAMES:
                 # Re-learning: held down unless the residual plainly is not the echo (the user).
-                self.gain = 1.0 if self._clarity() < USER_CLARITY else GATE
+                self.gain = 1.0 if self._clarity(USER_CLARITY) < USER_CLARITY else GATE
             return self.gain
         if residual_power < mic_power * _LOUD or float(np.dot(reference, reference)) < ACTIVE_POWER:
-            self._streak, self.gain = 0, 1.0
+            self._streak, self.gain, self.echo_heard = 0, 1.0, False
         elif self._since_check >= CHECK_FRAMES:
-            echo = self._clarity() >= CLEAR_ECHO
+            echo = self._clarity(CLEAR_ECHO) >= CLEAR_ECHO
             self._streak = self._streak + 1 if echo else 0
-            self.gain = GATE if echo else 1.0
+            self.echo_heard = echo
+            self.gain = self.echo_gain if echo else 1.0
             if self._since_deep <= SUDDEN_FRAMES and self._streak >= REBUILD_AFTER:
                 self.changes += 1
                 self._recovering = RECOVERY_FRAMES
                 self.on_diverged()
         return self.gain
 
-    def _clarity(self) -> float:
+    def _clarity(self, compared_with: float) -> float:
         """The rings as they lie, not put in order: both turn at the same frame, so only the
-        few samples either side of that seam pair up wrongly (lags are under MAX_LAG_S)."""
+        few samples either side of that seam pair up wrongly (lags are under MAX_LAG_S). Only
+        which side of `compared_with` the answer falls on is used (see echo_clarity)."""
         self._since_check = 0
         lags = int(MIN_LAG_S * SAMPLE_RATE), int(MAX_LAG_S * SAMPLE_RATE)
-        return echo_clarity(self._reference.ravel(), self._residual.ravel(), *lags, mic=self._mic.ravel())
+        rings = self._reference.ravel(), self._residual.ravel()
+        return echo_clarity(*rings, *lags, mic=self._mic.ravel(), compared_with=compared_with)
