@@ -15,17 +15,14 @@ import pytest
 
 from voiceloop.aec import speex
 from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.rooms import HARD_SCENARIOS
+from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.virtual import (
-    REFERENCE_LEAD_MS,
     at_voice_level,
-    echo_path,
-    room_impulse_response,
     trim_silence,
 )
 from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
+from voiceloop.testing.talked_over import cancelled, user_over_mandarin_reply
 from voiceloop.tts.espeak import render
 
 pytestmark = pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")
@@ -49,28 +46,12 @@ REPLY_S = 14.0
 @functools.cache
 def talked_over(room: str) -> tuple[np.ndarray, np.ndarray, slice]:
     """(mic, reference, the user's span) of the room's Mandarin reply with the user saying
-    SPOKEN over it; whole frames, the reference handed out as the virtual room hands it out."""
-    from voiceloop.testing.replies import mandarin_reply
-
-    scenario = HARD_SCENARIOS[room]
-    far_start = int(LEAD_S * SAMPLE_RATE)
-    frames = int((LEAD_S + REPLY_S) * SAMPLE_RATE) // FRAME_SAMPLES
-    total = frames * FRAME_SAMPLES
-    speaker = np.zeros(total, np.float32)
-    speaker[far_start:] = np.tile(mandarin_reply(), 2)[: total - far_start]
-    rir = room_impulse_response(scenario.room.rt60_s, np.random.default_rng(scenario.room.seed))
-    path = echo_path(scenario.room, scenario.conditions, rir)
-    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
-    user = np.zeros(total, np.float32)
+    SPOKEN over it."""
     words = at_voice_level(trim_silence(render(SPOKEN, "en-us+m3")))
-    start = far_start + int(USER_AT_S * SAMPLE_RATE)
-    user[start : start + words.size] = words
-    rng = np.random.default_rng(scenario.room.seed + 1)
-    noise = 10 ** (scenario.room.noise_dbfs / 20) * rng.standard_normal(total).astype(np.float32)
-    mic = np.clip(echo + user + noise, -1.0, 1.0).astype(np.float32)
-    delay = round((scenario.room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)
-    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[:total]
-    return mic, reference, slice(start, start + words.size)
+    track = user_over_mandarin_reply(
+        room, words, lead_s=LEAD_S, user_at_s=USER_AT_S, total_s=LEAD_S + REPLY_S
+    )
+    return track.mic, track.reference, track.user_span
 
 
 @functools.cache
@@ -85,18 +66,7 @@ def heard(audio: np.ndarray, span: slice) -> str:
 
 
 def cleaned(mic: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    canceller = build_adapter(load_settings("default"), "aec", "speex")
-    frames = mic.size // FRAME_SAMPLES
-    out = np.concatenate(
-        [
-            canceller.process(
-                mic[k * FRAME_SAMPLES :][:FRAME_SAMPLES], reference[k * FRAME_SAMPLES :][:FRAME_SAMPLES]
-            )
-            for k in range(frames)
-        ]
-    )
-    delay = canceller.output_delay_samples
-    return np.concatenate([out[delay:], np.zeros(delay, np.float32)])
+    return cancelled(build_adapter(load_settings("default"), "aec", "speex"), mic, reference)
 
 
 @pytest.mark.parametrize("room", ["mandarin-10db", "mandarin-10db-drift80", "clipping-10db"])

@@ -18,17 +18,13 @@ import pytest
 from voiceloop.aec import speex
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.rooms import HARD_SCENARIOS
 from voiceloop.audio.virtual import (
-    REFERENCE_LEAD_MS,
     at_voice_level,
-    echo_path,
-    room_impulse_response,
     trim_silence,
 )
 from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
-from voiceloop.testing.replies import mandarin_reply
+from voiceloop.testing.talked_over import cancelled, user_over_mandarin_reply
 from voiceloop.tts.espeak import render
 from voiceloop.vad.silero import CHUNK_SAMPLES, SileroVad
 
@@ -42,45 +38,12 @@ USER_LINES = ("Stop, please set a timer for ten minutes instead.", "And remind m
 @functools.cache
 def talked_over(room: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(mic, reference, the user alone, where the user starts): the room's Mandarin reply for
-    ECHO_ALONE_S, then the user talking over it; the reference as the virtual room hands it out."""
-    scenario = HARD_SCENARIOS[room]
+    ECHO_ALONE_S, then the user talking over it."""
     gap = np.zeros(SAMPLE_RATE // 4, np.float32)
     lines = [trim_silence(render(line, "en-us+m3")) for line in USER_LINES]
     words = at_voice_level(np.concatenate([lines[0], gap, lines[1]]))
-    far_start = int(LEAD_S * SAMPLE_RATE)
-    user_start = far_start + int(ECHO_ALONE_S * SAMPLE_RATE)
-    frames = -(-(user_start + words.size + SAMPLE_RATE // 2) // FRAME_SAMPLES)
-    total = frames * FRAME_SAMPLES
-    speaker = np.zeros(total, np.float32)
-    speaker[far_start:] = np.tile(mandarin_reply(), 4)[: total - far_start]
-    rir = room_impulse_response(scenario.room.rt60_s, np.random.default_rng(scenario.room.seed))
-    path = echo_path(scenario.room, scenario.conditions, rir)
-    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
-    user = np.zeros(total, np.float32)
-    user[user_start : user_start + words.size] = words
-    rng = np.random.default_rng(scenario.room.seed + 1)
-    noise = 10 ** (scenario.room.noise_dbfs / 20) * rng.standard_normal(total).astype(np.float32)
-    mic = np.clip(echo + user + noise, -1.0, 1.0).astype(np.float32)
-    delay = round((scenario.room.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)
-    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[:total]
-    return mic, reference, user, user_start
-
-
-def cleaned(
-    canceller: speex.SpeexCanceller | speex.DriftCompensated, mic: np.ndarray, reference: np.ndarray
-) -> np.ndarray:
-    """The canceller's output, shifted back by its output delay."""
-    frames = mic.size // FRAME_SAMPLES
-    out = np.concatenate(
-        [
-            canceller.process(
-                mic[k * FRAME_SAMPLES :][:FRAME_SAMPLES], reference[k * FRAME_SAMPLES :][:FRAME_SAMPLES]
-            )
-            for k in range(frames)
-        ]
-    )
-    delay = canceller.output_delay_samples
-    return np.concatenate([out[delay:], np.zeros(delay, np.float32)])
+    track = user_over_mandarin_reply(room, words, lead_s=LEAD_S, user_at_s=ECHO_ALONE_S)
+    return track.mic, track.reference, track.user, track.user_span.start
 
 
 def speech_chunks(audio: np.ndarray) -> np.ndarray:
@@ -97,7 +60,7 @@ def test_a_user_talking_over_a_loud_echo_is_heard_and_the_echo_alone_is_not(room
     settings.aec.speex.residual_suppression = True  # opt-in: the soak's "stop" is lost with it
     canceller = build_adapter(settings, "aec", "speex")
     assert canceller.inner.suppressor is not None  # opted in: residual echo is cut per band
-    heard = speech_chunks(cleaned(canceller, mic, reference))
+    heard = speech_chunks(cancelled(canceller, mic, reference))
     first_user_chunk = user_start // CHUNK_SAMPLES
     voiced = speech_chunks(user)[first_user_chunk:]
     kept = np.count_nonzero(voiced & heard[first_user_chunk:]) / np.count_nonzero(voiced)

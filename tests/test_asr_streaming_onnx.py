@@ -119,29 +119,37 @@ def test_the_runtime_is_chosen_by_asr_streaming_runtime(streaming_onnx_dir: Path
         load_settings("default", asr={"streaming_runtime": "tensorrt"})
 
 
-@pytest.mark.slow
-async def test_the_loop_shows_onnx_partials_before_the_endpoint(
-    room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
-):
+async def onnx_2pass_room(
+    room_settings, streaming_onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory, **asr
+) -> tuple[list[dict], list[dict]]:
+    """Two questions through the ONNX streaming runtime and the tiny offline ONNX model: the
+    turns and partials of the session log, the partials checked to be live ones (before the
+    endpoint, the first while the user still spoke)."""
     from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
 
     offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
+    punc = {"punc_model": str(offline.punc)} if asr.pop("punctuated", False) else {}
     turns, partials = await two_questions_on_2pass(
         room_settings,
         {
             "streaming_runtime": "onnx",
             "streaming_model": str(streaming_onnx_dir),
-            "paraformer-onnx": {
-                "model": str(offline.paraformer),
-                "punc_model": str(offline.punc),
-                "threads": 1,
-            },
+            "paraformer-onnx": {"model": str(offline.paraformer), "threads": 1, **punc},
+            **asr,
         },
     )
-
     assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
     assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
     assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
+    return turns, partials
+
+
+@pytest.mark.slow
+async def test_the_loop_shows_onnx_partials_before_the_endpoint(
+    room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
+):
+    turns, _ = await onnx_2pass_room(room_settings, streaming_onnx_dir, tmp_path_factory, punctuated=True)
+
     assert set("，。？、") & set(turns[0]["transcript"])  # the offline pass's text, punctuated
 
 
@@ -149,22 +157,10 @@ async def test_the_loop_shows_onnx_partials_before_the_endpoint(
 async def test_480_ms_partials_arrive_before_the_endpoint_in_the_virtual_room(
     room_settings, streaming_onnx_dir, tmp_path_factory: pytest.TempPathFactory
 ):
-    from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
-
-    offline = build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx")
-    turns, partials = await two_questions_on_2pass(
-        room_settings,
-        {
-            "streaming_runtime": "onnx",
-            "streaming_model": str(streaming_onnx_dir),
-            "streaming_chunk_ms": 480,
-            "paraformer-onnx": {"model": str(offline.paraformer), "threads": 1},
-        },
+    _, partials = await onnx_2pass_room(
+        room_settings, streaming_onnx_dir, tmp_path_factory, streaming_chunk_ms=480
     )
 
-    assert len(turns) == 2 and all(turn["outcome"] == "answered" and turn["transcript"] for turn in turns)
-    assert len(partials) >= 2 and all(partial["t"] <= turns[0]["endpoint_at"] for partial in partials)
-    assert partials[0]["t"] < turns[0]["speech_end_at"]  # the first while the user still spoke
     # Each partial covers whole 480 ms chunks of audio.
     assert all(round(partial["audio_s"] * 1000) % 480 == 0 for partial in partials)
 
