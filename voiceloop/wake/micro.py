@@ -9,7 +9,6 @@ shared NOTES: okay_nabu, alexa and hey_mycroft do, hey_jarvis does not.
 
 from __future__ import annotations
 
-import ctypes
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +118,8 @@ class WordDecision:
         self._fed = 0  # features since reset: the model runs on every `stride`-th
         self._stride_features: np.ndarray | None = None  # the stride being gathered
         self._output: np.ndarray | None = None  # the model's output tensor, copied out
+        self._scaled: np.ndarray | None = None  # the stride's features on the input's scale
+        self._quantized: np.ndarray | None = None  # ... rounded to the input's integer type
 
     def feed(self, features: np.ndarray) -> float | None:
         """The window's mean when this feature completed a stride and the window is full."""
@@ -142,12 +143,15 @@ class WordDecision:
         model = self.model
         if not model.interpreter or not model.model:
             return None  # closed
-        quantized = np.round(stride_features / model.input_scale + model.input_zero_point).astype(
-            model.input_dtype
-        )
-        model.lib.TfLiteTensorCopyFromBuffer(
-            model.input_tensor, quantized.ctypes.data_as(ctypes.c_void_p), quantized.nbytes
-        )
+        scaled, quantized = self._scaled, self._quantized
+        if scaled is None or quantized is None or quantized.dtype != model.input_dtype:
+            scaled = self._scaled = np.empty_like(stride_features)
+            quantized = self._quantized = np.empty(stride_features.shape, model.input_dtype)
+        np.divide(stride_features, model.input_scale, out=scaled)
+        np.add(scaled, model.input_zero_point, out=scaled)
+        np.round(scaled, out=scaled)
+        np.copyto(quantized, scaled, casting="unsafe")
+        model.lib.TfLiteTensorCopyFromBuffer(model.input_tensor, quantized.ctypes.data, quantized.nbytes)
         model.lib.TfLiteInterpreterInvoke(model.interpreter)
         output = self._output
         if output is None or output.dtype != model.output_dtype:
@@ -155,9 +159,7 @@ class WordDecision:
                 model.lib.TfLiteTensorByteSize(model.output_tensor) // np.dtype(model.output_dtype).itemsize
             )
             output = self._output = np.empty(size, model.output_dtype)
-        model.lib.TfLiteTensorCopyToBuffer(
-            model.output_tensor, output.ctypes.data_as(ctypes.c_void_p), output.nbytes
-        )
+        model.lib.TfLiteTensorCopyToBuffer(model.output_tensor, output.ctypes.data, output.nbytes)
         return ((output.astype(np.float32) - model.output_zero_point) * model.output_scale).item()
 
     def reset(self) -> None:
