@@ -241,29 +241,31 @@ def feed_in_real_time(
     chunk_ms: list[float],
     stream_from: int = 0,
     onset: int = 0,
+    one_worker: bool = False,
 ) -> None:
-    """The loop's two threads (voiceloop/engine/partials.py): this one, the loop's, hands each
-    chunk (from `stream_from` on) to the worker as soon as it has been spoken (sample 0 at
+    """The loop's threads (voiceloop/engine/partials.py): this one, the loop's, hands each chunk
+    (from `stream_from` on) to the streaming worker as soon as it has been spoken (sample 0 at
     `clip_from`), never earlier, and at each pause after the onset (SpeechPaused, 100 ms into
-    it) reserves the audio up to it as an offline segment for the worker to decode; the worker
-    takes what has queued, segments first (a transcription may wait on one), then the new
-    audio in one feed. After `stop` (the endpoint) no more chunks are decoded. `partials` gets
-    (time, sample) for each partial: when it came, and the end of the audio its text covers
-    (the audio fed, less the look-ahead)."""
+    it) reserves the audio up to it as an offline segment for the offline worker to decode; the
+    streaming worker takes what has queued and feeds it in one go. After `stop` (the endpoint)
+    no more chunks are decoded. `one_worker`: the loop before, one worker decoding the segments
+    first, then the chunks. `partials` gets (time, sample) for each partial: when it came, and
+    the end of the audio its text covers (the audio fed, less the look-ahead)."""
     size = stream.recognizer.chunk_samples
     lookahead = stream.recognizer.lookahead_samples
-    work: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
+    chunks_in: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    segments_in: queue.SimpleQueue[Any] = chunks_in if one_worker else queue.SimpleQueue()
 
-    def worker() -> None:
+    def stream_worker() -> None:
         while True:
-            batch = [work.get()]
+            batch = [chunks_in.get()]
             while True:
                 try:
-                    batch.append(work.get_nowait())
+                    batch.append(chunks_in.get_nowait())
                 except queue.Empty:
                     break
             for item in batch:
-                if item is not None and item[0] == "pause":
+                if item is not None and item[0] == "pause":  # only with one_worker
                     recognizer.decode(item[1], item[2])
             fresh = [item[1] for item in batch if item is not None and item[0] == "chunk"]
             if fresh and not stop.is_set():
@@ -275,8 +277,15 @@ def feed_in_real_time(
             if None in batch:
                 return
 
-    thread = threading.Thread(target=worker)
-    thread.start()
+    def segment_worker() -> None:
+        while (item := segments_in.get()) is not None:
+            recognizer.decode(item[1], item[2])
+
+    threads = [threading.Thread(target=stream_worker)]
+    if not one_worker:
+        threads.append(threading.Thread(target=segment_worker))
+    for thread in threads:
+        thread.start()
     chunks = [(start + size, "chunk", start) for start in range(stream_from, len(clip), size)]
     cuts = [(begin + int(0.1 * SAMPLE_RATE), "pause", begin) for begin, _ in pauses(clip) if begin > onset]
     for ready, kind, at in sorted(chunks + cuts):
@@ -288,11 +297,14 @@ def feed_in_real_time(
                 continue
             prefix = clip[: at + int(0.05 * SAMPLE_RATE)]
             if (segment := recognizer.reserve(prefix)) is not None:
-                work.put(("pause", segment, prefix))
+                segments_in.put(("pause", segment, prefix))
             continue
-        work.put(("chunk", clip[at : at + size], None))
-    work.put(None)
-    thread.join()
+        chunks_in.put(("chunk", clip[at : at + size], None))
+    chunks_in.put(None)
+    if not one_worker:
+        segments_in.put(None)
+    for thread in threads:
+        thread.join()
 
 
 def partial_gaps(
@@ -387,10 +399,10 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
             stream, stop, partials = first_pass.start(), threading.Event(), []
             # Fresh (nothing reserved yet), with the loop's rule for the stop window's silence.
             two_pass = PrefixDecodingRecognizer(offline, silent_tail_s=args.stop_ms / 1000)
-            clip_from = time.perf_counter()
+            clip_from, one = time.perf_counter(), args.one_worker
             worker = threading.Thread(
                 target=feed_in_real_time,
-                args=(stream, two_pass, clip, clip_from, stop, partials, chunk_ms, stream_from, onset),
+                args=(stream, two_pass, clip, clip_from, stop, partials, chunk_ms, stream_from, onset, one),
             )
             worker.start()
             time.sleep(len(clip) / SAMPLE_RATE)  # the user speaks, then the stop window passes
@@ -419,6 +431,7 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
             "streaming_runtime": args.streaming_runtime,
             "chunk_ms": args.chunk_ms,
             "streaming_preroll_ms": args.streaming_preroll_ms,
+            "workers": 1 if args.one_worker else 2,
             "load_avg": round(max(loads), 1),
         }
         rows.append(row)
@@ -438,6 +451,11 @@ def parser_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streaming-threads", type=int, default=1, help="asr.streaming_ncpu")
     parser.add_argument("--stop-ms", type=int, default=200, help="--two-pass: vad.stop_ms")
     parser.add_argument("--chunk-ms", type=int, default=600, help="asr.streaming_chunk_ms: 600 or 480")
+    parser.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="--two-pass: the loop before, one worker decoding pause segments before the next chunk",
+    )
     parser.add_argument("--preroll-ms", type=int, default=300, help="vad.preroll_ms")
     parser.add_argument(
         "--streaming-preroll-ms",

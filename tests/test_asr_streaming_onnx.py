@@ -213,3 +213,81 @@ async def test_the_stream_starts_one_vad_chunk_before_the_onset_not_at_the_pre_r
     whole = streamer.start()  # what the stream would read had it begun with the whole pre-roll
     whole.feed(audio[16 * 512 - preroll : 16 * 512 - preroll + samples])
     assert whole.text != expected.text
+
+
+async def test_a_pause_segment_being_decoded_offline_does_not_hold_back_the_next_partial(
+    streamer, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+):
+    """The offline pass decodes each pause's segment (its length x the RTF plus ~115 ms on the
+    real model); on the streaming worker that held the next partial back by as much. Here the
+    segment's decode is held open until the partial after the pause has been shown."""
+    import asyncio
+    import threading
+    import time
+
+    import numpy as np
+
+    from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
+    from voiceloop.asr.segments import PrefixDecodingRecognizer
+    from voiceloop.engine.events import SpeechPaused
+    from voiceloop.engine.partials import PartialTranscriber
+    from voiceloop.session.log import SessionLog
+    from voiceloop.testing.tiny_funasr_onnx import build_and_export as build_offline
+    from voiceloop.vad.endpointer import EndpointConfig, Endpointer
+
+    class Clock:
+        def now(self) -> float:
+            return time.monotonic()
+
+    offline = ParaformerOnnxRecognizer(
+        str(build_offline(tmp_path_factory.getbasetemp() / "tiny-funasr-onnx").paraformer), threads=1
+    )
+    segment_may_finish, segment_started = threading.Event(), threading.Event()
+    decode = offline.recognize_raw
+
+    def held_decode(audio, hotwords=None):
+        segment_started.set()
+        segment_may_finish.wait(timeout=30)
+        return decode(audio, hotwords)
+
+    offline.recognize_raw = held_decode  # type: ignore[method-assign]
+    endpointer = Endpointer(EndpointConfig(preroll_ms=300, stop_ms=2000, speculate_ms=100))
+    shown: list = []
+    partials = PartialTranscriber(
+        streamer,
+        endpointer,
+        Clock(),
+        SessionLog(tmp_path, record_wav=False),
+        shown.append,
+        print,
+        primer=PrefixDecodingRecognizer(offline),
+    )
+    speech = render("set a timer for", "en-us")
+    rest = render("five minutes from now please", "en-us")
+    chunk = 512
+    quiet = np.zeros(chunk * 16, np.float32)
+    gap = np.zeros(chunk * 12, np.float32)  # ~380 ms: a pause, not the endpoint
+    audio = np.concatenate([quiet, speech, gap, rest, quiet])
+    voiced = np.concatenate([quiet, np.ones(len(speech)), gap, np.ones(len(rest)), quiet])
+    # The stream begins STREAMING_PREROLL_MS before the onset: a partial whose audio reaches
+    # past this many seconds has heard the words after the pause.
+    after_pause_s = (len(speech) + len(gap)) / 16000 + 0.1
+    paused = False
+    for index in range(len(audio) // chunk):
+        piece = audio[index * chunk : (index + 1) * chunk]
+        probability = 0.9 if voiced[index * chunk : (index + 1) * chunk].mean() > 0.5 else 0.0
+        for event in endpointer.feed(piece, probability, index * chunk / 16000):
+            partials.observe(event)
+            paused = paused or isinstance(event, SpeechPaused)
+        await asyncio.sleep(0)  # let the workers' results reach the loop
+    for _ in range(200):
+        if any(partial.audio_s > after_pause_s for partial in shown):
+            break
+        await asyncio.sleep(0.05)
+    heard_after_pause = [partial.audio_s for partial in shown if partial.audio_s > after_pause_s]
+    segment_was_held = segment_started.is_set() and not segment_may_finish.is_set()
+    segment_may_finish.set()
+    partials.close()
+
+    assert paused and segment_was_held
+    assert heard_after_pause  # partials went on after the pause, its segment still undecoded

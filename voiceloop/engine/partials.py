@@ -5,10 +5,14 @@ time the utterance has grown by a chunk (600 ms) it hands the new audio to a wor
 which feeds the streaming model (`voiceloop.asr.paraformer_streaming`) and posts back what it
 has heard so far as a `PartialTranscript`. The loop thread only copies new samples and puts
 them on a queue: a frame never waits on the model. When the recogniser decodes at pauses
-(`voiceloop.asr.segments`), each pause also reserves the audio up to it and the worker decodes
-that segment with the offline model, so the endpoint leaves only the last piece to decode. At SpeechEnded the utterance is closed:
-the worker skips its remaining chunks (the offline recogniser needs the CPU for the final,
-accurate text), and a partial that comes back late is dropped rather than shown over it.
+(`voiceloop.asr.segments`), each pause also reserves the audio up to it and a second worker
+decodes that segment with the offline model, so the endpoint leaves only the last piece to
+decode. Two workers, not one: a segment takes its length times the offline RTF plus ~115 ms,
+and a streaming worker that decoded it first held the next partial back by as much (gaps of
+0.77-1.2 s after a pause); side by side they share the cores, and the partial is only slowed.
+At SpeechEnded the utterance is closed: the streaming worker skips its remaining chunks (the
+offline recogniser needs the CPU for the final, accurate text), and a partial that comes back
+late is dropped rather than shown over it.
 
 The streaming model gets only the last `STREAMING_PREROLL_MS` of the VAD's pre-roll (the
 offline pass gets all of it). A chunk's text covers the audio up to its look-ahead (half a
@@ -73,9 +77,11 @@ class PartialTranscriber:
         self._utterance = 0  # the session's utterance count; the live one, while `_live`
         self._live = False
         self._sent = 0  # samples of the live utterance already handed to the worker
-        # (utterance, audio, segment): new audio to stream, or (with a segment) a prefix to decode.
-        self._work: queue.SimpleQueue[tuple[int, np.ndarray, Any] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._stream_work: queue.SimpleQueue[tuple[int, np.ndarray] | None] = queue.SimpleQueue()
+        # (prefix audio, its reserved segment): what the offline worker decodes at each pause.
+        self._segment_work: queue.SimpleQueue[tuple[np.ndarray, Any] | None] = queue.SimpleQueue()
+        self._stream_thread: threading.Thread | None = None
+        self._segment_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
 
@@ -98,7 +104,9 @@ class PartialTranscriber:
         if len(audio) < self._streamer.chunk_samples:
             return
         self._sent += len(audio)
-        self._put((self._utterance, audio, None))
+        if self._stream_thread is None:
+            self._stream_thread = self._start(self._run_stream, "voiceloop-partials")
+        self._stream_work.put((self._utterance, audio))
 
     def _reserve_segment(self, pause: SpeechPaused) -> None:
         """The utterance up to this pause (plus a little of its silence) as an offline segment."""
@@ -107,35 +115,38 @@ class PartialTranscriber:
         prefix = pause.audio[:cut]
         segment = self._primer.reserve(prefix)
         if segment is not None:
-            self._put((self._utterance, prefix, segment))
+            if self._segment_thread is None:
+                self._segment_thread = self._start(self._run_segments, "voiceloop-2pass")
+            self._segment_work.put((prefix, segment))
 
-    def _put(self, item: tuple[int, np.ndarray, Any]) -> None:
-        if self._thread is None:
+    def _start(self, target: Callable[[], None], name: str) -> threading.Thread:
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._thread = threading.Thread(target=self._run, name="voiceloop-partials", daemon=True)
-            self._thread.start()
-        self._work.put(item)
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
 
-    def _run(self) -> None:
-        """The worker: one stream (and cache) per utterance, chunks in order. Whatever queued up
-        while it worked is taken at once, offline segments first (a transcription may be waiting
-        on one), then the streaming audio in one feed: when the CPU is short, partials come less
-        often rather than late, and never hold up the final text."""
+    def _run_segments(self) -> None:
+        """The offline worker: each reserved segment in order (a transcription may wait on it)."""
+        while (item := self._segment_work.get()) is not None:
+            prefix, segment = item
+            self._primer.decode(segment, prefix)
+
+    def _run_stream(self) -> None:
+        """The streaming worker: one stream (and cache) per utterance, chunks in order. Whatever
+        queued up while it worked is fed at once: when the CPU is short, partials come less
+        often rather than late."""
         stream, current, stopping = None, 0, False
         while not stopping:
-            batch = [self._work.get()]
+            batch = [self._stream_work.get()]
             while True:
                 try:
-                    batch.append(self._work.get_nowait())
+                    batch.append(self._stream_work.get_nowait())
                 except queue.Empty:
                     break
             stopping = None in batch
-            items = [item for item in batch if item is not None]
-            for _, audio, segment in items:
-                if segment is not None:
-                    self._primer.decode(segment, audio)
             utterance = self._utterance
-            fresh = [audio for u, audio, segment in items if segment is None and u == utterance]
+            fresh = [item[1] for item in batch if item is not None and item[0] == utterance]
             if not fresh or stopping or self._failed or not self._live:
                 continue  # an utterance that has ended gets its text from the offline pass
             started = time.perf_counter()
@@ -172,15 +183,18 @@ class PartialTranscriber:
         self._on_error(message)
 
     def close(self) -> None:
-        """Stops the worker after the chunk in hand (it is a daemon: exit never waits on it)."""
+        """Stops the workers after the piece in hand (daemons: exit never waits on them)."""
         self._live = False
-        if self._thread is not None:
-            self._work.put(None)
-            self._thread.join(timeout=0.5)  # the chunk in hand: at most a fraction of a second
+        if self._stream_thread is not None:
+            self._stream_work.put(None)
+            self._stream_thread.join(timeout=0.5)  # the chunk in hand: a fraction of a second
+        if self._segment_thread is not None:
+            self._segment_work.put(None)
+            self._segment_thread.join(timeout=0.5)
             while True:  # segments nobody will decode now: whoever waits on one gets an error
                 try:
-                    item = self._work.get_nowait()
+                    item = self._segment_work.get_nowait()
                 except queue.Empty:
                     break
-                if item is not None and item[2] is not None:
-                    item[2].result.set_exception(RuntimeError("the session ended"))
+                if item is not None:
+                    item[1].result.set_exception(RuntimeError("the session ended"))
