@@ -61,19 +61,23 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def large_seaco(workdir: Path) -> Path:
-    """The real-size SeACo-Paraformer with a CJK vocabulary (funasr-onnx needs one), exported."""
+def large_seaco(workdir: Path, seaco: bool = True, stock_cif: bool = False) -> Path:
+    """The real-size SeACo-Paraformer (`paraformer-zh`, the default; with `seaco=False` the plain
+    Paraformer-large, `paraformer`) with a CJK vocabulary (funasr-onnx needs one), exported
+    (`stock_cif`: with FunASR's looped CIF, as before voiceloop.asr.onnx_cif)."""
     from voiceloop.asr.funasr_model import import_automodel
     from voiceloop.asr.onnx_export import export
     from voiceloop.testing.tiny_funasr import LARGE, build_paraformer
     from voiceloop.testing.tiny_funasr_onnx import cjk_vocabulary
 
-    target = workdir / "seaco-large-cjk"
+    target = workdir / (
+        ("seaco-large-cjk" if seaco else "paraformer-large-cjk") + ("-stock-cif" if stock_cif else "")
+    )
     if not (target / "model_quant.onnx").is_file():
         import_automodel()
-        build_paraformer(target, seaco=True, shape=LARGE, tokens=cjk_vocabulary(LARGE["vocab"]))
+        build_paraformer(target, seaco=seaco, shape=LARGE, tokens=cjk_vocabulary(LARGE["vocab"]))
         started = time.perf_counter()
-        export(str(target), quantize=True, ncpu=2)
+        export(str(target), quantize=True, ncpu=2, loop_free=not stock_cif)
         print(f"exported {target} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return target
 
@@ -118,7 +122,7 @@ def bench_onnx(args: argparse.Namespace) -> dict[str, Any]:
     from voiceloop.asr.paraformer import ParaformerRecognizer
     from voiceloop.asr.paraformer_onnx import ParaformerOnnxRecognizer
 
-    directory = str(large_seaco(args.workdir))
+    directory = str(large_seaco(args.workdir, seaco=args.model == "seaco", stock_cif=args.stock_cif))
     clips = {d: speech_clip(d, seed=int(d)) for d in args.durations}
     rows: list[dict[str, Any]] = []
     builders = {
@@ -146,7 +150,7 @@ def bench_onnx(args: argparse.Namespace) -> dict[str, Any]:
                 # tokens than real speech (~4-5 characters a second) would give it.
                 tokens = len(result.timestamps) or len(result.text.replace(" ", ""))
                 rows.append(
-                    {"runtime": runtime, "duration_s": duration, "median_s": round(median, 3),
+                    {"runtime": runtime, "model": args.model, "stock_cif": args.stock_cif, "duration_s": duration, "median_s": round(median, 3),
                      "rtf": round(median / duration, 4), "cpu_rtf": round(cpu_median / duration, 4),
                      "load_s": round(load_s, 2), "tokens": tokens, "load_avg": round(max(loads), 1)}
                 )  # fmt: skip
@@ -441,6 +445,15 @@ def bench_two_pass(args: argparse.Namespace) -> dict[str, Any]:
 
 def parser_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--model",
+        choices=("seaco", "paraformer"),
+        default="seaco",
+        help="--onnx: SeACo-Paraformer-large (paraformer-zh, hotwords, timestamps) or Paraformer-large",
+    )
+    parser.add_argument(
+        "--stock-cif", action="store_true", help="--onnx: FunASR's looped CIF export (voiceloop.asr.onnx_cif)"
+    )
     parser.add_argument("--durations", default="5,10", help="--onnx: clip lengths in seconds")
     parser.add_argument("--utterances", default="2,5,10,20", help="--two-pass: utterance lengths")
     parser.add_argument("--repeat", type=int, default=3)

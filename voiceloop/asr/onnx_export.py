@@ -11,7 +11,8 @@ The export itself is FunASR's own (`AutoModel.export(type="onnx", quantize=...)`
 defaults to the dynamo exporter, which cannot trace the CIF predictor's data-dependent branch
 (funasr/models/paraformer/cif_predictor.py); FunASR calls `torch.onnx.export` without saying
 which exporter, so the call is made with `dynamo=False` (the TorchScript-based exporter that
-FunASR's export code was written for) for the duration of the export.
+FunASR's export code was written for) for the duration of the export. SeACo-Paraformer's CIF
+predictor is exported without its frame-by-frame loops (`voiceloop.asr.onnx_cif`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from voiceloop.asr import models
 from voiceloop.asr.base import AsrError
 from voiceloop.asr.funasr_model import default_ncpu, load_model
+from voiceloop.asr.onnx_cif import loop_free_cif
 
 # FunASR model classes whose ONNX export adds a hotword embedder (model_eb.onnx).
 CONTEXTUAL_CLASSES = frozenset({"SeacoParaformer", "ContextualParaformer"})
@@ -113,13 +115,15 @@ def _quiet_export() -> Iterator[None]:
         root.setLevel(level)
 
 
-def export(name: str, quantize: bool, ncpu: int | None = None) -> list[Path]:
+def export(name: str, quantize: bool, ncpu: int | None = None, loop_free: bool = True) -> list[Path]:
     """Exports model `name` (an id in the cache or a directory) next to its weights; returns
-    the ONNX files a run with this `quantize` setting will load."""
+    the ONNX files a run with this `quantize` setting will load. `loop_free=False` keeps
+    FunASR's looped CIF (what its export writes by itself; to compare against)."""
     directory = models.resolve(name)
     with _quiet_export():
         loaded = load_model(directory, None, None, "cpu", ncpu or default_ncpu())
-    with _EXPORT_LOCK, loaded.lock, legacy_onnx_exporter(), _quiet_export():
+    cif = loop_free_cif() if loop_free else contextlib.nullcontext()
+    with _EXPORT_LOCK, loaded.lock, legacy_onnx_exporter(), cif, _quiet_export():
         try:
             loaded.automodel.export(type="onnx", quantize=quantize, device="cpu")
         except Exception as exc:
