@@ -106,7 +106,9 @@ def normalise_waveform(audio: np.ndarray) -> np.ndarray:
 
 
 class _Buffers:
-    """One thread's working arrays for an 8 s window (~7 MB), kept between calls.
+    """The working arrays for an 8 s window (~7 MB), kept between calls: one set for the process,
+    taken under a lock (the detector runs on whichever of asyncio's worker threads is free, so
+    a set per thread could hold six).
 
     Fresh multi-megabyte temporaries cost more than the arithmetic on them here: glibc hands
     them back to the kernel and takes them again, and each page is faulted in anew (measured:
@@ -123,14 +125,15 @@ class _Buffers:
         self.mel = np.empty((frames, N_MELS), np.float64)
 
 
-_local = threading.local()
+_buffers_lock = threading.Lock()
+_shared_buffers: list[_Buffers] = []
 
 
 def _buffers(frames: int) -> _Buffers:
-    buffers: _Buffers | None = getattr(_local, "buffers", None)
-    if buffers is None or buffers.frames < frames:
-        buffers = _local.buffers = _Buffers(max(frames, N_FRAMES))
-    return buffers
+    """The shared set, grown if `frames` needs more; call it holding `_buffers_lock`."""
+    if not _shared_buffers or _shared_buffers[0].frames < frames:
+        _shared_buffers[:] = [_Buffers(max(frames, N_FRAMES))]
+    return _shared_buffers[0]
 
 
 def reflect_padded(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -157,26 +160,27 @@ def log_mel(waveform: np.ndarray, constant_lead: int = 0) -> np.ndarray:
     turn then costs a quarter of the work of a full 8 s window, with the same numbers."""
     x = np.asarray(waveform).reshape(-1)
     count = x.size // HOP  # frames kept: 1 + size // HOP, less the last
-    buffers = _buffers(count)
-    padded = reflect_padded(x, buffers.padded)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:count]
-    # Frame i spans x[i*HOP - 200 : i*HOP + 200]; reflected, its front half stays in the lead.
-    same = (constant_lead - N_FFT // 2) // HOP + 1 if constant_lead > N_FFT // 2 else 0
-    first = min(max(same - 1, 0), max(count - 1, 0))  # one frame of the lead stands for all
-    distinct = count - first
-    windowed = np.multiply(frames[first:], _hann(), out=buffers.windowed[:distinct])
-    spectrum = np.fft.rfft(windowed, axis=-1, out=buffers.spectrum[:distinct])
-    power = np.square(spectrum.real, out=buffers.power[:distinct])
-    # The windowed frames are spent: their memory holds the imaginary parts' squares.
-    imaginary = buffers.windowed.reshape(-1)[: power.size].reshape(power.shape)
-    power += np.square(spectrum.imag, out=imaginary)  # [distinct, 201]
-    mel = _to_mel(power, out=buffers.mel[:distinct])  # [distinct, 80]
-    log_spec = np.log10(np.maximum(mel, _MEL_FLOOR, out=mel), out=mel)
-    np.maximum(log_spec, log_spec.max(initial=-np.inf) - _DYNAMIC_RANGE_LOG10, out=log_spec)
-    log_spec += 4.0
-    log_spec /= 4.0
-    scaled = np.empty((N_MELS, count), np.float32)
-    scaled[:, first:] = log_spec.T
+    with _buffers_lock:
+        buffers = _buffers(count)
+        padded = reflect_padded(x, buffers.padded)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:count]
+        # Frame i spans x[i*HOP - 200 : i*HOP + 200]; reflected, its front half stays in the lead.
+        same = (constant_lead - N_FFT // 2) // HOP + 1 if constant_lead > N_FFT // 2 else 0
+        first = min(max(same - 1, 0), max(count - 1, 0))  # one frame of the lead stands for all
+        distinct = count - first
+        windowed = np.multiply(frames[first:], _hann(), out=buffers.windowed[:distinct])
+        spectrum = np.fft.rfft(windowed, axis=-1, out=buffers.spectrum[:distinct])
+        power = np.square(spectrum.real, out=buffers.power[:distinct])
+        # The windowed frames are spent: their memory holds the imaginary parts' squares.
+        imaginary = buffers.windowed.reshape(-1)[: power.size].reshape(power.shape)
+        power += np.square(spectrum.imag, out=imaginary)  # [distinct, 201]
+        mel = _to_mel(power, out=buffers.mel[:distinct])  # [distinct, 80]
+        log_spec = np.log10(np.maximum(mel, _MEL_FLOOR, out=mel), out=mel)
+        np.maximum(log_spec, log_spec.max(initial=-np.inf) - _DYNAMIC_RANGE_LOG10, out=log_spec)
+        log_spec += 4.0
+        log_spec /= 4.0
+        scaled = np.empty((N_MELS, count), np.float32)
+        scaled[:, first:] = log_spec.T  # read out before the lock lets another call in
     scaled[:, :first] = scaled[:, first : first + 1]
     return scaled
 
