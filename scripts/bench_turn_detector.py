@@ -65,31 +65,43 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def bench(threads: int, spinning: bool, calls: int, clips: list[np.ndarray]) -> dict[str, Any]:
-    started = time.perf_counter()
-    detector = create(SmartTurnOptions(threads=threads, spinning=spinning))
-    load_ms = (time.perf_counter() - started) * 1000
-    detector.warm_up()
-    total, cpu, features = [], [], []
+def bench(configs: list[tuple[int, bool]], calls: int, clips: list[np.ndarray]) -> list[dict[str, Any]]:
+    """One detector per (threads, spinning), called in turn call by call, so that a burst of
+    load on the shared host lands on all of them alike."""
+    detectors, loads = [], []
+    for threads, spinning in configs:
+        started = time.perf_counter()
+        detector = create(SmartTurnOptions(threads=threads, spinning=spinning))
+        loads.append((time.perf_counter() - started) * 1000)
+        detector.warm_up()
+        detectors.append(detector)
+    total: list[list[float]] = [[] for _ in configs]
+    cpu: list[list[float]] = [[] for _ in configs]
+    features: list[float] = []
     for k in range(calls):
         audio = clips[k % len(clips)]
-        cpu_started = time.process_time()
-        total.append(detector.predict(audio).elapsed_ms)
-        cpu.append((time.process_time() - cpu_started) * 1000)
+        for row, detector in enumerate(detectors):
+            cpu_started = time.process_time()
+            total[row].append(detector.predict(audio).elapsed_ms)
+            cpu[row].append((time.process_time() - cpu_started) * 1000)
         t0 = time.perf_counter()
         smart_turn_features(audio)
         features.append((time.perf_counter() - t0) * 1000)
-    detector.close()
-    return {
-        "threads": threads,
-        "spinning": spinning,
-        "calls": calls,
-        "median_ms": percentile(total, 50),
-        "p90_ms": percentile(total, 90),
-        "cpu_median_ms": percentile(cpu, 50),
-        "features_median_ms": percentile(features, 50),
-        "load_ms": load_ms,
-    }
+    for detector in detectors:
+        detector.close()
+    return [
+        {
+            "threads": threads,
+            "spinning": spinning,
+            "calls": calls,
+            "median_ms": percentile(total[row], 50),
+            "p90_ms": percentile(total[row], 90),
+            "cpu_median_ms": percentile(cpu[row], 50),
+            "features_median_ms": percentile(features, 50),
+            "load_ms": loads[row],
+        }
+        for row, (threads, spinning) in enumerate(configs)
+    ]
 
 
 def main() -> None:
@@ -114,7 +126,8 @@ def main() -> None:
     spinning = {"off": [False], "on": [True], "both": [False, True]}[args.spinning]
     with busy_processes(args.busy):
         load_before = os.getloadavg()[0]
-        rows = [bench(t, spin, args.calls, clips) for t in args.threads for spin in spinning]
+        configs = [(t, spin) for t in args.threads for spin in spinning]
+        rows = bench(configs, args.calls, clips)
         load_after = os.getloadavg()[0]
 
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,14 @@ import pytest
 from voiceloop.testing.clips import spoken_clip
 from voiceloop.turn import TurnDetector, TurnError, TurnModelMissing, TurnVerdict, models
 from voiceloop.turn.features import (
+    N_FFT,
     SAMPLE_RATE,
     WINDOW_SAMPLES,
     last_window,
     log_mel,
     mel_filters,
     normalise_waveform,
+    reflect_padded,
     smart_turn_features,
 )
 from voiceloop.turn.smart_turn import SmartTurnDetector, SmartTurnOptions, create
@@ -105,6 +108,32 @@ def test_the_padding_of_a_short_turn_is_transformed_once_with_the_same_features(
     audio = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.1
     every_frame = log_mel(normalise_waveform(last_window(audio)))[None]
     np.testing.assert_array_equal(smart_turn_features(audio), every_frame)
+
+
+def test_reused_buffers_carry_nothing_from_one_call_to_the_next() -> None:
+    """Features are computed in arrays kept between calls and shared by threads: a call after a
+    longer or shorter turn, or among calls from several threads at once, gives the same numbers
+    as the first."""
+    rng = np.random.default_rng(7)
+    turns = [
+        rng.standard_normal(samples).astype(np.float32) * 0.1
+        for samples in (WINDOW_SAMPLES + 5_000, 3_000, 40_000, 1, WINDOW_SAMPLES)
+    ]
+    first = [smart_turn_features(audio) for audio in turns]
+    again = [smart_turn_features(audio) for audio in reversed(turns)][::-1]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        in_threads = list(pool.map(smart_turn_features, turns * 4))
+    for before, after in zip(first, again, strict=True):
+        np.testing.assert_array_equal(after, before)
+    for index, threaded in enumerate(in_threads):
+        np.testing.assert_array_equal(threaded, first[index % len(turns)])
+
+
+@pytest.mark.parametrize("samples", [1, 160, 199, 200, 201, 202, 401, 1_000])
+def test_reflect_padding_in_place_is_numpys(samples: int) -> None:
+    audio = np.random.default_rng(samples).standard_normal(samples)
+    out = np.empty(samples + 2 * (N_FFT // 2) + 10)
+    np.testing.assert_array_equal(reflect_padded(audio, out), np.pad(audio, N_FFT // 2, mode="reflect"))
 
 
 def test_mel_filterbank_is_whispers(whisper_extractor) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ checked against transformers in tests/test_turn_smart_turn.py.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import numpy as np
@@ -64,12 +65,12 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _to_mel(power: np.ndarray) -> np.ndarray:
+def _to_mel(power: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """[frames, 201] power spectrum → [frames, 80] mel energies, on one BLAS thread: a product
     this small gains nothing from two, and on a loaded 2-core host OpenBLAS's second thread
     waited for a core: 20 ms a call instead of 1.7 (8 ms of CPU instead of 1.7)."""
     with _blas().limit(limits=1, user_api="blas"):
-        mel: np.ndarray = power @ mel_filters()
+        mel: np.ndarray = np.matmul(power, mel_filters(), out=out)
     return mel
 
 
@@ -104,28 +105,83 @@ def normalise_waveform(audio: np.ndarray) -> np.ndarray:
     return normalised
 
 
+class _Buffers:
+    """The working arrays for an 8 s window (~7 MB), kept between calls: one set for the process,
+    taken under a lock (the detector runs on whichever of asyncio's worker threads is free, so
+    a set per thread could hold six).
+
+    Fresh multi-megabyte temporaries cost more than the arithmetic on them here: glibc hands
+    them back to the kernel and takes them again, and each page is faulted in anew (measured:
+    rfft of 800 frames 1.5 ms into a reused array, 6.5 ms when its input was just allocated,
+    ~1,200 page faults a call). The same operations write into these instead, in the same
+    order, so every number is the same."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self.padded = np.empty(frames * HOP + N_FFT, np.float64)
+        self.windowed = np.empty((frames, N_FFT), np.float64)
+        self.spectrum = np.empty((frames, N_FFT // 2 + 1), np.complex128)
+        self.power = np.empty((frames, N_FFT // 2 + 1), np.float64)
+        self.mel = np.empty((frames, N_MELS), np.float64)
+
+
+_buffers_lock = threading.Lock()
+_shared_buffers: list[_Buffers] = []
+
+
+def _buffers(frames: int) -> _Buffers:
+    """The shared set, grown if `frames` needs more; call it holding `_buffers_lock`."""
+    if not _shared_buffers or _shared_buffers[0].frames < frames:
+        _shared_buffers[:] = [_Buffers(max(frames, N_FRAMES))]
+    return _shared_buffers[0]
+
+
+def reflect_padded(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """np.pad(x, 200, mode="reflect") written into `out`, as float64."""
+    pad = N_FFT // 2
+    if x.size <= pad:  # the mirror would need more than one reflection: numpy's own loop
+        return np.pad(np.asarray(x, np.float64), pad, mode="reflect")
+    padded = out[: x.size + 2 * pad]
+    padded[pad:-pad] = x
+    padded[:pad] = padded[2 * pad : pad : -1]
+    padded[-pad:] = padded[-pad - 2 : -2 * pad - 2 : -1]
+    return padded
+
+
 def log_mel(waveform: np.ndarray, constant_lead: int = 0) -> np.ndarray:
     """[80, len/160] Whisper log-mel of a 16 kHz waveform: centred STFT (reflect padding),
     power spectrum, mel, log10 floored at 1e-10 and at 8 (80 dB) below the peak, scaled by
-    (x + 4) / 4. The last frame (past the end of the audio) is dropped, as Whisper does.
+    (x + 4) / 4. The last frame (past the end of the audio) is dropped, as Whisper does: it is
+    never transformed.
 
     `constant_lead`: how many samples at the front are one value (the padding of a short turn,
-    after normalising): every frame inside them has the same spectrum, computed once. A 2 s turn
-    then costs a quarter of the transforms of a full 8 s window, with the same numbers."""
-    x = np.asarray(waveform, dtype=np.float64)
-    padded = np.pad(x, N_FFT // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
-    # Frame i spans x[i*HOP - 200 : i*HOP + 200]; reflected, its front half stays in the lead.
-    same = (constant_lead - N_FFT // 2) // HOP + 1 if constant_lead > N_FFT // 2 else 0
-    first = max(same - 1, 0)  # one frame of the lead, transformed, stands for all of them
-    spectrum = np.fft.rfft(frames[first:] * _hann(), axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2  # [frames - first, 201]
-    if first:
-        power = np.concatenate([np.broadcast_to(power[:1], (first, power.shape[1])), power])
-    mel = _to_mel(power).T  # [80, frames]
-    log_spec = np.log10(np.maximum(mel, _MEL_FLOOR))[:, :-1]
-    log_spec = np.maximum(log_spec, log_spec.max() - _DYNAMIC_RANGE_LOG10)
-    scaled: np.ndarray = ((log_spec + 4.0) / 4.0).astype(np.float32)
+    after normalising): every frame inside them has the same spectrum, so one of them goes
+    through the transform, the mel product and the log, and is copied into the others. A 2 s
+    turn then costs a quarter of the work of a full 8 s window, with the same numbers."""
+    x = np.asarray(waveform).reshape(-1)
+    count = x.size // HOP  # frames kept: 1 + size // HOP, less the last
+    with _buffers_lock:
+        buffers = _buffers(count)
+        padded = reflect_padded(x, buffers.padded)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:count]
+        # Frame i spans x[i*HOP - 200 : i*HOP + 200]; reflected, its front half stays in the lead.
+        same = (constant_lead - N_FFT // 2) // HOP + 1 if constant_lead > N_FFT // 2 else 0
+        first = min(max(same - 1, 0), max(count - 1, 0))  # one frame of the lead stands for all
+        distinct = count - first
+        windowed = np.multiply(frames[first:], _hann(), out=buffers.windowed[:distinct])
+        spectrum = np.fft.rfft(windowed, axis=-1, out=buffers.spectrum[:distinct])
+        power = np.square(spectrum.real, out=buffers.power[:distinct])
+        # The windowed frames are spent: their memory holds the imaginary parts' squares.
+        imaginary = buffers.windowed.reshape(-1)[: power.size].reshape(power.shape)
+        power += np.square(spectrum.imag, out=imaginary)  # [distinct, 201]
+        mel = _to_mel(power, out=buffers.mel[:distinct])  # [distinct, 80]
+        log_spec = np.log10(np.maximum(mel, _MEL_FLOOR, out=mel), out=mel)
+        np.maximum(log_spec, log_spec.max(initial=-np.inf) - _DYNAMIC_RANGE_LOG10, out=log_spec)
+        log_spec += 4.0
+        log_spec /= 4.0
+        scaled = np.empty((N_MELS, count), np.float32)
+        scaled[:, first:] = log_spec.T  # read out before the lock lets another call in
+    scaled[:, :first] = scaled[:, first : first + 1]
     return scaled
 
 
