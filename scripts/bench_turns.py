@@ -99,7 +99,13 @@ def corpus_phrases(script: UserScript) -> list[str]:
 
 
 def settings_for(
-    stack: str, detector: str | None, script: UserScript, out_dir: Path, speed: float, llm: dict[str, str]
+    stack: str,
+    detector: str | None,
+    script: UserScript,
+    out_dir: Path,
+    speed: float,
+    llm: dict[str, str],
+    exact_int8: bool = False,
 ) -> Settings:
     overrides: dict[str, Any] = {
         "log": {"dir": str(out_dir), "record_wav": False},
@@ -110,21 +116,30 @@ def settings_for(
         overrides["vad"] = {"stop_ms": STOP_WINDOW_MS}
     if detector is not None:
         overrides["turn"] = {"name": detector}
+        if exact_int8 and detector == "smart-turn":
+            overrides["turn"]["smart-turn"] = {"exact_int8": True}
     if any(turn.wake for turn in script.turns):
         overrides["loop"] = {"wake": "okay_nabu", "attention_s": KIOSK_ATTENTION_S}
     phrases = corpus_phrases(script) if stack == "idealised" else []
     return load_settings("offline", replacing={"asr": {"pocketsphinx": {"phrases": phrases}}}, **overrides)
 
 
-async def one_run(stack: str, detector: str | None, script: UserScript, out_dir: Path, speed: float) -> dict:
+async def one_run(
+    stack: str,
+    detector: str | None,
+    script: UserScript,
+    out_dir: Path,
+    speed: float,
+    exact_int8: bool = False,
+) -> dict:
     if stack == "offline":
-        settings = settings_for(stack, detector, script, out_dir, speed, {})
+        settings = settings_for(stack, detector, script, out_dir, speed, {}, exact_int8)
         result = await run_demo(
             settings, script, say=lambda _: None, llm=build_adapter(settings, "llm", "echo")
         )
     else:
         with idealised_llm() as llm:
-            settings = settings_for(stack, detector, script, out_dir, speed, llm)
+            settings = settings_for(stack, detector, script, out_dir, speed, llm, exact_int8)
             result = await run_demo(settings, script, say=lambda _: None, **idealised_stages(settings))
     log = read_session(result.session_dir / "session.jsonl")
     figures = analyse(log, preroll_s=settings.vad.preroll_ms / 1000).summary()
@@ -197,6 +212,11 @@ async def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     parser.add_argument("--kiosk", action="store_true", help="the wake word before lines, passers-by")
+    parser.add_argument(
+        "--exact-int8",
+        action="store_true",
+        help="smart-turn with onnxruntime's exact int8 kernel ([turn.smart-turn] exact_int8)",
+    )
     args = parser.parse_args()
 
     script = sample_lines(load_script(args.corpus), args.lines, args.seed)
@@ -230,7 +250,9 @@ async def main() -> int:
                 label = detector or "none"
                 if not args.json:
                     print(f"{stack} / detector {label}: {len(script.turns)} lines ...", file=sys.stderr)
-                figures = await one_run(stack, detector, script, root / f"{stack}-{label}", args.speed)
+                figures = await one_run(
+                    stack, detector, script, root / f"{stack}-{label}", args.speed, args.exact_int8
+                )
                 report["runs"].setdefault(stack, {})[label] = figures
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

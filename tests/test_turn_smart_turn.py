@@ -200,6 +200,21 @@ def test_the_threshold_decides(model_file: Path) -> None:
     assert verdict.probability > 0.8 and not verdict.complete
 
 
+def test_the_exact_int8_kernel_is_asked_of_onnxruntime_and_judges_the_clear_cases(model_file: Path) -> None:
+    """`exact_int8`: onnxruntime's u8u8 kernel instead of u8s8, which can saturate on x86
+    without VNNI (this machine); the clear cases stay clear either way."""
+    exact = create({"exact_int8": True})
+    try:
+        config = exact._session.get_session_options().get_session_config_entry("session.x64quantprecision")
+        finished = exact.predict(clip("turn off the kitchen lights."))
+        hesitant = exact.predict(clip("I can't seem to, um"))
+    finally:
+        exact.close()
+    assert config == "1"
+    assert finished.complete and finished.probability > 0.8, finished
+    assert not hesitant.complete and hesitant.probability < 0.2, hesitant
+
+
 def test_it_is_a_turn_detector_and_closes(model_file: Path) -> None:
     turn = create()
     assert isinstance(turn, TurnDetector) and turn.name == "smart-turn"

@@ -37,3 +37,8 @@ class SmartTurnOptions(AdapterOptions):
         le=MODEL_WINDOW_S,
         description="how much of the turn's end is heard (the model sees 8 s)",
     )
+    exact_int8: bool = Field(
+        default=False,
+        description="onnxruntime's exact u8u8 int8 kernel (`session.x64quantprecision`): on x86 "
+        "CPUs without VNNI the fast u8s8 kernel can saturate and move P(complete); ~10% slower",
+    )

@@ -40,6 +40,8 @@ class SmartTurnDetector:
         session_options.log_severity_level = 3
         if not self.options.spinning:
             session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if self.options.exact_int8:
+            session_options.add_session_config_entry("session.x64quantprecision", "1")
         try:
             self._session: Any = ort.InferenceSession(
                 str(path), session_options, providers=["CPUExecutionProvider"]
