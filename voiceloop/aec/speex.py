@@ -149,6 +149,13 @@ class SpeexCanceller:
         self._out_p = self._out.ctypes.data_as(_Int16Pointer)
         self._residual = np.zeros(self.frame_samples, dtype=np.float32)
         self._residual_suppression = residual_suppression
+        # The last frame as the recogniser should hear it: the output before the per-band
+        # suppressor (delayed alike, so it lines up sample for sample with what `process`
+        # returned). The suppressor's cut keeps VAD and barge-in off residual echo, but over a
+        # word said through a reply it took the word 2-7 dB down in the bands its held echo
+        # prediction overstated, and pocketsphinx then heard nothing (tests/test_soak.py's
+        # "stop"); speex's own output carries the word whole, as it did without the suppressor.
+        self.recognition_frame = np.zeros(self.frame_samples, dtype=np.float32)
         self.path_watch: PathWatch | None = None
         self.suppressor: ResidualSuppressor | None = None
         self._new_watchers(path_change_recovery)
@@ -222,10 +229,12 @@ class SpeexCanceller:
         self._lib.speex_preprocess_run(self._preprocess, self._out_p)
         cleaned = np.multiply(self._out, gain / 32768.0, dtype=np.float32)
         if suppressor is None:
+            self.recognition_frame = cleaned
             return cleaned
         suppressor.echo_heard = watch is not None and watch.echo_heard
         suppressor.add(mic_frame, self._residual, reference_frame)
-        return suppressor.apply(cleaned)
+        suppressed, self.recognition_frame = suppressor.apply(cleaned)
+        return suppressed
 
     def reset(self) -> None:
         """Forgets the room by rebuilding both states.
