@@ -28,9 +28,9 @@ keeps the user's words whole for the recogniser.
 
 Measured (bench_aec --cancellers profile+residual, +10 dB rooms): the user's voiced chunks heard
 91-98 % (hold: 83-92 %), false speech 0-0.41 s per 10 s (hold: 0.16-0.62), ERLE 23-25 dB
-(hold: 15-19). What it hands on is for VAD and barge-in only: the recogniser hears the frame
-before the cut (`apply`'s second array, `SpeexCanceller.recognition_frame`), because in
-tests/test_soak.py's "stop" said over a long reply
+(hold: 15-19). What it hands on is for VAD and barge-in only: the recogniser hears the
+canceller's output as it would be without the suppressor (`SpeexCanceller.recognition_frame`),
+because in tests/test_soak.py's "stop" said over a long reply
 in the same espeak voice (echo 0 dB, filter converged, the path watch silent) the filter's
 residual echo sits 10-16 dB under the user, yet the predicted echo is within ~8 dB of the
 user in ~40-70 of the word's 161 bands (over 4x the true residual in ~40 of them: the held
@@ -146,15 +146,14 @@ class ResidualSuppressor:
             self.gains[:] = 1.0
             self._predicted[:] = 0.0
 
-    def apply(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`frame` filtered by the current gains, and `frame` itself delayed alike (the
-        recogniser's copy, see `SpeexCanceller.recognition_frame`): both lag their input by
-        `half_taps` samples."""
-        signal = np.concatenate([self._history, frame])
-        self._history = signal[-2 * self.half_taps :]
-        delayed = signal[self.half_taps : self.half_taps + frame.size].copy()
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """`frame` filtered by the current gains; lags its input by `half_taps` samples."""
         if self._passing:  # the filter would be a delay: between replies, most of a session
-            return delayed, delayed
+            signal = np.concatenate([self._history, frame])
+            self._history = signal[-2 * self.half_taps :]
+            return signal[self.half_taps : self.half_taps + frame.size].copy()
         response = np.fft.irfft(self.gains, self.size)
         taps = np.concatenate([response[-self.half_taps :], response[: self.half_taps + 1]]) * self._taper
-        return np.convolve(signal, taps, mode="valid").astype(np.float32), delayed
+        signal = np.concatenate([self._history, frame])
+        self._history = signal[-2 * self.half_taps :]
+        return np.convolve(signal, taps, mode="valid").astype(np.float32)
