@@ -1,6 +1,6 @@
 """Residual echo cut per band (voiceloop/aec/residual.py): at echo +10 dB over the user, with
 the mic clipping on the reply's peaks, the default profile's canceller with
-`residual_suppression` on (opt-in: README, echo table) keeps the user talking over the reply
+`residual_suppression` on (as the profile ships it: README, echo table) keeps the user talking over the reply
 audible to silero and the reply alone silent to it.
 
 Measured (bench_aec --cancellers profile, the default as shipped): with the path watch's
@@ -58,7 +58,7 @@ def speech_chunks(audio: np.ndarray) -> np.ndarray:
 def test_a_user_talking_over_a_loud_echo_is_heard_and_the_echo_alone_is_not(room: str) -> None:
     mic, reference, user, user_start = talked_over(room)
     settings = load_settings("default")
-    settings.aec.speex.residual_suppression = True  # opt-in: the soak's "stop" is lost with it
+    settings.aec.speex.residual_suppression = True  # as the profile has it, whatever it says next
     canceller = build_adapter(settings, "aec", "speex")
     assert canceller.inner.suppressor is not None  # opted in: residual echo is cut per band
     heard = speech_chunks(cancelled(canceller, mic, reference))
