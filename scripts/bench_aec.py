@@ -33,7 +33,8 @@ Per scenario and canceller:
 
 Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensation),
 "profile" (as configs/default.toml sets `aec.name` and its options), "profile+residual" (the
-same with `[aec.speex] residual_suppression` on: opt-in), "webrtc", "none".
+same with `[aec.speex] residual_suppression` on, as the profile has it), "profile-residual"
+(with it off: the default before it), "webrtc", "none".
 
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
         [--repeat 5]
@@ -81,7 +82,7 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "speex+drift", "profile", "profile+residual", "webrtc", "none")
+CANCELLERS = ("speex", "speex+drift", "profile", "profile+residual", "profile-residual", "webrtc", "none")
 PROFILE = "default"
 
 
@@ -89,11 +90,11 @@ def build_canceller(name: str, settings: Settings) -> EchoCanceller:
     """A canceller by name as the loop builds it: "speex" with speex's own defaults,
     "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
     configs/default.toml chooses (`aec.name` and its options table), "profile+residual" that
-    with the per-band residual suppressor on (off in the profile: see README, echo table)."""
-    if name in ("profile", "profile+residual"):
+    with the per-band residual suppressor on (as the profile has it), "profile-residual" off."""
+    if name in ("profile", "profile+residual", "profile-residual"):
         profile = load_settings(PROFILE)
-        if name == "profile+residual":
-            profile.aec.speex.residual_suppression = True
+        if name != "profile":
+            profile.aec.speex.residual_suppression = name == "profile+residual"
         return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})

@@ -9,9 +9,10 @@ self-transcriptions and whether each interruption was transcribed right.
 Any room of voiceloop.audio.rooms.all_scenarios() can be named: the hard ones (clock drift,
 a path that changes every few seconds, a clipping speaker at +10 dB) are played by the room's
 echo path; their reply kind and length are the AEC bench's (here the loop's own TTS speaks).
-`--aec speex` is the offline profile's canceller (plain speex), `speex+drift` speex with drift
-compensation, `speex+drift+recovery` with path-change recovery too, `speex+drift+recovery+residual`
-with per-band residual echo suppression as well (the default profile's).
+`--aec speex` is the offline profile's canceller (speex + per-band residual suppression),
+`speex+drift` speex with drift compensation, `speex+drift+recovery` with path-change recovery
+too, `speex+drift+recovery+residual` with per-band residual echo suppression as well (the
+default profile's).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 """

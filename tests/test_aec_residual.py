@@ -1,6 +1,6 @@
 """Residual echo cut per band (voiceloop/aec/residual.py): at echo +10 dB over the user, with
 the mic clipping on the reply's peaks, the default profile's canceller with
-`residual_suppression` on (opt-in: README, echo table) keeps the user talking over the reply
+`residual_suppression` on (as the profile ships it: README, echo table) keeps the user talking over the reply
 audible to silero and the reply alone silent to it.
 
 Measured (bench_aec --cancellers profile, the default as shipped): with the path watch's
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from voiceloop.aec import speex
+from voiceloop.aec.base import recognition_frame
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.virtual import (
@@ -57,7 +58,7 @@ def speech_chunks(audio: np.ndarray) -> np.ndarray:
 def test_a_user_talking_over_a_loud_echo_is_heard_and_the_echo_alone_is_not(room: str) -> None:
     mic, reference, user, user_start = talked_over(room)
     settings = load_settings("default")
-    settings.aec.speex.residual_suppression = True  # opt-in: the soak's "stop" is lost with it
+    settings.aec.speex.residual_suppression = True  # as the profile has it, whatever it says next
     canceller = build_adapter(settings, "aec", "speex")
     assert canceller.inner.suppressor is not None  # opted in: residual echo is cut per band
     heard = speech_chunks(cancelled(canceller, mic, reference))
@@ -114,3 +115,36 @@ def test_residual_suppression_adds_its_filters_half_length_to_the_output_delay()
     assert suppressed.output_delay_samples == plain.output_delay_samples + suppressed.suppressor.half_taps
     suppressed.reset()
     assert suppressed.output_delay_samples == plain.output_delay_samples + suppressed.suppressor.half_taps
+
+
+def test_the_recogniser_hears_speexs_own_output_while_vad_hears_the_cut_one() -> None:
+    """The cut that keeps residual echo from VAD also took a word said over a reply 2-7 dB
+    down in the bands its held echo prediction overstated (tests/test_soak.py's "stop" was
+    lost): the canceller keeps, aligned with its output, the output it would give without the
+    suppressor for the recogniser, the path watch's whole-output hold included."""
+    mic, reference, _, user_start = talked_over("mandarin-10db")
+    plain = speex.SpeexCanceller(path_change_recovery=True)
+    suppressed = speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True)
+    assert suppressed.suppressor is not None
+    frames = mic.size // FRAME_SAMPLES
+    base, cut, heard = (np.zeros(frames * FRAME_SAMPLES, np.float32) for _ in range(3))
+    for k in range(frames):
+        span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
+        base[span] = plain.process(mic[span], reference[span])
+        cut[span] = suppressed.process(mic[span], reference[span])
+        heard[span] = recognition_frame(suppressed, cut[span])
+    assert np.array_equal(heard, base)  # as without the suppressor, not lagged by its 2 ms
+    assert suppressed.path_watch is not None and suppressed.path_watch.echo_gain == 1.0
+    echo_alone = slice(int((LEAD_S + suppressed.warmup_s) * SAMPLE_RATE), user_start)
+    cut_db = 10 * np.log10(np.sum(np.square(cut[echo_alone], dtype=np.float64)))
+    heard_db = 10 * np.log10(np.sum(np.square(heard[echo_alone], dtype=np.float64)))
+    assert cut_db <= heard_db - 6.0  # VAD's copy is the cut one
+
+    settings = load_settings("default")
+    settings.aec.speex.residual_suppression = True
+    compensated = build_adapter(settings, "aec", "speex")
+    output = compensated.process(mic[:FRAME_SAMPLES], reference[:FRAME_SAMPLES])
+    assert recognition_frame(compensated, output) is compensated.inner.recognition_frame
+    uncut = speex.SpeexCanceller()
+    output = uncut.process(mic[:FRAME_SAMPLES], reference[:FRAME_SAMPLES])
+    assert recognition_frame(uncut, output) is output  # no cut: the recogniser hears the output

@@ -127,3 +127,23 @@ def test_a_quiet_frame_between_chunks_closes_the_stop_window_without_waiting_for
     assert len(events) == 1 and isinstance(events[0], SpeechEnded)
     # 192 ms of quiet chunks plus one 10 ms frame: ended 22 ms before the next chunk could.
     assert events[0].detected_at - events[0].at == pytest.approx(0.202)
+
+
+def test_the_utterance_keeps_the_recognisers_copy_while_vad_judges_the_chunk_it_was_given():
+    """The listener hands VAD a canceller's hard-cut output and the recogniser its gentler copy
+    of the same samples (`kept`): pre-roll, the utterance, a pause and the live tail hold the
+    copy; the end of speech is still placed from the judged chunk's loudness."""
+    endpointer = Endpointer(EndpointConfig(start_ms=64, stop_ms=200, preroll_ms=96, speculate_ms=100))
+    probabilities = [0.0] * 8 + [0.9] * 4 + [0.0] * 8
+    events = []
+    for index, probability in enumerate(probabilities):
+        judged = np.full(CHUNK, 0.5 if probability > 0.5 else 1e-4, dtype=np.float32)
+        kept = np.full(CHUNK, -index, dtype=np.float32)
+        events += endpointer.feed(judged, probability, at=index * CHUNK_S, kept=kept)
+        if index == 10:
+            assert endpointer.utterance_tail(0)[0] == -5 and endpointer.utterance_tail(0)[-1] == -10
+    paused = next(e for e in events if isinstance(e, SpeechPaused))
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    assert paused.audio[0] == -5 and ended.audio[0] == -5  # 96 ms of pre-roll: chunks 5 to 7
+    assert set(np.unique(ended.audio)) == {-float(index) for index in range(5, 20 - (20 - 8 - 4 - 7))}
+    assert ended.at == pytest.approx(12 * CHUNK_S)  # the judged chunks' last loud block

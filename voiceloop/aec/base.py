@@ -28,6 +28,17 @@ class EchoCanceller(Protocol):
     def reset(self) -> None: ...
 
 
+def recognition_frame(canceller: EchoCanceller, cleaned: np.ndarray) -> np.ndarray:
+    """What the recogniser should hear of the frame `process` just returned as `cleaned`.
+
+    A canceller may cut its output harder than a recogniser wants, so that VAD and barge-in
+    do not take residual echo for speech (speex's per-band suppressor); such a canceller keeps
+    the same frame before that cut, aligned with `cleaned`, as `recognition_frame`. Any other
+    canceller's output is heard as it is."""
+    kept = getattr(canceller, "recognition_frame", None)
+    return cleaned if kept is None else kept
+
+
 _KNOWN_RATES = (8_000, 16_000, 24_000, 32_000, 44_100, 48_000, 96_000)
 
 

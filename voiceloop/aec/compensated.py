@@ -61,6 +61,11 @@ class DriftCompensated:
         self.ratio = 1.0
 
     @property
+    def recognition_frame(self) -> np.ndarray | None:
+        """The inner canceller's copy of its last frame for the recogniser, if it keeps one."""
+        return getattr(self.inner, "recognition_frame", None)
+
+    @property
     def drift_ppm(self) -> float:
         return (self.ratio - 1.0) * 1e6
 

@@ -29,8 +29,10 @@ class SpeexOptions(AdapterOptions):
     # while it re-learns (voiceloop/aec/path_watch.py).
     path_change_recovery: bool = False
     # Cut residual echo per band (voiceloop/aec/residual.py) rather than the whole output, so
-    # a user talking over a loud reply keeps the bands their voice dominates. Off in every
-    # profile: with it pocketsphinx missed tests/test_soak.py's "stop" (see aec/residual.py).
+    # a user talking over a loud reply keeps the bands their voice dominates. The cut output is
+    # what VAD and barge-in judge; the recogniser hears the output without it (its cut cost
+    # pocketsphinx tests/test_soak.py's "stop": see SpeexCanceller.recognition_frame). On in
+    # both profiles.
     residual_suppression: bool = False
 
 

@@ -155,6 +155,9 @@ class PathWatch:
         # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
         self.echo_gain = GATE
         self.echo_heard = False
+        # What the output would be multiplied by were echo_gain GATE: the recogniser's copy
+        # keeps the whole-output hold where the per-band suppressor replaces it for VAD.
+        self.held_gain = 1.0
 
     def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> float:
         """Cheap unless the residual is loud: three dot products and three frame copies."""
@@ -177,14 +180,16 @@ class PathWatch:
             elif self._since_check >= CHECK_FRAMES:
                 # Re-learning: held down unless the residual plainly is not the echo (the user).
                 self.gain = 1.0 if self._clarity(USER_CLARITY) < USER_CLARITY else GATE
+            self.held_gain = self.gain
             return self.gain
         if residual_power < mic_power * _LOUD or float(np.dot(reference, reference)) < ACTIVE_POWER:
-            self._streak, self.gain, self.echo_heard = 0, 1.0, False
+            self._streak, self.gain, self.echo_heard, self.held_gain = 0, 1.0, False, 1.0
         elif self._since_check >= CHECK_FRAMES:
             echo = self._clarity(CLEAR_ECHO) >= CLEAR_ECHO
             self._streak = self._streak + 1 if echo else 0
             self.echo_heard = echo
             self.gain = self.echo_gain if echo else 1.0
+            self.held_gain = GATE if echo else 1.0
             if self._since_deep <= SUDDEN_FRAMES and self._streak >= REBUILD_AFTER:
                 self.changes += 1
                 self._recovering = RECOVERY_FRAMES

@@ -28,14 +28,18 @@ keeps the user's words whole for the recogniser.
 
 Measured (bench_aec --cancellers profile+residual, +10 dB rooms): the user's voiced chunks heard
 91-98 % (hold: 83-92 %), false speech 0-0.41 s per 10 s (hold: 0.16-0.62), ERLE 23-25 dB
-(hold: 15-19). Opt-in all the same: in tests/test_soak.py's "stop" said over a long reply
+(hold: 15-19). What it hands on is for VAD and barge-in only: the recogniser hears the
+canceller's output as it would be without the suppressor (`SpeexCanceller.recognition_frame`),
+because in tests/test_soak.py's "stop" said over a long reply
 in the same espeak voice (echo 0 dB, filter converged, the path watch silent) the filter's
 residual echo sits 10-16 dB under the user, yet the predicted echo is within ~8 dB of the
 user in ~40-70 of the word's 161 bands (over 4x the true residual in ~40 of them: the held
 predictions and the spread), and 1 - 2 x share cuts those bands 6 dB and more. The output
 was 2-7 dB under the user over the word (5-7 dB at its onset) and pocketsphinx heard nothing.
 A gentler rule where the watch is silent (0.5 x share) kept the "stop" but lost the
-+10 dB rooms (tests/test_aec_residual.py: 88 % of the user in mandarin-10db).
++10 dB rooms (tests/test_aec_residual.py: 88 % of the user in mandarin-10db). With the
+recogniser hearing the uncut frame, the soak kept its "stop" as often as without the
+suppressor (README, echo section).
 
 The gains are applied to the preprocessor's output as a short linear-phase FIR (HALF_TAPS_MS
 either side), so the output lags by that much more (2 ms) rather than a whole overlap-add

@@ -6,6 +6,11 @@ on what the speaker did (playback started, finished, still playing), cuts the cl
 into VAD chunks for the endpointer, and ends with a Tick. It never looks at the machine: it
 only asks `muted()` (half-duplex while replying) and hands each event to `emit` as it arises,
 so the machine has seen the speaker's events before the mic's are judged.
+
+VAD judges the canceller's output; the utterance the endpointer keeps for the recogniser is the
+canceller's `recognition_frame` copy of the same samples: speex's output before its per-band
+residual cut, which keeps residual echo from VAD but took a word said over a reply 2-7 dB down
+where pocketsphinx then heard nothing (tests/test_soak.py's "stop").
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.base import EchoCanceller, recognition_frame
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
@@ -56,6 +61,7 @@ class Listener:
         self._far_end_s = 0.0  # playback the canceller has heard so far
         self._reference_heard_at = -1e9  # last time the speaker played anything
         self._vad_chunk: list[np.ndarray] = []
+        self._heard_chunk: list[np.ndarray] = []  # the same audio as the recogniser hears it
         self._vad_chunk_at = 0.0
 
     @property
@@ -65,18 +71,19 @@ class Listener:
 
     def hear(self, frame: DuplexFrame) -> None:
         self._session.write_audio(frame.mic_frame, frame.speaker_frame)
-        cleaned, cleaned_at = self._cancel_echo(frame)
+        cleaned, heard, cleaned_at = self._cancel_echo(frame)
         self._track_convergence(frame)
         for playback_event in self._playback.drain_events():
             self._emit(playback_event)
         if self._muted():
             self._vad_chunk.clear()  # mic ignored while replying: nothing carries over
+            self._heard_chunk.clear()
             self._endpointer.reset()
         else:
             if self._wake is not None:
                 echo = frame.captured_at - self._reference_heard_at <= ECHO_TAIL_S
                 self._hear_wake_word(cleaned, cleaned_at, echo)
-            self._feed_vad(cleaned, cleaned_at)
+            self._feed_vad(cleaned, heard, cleaned_at)
         if self._playback.playing:
             self._emit(PlaybackProgress(frame.captured_at))
         self._emit(Tick(at=frame.captured_at + len(frame.mic_frame) / SAMPLE_RATE))
@@ -85,23 +92,26 @@ class Listener:
         """The wake word (or push-to-talk) ends whatever the endpointer was hearing: the words
         after it start a fresh utterance, with no pre-roll from before it."""
         self._vad_chunk.clear()
+        self._heard_chunk.clear()
         self._endpointer.reset()
 
     def _hear_wake_word(self, cleaned: np.ndarray, at: float, over_playback: bool) -> None:
         for heard in self._wake.process(cleaned, over_playback) if self._wake is not None else ():
             self._emit(WakeWordHeard(heard.word, heard.probability, at=at + len(cleaned) / SAMPLE_RATE))
 
-    def _cancel_echo(self, frame: DuplexFrame) -> tuple[np.ndarray, float]:
-        """The cleaned frame, and the time of its first sample (the canceller may lag)."""
+    def _cancel_echo(self, frame: DuplexFrame) -> tuple[np.ndarray, np.ndarray, float]:
+        """The cleaned frame (for VAD), the same frame as the recogniser should hear it, and
+        the time of their first sample (the canceller may lag)."""
         cleaned = self._aec.process(frame.mic_frame, frame.reference_frame)
+        heard = recognition_frame(self._aec, cleaned)
         cleaned_at = frame.captured_at - self._aec_delay_s
         if np.any(frame.reference_frame):
             self._reference_heard_at = frame.captured_at
         if self._aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
             # Nothing played for longer than any room's echo tail: there is no echo to
             # cancel, so VAD takes the mic as it is, without the canceller's frame of delay.
-            return frame.mic_frame, frame.captured_at
-        return cleaned, cleaned_at
+            return frame.mic_frame, frame.mic_frame, frame.captured_at
+        return cleaned, heard, cleaned_at
 
     def _track_convergence(self, frame: DuplexFrame) -> None:
         if self._converged or not np.any(frame.reference_frame):
@@ -113,23 +123,27 @@ class Listener:
             self._session.write("echo_canceller_converged", at=frame.captured_at, after_s=after_s)
             self._emit(EchoCancellerConverged(at=frame.captured_at, after_s=after_s))
 
-    def _feed_vad(self, cleaned: np.ndarray, at: float) -> None:
+    def _feed_vad(self, cleaned: np.ndarray, heard: np.ndarray, at: float) -> None:
         """VAD judges fixed chunks (32 ms for silero); between chunks the endpointer polls each
-        frame, so a quiet frame can close the stop window without waiting for a whole chunk."""
+        frame, so a quiet frame can close the stop window without waiting for a whole chunk.
+        The utterance keeps `heard`, the recogniser's copy of the same samples."""
         if not self._vad_chunk:
             self._vad_chunk_at = at
         self._vad_chunk.append(cleaned)
+        self._heard_chunk.append(heard)
         buffered = sum(len(part) for part in self._vad_chunk)
         size = self._vad.chunk_samples
         if buffered < size:
             for event in self._endpointer.poll(cleaned, at):
                 self._emit(event)
             return
-        audio = np.concatenate(self._vad_chunk)
+        audio, heard_audio = np.concatenate(self._vad_chunk), np.concatenate(self._heard_chunk)
         chunk, rest = audio[:size], audio[size:]
+        heard_chunk, heard_rest = heard_audio[:size], heard_audio[size:]
         chunk_at = self._vad_chunk_at
         self._vad_chunk = [rest] if rest.size else []
+        self._heard_chunk = [heard_rest] if heard_rest.size else []
         self._vad_chunk_at = chunk_at + size / SAMPLE_RATE
         probability = self._vad.speech_probability(chunk)
-        for event in self._endpointer.feed(chunk, probability, chunk_at):
+        for event in self._endpointer.feed(chunk, probability, chunk_at, kept=heard_chunk):
             self._emit(event)

@@ -92,22 +92,27 @@ class Endpointer:
             remaining -= len(chunk)
         return np.concatenate(parts[::-1])[skip - remaining :]
 
-    def feed(self, chunk: np.ndarray, probability: float, at: float) -> list[EndpointEvent]:
-        """`at` is the time of the chunk's first sample."""
+    def feed(
+        self, chunk: np.ndarray, probability: float, at: float, kept: np.ndarray | None = None
+    ) -> list[EndpointEvent]:
+        """`at` is the time of the chunk's first sample. `kept`, the same samples as the
+        recogniser should hear them, is what the utterance's audio holds (default: `chunk`):
+        the echo canceller may cut the chunk VAD judges harder than a recogniser wants."""
         cfg = self.config
+        stored = chunk if kept is None else kept
         duration = len(chunk) / cfg.sample_rate
         end = at + duration
         block_db = self._block_levels(chunk)
         if self.state is EndpointState.QUIET:
             if probability >= cfg.threshold:
-                self._begin(chunk, at, self._note_loud(block_db, at) or end, duration)
+                self._begin(stored, at, self._note_loud(block_db, at) or end, duration)
                 return self._maybe_confirm()
             if probability < cfg.neg_threshold:
                 self._track_noise(block_db)
-            self._remember_preroll(chunk)
+            self._remember_preroll(stored)
             return []
 
-        self._utterance.append(chunk)
+        self._utterance.append(stored)
         loud_end = self._note_loud(block_db, at)
         if self.state is EndpointState.STARTING:
             if probability >= cfg.neg_threshold:
