@@ -215,6 +215,45 @@ def test_the_exact_int8_kernel_is_asked_of_onnxruntime_and_judges_the_clear_case
     assert not hesitant.complete and hesitant.probability < 0.2, hesitant
 
 
+def test_by_default_the_exact_kernel_is_used_where_the_fast_one_would_saturate(model_file: Path) -> None:
+    from voiceloop.turn.smart_turn import fast_int8_saturates
+
+    def exact_kernel(detector: SmartTurnDetector) -> bool:
+        entries = detector._session.get_session_options().get_session_config_entry
+        try:
+            return bool(entries("session.x64quantprecision") == "1")
+        except RuntimeError:  # onnxruntime: "does not have configuration with key"
+            return False
+
+    detector, fast = create(), create({"exact_int8": False})
+    try:
+        chosen, refused = exact_kernel(detector), exact_kernel(fast)
+    finally:
+        detector.close()
+        fast.close()
+    assert chosen == fast_int8_saturates()
+    assert not refused
+
+
+@pytest.mark.parametrize(
+    ("flags", "machine", "saturates"),
+    [
+        ("fpu sse2 avx avx2 fma", "x86_64", True),  # AVX2 without VNNI: this machine's kind
+        ("fpu sse2 avx avx2 fma avx_vnni", "x86_64", False),  # Alder Lake and later, Zen 5
+        ("fpu sse2 avx avx2 avx512f avx512_vnni", "x86_64", False),  # Cascade Lake, Zen 4
+        ("fpu sse2 avx avx2", "AMD64", True),
+        ("fp asimd asimddp", "aarch64", False),  # ARM: the setting is x64-only
+        ("fpu sse2 sse4_1", "x86_64", False),  # no AVX2: not the kernel measured here
+    ],
+)
+def test_which_cpus_need_the_exact_int8_kernel(flags: str, machine: str, saturates: bool) -> None:
+    from voiceloop.turn.smart_turn import fast_int8_saturates
+
+    cpuinfo = f"processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
+    assert fast_int8_saturates(cpuinfo, machine) is saturates
+    assert fast_int8_saturates("processor\t: 0\n", "x86_64") is False  # no flags line: do not guess
+
+
 def test_it_is_a_turn_detector_and_closes(model_file: Path) -> None:
     turn = create()
     assert isinstance(turn, TurnDetector) and turn.name == "smart-turn"

@@ -37,8 +37,13 @@ class SmartTurnOptions(AdapterOptions):
         le=MODEL_WINDOW_S,
         description="how much of the turn's end is heard (the model sees 8 s)",
     )
-    exact_int8: bool = Field(
-        default=False,
-        description="onnxruntime's exact u8u8 int8 kernel (`session.x64quantprecision`): on x86 "
-        "CPUs without VNNI the fast u8s8 kernel can saturate and move P(complete); ~10% slower",
+    # On x86 without VNNI, onnxruntime's fast u8s8 kernel sums pairs of products in 16 bits,
+    # which can saturate: over the two turn corpora (339 inputs) P(complete) moved by up to 0.91
+    # against the exact kernel and 43 decisions flipped; with the exact one the idealised
+    # stack's complete turns answered sooner (voice-to-voice p90 454-1180 ms vs 1244-2199 ms,
+    # scripts/bench_turns.py --exact-int8, README). With VNNI the fast kernel is exact already.
+    exact_int8: bool | None = Field(
+        default=None,
+        description="onnxruntime's exact u8u8 int8 kernel (`session.x64quantprecision`): "
+        "None = on where it changes the answers (x86-64 without VNNI), ~10-20% slower there",
     )

@@ -8,8 +8,10 @@ judges intonation and words together, and needs ~200 ms of trailing silence to b
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from voiceloop.turn.base import TurnError, TurnVerdict
 from voiceloop.turn.features import smart_turn_features
 from voiceloop.turn.options import SmartTurnOptions
 
-__all__ = ["SmartTurnDetector", "SmartTurnOptions", "create", "from_spec"]
+__all__ = ["SmartTurnDetector", "SmartTurnOptions", "create", "fast_int8_saturates", "from_spec"]
 
 
 class SmartTurnDetector:
@@ -40,7 +42,8 @@ class SmartTurnDetector:
         session_options.log_severity_level = 3
         if not self.options.spinning:
             session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.options.exact_int8:
+        exact = self.options.exact_int8
+        if exact if exact is not None else fast_int8_saturates():
             session_options.add_session_config_entry("session.x64quantprecision", "1")
         try:
             self._session: Any = ort.InferenceSession(
@@ -74,6 +77,27 @@ class SmartTurnDetector:
 
     def close(self) -> None:
         self._session = None
+
+
+def fast_int8_saturates(cpuinfo: str | None = None, machine: str | None = None) -> bool:
+    """Whether onnxruntime's fast int8 kernel would round this model's answers: on x86-64 without
+    VNNI (AVX2's vpmaddubsw adds pairs of u8 x s8 products into 16 bits). Elsewhere (ARM, or
+    a CPU with AVX-VNNI or AVX512-VNNI) the fast kernel is exact and the setting would only
+    slow it down. Linux reads the flags from /proc/cpuinfo; where they cannot be read, no."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64"):
+        return False
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    flags = next(
+        (line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None
+    )
+    if flags is None:
+        return False
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
 def create(
