@@ -15,6 +15,9 @@ too, `speex+drift+recovery+residual` with per-band residual echo suppression as 
 default profile's).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
+
+`--keep DIR` keeps each room's session log (DIR/<room>/<session>/session.jsonl) and its
+conversation.wav, to see at which stage a missed interruption was lost.
 """
 
 from __future__ import annotations
@@ -59,12 +62,12 @@ async def run_room(settings: Settings, script: UserScript, room: str) -> dict:
     return build_report(talk.finished_turns, virtual, settings.vad.stop_ms)
 
 
-async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path) -> dict:
+async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path, record_wav: bool = False) -> dict:
     name = aec.split("+")[0]
     overrides: dict = {
         "audio": {"room": all_scenarios()[room].room.model_dump()},
         "aec": {"name": name},
-        "log": {"dir": out, "record_wav": False},
+        "log": {"dir": out, "record_wav": record_wav},
     }
     if "+drift" in aec:
         overrides["aec"]["speex"] = {
@@ -100,11 +103,19 @@ async def main() -> int:
     parser.add_argument("--aec", default="speex")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each room's session log and conversation.wav under this folder (to trace a miss)",
+    )
     args = parser.parse_args()
     results: dict = {"aec": args.aec, "rooms": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for room in args.rooms.split(","):
-            results["rooms"][room] = await bench_room(room, args.aec, args.pairs, args.seed, Path(tmp))
+            out = args.keep / room if args.keep else Path(tmp)
+            results["rooms"][room] = await bench_room(
+                room, args.aec, args.pairs, args.seed, out, record_wav=args.keep is not None
+            )
             if not args.json:
                 print(room, results["rooms"][room], file=sys.stderr)
     all_attempts = sum(r["attempts"] for r in results["rooms"].values())

@@ -155,3 +155,23 @@ def test_create_refuses_other_languages_and_points_to_paraformer() -> None:
 def test_a_missing_model_dir_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(AsrError, match="nowhere"):
         PocketsphinxRecognizer(phrases=PHRASES, model_dir=tmp_path / "nowhere")
+
+
+def test_an_utterance_is_heard_the_same_whatever_was_decoded_before_it() -> None:
+    # A command said over another voice (as over a reply's residual echo), decoded by a fresh
+    # decoder and by one that has just heard a question in a quiet room: pocketsphinx's front
+    # end kept its estimates from the question, and then timed (in the loop: heard) it apart.
+    command = spoken("turn off the lights", "en-us+m3") * 0.3
+    command += 0.5 * spoken("what can you do tell me a joke", "en-gb")[: len(command)]
+    question = spoken("what is the weather like today")
+    fresh = PocketsphinxRecognizer(phrases=PHRASES).transcribe(command)
+    seasoned = PocketsphinxRecognizer(phrases=PHRASES)
+    seasoned.transcribe(question)
+
+    after = seasoned.transcribe(command)
+
+    assert (after.text, after.timestamps, after.confidence) == (
+        fresh.text,
+        fresh.timestamps,
+        fresh.confidence,
+    )
