@@ -54,6 +54,9 @@ OVERESTIMATE = 2.0  # the predicted echo counts double against the residual
 # Deeper floors cost the user: at -30 or -40 dB pocketsphinx heard nothing of "set a timer for
 # five minutes" over clipping-10db's echo (tests/test_aec_double_talk.py); at -20 dB it did
 # alone but not after the two Mandarin rooms (its cepstral mean carries over), at -15 dB always.
+# Measured when the recogniser heard this cut output and kept its front end between
+# utterances; it now hears the uncut copy (`recognition_frame`) with a fresh front end each
+# time (voiceloop/asr/pocketsphinx.py), so only VAD and barge-in judge this floor: not re-tuned.
 FLOOR_DB = -15.0
 # Where the path watch heard the residual correlate with the reference (the echo at +10 dB
 # through a clipping mic, a filter still learning or re-learning): a deeper floor, the echo's
