@@ -152,11 +152,13 @@ async def test_a_spoken_switch_moves_the_next_turn_to_the_other_backend(settings
 @pytest.mark.slow
 async def test_the_bench_ranks_backends_by_time_to_first_token_and_keeps_keys_out(settings, tmp_path: Path):
     user = script({"say": "what time is it", "pause_ms": 400}, {"say": "tell me a joke"})
-    report = await run_bench(settings, ["slow", "fast"], user, repeat=1)
+    # Medians of three rounds, as the bench is meant to be read: one round each lost its order
+    # once in CI at load 6-7 (fast 482 ms, slow 385 ms: one stall of the machine, not the bench).
+    report = await run_bench(settings, ["slow", "fast"], user, repeat=3)
     fast, slow = report["backends"]["fast"], report["backends"]["slow"]
     assert fast["ttft_ms"]["median"] < slow["ttft_ms"]["median"]
     assert fast["voice_to_voice_ms"]["median"] < slow["voice_to_voice_ms"]["median"]
-    assert fast["errors"] == 0 and len(fast["replies"]) == 2
+    assert fast["errors"] == 0 and len(fast["replies"]) == 2 * 3  # two turns, three rounds
     assert fast["replies"][1].startswith("Sure thing, you asked me: tell me a joke")
     json_path, html_path = write_reports(report, tmp_path / "bench.json")
     data = json.loads(json_path.read_text())
