@@ -21,6 +21,15 @@ echo estimate nearly nothing. The gain is 1 minus twice the predicted echo over 
 spread over neighbouring bands, floored and released over a few frames. Bands the user
 dominates pass; bands the echo dominates are cut.
 
+A third predictor is the held reference's total power, the same figure in every band: what a
+clipping speaker or mic leaves is distortion, energy in bands the reference has little of, and
+it follows how loud the reply is overall rather than its spectrum. In mandarin-10db (mic at
+full scale 1.4 % of the time) the blocks that held most of the output were the reply's loudest,
+left only 16-19 dB under the mic, most of it 1-8 kHz (band ERLE 11-19 dB there, 27-32 below).
+With this predictor (bench_aec, profile canceller, every room): ERLE 23.0-24.8 → 27.2-34.0 dB in
+the four +10 dB rooms, +2-9 dB in the others; the user's voiced chunks kept 91-98 → 94-97 %;
+false speech unchanged or lower (person-walks 0.24 → 0.00 s per 10 s).
+
 Where the path watch hears the residual correlate with the reference, the echo's share counts
 four times over, held over a longer tail, and the floor goes from -15 to -60 dB: that deep
 floor is what keeps a filter still learning from sounding like speech, a shallow one what
@@ -67,8 +76,9 @@ HALF_TAPS_MS = 2.0  # the gains' FIR: 4 ms long, so bands ~250 Hz wide at 16 kHz
 FFT_FRAMES = 2  # analysis window: the last two frames
 LEAK_SMOOTHING = 0.02  # per frame: ~0.5 s of echo to learn a band's leak
 # Leak caps: of the echo estimate, the residual is at most all of it; the echo can be up to
-# 20 dB louder than the reference that made it.
-LEAK_MAX = np.array([[1.0], [100.0]])
+# 20 dB louder than the reference that made it; one band's distortion is at most all of the
+# reference's power.
+LEAK_MAX = np.array([[1.0], [100.0], [1.0]])
 POWER_SMOOTHING = 0.5  # per frame, of the residual's power
 # Per frame, how long a predicted echo and a played reference are held (the reference leads
 # its echo by 10-20 ms, and the room's tail follows it): normally, and where echo was heard.
@@ -96,14 +106,15 @@ class ResidualSuppressor:
         self._signals = np.zeros((3, self.size), np.float32)  # mic, residual, reference
         self._history = np.zeros(2 * self.half_taps, np.float32)
         self._held = np.zeros((2, bins))  # the played reference's power, held short and long
-        # Running means, covariances with the residual's power and variances of the two
-        # predictors: the echo estimate's power and the short-held reference's.
-        self._predictors = np.zeros((2, bins))
-        self._predictor_means = np.zeros((2, bins))
+        # Running means, covariances with the residual's power and variances of the three
+        # predictors: the echo estimate's power, the short-held reference's, and the latter's
+        # total over all bands (distortion).
+        self._predictors = np.zeros((3, bins))
+        self._predictor_means = np.zeros((3, bins))
         self._residual_mean = np.zeros(bins)
-        self._covariance = np.zeros((2, bins))
-        self._variance = np.zeros((2, bins))
-        self.leaks = np.zeros((2, bins))
+        self._covariance = np.zeros((3, bins))
+        self._variance = np.zeros((3, bins))
+        self.leaks = np.zeros((3, bins))
         self._residual_power = np.zeros(bins)
         self._predicted = np.zeros(bins)
         self.gains = np.ones(bins)
@@ -129,7 +140,7 @@ class ResidualSuppressor:
             self._predicted *= decay
         else:
             predictors = self._predictors
-            predictors[0], predictors[1] = echo, self._held[0]
+            predictors[0], predictors[1], predictors[2] = echo, self._held[0], self._held[0].sum()
             a = LEAK_SMOOTHING
             self._predictor_means += a * (predictors - self._predictor_means)
             self._residual_mean += a * (left - self._residual_mean)
@@ -139,6 +150,7 @@ class ResidualSuppressor:
             self.leaks = np.minimum(np.maximum(self._covariance / (self._variance + 1e-20), 0.0), LEAK_MAX)
             held = self._held[1] if self.echo_heard else self._held[0]
             predicted = np.maximum(self.leaks[0] * echo, self.leaks[1] * held)
+            np.maximum(predicted, self.leaks[2] * predictors[2], out=predicted)
             self._predicted = np.maximum(predicted, decay * self._predicted)
         boost, floor_db = (ECHO_HEARD_BOOST, ECHO_FLOOR_DB) if self.echo_heard else (1.0, FLOOR_DB)
         share = np.convolve(self._predicted / (self._residual_power + 1e-20), SPREAD, mode="same")
