@@ -13,9 +13,9 @@ import functools
 import numpy as np
 import pytest
 
-from voiceloop.aec import speex
+from voiceloop.aec import compensated, speex
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.aec.compensated import LAG_SAMPLES, DriftCompensated
+from voiceloop.aec.compensated import ALIGNED_LEAD_SAMPLES, LAG_SAMPLES, DriftCompensated
 from voiceloop.aec.drift import DriftEstimator, fractional_lag
 from voiceloop.aec.metrics import erle_db
 from voiceloop.audio.fractional import StreamReader, interpolate
@@ -285,3 +285,43 @@ def test_the_reader_recentres_only_in_silence_and_only_when_a_fast_speaker_used_
     assert compensated.recentred == 0  # still playing: never mid-reply
     compensated, _ = _fed(drift_ppm, 20.0, then_silent_s=0.5)
     assert compensated.recentred == recentres
+
+
+@functools.cache
+def uncalibrated_room(seconds: float = REPLY_S) -> tuple[np.ndarray, np.ndarray]:
+    """(mic, reference): rooms.SCENARIOS' uncalibrated-150ms, a device whose 150 ms output
+    delay was never configured, so the reference is handed out as it is played."""
+    from voiceloop.testing.replies import english_reply
+
+    room = RoomSettings(echo_delay_ms=150, echo_gain_db=3, rt60_s=0.45, noise_dbfs=-55, reported_delay_ms=0)
+    far_start = int(LEAD_S * SAMPLE_RATE)
+    frames = int((LEAD_S + seconds) * SAMPLE_RATE) // FRAME_SAMPLES
+    speaker = np.zeros(frames * FRAME_SAMPLES, np.float32)
+    speaker[far_start:] = np.tile(english_reply(), 3)[: speaker.size - far_start]
+    path = echo_path(
+        room, EchoConditions(), room_impulse_response(room.rt60_s, np.random.default_rng(room.seed))
+    )
+    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
+    noise = 10 ** (room.noise_dbfs / 20) * np.random.default_rng(room.seed + 1).standard_normal(speaker.size)
+    return np.clip(echo + noise, -1.0, 1.0).astype(np.float32), speaker
+
+
+def test_a_device_delay_never_configured_is_measured_and_the_reference_read_that_much_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Speex with drift compensation here: 4.3 s of false speech per 10 s of echo unaligned,
+    none aligned (bench_aec uncalibrated-150ms, the default canceller: 1.88 s before, none)."""
+    mic, reference = uncalibrated_room()
+    aligned = DriftCompensated(speex.SpeexCanceller())
+    aligned_out = cancelled(aligned, mic, reference)
+    # Read so that the reference leads its echo by ALIGNED_LEAD_SAMPLES again (the echo's lag
+    # is the path's delay plus the room's direct-path peak, within a few ms of 150).
+    read_late_ms = (aligned.alignment_samples + LAG_SAMPLES + ALIGNED_LEAD_SAMPLES) * 1000 / SAMPLE_RATE
+    assert 148.0 <= read_late_ms <= 160.0
+    assert false_speech_per_10_s(aligned_out, aligned.warmup_s) <= 0.5
+
+    monkeypatch.setattr(compensated, "MISALIGNED_SAMPLES", SAMPLE_RATE)  # never realigns
+    unaligned = DriftCompensated(speex.SpeexCanceller())
+    unaligned_out = cancelled(unaligned, mic, reference)
+    assert unaligned.alignment_samples == 0
+    assert false_speech_per_10_s(unaligned_out, unaligned.warmup_s) >= 1.0

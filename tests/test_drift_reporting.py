@@ -74,3 +74,4 @@ async def test_the_session_log_keeps_the_drift_the_canceller_measured(room_setti
     end = read_session(talk.session.dir / "session.jsonl")[-1]
     assert end["event"] == "session_end"
     assert end["aec_drift_ppm"] == pytest.approx(60.0, abs=5.0)
+    assert end["aec_delay_correction_ms"] == 0.0  # the room's delay was configured right

@@ -13,6 +13,11 @@ is silent and only when the margin is nearly used up (a fast speaker: every ~17 
 at +120 ppm) or the history nearly exhausted (a slow one: minutes), because each re-centring
 shifts the path the inner filter has learnt: in the loop, re-centring whenever the offset
 passed 24 samples cost a false barge-in at the start of the next reply.
+
+The same measurements say where the echo is: a device whose output delay was never configured
+(`voiceloop calibrate`) hands out a reference that leads its echo by that whole delay, and
+speex, though its 256 ms filter spans 150 ms, heard itself as speech for 4.3 s per 10 s of
+echo there. Once the first measurements agree, the reference is read that much later, once.
 """
 
 from __future__ import annotations
@@ -29,6 +34,15 @@ LAG_SAMPLES = HALF + MARGIN_SAMPLES
 RECENTRE_SAMPLES = 8  # re-centre when the margin left is this small (and the reference silent)
 SILENT_FRAMES = 30  # 0.3 s of silent reference: nothing of it is left to cancel
 MAX_LAG_SAMPLES = SAMPLE_RATE // 2
+# The echo lag the drift estimator measures also says whether the configured device delay is
+# right: a calibrated device's reference leads its echo by ~10 ms (the lead speex wants; 10-60
+# ms gave it 27-30 dB, speex.py), an uncalibrated one's by its whole output delay. Beyond
+# MISALIGNED_SAMPLES the reference is read that much later, once, when ALIGN_AFTER measurements
+# in a row agree within ALIGN_SPREAD_SAMPLES (the first ~1 s of the first reply).
+ALIGNED_LEAD_SAMPLES = SAMPLE_RATE // 100
+MISALIGNED_SAMPLES = SAMPLE_RATE // 20
+ALIGN_AFTER = 3
+ALIGN_SPREAD_SAMPLES = 2.0
 # The drift is first known after ~2 s of playback (drift.py: a 1.5 s span of 0.5 s windows)
 # and the inner filter settles ~1 s after that: measured, silero heard residual echo up to
 # 3.3 s into the first reply at ±120 ppm, none after. Later replies start compensated. The
@@ -56,6 +70,7 @@ class DriftCompensated:
     def _reset_reader(self) -> None:
         self._reader = StreamReader(keep=MAX_LAG_SAMPLES + FRAME_SAMPLES)
         self._position = float(-LAG_SAMPLES)  # of the next output sample, in input samples
+        self.alignment_samples = 0  # how much later than configured the reference is read
         self._silent_frames = 0
         self.recentred = 0
         self.ratio = 1.0
@@ -74,7 +89,19 @@ class DriftCompensated:
         ppm = self.estimator.ppm
         if ppm is not None:
             self.ratio = 1.0 + ppm * 1e-6
+        if not self.alignment_samples and len(self.estimator.lags) >= ALIGN_AFTER:
+            self._align()
         return self.inner.process(mic_frame, self._resampled(reference_frame))
+
+    def _align(self) -> None:
+        """Reads the reference later by what the device's delay was misconfigured by."""
+        lags = [lag for _, lag in list(self.estimator.lags)[-ALIGN_AFTER:]]
+        if max(lags) - min(lags) > ALIGN_SPREAD_SAMPLES or lags[-1] < MISALIGNED_SAMPLES:
+            return
+        shift = int(round(lags[-1])) - ALIGNED_LEAD_SAMPLES - LAG_SAMPLES
+        shift = min(shift, MAX_LAG_SAMPLES // 2)
+        self._position -= shift
+        self.alignment_samples = shift
 
     def _resampled(self, reference_frame: np.ndarray) -> np.ndarray:
         reader = self._reader
@@ -83,7 +110,7 @@ class DriftCompensated:
         self._silent_frames = self._silent_frames + 1 if silent else 0
         # How far the reader has wandered from its nominal lag behind the newest sample: a
         # fast speaker uses up the margin, a slow one only lengthens the history read.
-        wandered = self._position - (reader.written - FRAME_SAMPLES - LAG_SAMPLES)
+        wandered = self._position - (reader.written - FRAME_SAMPLES - LAG_SAMPLES - self.alignment_samples)
         running_out = wandered > MARGIN_SAMPLES - RECENTRE_SAMPLES or -wandered > MAX_LAG_SAMPLES // 2
         if self._silent_frames >= SILENT_FRAMES and running_out:
             self._position -= wandered
@@ -97,9 +124,14 @@ class DriftCompensated:
 
     def session_fields(self) -> dict[str, float | None]:
         """What the session log keeps of this canceller: the drift it measured between the
-        speaker's clock and the mic's (None: the assistant never spoke long enough to say)."""
+        speaker's clock and the mic's (None: the assistant never spoke long enough to say) and
+        how much later than configured it reads the reference."""
         ppm = self.estimator.ppm
-        return {"aec_drift_ppm": None if ppm is None else round(ppm, 1)}
+        return {
+            "aec_drift_ppm": None if ppm is None else round(ppm, 1),
+            # How much later than `aec.delay_ms` says the echo came: `voiceloop calibrate` sets it.
+            "aec_delay_correction_ms": round(self.alignment_samples * 1000 / SAMPLE_RATE, 1),
+        }
 
     def reset(self) -> None:
         """Forgets the room, the drift included (a new device may run at another rate)."""
