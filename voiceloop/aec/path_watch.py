@@ -155,8 +155,8 @@ class PathWatch:
         # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
         self.echo_gain = GATE
         self.echo_heard = False
-        # What the output would be multiplied by were echo_gain GATE: the recogniser's copy
-        # keeps the whole-output hold where the per-band suppressor replaces it for VAD.
+        # What the output would be multiplied by were echo_gain GATE: where it is below the
+        # gain in use, the speex canceller hands the recogniser its per-band cut as well.
         self.held_gain = 1.0
 
     def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> float:

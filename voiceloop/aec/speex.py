@@ -232,16 +232,19 @@ class SpeexCanceller:
             return cleaned
         suppressor.echo_heard = watch is not None and watch.echo_heard
         suppressor.add(mic_frame, self._residual, reference_frame)
-        # The recogniser's copy: this frame as it would be without the suppressor, the path
-        # watch's whole-output hold included, and not lagged by the suppressor's 2 ms: the same
-        # samples the recogniser heard without it, where they were (soak, default profile's
-        # canceller: "stop" kept in 7 of 9 runs so, 3 of 15 with the 2 ms lag, 11 of 18 without
-        # the suppressor; pocketsphinx is that sensitive to where a word falls).
+        # The recogniser's copy: this frame as it would be without the suppressor, and not
+        # lagged by the suppressor's 2 ms: the same samples the recogniser heard without it,
+        # where they were (soak, default profile's canceller: "stop" kept in 7 of 9 runs so, 3
+        # of 15 with the 2 ms lag, 11 of 18 without the suppressor; pocketsphinx is that
+        # sensitive to where a word falls). Except where the path watch hears echo in the
+        # residual: without the suppressor the watch would hold the whole frame 40 dB down,
+        # and a user talking over a filter still learning (a second into a reply, a drifting
+        # room) lost the middle of the word to it (bench_bargein: "turn off the lights" heard
+        # as nothing); the cut output keeps the bands the user dominates.
         held = gain if watch is None else watch.held_gain
-        self.recognition_frame = (
-            cleaned if held == gain else np.multiply(self._out, held / 32768.0, dtype=np.float32)
-        )
-        return suppressor.apply(cleaned)
+        suppressed = suppressor.apply(cleaned)
+        self.recognition_frame = cleaned if held == gain else suppressed
+        return suppressed
 
     def reset(self) -> None:
         """Forgets the room by rebuilding both states.
