@@ -71,6 +71,7 @@ class DriftCompensated:
         self._reader = StreamReader(keep=MAX_LAG_SAMPLES + FRAME_SAMPLES)
         self._position = float(-LAG_SAMPLES)  # of the next output sample, in input samples
         self.alignment_samples = 0  # how much later than configured the reference is read
+        self._delay_checked = False  # the first agreeing measurements decide, once
         self._silent_frames = 0
         self.recentred = 0
         self.ratio = 1.0
@@ -89,16 +90,20 @@ class DriftCompensated:
         ppm = self.estimator.ppm
         if ppm is not None:
             self.ratio = 1.0 + ppm * 1e-6
-        if not self.alignment_samples and len(self.estimator.lags) >= ALIGN_AFTER:
+        if not self._delay_checked and len(self.estimator.lags) >= ALIGN_AFTER:
             self._align()
         return self.inner.process(mic_frame, self._resampled(reference_frame))
 
     def _align(self) -> None:
         """Reads the reference later by what the device's delay was misconfigured by."""
-        lags = [lag for _, lag in list(self.estimator.lags)[-ALIGN_AFTER:]]
-        if max(lags) - min(lags) > ALIGN_SPREAD_SAMPLES or lags[-1] < MISALIGNED_SAMPLES:
-            return
-        shift = int(round(lags[-1])) - ALIGNED_LEAD_SAMPLES - LAG_SAMPLES
+        measured = self.estimator.lags
+        lags = [measured[-k][1] for k in range(1, ALIGN_AFTER + 1)]  # newest first (a deque's ends)
+        if max(lags) - min(lags) > ALIGN_SPREAD_SAMPLES:
+            return  # not agreed yet: asked again
+        self._delay_checked = True
+        if lags[0] < MISALIGNED_SAMPLES:
+            return  # the configured delay is right
+        shift = int(round(lags[0])) - ALIGNED_LEAD_SAMPLES - LAG_SAMPLES
         shift = min(shift, MAX_LAG_SAMPLES // 2)
         self._position -= shift
         self.alignment_samples = shift
