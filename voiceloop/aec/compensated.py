@@ -72,6 +72,7 @@ class DriftCompensated:
         self._position = float(-LAG_SAMPLES)  # of the next output sample, in input samples
         self.alignment_samples = 0  # how much later than configured the reference is read
         self._delay_checked = False  # the first agreeing measurements decide, once
+        self._asked_at = -1.0  # the newest measurement's centre when last asked
         self._silent_frames = 0
         self.recentred = 0
         self.ratio = 1.0
@@ -97,6 +98,9 @@ class DriftCompensated:
     def _align(self) -> None:
         """Reads the reference later by what the device's delay was misconfigured by."""
         measured = self.estimator.lags
+        if measured[-1][0] == self._asked_at:
+            return  # no new measurement since (one every 0.25-1 s): nothing new to decide on
+        self._asked_at = measured[-1][0]
         lags = [measured[-k][1] for k in range(1, ALIGN_AFTER + 1)]  # newest first (a deque's ends)
         if max(lags) - min(lags) > ALIGN_SPREAD_SAMPLES:
             return  # not agreed yet: asked again
