@@ -175,3 +175,24 @@ def test_an_utterance_is_heard_the_same_whatever_was_decoded_before_it() -> None
         fresh.timestamps,
         fresh.confidence,
     )
+
+
+@pytest.mark.parametrize("level_db", [-30, -40])
+@pytest.mark.parametrize(
+    "reply",
+    ["it is a long reply about the weather", "what can you do for me today", "here is what you asked about"],
+)
+def test_a_command_after_a_faint_other_voice_in_the_pre_roll_is_heard(reply: str, level_db: int) -> None:
+    # Over a reply, the VAD's 300 ms pre-roll holds the reply's residual echo: here 250 ms of
+    # another voice, 30-40 dB under the user's "stop". The decoder spent those sounds on a
+    # word ("tell"), its best path never reached the grammar's end, and the command was lost;
+    # "stop" was the lattice's runner-up.
+    recognizer = PocketsphinxRecognizer(phrases=[*PHRASES, "stop"])
+    residual = render(reply, "en-gb")[2000 : 2000 + 250 * SAMPLE_RATE // 1000] * 10 ** (level_db / 20)
+    audio = np.concatenate([residual, 0.5 * render("stop", "en-us"), np.zeros(SAMPLE_RATE // 5, np.float32)])
+
+    result = recognizer.transcribe(audio + low_noise(len(audio)))
+
+    assert result.text == "stop"
+    [(word, start, end)] = result.timestamps
+    assert word == "stop" and 0.2 <= start < end <= result.audio_s
