@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from voiceloop.engine.events import SpeechEnded, SpeechPaused, SpeechProgress, SpeechStarted
-from voiceloop.vad.endpointer import EndpointConfig, Endpointer, EndpointState
+from voiceloop.vad.endpointer import EndpointConfig, Endpointer, EndpointState, at_judged_level
 
 CHUNK = 512
 CHUNK_S = CHUNK / 16_000
@@ -131,8 +131,9 @@ def test_a_quiet_frame_between_chunks_closes_the_stop_window_without_waiting_for
 
 def test_the_utterance_keeps_the_recognisers_copy_while_vad_judges_the_chunk_it_was_given():
     """The listener hands VAD a canceller's hard-cut output and the recogniser its gentler copy
-    of the same samples (`kept`): pre-roll, the utterance, a pause and the live tail hold the
-    copy; the end of speech is still placed from the judged chunk's loudness."""
+    of the same samples (`kept`): the utterance, a pause and the live tail hold the copy, the
+    pre-roll holds it brought down to the judged chunk's level (VAD heard no one there: a
+    reply's residual echo); the end of speech is still placed from the judged chunk's loudness."""
     endpointer = Endpointer(EndpointConfig(start_ms=64, stop_ms=200, preroll_ms=96, speculate_ms=100))
     probabilities = [0.0] * 8 + [0.9] * 4 + [0.0] * 8
     events = []
@@ -141,9 +142,36 @@ def test_the_utterance_keeps_the_recognisers_copy_while_vad_judges_the_chunk_it_
         kept = np.full(CHUNK, -index, dtype=np.float32)
         events += endpointer.feed(judged, probability, at=index * CHUNK_S, kept=kept)
         if index == 10:
-            assert endpointer.utterance_tail(0)[0] == -5 and endpointer.utterance_tail(0)[-1] == -10
+            assert endpointer.utterance_tail(0)[-1] == -10
     paused = next(e for e in events if isinstance(e, SpeechPaused))
     ended = next(e for e in events if isinstance(e, SpeechEnded))
-    assert paused.audio[0] == -5 and ended.audio[0] == -5  # 96 ms of pre-roll: chunks 5 to 7
-    assert set(np.unique(ended.audio)) == {-float(index) for index in range(5, 20 - (20 - 8 - 4 - 7))}
+    preroll = 3 * CHUNK  # 96 ms of pre-roll: chunks 5 to 7, at the judged chunks' level
+    assert np.allclose(ended.audio[:preroll], -1e-4) and np.allclose(paused.audio[:preroll], -1e-4)
+    assert set(np.unique(ended.audio[preroll:])) == {
+        -float(index) for index in range(8, 20 - (20 - 8 - 4 - 7))
+    }
     assert ended.at == pytest.approx(12 * CHUNK_S)  # the judged chunks' last loud block
+
+
+def test_a_blip_over_a_reply_goes_back_to_the_pre_roll_at_the_level_vad_heard_it():
+    """A chunk VAD called speech that came to nothing (the start abandoned) is pre-roll again:
+    at the judged level, as the pre-roll around it, not at its uncut copy's."""
+    endpointer = Endpointer(EndpointConfig(start_ms=96, stop_ms=200, preroll_ms=160))
+    for index, probability in enumerate([0.0, 0.0, 0.9, 0.0, 0.0, 0.9, 0.9, 0.9, 0.0]):
+        judged = np.full(CHUNK, 0.02 if probability else 0.001, dtype=np.float32)
+        kept = np.full(CHUNK, 0.2 if probability else 0.01, dtype=np.float32)
+        if index >= 5:
+            judged = kept = np.full(CHUNK, 0.3, dtype=np.float32)  # the user, whom nothing cut
+        endpointer.feed(judged, probability, at=index * CHUNK_S, kept=kept)
+
+    audio = endpointer.utterance_tail(0)
+    assert np.allclose(audio[: 5 * CHUNK], [0.001] * 2 * CHUNK + [0.02] * CHUNK + [0.001] * 2 * CHUNK)
+    assert np.all(audio[5 * CHUNK :] == np.float32(0.3))
+
+
+def test_the_pre_roll_is_never_made_louder_than_the_recognisers_copy():
+    kept = np.full(CHUNK, 0.01, dtype=np.float32)
+
+    assert at_judged_level(kept, np.full(CHUNK, 0.5, dtype=np.float32)) is kept
+    assert np.allclose(at_judged_level(kept, np.full(CHUNK, 0.001, dtype=np.float32)), 0.001)
+    assert not at_judged_level(np.zeros(CHUNK, np.float32), kept).any()

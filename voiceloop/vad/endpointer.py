@@ -50,6 +50,24 @@ class EndpointConfig:
     speculate_ms: int = 0  # report a pause this long (< stop_ms) so ASR can start early; 0 = off
 
 
+def at_judged_level(kept: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """`kept` (the recogniser's copy of a chunk) brought down to the level of `judged` (the copy
+    VAD heard), never up: what the pre-roll holds.
+
+    Before the onset VAD heard no one, so where the echo canceller cut a chunk harder for VAD
+    (a reply's residual echo), the recogniser is given that cut too, as one gain over the chunk,
+    which keeps the copy's own samples and timing. Residual echo left 40 dB under the user in the
+    pre-roll was still words to pocketsphinx: tests/test_soak.py's "stop" over a long reply came
+    back as "what is the" (the word stretched over the command), 2 in 50 runs; the same audio
+    with the pre-roll 10 dB down or more, as "stop" each time. Between replies the two copies
+    carry the same sound and the gain is 1."""
+    kept_power = float(np.dot(kept, kept))
+    judged_power = float(np.dot(judged, judged))
+    if kept_power <= judged_power or kept_power == 0.0:
+        return kept
+    return (kept * np.float32(np.sqrt(judged_power / kept_power))).astype(np.float32, copy=False)
+
+
 class Endpointer:
     def __init__(self, config: EndpointConfig | None = None) -> None:
         self.config = config or EndpointConfig()
@@ -61,6 +79,7 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque()
         self._preroll_samples = 0
         self._utterance: list[np.ndarray] = []
+        self._starting_as_preroll: list[np.ndarray] = []  # an onset's chunks, should it be a blip
         self._utterance_preroll = 0
         self._onset = 0.0
         self._voiced_s = 0.0
@@ -106,13 +125,16 @@ class Endpointer:
         if self.state is EndpointState.QUIET:
             if probability >= cfg.threshold:
                 self._begin(stored, at, self._note_loud(block_db, at) or end, duration)
+                self._starting_as_preroll = [at_judged_level(stored, chunk)]
                 return self._maybe_confirm()
             if probability < cfg.neg_threshold:
                 self._track_noise(block_db)
-            self._remember_preroll(stored)
+            self._remember_preroll(at_judged_level(stored, chunk))
             return []
 
         self._utterance.append(stored)
+        if self.state is EndpointState.STARTING:
+            self._starting_as_preroll.append(at_judged_level(stored, chunk))
         loud_end = self._note_loud(block_db, at)
         if self.state is EndpointState.STARTING:
             if probability >= cfg.neg_threshold:
@@ -221,7 +243,9 @@ class Endpointer:
     def _abandon_start(self) -> None:
         """A blip too short to be speech: its audio goes back to being pre-roll."""
         self.state = EndpointState.QUIET
-        chunks, self._utterance = self._utterance, []
+        chunks = self._utterance[: len(self._utterance) - len(self._starting_as_preroll)]
+        chunks += self._starting_as_preroll
+        self._utterance = []
         self._preroll.clear()
         self._preroll_samples = 0
         for chunk in chunks:
