@@ -13,75 +13,23 @@ inverse real DFT of the gains as a product with a cosine table, and the convolut
 another order than numpy's: the output differs from np.convolve's in the last float32 bit now
 and then.
 
-Compiled for the signatures below when this module is first imported, and cached on disk
-(numba's `cache=True`: next to this file, or under NUMBA_CACHE_DIR, or the user's cache
-directory when the package is not writable, or a private one in the temporary directory), so
-only the first start compiles (5-15 s on this loaded 2-core machine; `scripts/setup.sh` does it
-at install) and later ones load the machine code. Where nothing is writable at all it compiles
-at every start, quietly. Imported by `ResidualSuppressor.__init__`, not with aec/residual.py:
-building a canceller pays numba's import and the load (README, echo section), never the audio
-thread, and code that only imports the speex module pays nothing.
+Compiled when first imported and cached on disk (aec/compiled.py). Imported by
+`ResidualSuppressor.__init__`, not with aec/residual.py: building a canceller pays numba's
+import and the load (README, echo section), never the audio thread.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import stat
-import tempfile
-from collections.abc import Callable
 from typing import Any
 
 import numba
 import numpy as np
-from numba.core import config as numba_config_module
+
+from voiceloop.aec.compiled import compiled
 
 # numpy's pairwise summation: blocks of up to this many elements are summed with eight
 # accumulators (numpy/_core/src/umath/loops_utils.h.src, PW_BLOCKSIZE).
 _PAIRWISE_BLOCK = 128
-# numba's settings: CACHE_DIR is set from the environment at its import (typed loosely for mypy).
-_numba_config: Any = numba_config_module
-
-
-def _compiled(signature: str) -> Callable[[Callable[..., Any]], Any]:
-    """numba.njit for `signature`, compiled now, cached on disk where a cache can be written.
-
-    numba raises at decoration when no cache directory is writable (the package installed
-    read-only, no writable home, no NUMBA_CACHE_DIR): then the cache goes to the temporary
-    directory (measured: compiling costs 5-15 s on this machine, loading ~0.1 s), and where
-    even that fails it compiles without a cache."""
-
-    def decorate(function: Callable[..., Any]) -> Any:
-        try:
-            return numba.njit(signature, cache=True)(function)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            pass
-        private = _private_temporary_directory()
-        if private and not _numba_config.CACHE_DIR:  # numba reads it when a function asks for a cache
-            _numba_config.CACHE_DIR = private
-            try:
-                return numba.njit(signature, cache=True)(function)
-            except RuntimeError:
-                _numba_config.CACHE_DIR = ""
-        return numba.njit(signature, cache=False)(function)
-
-    return decorate
-
-
-def _private_temporary_directory() -> str | None:
-    """A cache directory in the temporary directory that only this user can write, or None.
-    numba's cache index is a pickle: one that another user could plant would run their code."""
-    getuid = getattr(os, "getuid", None)
-    if getuid is None:
-        return None
-    try:
-        path = os.path.join(tempfile.gettempdir(), f"voiceloop-numba-cache-{getuid()}")
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        status = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    private = stat.S_ISDIR(status.st_mode) and status.st_uid == getuid() and not status.st_mode & 0o077
-    return path if private else None
 
 
 @numba.njit
@@ -145,7 +93,7 @@ def _block_sum(values: Any, start: int, count: int) -> Any:
     return total
 
 
-@_compiled("boolean(float32[:, ::1], float32[:, ::1], float32[::1], float32[:], float32[:], float32[:])")
+@compiled("boolean(float32[:, ::1], float32[:, ::1], float32[::1], float32[:], float32[:], float32[:])")
 def take_frame(
     signals: np.ndarray,
     windowed: np.ndarray,
@@ -174,7 +122,7 @@ def take_frame(
     return sounding
 
 
-@_compiled(
+@compiled(
     "boolean(complex64[:, ::1], float32[:, ::1], float64[:, ::1], float64[:, ::1], float64[:, :, ::1],"
     " float64[:, ::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[:, ::1],"
     " boolean, boolean, float64, float64, float64, float64, float64, float64, float64)"
@@ -250,7 +198,7 @@ def learn_frame(
     # 1 - twice the predicted share, spread 1:2:1 over neighbouring bands, floored, released.
     for k in range(bins):
         shares[k + 1] = predicted[k] / (residual_power[k] + 1e-20)
-    lowest = math.inf
+    lowest = np.inf
     for k in range(bins):
         spread = ((shares[k + 1] + shares[k + 1]) + shares[k]) + shares[k + 2]
         spread *= spread_scale
@@ -268,7 +216,7 @@ def learn_frame(
     return False
 
 
-@_compiled("float32[::1](float32[::1], float32[:], float64[::1], float64[:, ::1], boolean)")
+@compiled("float32[::1](float32[::1], float32[:], float64[::1], float64[:, ::1], boolean)")
 def apply_gains(
     signal: np.ndarray, frame: np.ndarray, gains: np.ndarray, taps_by_gain: np.ndarray, passing: bool
 ) -> np.ndarray:
