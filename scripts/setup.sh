@@ -81,6 +81,10 @@ if [ "$EXTRAS" = "--test" ]; then
   say "installing funasr-onnx (--no-deps: its numpy pin is only for a VAD voiceloop does not use)"
   "${PIP[@]}" install -q --no-deps "funasr-onnx==0.4.3"
 fi
+# The echo canceller's compiled kernels (voiceloop/aec/*_kernels.py): compiled once here
+# (5-15 s) and cached next to the package, so the first `voiceloop run` only loads them.
+say "compiling the echo canceller's kernels (numba, once)"
+"$VENV/bin/python" -c "import voiceloop.aec.residual_kernels, voiceloop.aec.pcm_kernels"
 touch "$stamp"
 fetch_turn_model
 say "done"

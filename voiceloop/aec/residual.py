@@ -92,49 +92,50 @@ SPREAD = np.array([0.25, 0.5, 0.25])  # over neighbouring bands (_update_gains s
 
 class ResidualSuppressor:
     """Fed each frame with the mic, the linear filter's output and the reference (float, ±1);
-    `apply` then filters the frame handed out with the gains learnt from them: one stacked FFT
-    and ~50 numpy calls on 161 bands while the reference plays; between replies, once every
-    gain is back at 1, a delay.
+    `apply` then filters the frame handed out with the gains learnt from them: numpy's FFT of
+    the three windows and three compiled calls (aec/residual_kernels.py) while the reference
+    plays; between replies, once every gain is back at 1, a delay.
 
-    At 161 bands numpy's per-call overhead, not the arithmetic, is most of the cost, so the
-    running statistics live in stacked rows that one call updates together, and the buffers
-    are kept rather than made each frame: ~8 % fewer instructions per frame than one array
-    per figure (callgrind, mandarin-10db; numpy 2.4 spends on parsing `out=` and checking
-    overlap much of what it saves on allocating). Each operation is the same, element by
-    element, so the output is bit for bit what that form gave."""
+    At 161 bands numpy's per-call overhead, not the arithmetic, was most of the cost (~50
+    calls a frame, ~190 µs of the default canceller's ~470 on this machine): the per-band rule
+    now runs as compiled loops over the same arrays, in the same float types and order of
+    operations (the gains bit for bit what numpy gave: tests/test_aec_residual_kernels.py)."""
 
     def __init__(self, frame_samples: int) -> None:
+        # Imported here, not with the module: numba's import and the kernels' load (from its
+        # on-disk cache; compiled on a first run) cost ~0.5-1 s, paid when a canceller is built,
+        # never on the audio thread, and not by code that only imports the speex module.
+        from voiceloop.aec import residual_kernels
+
+        self._kernels = residual_kernels
         self.frame_samples = frame_samples
         self.size = FFT_FRAMES * frame_samples
         self.half_taps = int(HALF_TAPS_MS * frame_samples / 10)
         bins = self.size // 2 + 1
         self._window = np.hanning(self.size + 2)[1:-1].astype(np.float32)
-        self._taper = np.hanning(2 * self.half_taps + 3)[1:-1]
-        # The FIR's taps: the response's last half_taps samples, then its first half_taps + 1.
-        self._tap_order = np.r_[-self.half_taps : self.half_taps + 1]
-        self._response = np.zeros(self.size)
+        self._taps_by_gain = _taps_by_gain(self.size, self.half_taps)
+        self._signal = np.zeros(2 * self.half_taps + frame_samples, np.float32)  # the FIR's input
         self._signals = np.zeros((3, self.size), np.float32)  # mic, residual, reference
         self._windowed = np.zeros_like(self._signals)
-        self._history = np.zeros(2 * self.half_taps, np.float32)
         self._spectra = np.zeros((3, bins), np.complex64)
         self._powers = np.zeros((3, bins), np.float32)  # echo estimate, residual, reference
         self._held = np.zeros((2, bins))  # the played reference's power, held short and long
-        # Running means, and covariances with the residual's power and variances, of the three
-        # predictors: the echo estimate's power, the short-held reference's, and the latter's
-        # total over all bands (distortion). Row 3 of the samples and means is the residual's
-        # power, so one call updates all four means and one the six moments.
-        self._samples = np.zeros((4, bins))
+        # Running means (of the three predictors: the echo estimate's power, the short-held
+        # reference's, and the latter's total over all bands (distortion); row 3 the
+        # residual's power), and the predictors' covariances with the residual's power and
+        # their variances.
         self._means = np.zeros((4, bins))
-        self._deviations = np.zeros((4, bins))
         self._moments = np.zeros((2, 3, bins))  # covariances, variances
-        self._products = np.zeros((2, 3, bins))
         self.leaks = np.zeros((3, bins))
-        self._echoes = np.zeros((3, bins))  # each predictor times its leak
         self._residual_power = np.zeros(bins)
         self._predicted = np.zeros(bins)
-        self._scratch = np.zeros(bins)
         self._shares = np.zeros(bins + 2)  # predicted over residual, a zero band either side
         self.gains = np.ones(bins)
+        # The kernel's constants: reference holds (column 0), leak caps (1), passing gain.
+        self._constants = np.zeros((3, 3))
+        self._constants[:2, 0] = REFERENCE_HOLDS[:, 0]
+        self._constants[:, 1] = LEAK_MAX[:, 0]
+        self._constants[0, 2] = PASSING_GAIN
         self._active_energy = ACTIVE_POWER * self.size * bins
         self._silent_frames = FFT_FRAMES  # of the reference, in a row
         self._passing = True  # the reference silent and every gain 1: add and apply skip the work
@@ -142,87 +143,69 @@ class ResidualSuppressor:
 
     def add(self, mic: np.ndarray, residual: np.ndarray, reference: np.ndarray) -> None:
         """Learns from one frame of what the linear filter saw and left."""
-        n, signals = self.frame_samples, self._signals
-        signals[:, :-n] = signals[:, n:]
-        signals[0, -n:], signals[1, -n:], signals[2, -n:] = mic, residual, reference
-        # Whether the window's reference is all zeros, counted per frame (count_nonzero on one
-        # frame is a quarter of the cost of .any() on the window).
-        self._silent_frames = 0 if np.count_nonzero(reference) else self._silent_frames + 1
+        kernels = self._kernels
+        sounding = kernels.take_frame(
+            self._signals,
+            self._windowed,
+            self._window,
+            _float32(mic),
+            _float32(residual),
+            _float32(reference),
+        )
+        self._silent_frames = 0 if sounding else self._silent_frames + 1
         silent = self._silent_frames >= FFT_FRAMES
         self._passing = self._passing and silent
         if self._passing:
             return  # nothing played and nothing held down: no echo to predict, every gain 1
-        windowed = np.multiply(signals, self._window, out=self._windowed)
         # numpy's stubs know only complex128 outs; float32 input makes (and fills) complex64.
-        spectra = np.fft.rfft(windowed, out=self._spectra)  # type: ignore[arg-type]
-        spectra[0] -= spectra[1]  # the filter's echo estimate: mic minus what it left
-        powers = self._powers
-        np.multiply(spectra.real, spectra.real, out=powers)
-        powers += np.multiply(spectra.imag, spectra.imag)
-        echo, left, played = powers
-        held = self._held
-        np.multiply(held, REFERENCE_HOLDS, out=held)
-        np.maximum(played, held, out=held)
-        decay = ECHO_DECAY if self.echo_heard else DECAY
-        self._residual_power += POWER_SMOOTHING * (left - self._residual_power)
-        if float(np.add.reduce(echo)) < self._active_energy:
-            self._predicted *= decay
-        else:
-            self._learn(echo, left, decay)
-        self._update_gains()
-        if silent and float(np.minimum.reduce(self.gains)) >= PASSING_GAIN:
-            self._passing = True  # until the reference plays again: the gains are 1 meanwhile
-            self.gains[:] = 1.0
-            self._predicted[:] = 0.0
-
-    def _learn(self, echo: np.ndarray, left: np.ndarray, decay: float) -> None:
-        """Each band's leak of each predictor, and the echo they predict left in it."""
-        samples, means, deviations = self._samples, self._means, self._deviations
-        held_short = self._held[0]
-        samples[0], samples[1], samples[3] = echo, held_short, left
-        samples[2] = np.add.reduce(held_short)  # the same in every band
-        a = LEAK_SMOOTHING
-        means += a * (samples - means)
-        np.subtract(samples, means, out=deviations)
-        predictors = samples[:3]
-        products, moments = self._products, self._moments
-        np.multiply(deviations[:3], deviations[3], out=products[0])  # with the residual's
-        np.multiply(deviations[:3], deviations[:3], out=products[1])
-        moments += a * (products - moments)
-        covariance, variance = moments
-        leaks, echoes = self.leaks, self._echoes
-        np.divide(covariance, variance + 1e-20, out=leaks)
-        np.maximum(leaks, 0.0, out=leaks)
-        np.minimum(leaks, LEAK_MAX, out=leaks)
-        np.multiply(leaks, predictors, out=echoes)
-        if self.echo_heard:  # the reference held over the longer tail
-            np.multiply(leaks[1], self._held[1], out=echoes[1])
-        np.multiply(self._predicted, decay, out=self._predicted)
-        np.maximum(np.maximum.reduce(echoes, axis=0), self._predicted, out=self._predicted)
-
-    def _update_gains(self) -> None:
-        """1 - twice the predicted share of the residual, spread, floored, released slowly.
-
-        The spread is SPREAD's convolution as np.convolve sums it, (x[i-1]/4 + x[i]/2) +
-        x[i+1]/4, written as (x[i-1] + 2·x[i] + x[i+1]) with the 1/4 folded into the
-        overestimate: scaling by a power of two is exact, so the result is the same to the bit."""
+        np.fft.rfft(self._windowed, out=self._spectra)  # type: ignore[arg-type]
         boost, floor_db = (ECHO_HEARD_BOOST, ECHO_FLOOR_DB) if self.echo_heard else (1.0, FLOOR_DB)
-        shares, spread = self._shares, self._scratch
-        np.divide(self._predicted, self._residual_power + 1e-20, out=shares[1:-1])
-        np.add(shares[1:-1], shares[1:-1], out=spread)
-        spread += shares[:-2]
-        spread += shares[2:]
-        spread *= SPREAD[0] * OVERESTIMATE * boost
-        wanted = np.maximum(10 ** (floor_db / 20), np.subtract(1.0, spread, out=spread))
-        gains = self.gains
-        self.gains = np.where(wanted > gains, gains + RELEASE * (wanted - gains), wanted)
+        self._passing = kernels.learn_frame(
+            self._spectra,
+            self._powers,
+            self._held,
+            self._means,
+            self._moments,
+            self.leaks,
+            self._residual_power,
+            self._predicted,
+            self._shares,
+            self.gains,
+            self._constants,
+            self.echo_heard,
+            silent,
+            self._active_energy,
+            ECHO_DECAY if self.echo_heard else DECAY,
+            LEAK_SMOOTHING,
+            POWER_SMOOTHING,
+            # SPREAD's 1:4 folded into the overestimate: scaling by a power of two is exact.
+            float(SPREAD[0] * OVERESTIMATE * boost),
+            10 ** (floor_db / 20),
+            RELEASE,
+        )
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """`frame` filtered by the current gains; lags its input by `half_taps` samples."""
-        signal = np.concatenate([self._history, frame])
-        self._history = signal[-2 * self.half_taps :]
-        if self._passing:  # the filter would be a delay: between replies, most of a session
-            return signal[self.half_taps : self.half_taps + frame.size].copy()
-        taps = np.fft.irfft(self.gains, self.size, out=self._response)[self._tap_order]
-        taps *= self._taper
-        return np.convolve(signal, taps, mode="valid").astype(np.float32)
+        return self._kernels.apply_gains(  # type: ignore[no-any-return]
+            self._signal, _float32(frame), self.gains, self._taps_by_gain, self._passing
+        )
+
+
+def _float32(frame: np.ndarray) -> np.ndarray:
+    """The kernels are compiled for float32 frames; a float64 caller's frame is rounded as
+    numpy's assignment into a float32 buffer rounds it."""
+    return frame if frame.dtype == np.float32 else frame.astype(np.float32)
+
+
+def _taps_by_gain(size: int, half_taps: int) -> np.ndarray:
+    """The FIR's taps as a linear map of the gains: numpy's irfft of the gains (real, one per
+    bin of a `size`-point DFT) at lags -half_taps..half_taps, times a Hann taper."""
+    bins = size // 2 + 1
+    weights = np.full(bins, 2.0)
+    weights[0] = 1.0
+    weights[-1] = 1.0  # size is even: the Nyquist bin counts once
+    lags = np.arange(-half_taps, half_taps + 1)
+    taper = np.hanning(2 * half_taps + 3)[1:-1]
+    cosines = np.cos(2 * np.pi * np.outer(lags, np.arange(bins)) / size)
+    # (bins, taps): the compiled product walks each bin's taps in a row.
+    return np.ascontiguousarray((taper[:, None] * weights * cosines / size).T)

@@ -31,7 +31,7 @@ from voiceloop.aec.base import check_frames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import PathWatch
 from voiceloop.aec.residual import ResidualSuppressor
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, scaled_to_int16_into
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 if TYPE_CHECKING:
     from voiceloop.aec.options import SpeexOptions
@@ -138,9 +138,11 @@ class SpeexCanceller:
         self.filter_taps = filter_ms * sample_rate // 1000
         self._suppression = (echo_suppress_db, echo_suppress_active_db, noise_suppress_db)
         # Speex works in int16; these buffers (and the pointers into them) live as long as we do.
-        # Mic and reference are the two rows of one buffer, so both convert in one pass.
-        self._scaled = np.zeros((2, self.frame_samples), dtype=np.float32)
-        self._scaled_mic, self._scaled_reference = self._scaled
+        # Mic and reference are the two rows of one buffer, converted in one compiled call
+        # (numba's import and the kernels' load: here, when the canceller is built).
+        from voiceloop.aec import pcm_kernels
+
+        self._pcm_kernels = pcm_kernels
         self._pcm = np.zeros((2, self.frame_samples), dtype=np.int16)
         self._mic, self._reference = self._pcm
         self._out = np.zeros(self.frame_samples, dtype=np.int16)
@@ -207,10 +209,8 @@ class SpeexCanceller:
         self._echo = echo
 
     def _to_int16(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
-        """`to_int16_into` on both frames at once: half the numpy calls per frame."""
-        np.multiply(mic_frame, 32768.0, out=self._scaled_mic)
-        np.multiply(reference_frame, 32768.0, out=self._scaled_reference)
-        scaled_to_int16_into(self._scaled, self._pcm)
+        """`to_int16_into` on both frames at once, compiled: one call where numpy took six."""
+        self._pcm_kernels.to_int16_pair(_float32(mic_frame), _float32(reference_frame), self._pcm)
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""
@@ -222,11 +222,12 @@ class SpeexCanceller:
         gain = 1.0
         watch, suppressor = self.path_watch, self.suppressor
         if watch is not None or suppressor is not None:
-            np.multiply(self._out, 1.0 / 32768.0, out=self._residual, dtype=np.float32)
+            self._pcm_kernels.scaled_into(self._out, 1.0 / 32768.0, self._residual)
         if watch is not None:
             gain = watch.add(mic_frame, reference_frame, self._residual)
         self._lib.speex_preprocess_run(self._preprocess, self._out_p)
-        cleaned = np.multiply(self._out, gain / 32768.0, dtype=np.float32)
+        cleaned = np.empty(self.frame_samples, np.float32)  # a new array: callers keep frames
+        self._pcm_kernels.scaled_into(self._out, gain / 32768.0, cleaned)
         if suppressor is None:
             self.recognition_frame = cleaned
             return cleaned
@@ -271,6 +272,12 @@ class SpeexCanceller:
     def __del__(self) -> None:
         if hasattr(self, "_lib"):
             self.close()
+
+
+def _float32(frame: np.ndarray) -> np.ndarray:
+    """The kernels take float32 frames; a float64 one is rounded to float32 first, which the
+    exact scaling by 32768 leaves as numpy's float64 product rounded into float32 was."""
+    return frame if frame.dtype == np.float32 else frame.astype(np.float32)
 
 
 def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCanceller | DriftCompensated:

@@ -40,8 +40,8 @@ def to_int16_into(audio: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> No
 
 def scaled_to_int16_into(scaled: np.ndarray, out: np.ndarray) -> None:
     """The second half of `to_int16_into`, for callers that scale several frames into one
-    buffer first (the canceller's mic and reference): clipped, rounded, cast; `scaled` is
-    overwritten."""
+    buffer first: clipped, rounded, cast; `scaled` is overwritten. (The speex canceller does
+    the same for its mic and reference compiled: aec/pcm_kernels.py.)"""
     np.maximum(scaled, -32768.0, out=scaled)
     np.minimum(scaled, 32767.0, out=scaled)
     np.rint(scaled, out=scaled)
