@@ -58,9 +58,9 @@ def at_judged_level(kept: np.ndarray, judged: np.ndarray) -> np.ndarray:
     (a reply's residual echo), the recogniser is given that cut too, as one gain over the chunk,
     which keeps the copy's own samples and timing. Residual echo left 40 dB under the user in the
     pre-roll was still words to pocketsphinx: tests/test_soak.py's "stop" over a long reply came
-    back as "what is the" (the word stretched over the command), 2 in 50 runs; the same audio
-    with the pre-roll 10 dB down or more, as "stop" each time. Between replies the two copies
-    carry the same sound and the gain is 1."""
+    back as "what can" or "what is the" (the last word stretched over the command) in 2 of 33
+    runs; the same inputs with the pre-roll 10 dB down or more, as "stop" each time. Between
+    replies the two copies carry the same sound and the gain is 1."""
     kept_power = float(np.dot(kept, kept))
     judged_power = float(np.dot(judged, judged))
     if kept_power <= judged_power or kept_power == 0.0:
