@@ -59,6 +59,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from voiceloop.audio.frames import to_float32
+
 OVERESTIMATE = 2.0  # the predicted echo counts double against the residual
 # Deeper floors cost the user: at -30 or -40 dB pocketsphinx heard nothing of "set a timer for
 # five minutes" over clipping-10db's echo (tests/test_aec_double_talk.py); at -20 dB it did
@@ -148,9 +150,9 @@ class ResidualSuppressor:
             self._signals,
             self._windowed,
             self._window,
-            _float32(mic),
-            _float32(residual),
-            _float32(reference),
+            to_float32(mic),
+            to_float32(residual),
+            to_float32(reference),
         )
         self._silent_frames = 0 if sounding else self._silent_frames + 1
         silent = self._silent_frames >= FFT_FRAMES
@@ -187,14 +189,8 @@ class ResidualSuppressor:
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """`frame` filtered by the current gains; lags its input by `half_taps` samples."""
         return self._kernels.apply_gains(  # type: ignore[no-any-return]
-            self._signal, _float32(frame), self.gains, self._taps_by_gain, self._passing
+            self._signal, to_float32(frame), self.gains, self._taps_by_gain, self._passing
         )
-
-
-def _float32(frame: np.ndarray) -> np.ndarray:
-    """The kernels are compiled for float32 frames; a float64 caller's frame is rounded as
-    numpy's assignment into a float32 buffer rounds it."""
-    return frame if frame.dtype == np.float32 else frame.astype(np.float32)
 
 
 def _taps_by_gain(size: int, half_taps: int) -> np.ndarray:

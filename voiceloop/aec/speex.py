@@ -31,7 +31,7 @@ from voiceloop.aec.base import check_frames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import PathWatch
 from voiceloop.aec.residual import ResidualSuppressor
-from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
 
 if TYPE_CHECKING:
     from voiceloop.aec.options import SpeexOptions
@@ -210,7 +210,7 @@ class SpeexCanceller:
 
     def _to_int16(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
         """`to_int16_into` on both frames at once, compiled: one call where numpy took six."""
-        self._pcm_kernels.to_int16_pair(_float32(mic_frame), _float32(reference_frame), self._pcm)
+        self._pcm_kernels.to_int16_pair(to_float32(mic_frame), to_float32(reference_frame), self._pcm)
 
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         """Returns a new array: callers keep frames (pre-roll), so the buffer is not handed out."""
@@ -272,12 +272,6 @@ class SpeexCanceller:
     def __del__(self) -> None:
         if hasattr(self, "_lib"):
             self.close()
-
-
-def _float32(frame: np.ndarray) -> np.ndarray:
-    """The kernels take float32 frames; a float64 one is rounded to float32 first, which the
-    exact scaling by 32768 leaves as numpy's float64 product rounded into float32 was."""
-    return frame if frame.dtype == np.float32 else frame.astype(np.float32)
 
 
 def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCanceller | DriftCompensated:

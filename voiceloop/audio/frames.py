@@ -35,17 +35,10 @@ def to_int16_into(audio: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> No
     the same length, `out` the int16 destination (both preallocated by the caller). Clipped as
     maximum then minimum: the same values as np.clip, without its Python wrapper (~5 µs)."""
     np.multiply(audio, 32768.0, out=scratch)
-    scaled_to_int16_into(scratch, out)
-
-
-def scaled_to_int16_into(scaled: np.ndarray, out: np.ndarray) -> None:
-    """The second half of `to_int16_into`, for callers that scale several frames into one
-    buffer first: clipped, rounded, cast; `scaled` is overwritten. (The speex canceller does
-    the same for its mic and reference compiled: aec/pcm_kernels.py.)"""
-    np.maximum(scaled, -32768.0, out=scaled)
-    np.minimum(scaled, 32767.0, out=scaled)
-    np.rint(scaled, out=scaled)
-    np.copyto(out, scaled, casting="unsafe")
+    np.maximum(scratch, -32768.0, out=scratch)
+    np.minimum(scratch, 32767.0, out=scratch)
+    np.rint(scratch, out=scratch)
+    np.copyto(out, scratch, casting="unsafe")
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:

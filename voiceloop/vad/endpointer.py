@@ -61,6 +61,8 @@ def at_judged_level(kept: np.ndarray, judged: np.ndarray) -> np.ndarray:
     back as "what can" or "what is the" (the last word stretched over the command) in 2 of 33
     runs; the same inputs with the pre-roll 10 dB down or more, as "stop" each time. Between
     replies the two copies carry the same sound and the gain is 1."""
+    if kept is judged:
+        return kept  # one copy only (no canceller, or one that keeps none)
     kept_power = float(np.dot(kept, kept))
     judged_power = float(np.dot(judged, judged))
     if kept_power <= judged_power or kept_power == 0.0:
