@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from voiceloop.aec import speex
+from voiceloop.aec import speex, speex_build
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, rms_dbfs
 from voiceloop.audio.virtual import REFERENCE_LEAD_MS, EchoPath, room_impulse_response
@@ -240,6 +240,8 @@ def test_create_builds_it_from_the_aec_settings() -> None:
 
 def test_a_missing_library_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(speex, "_library", None)
+    monkeypatch.setattr(speex_build, "built_library", lambda: None)  # no -O3 build either
+    monkeypatch.delenv(speex.LIBRARY_ENV, raising=False)
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     monkeypatch.setattr(speex, "_LIBRARY_FALLBACK", "libspeexdsp-not-here.so.1")
 

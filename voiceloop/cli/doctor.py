@@ -50,7 +50,23 @@ def _library_checks() -> list[Check]:
         checks.append(
             (f"library {name}", True if found else None, found or f"not found: needed for {purpose}")
         )
-    return checks
+    return [*checks, _speex_build_check()]
+
+
+def _speex_build_check() -> Check:
+    """Which libspeexdsp the canceller loads: voiceloop's -O3 build runs the same filter for
+    ~40 % less CPU a frame (voiceloop/aec/speex_build.py)."""
+    from voiceloop.aec import speex_build
+
+    built = speex_build.built_library()
+    if built is not None:
+        return ("speexdsp -O3 build", True, str(built))
+    return (
+        "speexdsp -O3 build",
+        None,
+        "not built: the system libspeexdsp is used (the same output, ~40 % more CPU a frame); "
+        "build it: python -m voiceloop.aec.speex_build",
+    )
 
 
 def _configured(settings: Settings) -> dict[str, str]:
