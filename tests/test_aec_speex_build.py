@@ -180,6 +180,7 @@ def test_the_download_tries_each_source_and_keeps_only_the_checked_release(
     if not CACHED_SOURCE.is_file():
         pytest.skip(f"speexdsp's source is not cached ({CACHED_SOURCE}): scripts/setup.sh")
     files["release.tar.gz"] = CACHED_SOURCE.read_bytes()
+    (speex_build.cache_dir() / speex_build.TARBALL).write_bytes(b"a truncated earlier download")
     fetched = speex_build.fetch_source((f"{base}/gone.tar.gz", f"{base}/release.tar.gz"))
     assert (
         fetched == speex_build.cache_dir() / speex_build.TARBALL
