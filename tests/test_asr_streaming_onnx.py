@@ -13,7 +13,7 @@ from tests.conftest import check_chunk_by_chunk, two_questions_on_2pass
 from voiceloop.asr.base import AsrError, StreamingRecognizer
 from voiceloop.asr.onnx_export import OnnxModelMissing
 from voiceloop.asr.paraformer_streaming import CHUNK_SAMPLES
-from voiceloop.build.pipeline import build_streaming
+from voiceloop.build.pipeline import build_streaming, streaming_chunk_ms
 from voiceloop.config import load_settings
 from voiceloop.testing.tiny_funasr import TinyModels
 from voiceloop.testing.tiny_funasr import build_once as build_tiny
@@ -117,6 +117,19 @@ def test_the_runtime_is_chosen_by_asr_streaming_runtime(streaming_onnx_dir: Path
     assert isinstance(streamer, StreamingParaformerOnnx) and "fp32" in streamer.description
     with pytest.raises(Exception, match="streaming_runtime"):
         load_settings("default", asr={"streaming_runtime": "tensorrt"})
+
+
+def test_an_unset_chunk_is_480_ms_on_the_onnx_runtimes_and_600_on_pytorch(streaming_onnx_dir: Path):
+    """The CPU path keeps partials within 700 ms unless told otherwise; a chosen chunk stands."""
+    onnx = {"streaming": True, "streaming_model": str(streaming_onnx_dir), "streaming_runtime": "onnx"}
+
+    unset = build_streaming(load_settings("default", asr=onnx))
+    chosen = build_streaming(load_settings("default", asr={**onnx, "streaming_chunk_ms": 600}))
+
+    assert unset.model.chunk_size == [4, 8, 4] and "480 ms chunks" in unset.description
+    assert chosen.model.chunk_size == [5, 10, 5]
+    for runtime, chunk_ms in (("pytorch", 600), ("onnx", 480), ("onnx-fp32", 480)):
+        assert streaming_chunk_ms(load_settings("default", asr={"streaming_runtime": runtime})) == chunk_ms
 
 
 async def onnx_2pass_room(

@@ -33,7 +33,7 @@ DEFAULT_MODEL = "paraformer-zh-streaming"
 FRAME_SAMPLES = 960  # one 60 ms frame (the model's 6-fold low frame rate) at 16 kHz
 # In 60 ms frames: no look-back, the chunk, its look-ahead (FunASR's two published settings).
 CHUNK_SIZES = {600: [0, 10, 5], 480: [0, 8, 4]}
-CHUNK_MS = 600  # asr.streaming_chunk_ms's default
+CHUNK_MS = 600  # FunASR's; the loop's default on PyTorch (build/pipeline.py streaming_chunk_ms)
 CHUNK_SIZE = CHUNK_SIZES[CHUNK_MS]
 CHUNK_SAMPLES = CHUNK_SIZE[1] * FRAME_SAMPLES  # 600 ms at 16 kHz
 ENCODER_LOOK_BACK = 4

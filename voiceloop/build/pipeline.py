@@ -60,12 +60,11 @@ def build_streaming(settings: Settings) -> Any:
         return None
     asr = settings.asr
     streamer: Any
+    chunk_ms = streaming_chunk_ms(settings)
     if asr.streaming_runtime == "pytorch":
         from voiceloop.asr.paraformer_streaming import StreamingParaformer
 
-        streamer = StreamingParaformer(
-            asr.streaming_model, ncpu=asr.streaming_ncpu, chunk_ms=asr.streaming_chunk_ms
-        )
+        streamer = StreamingParaformer(asr.streaming_model, ncpu=asr.streaming_ncpu, chunk_ms=chunk_ms)
     else:
         from voiceloop.asr.paraformer_streaming_onnx import StreamingParaformerOnnx
 
@@ -73,7 +72,17 @@ def build_streaming(settings: Settings) -> Any:
             asr.streaming_model,
             threads=asr.streaming_ncpu,
             quantize=asr.streaming_runtime == "onnx",
-            chunk_ms=asr.streaming_chunk_ms,
+            chunk_ms=chunk_ms,
         )
     streamer.warm_up()
     return streamer
+
+
+def streaming_chunk_ms(settings: Settings) -> int:
+    """`asr.streaming_chunk_ms`, or where unset the chunk that keeps partials within 700 ms on
+    a CPU: 480 ms on the ONNX runtimes (600 ms chunks: first partial 683 ms, gaps up to 739
+    idle, scripts/bench_asr_cpu.py --two-pass), FunASR's 600 on PyTorch."""
+    chosen = settings.asr.streaming_chunk_ms
+    if chosen is not None:
+        return chosen
+    return 600 if settings.asr.streaming_runtime == "pytorch" else 480

@@ -164,7 +164,9 @@ class AsrSettings(StageSection):
     streaming_runtime: Literal["pytorch", "onnx", "onnx-fp32"] = "pytorch"
     # The streaming model's chunk: a partial every 600 ms, or every 480 ms (earlier first
     # partial, a little more compute); FunASR's two published settings, [0,10,5] and [0,8,4].
-    streaming_chunk_ms: Literal[600, 480] = 600
+    # Unset: 480 on the ONNX runtimes (the CPU path: with 600 the first partial and the gaps
+    # after pauses passed 700 ms here, README), 600 (FunASR's) on PyTorch.
+    streaming_chunk_ms: Literal[600, 480] | None = None
     pocketsphinx: PocketsphinxOptions = PocketsphinxOptions()
     paraformer: ParaformerOptions = ParaformerOptions()
     qwen3: Qwen3Options = Qwen3Options()
