@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ import numpy as np
 from voiceloop.testing.clips import spoken_clip
 from voiceloop.turn import models
 from voiceloop.turn.features import smart_turn_features
-from voiceloop.turn.smart_turn import SmartTurnOptions, create
+from voiceloop.turn.smart_turn import SmartTurnOptions, create, fast_int8_saturates
 
 UTTERANCES = [
     ("turn off the kitchen lights.", True),
@@ -59,6 +60,26 @@ def busy_processes(count: int) -> Iterator[None]:
         for burner in burners:
             burner.kill()
             burner.wait()
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), or the platform's word for it: the cost depends on it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def int8_kernel() -> str:
+    """Which onnxruntime int8 kernel the detector runs on here (smart_turn.fast_int8_saturates):
+    on x86-64 without VNNI the exact one, 10-20 % slower; the figures are not comparable across."""
+    if fast_int8_saturates():
+        return "exact u8u8 (x86-64 without VNNI: the fast kernel would round)"
+    return "fast (exact on this CPU: VNNI or not x86)"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,6 +157,8 @@ def main() -> None:
             "load_average_1min": [load_before, load_after],
             "busy_processes": args.busy,
             "cpus": os.cpu_count(),
+            "cpu": cpu_name(),
+            "int8_kernel": int8_kernel(),
             "verdicts": [
                 {"text": text, "complete_expected": expected, "probability": v.probability, "complete": v.complete}
                 for text, expected, v in verdicts
@@ -146,8 +169,9 @@ def main() -> None:
     for text, expected, v in verdicts:
         mark = "ok " if v.complete == expected else "MISS"
         print(f"  {mark} P={v.probability:.3f} {'complete  ' if v.complete else 'incomplete'}  {text!r}")
+    print(f"\nCPU: {cpu_name()}; int8 kernel: {int8_kernel()}")
     print(
-        f"\ncost per call, {args.calls} calls ({os.cpu_count()} CPUs, {args.busy} busy processes beside it, "
+        f"cost per call, {args.calls} calls ({os.cpu_count()} CPUs, {args.busy} busy processes beside it, "
         f"load {load_before:.1f} → {load_after:.1f}):"
     )
     print(f"  {'threads':>7} {'spin':>4} {'median':>8} {'p90':>8} {'cpu':>8} {'features':>9} {'load':>7}")
