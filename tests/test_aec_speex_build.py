@@ -124,6 +124,22 @@ def test_a_build_that_does_not_load_leaves_the_system_library_in_use(
     assert speex.SpeexCanceller().process(silence, silence).shape == (FRAME_SAMPLES,)
 
 
+def test_doctor_names_the_library_the_canceller_actually_loads(fresh_library: None) -> None:
+    from voiceloop.cli.doctor import _speex_build_check
+
+    system = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
+    label, ok, detail = _speex_build_check()
+    assert ok is None and detail.startswith(system) and "not built" in detail
+
+    broken = speex_build.library_path()  # built, but not a library: the loader passes it over
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x7fELF truncated")
+    speex._library = None
+    label, ok, detail = _speex_build_check()
+    assert ok is None and detail.startswith(system)
+    assert str(broken) in detail and "does not load" in detail and "--force" in detail
+
+
 def test_the_environment_can_skip_the_build_or_name_a_library(
     fresh_library: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
