@@ -36,3 +36,6 @@ def test_piped_output_is_toml_that_loads_back_as_the_same_settings(profile: str,
     again = load_settings(saved).masked()
     assert parsed == without_unset(again)
     assert again == load_settings(profile, llm={"system_prompt": long_prompt}).masked()
+    # Unset keys are named, as comments: the reader sees they exist, the text still loads.
+    asr_table = shown.stdout[shown.stdout.index("[asr]\n") :].split("\n[", 1)[0]
+    assert "# streaming_chunk_ms: unset" in asr_table.splitlines()

@@ -12,12 +12,16 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def to_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Scalars and arrays first, then one `[table]` per nested dict; None (unset) is left out."""
+    """Scalars and arrays first, then one `[table]` per nested dict. TOML has no None: an unset
+    key is shown as a comment, so the reader still sees that it exists (and that its value is
+    decided elsewhere, e.g. `asr.streaming_chunk_ms` by the runtime) and the text reads back."""
     scalars, tables = [], []
     for key, value in data.items():
         if isinstance(value, dict):
             tables.append((key, value))
-        elif value is not None:
+        elif value is None:
+            scalars.append(f"# {toml_key(key)}: unset")
+        else:
             scalars.append(f"{toml_key(key)} = {toml_value(value)}")
     out = []
     if prefix and (scalars or not tables):  # an empty table is still shown, e.g. `[llm.backends]`
