@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata as metadata
+import os
 import platform
 import shutil
 from collections.abc import Callable
@@ -57,8 +58,6 @@ def _speex_build_check() -> Check:
     """Which libspeexdsp the canceller loads, asked of the loader itself (a build that exists
     but does not load is passed over): voiceloop's -O3 build runs the same filter for ~40 %
     less CPU a frame (voiceloop/aec/speex_build.py)."""
-    import os
-
     from voiceloop.aec import speex, speex_build
 
     label = "speexdsp in use"
