@@ -7,12 +7,20 @@ Reading between samples rather than dropping or repeating one matters: a dropped
 one-sample step in the path, and speex's filter re-learns after each.
 
 The reader trails the newest reference sample by LAG_SAMPLES (the interpolator's half-width
-plus room for a fast speaker to run ahead): 3 ms of the reference's lead over its echo. The
-offset it accumulates (60 ppm: a sample every second) is given back only while the reference
-is silent and only when the margin is nearly used up (a fast speaker: every ~17 s of session
-at +120 ppm) or the history nearly exhausted (a slow one: minutes), because each re-centring
-shifts the path the inner filter has learnt: in the loop, re-centring whenever the offset
-passed 24 samples cost a false barge-in at the start of the next reply.
+plus room for a fast speaker to run ahead): 3 ms of the reference's lead over its echo. A
+fast speaker's echo arrives earlier and earlier against a reference written on the mic's
+clock (+80 ppm: a sample every 0.8 s), so the reader catches up with the newest sample and
+must be set back: re-centred, while the reference is silent. Setting only the reader back
+moves the echo against the reference the inner filter learnt by that much (a path change):
+measured in the loop (bench_bargein, mandarin-10db-drift80), the re-centring 29.6 s into the
+session left the sixth reply's filter removing 0-9 dB instead of 25, its first words heard as
+speech and its interruption missed; and as each one gave up part of the reference's lead, a
+session at +120 ppm kept 25 dB only for its first minute and 0-3 dB after (every reply from
+64 s on: the reference had fallen behind its echo). So the mic the inner canceller hears is
+set back by the same whole samples (MicDelay below): the two streams keep the alignment the
+filter learnt and only the output's lag grows, by what the clocks drifted apart (+80 ppm: 5 ms
+a minute), up to MAX_MIC_DELAY_SAMPLES. A slow speaker's reader only falls further behind into
+the kept history, which lasts hours; it is set forward when that runs out (shifting the path).
 
 The same measurements say where the echo is: a device whose output delay was never configured
 (`voiceloop calibrate`) hands out a reference that leads its echo by that whole delay, and
@@ -33,6 +41,10 @@ MARGIN_SAMPLES = 40  # a speaker 120 ppm fast uses this up in 20 s of session ti
 LAG_SAMPLES = HALF + MARGIN_SAMPLES
 RECENTRE_SAMPLES = 8  # re-centre when the margin left is this small (and the reference silent)
 SILENT_FRAMES = 30  # 0.3 s of silent reference: nothing of it is left to cancel
+# The mic's delay, paired with a fast speaker's re-centring, grows with the drift (+80 ppm: 60
+# ms in 12.5 minutes of session). Past it the reader alone is set back, as before: the filter
+# re-learns after each (a path change) and the reference's lead shrinks.
+MAX_MIC_DELAY_SAMPLES = SAMPLE_RATE * 60 // 1000
 MAX_LAG_SAMPLES = SAMPLE_RATE // 2
 # The echo lag the drift estimator measures also says whether the configured device delay is
 # right: a calibrated device's reference leads its echo by ~10 ms (the lead speex wants; 10-60
@@ -58,7 +70,6 @@ class DriftCompensated:
     def __init__(self, inner: EchoCanceller) -> None:
         self.inner = inner
         self.name = f"{inner.name}+drift"
-        self.output_delay_samples = inner.output_delay_samples
         # An inner canceller that holds down residual correlated with the reference (speex's
         # path watch) needs no extra warm-up: measured at ±60-120 ppm, with it silero heard no
         # echo from 1 s of playback on, without it up to 1 s of "speech" between 2 and 3.5 s.
@@ -68,6 +79,8 @@ class DriftCompensated:
         self._reset_reader()
 
     def _reset_reader(self) -> None:
+        self._mic = MicDelay(MAX_MIC_DELAY_SAMPLES)
+        self.output_delay_samples = self.inner.output_delay_samples
         self._reader = StreamReader(keep=MAX_LAG_SAMPLES + FRAME_SAMPLES)
         self._position = float(-LAG_SAMPLES)  # of the next output sample, in input samples
         self.alignment_samples = 0  # how much later than configured the reference is read
@@ -93,7 +106,8 @@ class DriftCompensated:
             self.ratio = 1.0 + ppm * 1e-6
         if not self._delay_checked and len(self.estimator.lags) >= ALIGN_AFTER:
             self._align()
-        return self.inner.process(mic_frame, self._resampled(reference_frame))
+        reference = self._resampled(reference_frame)
+        return self.inner.process(self._mic.delayed(mic_frame), reference)
 
     def _align(self) -> None:
         """Reads the reference later by what the device's delay was misconfigured by."""
@@ -121,15 +135,33 @@ class DriftCompensated:
         # fast speaker uses up the margin, a slow one only lengthens the history read.
         wandered = self._position - (reader.written - FRAME_SAMPLES - LAG_SAMPLES - self.alignment_samples)
         running_out = wandered > MARGIN_SAMPLES - RECENTRE_SAMPLES or -wandered > MAX_LAG_SAMPLES // 2
-        if self._silent_frames >= SILENT_FRAMES and running_out:
-            self._position -= wandered
-            self.recentred += 1
+        if self._silent_frames >= SILENT_FRAMES:
+            self._recentre(wandered, running_out)
         start = self._position
         # A clock that runs away holds at the newest sample: never read what is not written.
         self._position = min(start + FRAME_SAMPLES * self.ratio, reader.newest_readable())
         if self._silent_frames * FRAME_SAMPLES > reader.written - start + HALF:
             return np.zeros_like(reference_frame)  # everything it would read is silence
         return reader.read_ramp(start, self.ratio, FRAME_SAMPLES)
+
+    def _recentre(self, wandered: float, running_out: bool) -> None:
+        """In a silent reference: a fast speaker's reader is set back by whole samples with the
+        mic (the inner filter sees no change), whenever a sample's worth is there to give back
+        while the mic's delay has room; otherwise, as a path change, only when running out."""
+        whole = int(wandered)
+        if whole >= 1 and self._mic.delay_samples + whole <= self._mic.max_samples:
+            self._mic.delay_samples += whole
+            self.output_delay_samples = self.inner.output_delay_samples + self._mic.delay_samples
+            self._position -= whole
+            self.recentred += 1
+        elif running_out:
+            self._position -= wandered
+            self.recentred += 1
+
+    @property
+    def mic_delay_samples(self) -> int:
+        """How far the mic the inner canceller hears lags the real one (the drift given back)."""
+        return self._mic.delay_samples
 
     def session_fields(self) -> dict[str, float | None]:
         """What the session log keeps of this canceller: the drift it measured between the
@@ -140,6 +172,8 @@ class DriftCompensated:
             "aec_drift_ppm": None if ppm is None else round(ppm, 1),
             # How much later than `aec.delay_ms` says the echo came: `voiceloop calibrate` sets it.
             "aec_delay_correction_ms": round(self.alignment_samples * 1000 / SAMPLE_RATE, 1),
+            # The mic held back with each re-centring of a fast speaker's reference.
+            "aec_mic_delay_ms": round(self._mic.delay_samples * 1000 / SAMPLE_RATE, 1),
         }
 
     def reset(self) -> None:
@@ -147,3 +181,23 @@ class DriftCompensated:
         self.inner.reset()
         self.estimator = DriftEstimator()
         self._reset_reader()
+
+
+class MicDelay:
+    """The mic frames delayed by a whole number of samples, which only grows: each time it
+    does, the last few samples are heard again, in a silent reference (a few ms of the room's
+    noise, or of the user's voice, repeated once)."""
+
+    def __init__(self, max_samples: int) -> None:
+        self.max_samples = max_samples
+        self.delay_samples = 0
+        self._line = np.zeros(max_samples + FRAME_SAMPLES, np.float32)
+
+    def delayed(self, mic_frame: np.ndarray) -> np.ndarray:
+        line = self._line
+        line[:-FRAME_SAMPLES] = line[FRAME_SAMPLES:]
+        line[-FRAME_SAMPLES:] = mic_frame
+        if not self.delay_samples:
+            return mic_frame
+        end = line.size - self.delay_samples
+        return line[end - FRAME_SAMPLES : end].copy()

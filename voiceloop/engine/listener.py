@@ -55,7 +55,6 @@ class Listener:
         self._emit = emit
         self._muted = muted
         self._wake = wake  # hears every cleaned frame, asleep or not: the word also interrupts
-        self._aec_delay_s = getattr(aec, "output_delay_samples", 0) / SAMPLE_RATE
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
         self._converged = self._aec_warmup_s <= 0
         self._far_end_s = 0.0  # playback the canceller has heard so far
@@ -104,10 +103,12 @@ class Listener:
         the time of their first sample (the canceller may lag)."""
         cleaned = self._aec.process(frame.mic_frame, frame.reference_frame)
         heard = recognition_frame(self._aec, cleaned)
-        cleaned_at = frame.captured_at - self._aec_delay_s
+        # Read each frame: a drift-compensated canceller's lag grows as it gives the drift back.
+        aec_delay_s = getattr(self._aec, "output_delay_samples", 0) / SAMPLE_RATE
+        cleaned_at = frame.captured_at - aec_delay_s
         if np.any(frame.reference_frame):
             self._reference_heard_at = frame.captured_at
-        if self._aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
+        if aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
             # Nothing played for longer than any room's echo tail: there is no echo to
             # cancel, so VAD takes the mic as it is, without the canceller's frame of delay.
             return frame.mic_frame, frame.mic_frame, frame.captured_at
