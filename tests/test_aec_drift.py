@@ -442,3 +442,18 @@ def test_a_minute_into_a_session_with_a_fast_speaker_the_filter_still_removes_th
         removed.append(erle_db(mic[span], residual[span.start + lag : span.stop + lag]))
     assert min(removed) >= 20.0, [round(float(r), 1) for r in removed]
     assert canceller.mic_delay_samples > 0
+
+
+def test_past_the_most_the_mic_is_held_back_the_reader_alone_is_set_back_and_the_log_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mic's delay is the output's lag too, so it has a ceiling (60 ms: +80 ppm for 12.5
+    minutes of session); past it a re-centring is a path change again, and the user is told."""
+    monkeypatch.setattr(compensated, "MAX_MIC_DELAY_SAMPLES", 20)
+    with caplog.at_level("WARNING", logger="voiceloop.aec.compensated"):
+        fed, _ = _fed(120.0, 20.0, then_silent_s=0.5)  # 39 samples to give back
+    assert fed.mic_delay_samples == 0 and fed.recentred == 1
+    assert [r.getMessage() for r in caplog.records if "ppm ahead" in r.getMessage()] == [
+        "the speaker's clock runs 120 ppm ahead of the mic's: the echo canceller has held the mic "
+        "back 0 ms to follow it, its most; from now on it re-learns the echo path after each pause"
+    ]

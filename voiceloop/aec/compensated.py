@@ -30,12 +30,16 @@ echo there. Once the first measurements agree, the reference is read that much l
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.aec.drift import DriftEstimator
 from voiceloop.audio.fractional import HALF, StreamReader
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
 
 MARGIN_SAMPLES = 40  # a speaker 120 ppm fast uses this up in 20 s of session time
 LAG_SAMPLES = HALF + MARGIN_SAMPLES
@@ -80,6 +84,7 @@ class DriftCompensated:
 
     def _reset_reader(self) -> None:
         self._mic = MicDelay(MAX_MIC_DELAY_SAMPLES)
+        self._mic_delay_spent = False  # said once per session
         self.output_delay_samples = self.inner.output_delay_samples
         self._reader = StreamReader(keep=MAX_LAG_SAMPLES + FRAME_SAMPLES)
         self._position = float(-LAG_SAMPLES)  # of the next output sample, in input samples
@@ -155,6 +160,15 @@ class DriftCompensated:
             self._position -= whole
             self.recentred += 1
         elif running_out:
+            if whole >= 1 and not self._mic_delay_spent:
+                self._mic_delay_spent = True
+                log.warning(
+                    "the speaker's clock runs %.0f ppm ahead of the mic's: the echo canceller "
+                    "has held the mic back %.0f ms to follow it, its most; from now on it "
+                    "re-learns the echo path after each pause",
+                    self.drift_ppm,
+                    self._mic.delay_samples * 1000 / SAMPLE_RATE,
+                )
             self._position -= wandered
             self.recentred += 1
 
