@@ -29,43 +29,15 @@ from voiceloop.aec import compensated
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.metrics import erle_db
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.rooms import all_scenarios
-from voiceloop.audio.virtual import REFERENCE_LEAD_MS, echo_path, room_impulse_response
 from voiceloop.build import build_adapter
 from voiceloop.config import load_settings
-from voiceloop.testing.replies import reply
+from voiceloop.testing.drift_session import drifting_session
 
 SETTLE_S = 1.0  # each reply's first second is not counted (the filter's first learning)
 
 
-def session(
-    room: str, seconds: float, reply_s: float, pause_s: float
-) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """(mic, reference, reply starts in s): the room's own echo path and noise, frame by frame."""
-    scenario = all_scenarios()[room]
-    settings = scenario.room
-    frames = int(seconds * SAMPLE_RATE) // FRAME_SAMPLES
-    speaker = np.zeros(frames * FRAME_SAMPLES, np.float32)
-    assistant = np.tile(reply(scenario.reply), 4)
-    starts = list(np.arange(0.5, seconds - reply_s, reply_s + pause_s))
-    for k, start in enumerate(starts):
-        spoken = np.roll(assistant, -int(1.3 * k * SAMPLE_RATE))[: int(reply_s * SAMPLE_RATE)]
-        first = int(start * SAMPLE_RATE)
-        speaker[first : first + spoken.size] = spoken
-    rir = room_impulse_response(settings.rt60_s, np.random.default_rng(settings.seed))
-    path = echo_path(settings, scenario.conditions, rir)
-    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
-    noise = 10 ** (settings.noise_dbfs / 20) * np.random.default_rng(settings.seed + 1).standard_normal(
-        echo.size
-    )
-    mic = np.clip(echo + noise, -1.0, 1.0).astype(np.float32)
-    delay = max(0, round((settings.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000))
-    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[: speaker.size]
-    return mic, reference, [float(s) for s in starts]
-
-
 def run(room: str, seconds: float, reply_s: float, pause_s: float) -> dict:
-    mic, reference, starts = session(room, seconds, reply_s, pause_s)
+    mic, reference, starts = drifting_session(room, seconds, reply_s, pause_s)
     settings = load_settings("default")
     settings.aec.speex.drift_compensation = True
     settings.aec.speex.residual_suppression = True  # keeps speex's own output readable
@@ -85,7 +57,7 @@ def run(room: str, seconds: float, reply_s: float, pause_s: float) -> dict:
         first = int((start + SETTLE_S) * SAMPLE_RATE)
         last = int((start + reply_s) * SAMPLE_RATE)
         shift = int(lag[first // FRAME_SAMPLES])
-        out_shift = shift + canceller.inner.output_delay_samples
+        out_shift = shift + inner.output_delay_samples
         replies.append(
             {
                 "at_s": round(start, 1),

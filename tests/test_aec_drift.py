@@ -402,29 +402,16 @@ def test_a_device_delay_never_configured_is_measured_and_the_reference_read_that
 
 
 def test_a_minute_into_a_session_with_a_fast_speaker_the_filter_still_removes_the_echo() -> None:
-    """DESK at +120 ppm, 6 s replies with 3 s pauses for 80 s, through speex with drift
-    compensation: the linear filter removes 27-31 dB of every reply from the second on. With
-    the reader set back alone at each re-centring it removed 11-13 dB after each (a shifted
-    path to learn again) and 3 dB from 64 s on, where the reference had fallen behind its echo."""
-    from voiceloop.testing.replies import english_reply
+    """drift+120ppm (a desk, echo +6 dB), 6 s replies with 3 s pauses for 80 s, through speex
+    with drift compensation: the linear filter removes 27-31 dB of every reply from the second
+    on. With the reader set back alone at each re-centring it removed 11-13 dB after each (a
+    shifted path to learn again) and 3 dB from 64 s on, where the reference had fallen behind
+    its echo."""
+    from voiceloop.testing.drift_session import drifting_session
 
-    drift_ppm, reply_s, pause_s, total_s = 120.0, 6.0, 3.0, 80.0
-    frames = int(total_s * SAMPLE_RATE) // FRAME_SAMPLES
-    speaker = np.zeros(frames * FRAME_SAMPLES, np.float32)
-    starts = np.arange(LEAD_S, total_s - reply_s, reply_s + pause_s)
-    for k, start in enumerate(starts):
-        reply = np.roll(np.tile(english_reply(), 3), -int(1.3 * k * SAMPLE_RATE))[
-            : int(reply_s * SAMPLE_RATE)
-        ]
-        first = int(start * SAMPLE_RATE)
-        speaker[first : first + reply.size] = reply
-    rir = room_impulse_response(DESK.rt60_s, np.random.default_rng(DESK.seed))
-    path = echo_path(DESK, EchoConditions(drift_ppm=drift_ppm), rir)
-    echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
-    noise = 10 ** (DESK.noise_dbfs / 20) * np.random.default_rng(DESK.seed + 1).standard_normal(echo.size)
-    mic = np.clip(echo + noise, -1.0, 1.0).astype(np.float32)
-    delay = round((DESK.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)
-    reference = np.concatenate([np.zeros(delay, np.float32), speaker])[: speaker.size]
+    reply_s = 6.0
+    mic, reference, starts = drifting_session("drift+120ppm", 80.0, reply_s, 3.0)
+    frames = mic.size // FRAME_SAMPLES
 
     inner = speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True)
     canceller = DriftCompensated(inner)
