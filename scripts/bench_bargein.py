@@ -4,7 +4,9 @@
 For each echo scenario, a scripted user asks questions and talks over each reply at a random
 point (seeded) with a short command. Reaction = from the first sound of the interruption to
 the moment playback stopped. Detection = interruptions that stopped the reply. Also counts
-self-transcriptions and whether each interruption was transcribed right.
+self-transcriptions, whether each interruption was transcribed right, and echo holds: a reply
+held for "speech" while the user made no sound, its own echo heard as the user (the reply
+stops mid-word until that speech ends, 0.2-0.6 s: a stutter).
 
 Any room of voiceloop.audio.rooms.all_scenarios() can be named: the hard ones (clock drift,
 a path that changes every few seconds, a clipping speaker at +10 dB) are played by the room's
@@ -91,6 +93,8 @@ async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path, reco
         "interruptions_transcribed_right": sum(e["transcript"] == e["expected"] for e in spoken_over),
         "self_transcriptions": report["self_transcriptions"],
         "false_barge_ins": report["barge_ins"] - report["barge_in"]["detected"],
+        "echo_holds": report["echo_holds"],
+        "replies": report["replies_played"],
     }
 
 
@@ -121,6 +125,10 @@ async def main() -> int:
     all_attempts = sum(r["attempts"] for r in results["rooms"].values())
     all_detected = sum(r["detected"] for r in results["rooms"].values())
     results["overall_detection_rate"] = round(all_detected / max(all_attempts, 1), 3)
+    replies = sum(r["replies"] for r in results["rooms"].values())
+    results["echo_holds_per_reply"] = round(
+        sum(r["echo_holds"] for r in results["rooms"].values()) / max(replies, 1), 2
+    )
     medians = [
         r["reaction_ms"]["median"]
         for r in results["rooms"].values()

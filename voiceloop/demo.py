@@ -61,6 +61,9 @@ async def run_demo(
     return DemoResult(report, list(talk.finished_turns), talk.session.dir, user_lines, talk.history.exchanges)
 
 
+HOLD_AFTER_SOUND_S = 0.5
+
+
 def _overlaps(a: tuple[float, float], b: tuple[float, float], slack: float = 0.05) -> bool:
     return a[0] < b[1] + slack and b[0] < a[1] + slack
 
@@ -97,6 +100,10 @@ def build_report(turns: Sequence[TurnRecord], room: VirtualRoom, stop_window_ms:
         "turns": entries,
         "self_transcriptions": len(self_heard),
         "self_transcribed_text": [t.transcript for t in self_heard],
+        # The reply held for "speech" while the user made no sound: its own echo, heard as the
+        # user, stopping it mid-word for the 0.2-0.6 s until that speech ends (a stutter).
+        "echo_holds": len(echo_holds(turns, intervals)),
+        "replies_played": sum(1 for t in turns if t.playback_start_at is not None),
         "barge_ins": sum(1 for t in turns if t.barge_in_at is not None),
         "barge_in": {
             "attempts": sum(1 for u in lines if u.over_reply and u.is_speech),
@@ -113,6 +120,18 @@ def build_report(turns: Sequence[TurnRecord], room: VirtualRoom, stop_window_ms:
             "stop_window_ms": stop_window_ms,
         },
     }
+
+
+def echo_holds(turns: Sequence[TurnRecord], intervals: list[tuple[float, float]]) -> list[float]:
+    """When each hold of a reply began that no sound of the user's explains: one is taken
+    after the onset it heard (VAD's start and a chunk: up to HOLD_AFTER_SOUND_S after the
+    sound ends for the shortest), never before it."""
+    return [
+        at
+        for turn in turns
+        for at in turn.hold_starts
+        if not any(start <= at <= end + HOLD_AFTER_SOUND_S for start, end in intervals)
+    ]
 
 
 def barge_in_reactions(

@@ -33,6 +33,7 @@ class TurnRecord:
     playback_pauses: int = 0  # times the reply was held for speech over it
     playback_resumes: int = 0  # ...and played on after (a backchannel, a noise)
     paused_at: float | None = None  # when the reply last went quiet for speech over it
+    hold_starts: list[float] = field(default_factory=list)  # when each of those holds began
     audio_s: float = 0.0
     asr_done_at: float | None = None
     asr_elapsed_s: float | None = None

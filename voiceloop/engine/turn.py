@@ -315,6 +315,7 @@ class Turn:
         if pausing:
             self.record.playback_pauses += 1
             self.record.paused_at = at
+            self.record.hold_starts.append(at)
         else:
             self.record.playback_resumes += 1
 
