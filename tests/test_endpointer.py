@@ -85,6 +85,15 @@ def test_voiced_time_is_reported_as_it_grows_excluding_pauses():
     assert progress == pytest.approx([3 * CHUNK_S, 4 * CHUNK_S, 5 * CHUNK_S, 6 * CHUNK_S])
 
 
+def test_each_report_says_how_sure_vad_has_been_since_the_onset():
+    # A residual echo's "speech" (silero 0.5-0.8), a new utterance a real voice (0.97).
+    _, events = run([0.0] * 3 + [0.6, 0.7, 0.55] + [0.0] * 10 + [0.6, 0.97, 0.8, 0.9] + [0.0] * 10)
+    started = [e.peak_probability for e in events if isinstance(e, SpeechStarted)]
+    progress = [e.peak_probability for e in events if isinstance(e, SpeechProgress)]
+    assert started == [0.7, 0.97]  # the first's two onset chunks, the second's
+    assert progress == [0.7, 0.97, 0.97]  # the most sure so far, never lower
+
+
 def test_the_maximum_utterance_length_cuts_a_monologue():
     config = EndpointConfig(start_ms=64, stop_ms=200, max_utterance_s=1.0)
     endpointer, events = run([0.9] * 40, config)

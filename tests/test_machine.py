@@ -408,3 +408,50 @@ def test_a_backchannel_begun_before_the_canceller_converged_holds_the_reply_once
     assert machine.handle(SpeechProgress(voiced_s=0.5, at=2.5)) == []
     assert kinds(machine.handle(ended(2.0, 2.6))) == [StartTranscription]  # its words decide
     assert machine.state is State.SPEAKING
+
+
+def held_replies(config: dict, *events) -> list[list[type]]:
+    machine = machine_in_speaking(barge_in_min_s=0.25, pause_on_speech=True, **config)
+    return [kinds(machine.handle(event)) for event in events]
+
+
+HOLD_RULE = {"hold_confidence": 0.9, "hold_min_s": 0.15}
+
+
+def test_an_onset_vad_is_sure_of_holds_the_reply_at_once():
+    assert held_replies(HOLD_RULE, SpeechStarted(at=2.0, peak_probability=0.97)) == [[PausePlayback]]
+
+
+def test_an_onset_vad_is_unsure_of_holds_the_reply_only_once_it_has_lasted():
+    # Residual echo that VAD half believes: the reply plays on through it...
+    steps = held_replies(
+        HOLD_RULE,
+        SpeechStarted(at=2.0, peak_probability=0.7),
+        SpeechProgress(voiced_s=0.096, at=2.1, peak_probability=0.7),
+        SpeechProgress(voiced_s=0.16, at=2.16, peak_probability=0.75),  # ...unless it goes on
+        SpeechProgress(voiced_s=0.3, at=2.3, peak_probability=0.75),
+    )
+    # Held before it is long enough to be a barge-in: its words decide, as for any hold.
+    assert steps == [[], [], [PausePlayback], []]
+
+
+def test_an_unsure_onset_that_grows_sure_holds_the_reply_then():
+    steps = held_replies(
+        HOLD_RULE,
+        SpeechStarted(at=2.0, peak_probability=0.6),
+        SpeechProgress(voiced_s=0.096, at=2.1, peak_probability=0.95),
+    )
+    assert steps == [[], [PausePlayback]]
+
+
+def test_without_the_rule_any_onset_holds_the_reply():
+    assert held_replies({}, SpeechStarted(at=2.0, peak_probability=0.55)) == [[PausePlayback]]
+
+
+def test_while_nothing_plays_yet_any_onset_holds_the_reply():
+    machine = ConversationMachine(MachineConfig(barge_in_min_s=0.25, pause_on_speech=True, **HOLD_RULE))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "what time is it", at=1.3))
+    assert machine.state is State.THINKING  # no echo to mistake for the user
+    assert kinds(machine.handle(SpeechStarted(at=1.5, peak_probability=0.55))) == [PausePlayback]

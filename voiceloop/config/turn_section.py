@@ -62,6 +62,21 @@ class TurnSettings(StageSection):
     pause_on_speech: bool = Field(
         True, description="pause a reply while the user may be interrupting, resume after a backchannel"
     )
+    # Off by default: it halves the reply's stutters on its own echo where the canceller
+    # leaves some (clipping, a path that changes), and costs barge-ins over the loudest echo
+    # (README, echo section: bench_bargein with and without it).
+    hold_confidence: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="while a reply plays, only a VAD onset this sure pauses it at once (0 = any onset)",
+    )
+    hold_min_ms: int = Field(
+        0,
+        ge=0,
+        le=3000,
+        description="...a less sure one once this much of it is voiced (keep below barge-in)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

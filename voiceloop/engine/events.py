@@ -27,12 +27,14 @@ class Stage(str, Enum):
 @dataclass(frozen=True)
 class SpeechStarted:
     at: float  # onset of the voiced audio (not when it was detected)
+    peak_probability: float = 1.0  # VAD's most confident chunk since the onset
 
 
 @dataclass(frozen=True)
 class SpeechProgress:
     voiced_s: float  # voiced time since the onset, pauses excluded
     at: float
+    peak_probability: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -148,12 +148,13 @@ class ConversationMachine(OverReply, WakeRestart):
                 return self._drop_speculation() if self._speculative_turn is not None else []
             elif busy:
                 self._candidate_at = event.at
-                return self._pause_reply(event.at)
+                return self._pause_reply(event.at, confidence=event.peak_probability)
             return []
         if isinstance(event, SpeechProgress):
             held: list[Action] = []
             if self.state in REPLYING and self._candidate_at is not None and not self._paused:
-                held = self._pause_reply(event.at)  # the canceller converged since the onset
+                # The canceller converged since the onset, or VAD is surer, or it lasted longer.
+                held = self._pause_reply(event.at, event.voiced_s, event.peak_probability)
             if self.state in REPLYING and self._is_barge_in(event.voiced_s):
                 if self._paused and event.voiced_s < self.config.backchannel_max_s:
                     return held  # the reply is held: its words decide, once it ends

@@ -53,14 +53,27 @@ class OverReply:
     def _on_transcript(self, event: Transcript) -> list[Action]:
         raise NotImplementedError
 
-    def _pause_reply(self, at: float) -> list[Action]:
+    def _pause_reply(self, at: float, voiced_s: float = 0.0, confidence: float = 1.0) -> list[Action]:
         """Holds the reply the moment the user may be interrupting; a barge-in then stops it, a
-        backchannel resumes it. Not while the canceller may still be hearing our own echo."""
+        backchannel resumes it. Not while the canceller may still be hearing our own echo.
+
+        While the reply plays, residual echo that VAD hears as speech holds it too, and the
+        reply stops mid-word until that "speech" ends (bench_bargein's echo holds: ~1 per reply
+        in person-walks and clipping-10db). Silero was rarely sure of that echo (its chunks
+        0.5-0.8, where the user's onset reached 0.95 within two chunks), so an onset it is not
+        sure of waits until it has lasted `hold_min_s`: most echo has ended by then."""
         if not self.config.pause_on_speech or self._paused or self.config.half_duplex:
             return []
         if self.state is not State.SPEAKING and self.state is not State.THINKING:
             return []
         if self.state is State.SPEAKING and not self._canceller_converged:
+            return []
+        config = self.config
+        if (
+            self.state is State.SPEAKING
+            and confidence < config.hold_confidence
+            and voiced_s < config.hold_min_s
+        ):
             return []
         self._paused = True
         return [PausePlayback(self.turn_id, at)]

@@ -45,6 +45,10 @@ class MachineConfig:
     incomplete_endings: frozenset[str] = frozenset()  # words that overrule "complete"; empty = off
     merge_window_s: float = 0.0  # speech this soon after an endpoint continues that turn
     pause_on_speech: bool = False  # hold a reply at once while the user may be interrupting
+    # While it plays, only an onset VAD is this sure of holds it at once; a less certain one
+    # once this much of it is voiced (still before a barge-in's minimum: its words decide).
+    hold_confidence: float = 0.0
+    hold_min_s: float = 0.0
     # While held, speech shorter than a barge-in resumes the reply; longer speech is transcribed
     # and resumes it if its words are only these (or none); past `backchannel_max_s` it stops it.
     backchannels: frozenset[str] = frozenset()

@@ -87,6 +87,7 @@ class Endpointer:
         self._voiced_s = 0.0
         self._last_voiced_end = 0.0
         self._peak_db = -120.0
+        self._peak_probability = 0.0
         self._pause_reported = False
 
     @property
@@ -126,7 +127,7 @@ class Endpointer:
         block_db = self._block_levels(chunk)
         if self.state is EndpointState.QUIET:
             if probability >= cfg.threshold:
-                self._begin(stored, at, self._note_loud(block_db, at) or end, duration)
+                self._begin(stored, at, self._note_loud(block_db, at) or end, duration, probability)
                 self._starting_as_preroll = [at_judged_level(stored, chunk)]
                 return self._maybe_confirm()
             if probability < cfg.neg_threshold:
@@ -135,6 +136,7 @@ class Endpointer:
             return []
 
         self._utterance.append(stored)
+        self._peak_probability = max(self._peak_probability, probability)
         if self.state is EndpointState.STARTING:
             self._starting_as_preroll.append(at_judged_level(stored, chunk))
         loud_end = self._note_loud(block_db, at)
@@ -150,13 +152,13 @@ class Endpointer:
             # Silero's trailing "maybe" only keeps speech going if there is sound behind it.
             if probability >= cfg.threshold or (probability >= cfg.neg_threshold and loud_end):
                 self._voiced(loud_end or self._last_voiced_end, duration)
-                events.append(SpeechProgress(voiced_s=self._voiced_s, at=end))
+                events.append(self._progress(end))
             else:
                 self.state = EndpointState.STOPPING
         elif probability >= cfg.threshold and loud_end:  # STOPPING, and the speaker resumed
             self.state = EndpointState.SPEAKING
             self._voiced(loud_end, duration)
-            events.append(SpeechProgress(voiced_s=self._voiced_s, at=end))
+            events.append(self._progress(end))
 
         if self.state is EndpointState.STOPPING and end - self._last_voiced_end >= cfg.stop_ms / 1000:
             events.append(self._end(detected_at=end, truncated=False))
@@ -223,8 +225,9 @@ class Endpointer:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _begin(self, chunk: np.ndarray, at: float, end: float, duration: float) -> None:
+    def _begin(self, chunk: np.ndarray, at: float, end: float, duration: float, probability: float) -> None:
         self.state = EndpointState.STARTING
+        self._peak_probability = probability
         self._utterance = list(self._preroll) + [chunk]
         self._utterance_preroll = self._preroll_samples
         self._onset = at
@@ -239,8 +242,11 @@ class Endpointer:
     def _maybe_confirm(self) -> list[EndpointEvent]:
         if self._voiced_s * 1000 >= self.config.start_ms:
             self.state = EndpointState.SPEAKING
-            return [SpeechStarted(at=self._onset)]
+            return [SpeechStarted(at=self._onset, peak_probability=self._peak_probability)]
         return []
+
+    def _progress(self, end: float) -> SpeechProgress:
+        return SpeechProgress(voiced_s=self._voiced_s, at=end, peak_probability=self._peak_probability)
 
     def _abandon_start(self) -> None:
         """A blip too short to be speech: its audio goes back to being pre-roll."""
