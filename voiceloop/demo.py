@@ -61,6 +61,8 @@ async def run_demo(
     return DemoResult(report, list(talk.finished_turns), talk.session.dir, user_lines, talk.history.exchanges)
 
 
+# A hold comes after the sound VAD heard: its start window and a chunk later, up to this long
+# after the end of the shortest sound (a cough).
 HOLD_AFTER_SOUND_S = 0.5
 
 

@@ -60,8 +60,10 @@ class OverReply:
         While the reply plays, residual echo that VAD hears as speech holds it too, and the
         reply stops mid-word until that "speech" ends (bench_bargein's echo holds: ~1 per reply
         in person-walks and clipping-10db). Silero was rarely sure of that echo (its chunks
-        0.5-0.8, where the user's onset reached 0.95 within two chunks), so an onset it is not
-        sure of waits until it has lasted `hold_min_s`: most echo has ended by then."""
+        0.5-0.8, where the user's onset reached 0.95 within two chunks), so with
+        `hold_confidence` set an onset it is not sure of waits until it has lasted `hold_min_s`:
+        most echo has ended by then. Off by default: a user's short word under the loudest echo
+        is never sure either, and goes unheld and unheard (README, echo section)."""
         if not self.config.pause_on_speech or self._paused or self.config.half_duplex:
             return []
         if self.state is not State.SPEAKING and self.state is not State.THINKING:
