@@ -455,3 +455,13 @@ def test_while_nothing_plays_yet_any_onset_holds_the_reply():
     machine.handle(Transcript(1, "what time is it", at=1.3))
     assert machine.state is State.THINKING  # no echo to mistake for the user
     assert kinds(machine.handle(SpeechStarted(at=1.5, peak_probability=0.55))) == [PausePlayback]
+
+
+def test_an_unsure_onset_is_held_no_later_than_a_barge_in_would_stop_the_reply():
+    # A minimum set past a barge-in's: held at the barge-in's, so its words still decide.
+    steps = held_replies(
+        {"hold_confidence": 0.9, "hold_min_s": 0.4},
+        SpeechStarted(at=2.0, peak_probability=0.7),
+        SpeechProgress(voiced_s=0.256, at=2.3, peak_probability=0.7),
+    )
+    assert steps == [[], [PausePlayback]]

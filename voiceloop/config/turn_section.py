@@ -75,7 +75,7 @@ class TurnSettings(StageSection):
         0,
         ge=0,
         le=3000,
-        description="...a less sure one once this much of it is voiced (keep below barge-in)",
+        description="...a less sure one once this much of it is voiced (at most loop.barge_in_min_ms)",
     )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"

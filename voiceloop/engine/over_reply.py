@@ -71,11 +71,10 @@ class OverReply:
         if self.state is State.SPEAKING and not self._canceller_converged:
             return []
         config = self.config
-        if (
-            self.state is State.SPEAKING
-            and confidence < config.hold_confidence
-            and voiced_s < config.hold_min_s
-        ):
+        # Never later than a barge-in's minimum: speech that long unheld would stop the reply
+        # unheard, where held its words decide.
+        hold_min_s = min(config.hold_min_s, config.barge_in_min_s)
+        if self.state is State.SPEAKING and confidence < config.hold_confidence and voiced_s < hold_min_s:
             return []
         self._paused = True
         return [PausePlayback(self.turn_id, at)]
