@@ -19,6 +19,7 @@ from voiceloop.engine.events import (
     ReplyFinished,
     ReplyStarted,
     ReportError,
+    ResumePlayback,
     SpeechEnded,
     SpeechPaused,
     SpeechProgress,
@@ -112,6 +113,29 @@ def test_a_cough_during_speaking_lets_the_reply_go_on():
     # ...and the reply still finishes normally.
     machine.handle(ReplyFinished(1, at=2.5))
     assert machine.handle(PlaybackFinished(1, at=3.0)) == [FinishTurn(1, "answered", 3.0)]
+
+
+def test_over_a_held_reply_a_word_shorter_than_a_barge_in_is_transcribed_and_decides():
+    machine = machine_in_speaking(barge_in_min_s=0.25, pause_on_speech=True, pause_words_min_s=0.12)
+    assert kinds(machine.handle(SpeechStarted(at=2.0))) == [PausePlayback]
+    # "stop" over a loud echo: VAD heard 0.18 s of it, under a barge-in's minimum.
+    (probe,) = machine.handle(ended(2.0, 2.18))
+    assert isinstance(probe, StartTranscription)
+    actions = machine.handle(Transcript(probe.turn_id, "stop", at=2.5))
+    assert kinds(actions)[:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+
+
+def test_over_a_held_reply_a_click_too_short_for_words_resumes_it_at_once():
+    machine = machine_in_speaking(barge_in_min_s=0.25, pause_on_speech=True, pause_words_min_s=0.12)
+    machine.handle(SpeechStarted(at=2.0))
+    assert kinds(machine.handle(ended(2.0, 2.1))) == [ResumePlayback]
+    assert machine.state is State.SPEAKING
+
+
+def test_the_words_minimum_is_never_past_a_barge_ins():
+    machine = machine_in_speaking(barge_in_min_s=0.25, pause_on_speech=True, pause_words_min_s=0.6)
+    machine.handle(SpeechStarted(at=2.0))
+    assert kinds(machine.handle(ended(2.0, 2.3))) == [StartTranscription]
 
 
 def test_barge_in_during_thinking_merges_the_words_into_the_next_utterance():

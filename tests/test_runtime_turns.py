@@ -213,19 +213,53 @@ async def test_a_continuation_after_the_reply_began_merges_into_one_user_message
 
 async def test_mhm_during_a_reply_pauses_it_then_resumes_it_intact(settings: Settings):
     mhm = Speech(2.8, 0.152)  # shorter than a barge-in; ends on the 8 ms grid, inside a frame
-    run, room, _, llm, _ = await converse(
-        settings, [ASK, mhm], 8.0, [Heard("what time is it", 0.08)], [COMPLETE], chat={"reply": long_answer}
+    run, room, asr, llm, _ = await converse(
+        settings,
+        [ASK, mhm],
+        8.0,
+        [Heard("what time is it", 0.08), Heard("mhm", 0.08)],
+        [COMPLETE],
+        chat={"reply": long_answer},
     )
     (turn,) = run.turns
     assert turn.outcome == "answered" and turn.barge_in_at is None
     assert turn.playback_pauses == 1 and turn.playback_resumes == 1
     (paused,), (resumed,) = run.events("playback_paused"), run.events("playback_resumed")
     assert mhm.at < paused["t"] <= mhm.at + 3 * CHUNK  # held within ~100 ms of the first sound
-    assert resumed["t"] == approx(frame_end(mhm.end + 0.2))  # played on once the stop window closed
+    # Played on once the stop window closed and its words were known to be only "mhm".
+    assert resumed["t"] == approx(frame_end(mhm.end + 0.2) + 0.08) and len(asr.calls) == 2
     # Silent while held, then every word: the reply and the history are whole.
     assert not [at for at in room.audible if paused["t"] <= at < resumed["t"] - FRAME]
     assert turn.heard_text == turn.reply_text == long_answer(llm.requests[0]).strip()
     assert run.history == [("what time is it", turn.reply_text)]
+
+
+async def test_a_click_too_short_for_words_resumes_a_held_reply_without_asking_the_recogniser(
+    settings: Settings,
+):
+    click = Speech(2.8, 0.096)  # under [turn] pause_words_min_ms
+    run, room, asr, llm, _ = await converse(
+        settings, [ASK, click], 8.0, [Heard("what time is it", 0.08)], [COMPLETE], chat={"reply": long_answer}
+    )
+    (turn,) = run.turns
+    assert turn.outcome == "answered" and turn.playback_pauses == turn.playback_resumes == 1
+    (resumed,) = run.events("playback_resumed")
+    assert resumed["t"] == approx(frame_end(click.end + 0.2)) and len(asr.calls) == 1
+    assert turn.heard_text == turn.reply_text == long_answer(llm.requests[0]).strip()
+
+
+async def test_a_stop_shorter_than_a_barge_in_plays_on_unheard_where_only_barge_ins_are_transcribed(
+    settings: Settings,
+):
+    # The rule before [turn] pause_words_min_ms: the minimum at a barge-in's. The same "stop"
+    # is heard and stops the reply with the default (test_stop_during_a_reply_..., 0.2 s).
+    settings.turn.pause_words_min_ms = settings.loop.barge_in_min_ms
+    stop = Speech(2.8, 0.2)
+    run, _, asr, _, _ = await converse(
+        settings, [ASK, stop], 7.0, [Heard("what time is it", 0.08)], [COMPLETE], chat={"reply": long_answer}
+    )
+    (turn,) = run.turns
+    assert turn.outcome == "answered" and turn.playback_resumes == 1 and len(asr.calls) == 1
 
 
 @pytest.mark.parametrize("words", ["yeah okay", ""])
@@ -268,8 +302,11 @@ async def test_a_long_interruption_stops_a_held_reply_without_waiting_for_its_wo
     assert answered.user_text == "no I meant the time in paris"
 
 
-async def test_stop_during_a_reply_pauses_it_at_once_and_stops_it(settings: Settings):
-    stop = Speech(2.8, 0.504)
+# 0.2 s: what VAD hears of "stop" over a loud echo (bench_bargein's mandarin-10db-drift80),
+# shorter than a barge-in; its words decide all the same.
+@pytest.mark.parametrize("seconds", [0.504, 0.2])
+async def test_stop_during_a_reply_pauses_it_at_once_and_stops_it(settings: Settings, seconds: float):
+    stop = Speech(2.8, seconds)
     run, room, _, llm, _ = await converse(
         settings,
         [ASK, stop],

@@ -77,6 +77,15 @@ class TurnSettings(StageSection):
         le=3000,
         description="...a less sure one once this much of it is voiced (at most loop.barge_in_min_ms)",
     )
+    # "Stop" said over a loud echo is voiced ~0.15-0.25 s once the suppressors have cut its
+    # edges: under a barge-in's minimum, so it resumed the reply unheard (README, echo section).
+    pause_words_min_ms: int = Field(
+        120,
+        ge=0,
+        le=3000,
+        description="speech over a paused reply this long is transcribed and its words decide "
+        "(shorter resumes it at once; at most loop.barge_in_min_ms)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

@@ -81,10 +81,15 @@ class OverReply:
 
     def _speech_over_reply_ended(self, ended: SpeechEnded) -> list[Action]:
         """In THINKING/SPEAKING a short blip (a cough, "mhm") ends here: the reply never
-        stopped, so it simply goes on (from where it was held, if it was)."""
+        stopped, so it simply goes on (from where it was held, if it was).
+
+        Over a held reply the words decide from `pause_words_min_s` on, shorter than a
+        barge-in: a "stop" said over a loud echo is heard by VAD for only ~0.15-0.25 s (the
+        suppressors cut its onset with the echo, and the reply pauses ~0.1 s into it), and
+        resumed unheard it was most of bench_bargein's misses (README, echo section)."""
         if not self._paused or self.state not in REPLYING:
             return []
-        if ended.at - ended.started_at >= self.config.barge_in_min_s:
+        if ended.at - ended.started_at >= min(self.config.pause_words_min_s, self.config.barge_in_min_s):
             return self._transcribe_over_reply(ended)
         self._paused = False
         return [ResumePlayback(self.turn_id, ended.detected_at)]

@@ -49,7 +49,9 @@ class MachineConfig:
     # once this much of it is voiced (still before a barge-in's minimum: its words decide).
     hold_confidence: float = 0.0
     hold_min_s: float = 0.0
-    # While held, speech shorter than a barge-in resumes the reply; longer speech is transcribed
-    # and resumes it if its words are only these (or none); past `backchannel_max_s` it stops it.
+    # While held, speech shorter than `pause_words_min_s` (or a barge-in, if that is shorter)
+    # resumes the reply; longer speech is transcribed and resumes it if its words are only
+    # these (or none); past `backchannel_max_s` it stops it.
+    pause_words_min_s: float = 0.12
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0
