@@ -18,6 +18,11 @@ default profile's).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 
+`--calibrated-drift` starts each room as a user who ran `voiceloop calibrate --drift-s 30` in
+it: the drift those sweeps measure there (voiceloop.audio.virtual.calibrated_drift_ppm) is
+`[aec] drift_ppm`, where the drift compensator starts (without it: 0 until measured from the
+echo, ~2 s into the first reply).
+
 `--keep DIR` keeps each room's session log (DIR/<room>/<session>/session.jsonl) and its
 conversation.wav, to see at which stage a missed interruption was lost.
 """
@@ -35,7 +40,7 @@ from pathlib import Path
 
 from voiceloop.audio.rooms import all_scenarios
 from voiceloop.audio.script import UserScript
-from voiceloop.audio.virtual import VirtualRoom, room_as_configured
+from voiceloop.audio.virtual import VirtualRoom, calibrated_drift_ppm, room_as_configured
 from voiceloop.build import build_adapter
 from voiceloop.config import Settings, load_settings
 from voiceloop.demo import build_report
@@ -64,11 +69,15 @@ async def run_room(settings: Settings, script: UserScript, room: str) -> dict:
     return build_report(talk.finished_turns, virtual, settings.vad.stop_ms)
 
 
-async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path, record_wav: bool = False) -> dict:
+async def bench_room(
+    room: str, aec: str, pairs: int, seed: int, out: Path, record_wav: bool = False, calibrated: bool = False
+) -> dict:
     name = aec.split("+")[0]
+    scenario = all_scenarios()[room]
+    drift_ppm = calibrated_drift_ppm(scenario.room, scenario.conditions) if calibrated else None
     overrides: dict = {
-        "audio": {"room": all_scenarios()[room].room.model_dump()},
-        "aec": {"name": name},
+        "audio": {"room": scenario.room.model_dump()},
+        "aec": {"name": name, "drift_ppm": drift_ppm},
         "log": {"dir": out, "record_wav": record_wav},
     }
     if "+drift" in aec:
@@ -95,6 +104,7 @@ async def bench_room(room: str, aec: str, pairs: int, seed: int, out: Path, reco
         "false_barge_ins": report["barge_ins"] - report["barge_in"]["detected"],
         "echo_holds": report["echo_holds"],
         "replies": report["replies_played"],
+        **({"calibrated_drift_ppm": drift_ppm} if calibrated else {}),
     }
 
 
@@ -108,6 +118,11 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--calibrated-drift",
+        action="store_true",
+        help="start each room's drift compensation from what `voiceloop calibrate --drift-s 30` measures there",
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         help="keep each room's session log and conversation.wav under this folder (to trace a miss)",
@@ -118,7 +133,13 @@ async def main() -> int:
         for room in args.rooms.split(","):
             out = args.keep / room if args.keep else Path(tmp)
             results["rooms"][room] = await bench_room(
-                room, args.aec, args.pairs, args.seed, out, record_wav=args.keep is not None
+                room,
+                args.aec,
+                args.pairs,
+                args.seed,
+                out,
+                record_wav=args.keep is not None,
+                calibrated=args.calibrated_drift,
             )
             if not args.json:
                 print(room, results["rooms"][room], file=sys.stderr)

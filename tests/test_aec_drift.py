@@ -223,6 +223,47 @@ def test_a_steady_room_causes_no_barge_in_after_the_warm_up(recovery: bool) -> N
     assert inner.path_watch is None or inner.path_watch.changes == 0
 
 
+@pytest.mark.parametrize("drift_ppm", [80.0, -120.0])
+def test_a_calibrated_drift_cancels_the_first_reply_before_the_echo_measures_it(drift_ppm: float) -> None:
+    """`[aec] drift_ppm` (what `voiceloop calibrate --drift-s 30` saves): read at that rate from
+    the first frame, where the echo's own estimate comes ~2 s into the reply. Measured here, 1-2 s
+    into it: ERLE 6.9 → 10.8 dB (+80 ppm), 4.9 → 11.3 (-120)."""
+    mic, reference = drifting_room(drift_ppm)
+    measured = DriftCompensated(speex.SpeexCanceller())
+    calibrated = DriftCompensated(speex.SpeexCanceller(), drift_ppm=drift_ppm)
+    assert calibrated.drift_ppm == pytest.approx(drift_ppm) and measured.drift_ppm == 0.0
+    second = slice(int((LEAD_S + 1.0) * SAMPLE_RATE), int((LEAD_S + 2.0) * SAMPLE_RATE))
+    delay = measured.output_delay_samples
+    heard = slice(second.start + delay, second.stop + delay)
+    measured_erle = erle_db(mic[second], cancelled(measured, mic, reference)[heard])
+    calibrated_erle = erle_db(mic[second], cancelled(calibrated, mic, reference)[heard])
+    assert calibrated_erle >= measured_erle + 3.0
+    assert measured.estimator.ppm is not None  # both measured it later: the echo had its say
+    assert abs(calibrated.drift_ppm - drift_ppm) <= 2.0
+
+
+def test_a_calibration_made_on_other_devices_gives_way_to_the_echo_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mic, reference = drifting_room(80.0)
+    stale = DriftCompensated(speex.SpeexCanceller(), drift_ppm=20.0)
+    with caplog.at_level("WARNING", logger="voiceloop.aec.compensated"):
+        cancelled(stale, mic, reference)
+    assert abs(stale.drift_ppm - 80.0) <= 5.0
+    (said,) = [r.getMessage() for r in caplog.records if "calibrate --drift-s" in r.getMessage()]
+    assert "+20.0 ppm calibrated" in said
+
+
+def test_a_calibration_close_to_the_echo_s_first_estimates_stands_until_they_are_as_sure() -> None:
+    """The first estimates are a few ppm off (76.9 at 80, ~2 s in); a ±2 ppm calibration is not
+    replaced by them, only by the estimate over drift.SETTLED_SPAN_S of echo."""
+    mic, reference = drifting_room(80.0, seconds=6.0)
+    calibrated = DriftCompensated(speex.SpeexCanceller(), drift_ppm=81.0)
+    cancelled(calibrated, mic, reference)
+    assert calibrated.estimator.ppm is not None and calibrated.estimator.span_s < compensated.SETTLED_SPAN_S
+    assert calibrated.drift_ppm == pytest.approx(81.0)
+
+
 class _Recording:
     """An inner canceller that keeps the reference it was handed (the wrapper's output)."""
 

@@ -252,6 +252,32 @@ def test_calibrate_measures_a_plausible_delay_and_the_loop_reads_it_back(
     assert room.aec.delay_ms is None
 
 
+def test_calibrate_with_a_drift_sweep_measures_one_clock_and_the_loop_starts_from_it(
+    pulse: PulseServer, monkeypatch: pytest.MonkeyPatch
+):
+    # A null sink and its monitor share PulseAudio's clock: the drift is ~0, and saved.
+    result = voiceloop(
+        "calibrate",
+        "--json",
+        "--drift-s",
+        "8",
+        "--input",
+        LOOPBACK_MIC,
+        "--output",
+        SPEAKER_DEVICE,
+        env=pulse.client_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    assert abs(measured["drift_ppm"]) < 20
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(pulse.config_home))
+    monkeypatch.delenv("VOICELOOP_CALIBRATION", raising=False)
+    assert read_calibration(key="drift_ppm") == pytest.approx(measured["drift_ppm"])
+    assert apply_user_calibration(device_settings("sounddevice")).aec.drift_ppm == pytest.approx(
+        measured["drift_ppm"]
+    )
+
+
 # -- a device that goes away ----------------------------------------------------------------------
 
 

@@ -3,44 +3,53 @@ session log of a conversation whose canceller compensates drift."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.conftest import script
-from voiceloop.audio.calibration import MAX_DELAY_S, chirp, chirp_drift_ppm
-from voiceloop.audio.devices.delay import estimate_delay
+from voiceloop.audio.calibration import (
+    MAX_DELAY_S,
+    CalibrationResult,
+    chirp,
+    chirp_drift_ppm,
+    save_calibration,
+    sweeps,
+    sweeps_heard,
+)
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.room_echo import ChangingEchoPath, EchoConditions
 from voiceloop.audio.rooms import HARD_SCENARIOS
-from voiceloop.audio.virtual import VirtualRoom, room_as_configured, room_impulse_response
+from voiceloop.audio.virtual import (
+    VirtualRoom,
+    calibrated_drift_ppm,
+    room_as_configured,
+    room_impulse_response,
+)
+from voiceloop.build import build_adapter
 from voiceloop.build.llm import choose_llm
+from voiceloop.config import load_settings
 from voiceloop.session.log import read_session
 from voiceloop.session.runner import conversation
 
 
 def swept_through_a_drifting_room(drift_ppm: float, seconds: float) -> tuple[np.ndarray, np.ndarray, list]:
-    """Chirps laid out as calibrate lays them, played through the room's own drifting echo
-    path; (played, recorded, [(start, whole-sample lag)]) as calibrate finds them."""
+    """Calibrate's sweeps (`sweeps`) played through the room's own drifting echo path;
+    (played, recorded, [(start, whole-sample lag)]) as calibrate finds them (`sweeps_heard`)."""
     sweep = chirp()
-    max_lag = int(MAX_DELAY_S * SAMPLE_RATE)
-    period = sweep.size + max_lag + SAMPLE_RATE // 10
-    starts = [SAMPLE_RATE // 2 + i * period for i in range(int(seconds * SAMPLE_RATE) // period)]
-    frames = -(-(starts[-1] + period) // FRAME_SAMPLES)
+    signal, starts = sweeps(sweep, drift_s=seconds)
+    frames = -(-(signal.size + int(MAX_DELAY_S * SAMPLE_RATE)) // FRAME_SAMPLES)
     played = np.zeros(frames * FRAME_SAMPLES, np.float32)
-    for start in starts:
-        played[start : start + sweep.size] = sweep
+    played[: signal.size] = signal
     rir = room_impulse_response(0.4, np.random.default_rng(7))
     path = ChangingEchoPath(37.3, -6.0, rir, False, EchoConditions(drift_ppm=drift_ppm))
     echo = np.concatenate([path.process(frame) for frame in played.reshape(frames, FRAME_SAMPLES)])
     noise = np.random.default_rng(8).standard_normal(echo.size).astype(np.float32)
     recorded = echo + 10 ** (-60 / 20) * noise
-    found = []
-    for start in starts:
-        window = slice(start - SAMPLE_RATE // 20, start + sweep.size + max_lag)
-        estimate = estimate_delay(played[window], recorded[window], max_lag)
-        assert estimate.clear
-        found.append((start, estimate.lag_samples))
-    return played, recorded, found
+    heard = sweeps_heard(played, recorded, starts, sweep.size)
+    assert all(estimate.clear for _, estimate in heard)
+    return played, recorded, [(start, estimate.lag_samples) for start, estimate in heard]
 
 
 @pytest.mark.parametrize("drift_ppm", [80.0, -40.0, 0.0])
@@ -54,6 +63,43 @@ def test_a_thirty_second_sweep_measures_the_drift_within_3_ppm(drift_ppm: float)
 def test_three_chirps_are_too_short_to_say() -> None:
     played, recorded, found = swept_through_a_drifting_room(80.0, 4.5)
     assert chirp_drift_ppm(played, recorded, found) is None
+
+
+@pytest.mark.parametrize("room", ["mandarin-10db-drift80", "drift-120ppm"])
+def test_calibrate_in_a_drifting_room_measures_its_drift_even_at_10_db_through_a_clipping_speaker(
+    room: str,
+) -> None:
+    scenario = HARD_SCENARIOS[room]
+    measured = calibrated_drift_ppm(scenario.room, scenario.conditions, drift_s=30.0)
+    assert measured == pytest.approx(scenario.conditions.drift_ppm, abs=2.0)
+
+
+def test_a_calibrated_drift_is_saved_and_a_real_device_s_canceller_starts_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICELOOP_CALIBRATION", str(tmp_path / "calibration.toml"))
+    result = CalibrationResult(
+        delay_ms=41.5,
+        echo_level_db=-6.0,
+        input="USB mic",
+        output="speaker",
+        sample_rate=16000,
+        drift_ppm=79.6,
+    )
+    save_calibration(result, load_settings("default"))
+    real = load_settings("default", audio={"backend": "sounddevice"})
+    assert (real.aec.delay_ms, real.aec.drift_ppm) == (41.5, 79.6)
+    canceller = build_adapter(real, "aec", real.aec.name)
+    assert canceller.drift_ppm == pytest.approx(79.6)  # from the first frame, before any echo
+    # What the profile or the environment says wins; the virtual room describes its own.
+    monkeypatch.setenv("VOICELOOP_AEC__DRIFT_PPM", "-20")
+    assert load_settings("default", audio={"backend": "sounddevice"}).aec.drift_ppm == -20.0
+    monkeypatch.delenv("VOICELOOP_AEC__DRIFT_PPM")
+    assert load_settings("offline").aec.drift_ppm is None  # the virtual room
+    # A calibration that did not measure the drift saves none: the echo measures it, as before.
+    save_calibration(CalibrationResult(41.5, -6.0, "USB mic", "speaker", 16000), load_settings("default"))
+    assert "drift_ppm" not in (tmp_path / "calibration.toml").read_text()
+    assert load_settings("default", audio={"backend": "sounddevice"}).aec.drift_ppm is None
 
 
 @pytest.mark.slow
@@ -75,3 +121,13 @@ async def test_the_session_log_keeps_the_drift_the_canceller_measured(room_setti
     assert end["event"] == "session_end"
     assert end["aec_drift_ppm"] == pytest.approx(60.0, abs=5.0)
     assert end["aec_delay_correction_ms"] == 0.0  # the room's delay was configured right
+
+
+def test_a_sweep_a_loaded_machine_delivered_a_block_late_does_not_bend_the_drift() -> None:
+    played, recorded, found = swept_through_a_drifting_room(80.0, 30.0)
+    late = found[7][0]  # one sweep's echo came a block (10 ms) late: the next ones are on time
+    span = slice(late - FRAME_SAMPLES, late + int(MAX_DELAY_S * SAMPLE_RATE))
+    recorded = recorded.copy()
+    recorded[span] = np.concatenate([np.zeros(FRAME_SAMPLES, np.float32), recorded[span][:-FRAME_SAMPLES]])
+    found = [(start, lag + (FRAME_SAMPLES if start == late else 0)) for start, lag in found]
+    assert chirp_drift_ppm(played, recorded, found) == pytest.approx(80.0, abs=3.0)

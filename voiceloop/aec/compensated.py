@@ -35,7 +35,7 @@ import logging
 import numpy as np
 
 from voiceloop.aec.base import EchoCanceller
-from voiceloop.aec.drift import DriftEstimator
+from voiceloop.aec.drift import SETTLED_SPAN_S, DriftEstimator
 from voiceloop.audio.fractional import HALF, StreamReader
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -65,14 +65,28 @@ ALIGN_SPREAD_SAMPLES = 2.0
 # price (bench_bargein, desk-quiet, 6 pairs): the first interruption, 0.6-1.1 s into the
 # first reply, needs 1.5 s of voice until then, and was missed (5 of 6 caught; speex: 6).
 ESTIMATE_WARMUP_S = 1.5
+# A calibrated drift (`voiceloop calibrate --drift-s 30`: ±2 ppm) stands until the echo's own
+# estimate is as sure (drift.SETTLED_SPAN_S of it), unless the two differ by more than this:
+# then the calibration was made on other devices, and the echo's estimate is taken at once.
+# (The first estimates, ~2 s into a reply, are a few ppm off: 76.9 at 80 in
+# tests/test_aec_drift.py's room, 79.1-79.9 over the next 8 s.)
+STALE_CALIBRATION_PPM = 15.0
 
 
 class DriftCompensated:
-    """Wraps any EchoCanceller; same protocol. `drift_ppm` is the estimate in use (0 until the
-    assistant has spoken for a few seconds)."""
+    """Wraps any EchoCanceller; same protocol. `drift_ppm` is the estimate in use: until the
+    assistant has spoken for a few seconds, the calibrated one (`[aec] drift_ppm`), else 0.
 
-    def __init__(self, inner: EchoCanceller) -> None:
+    Starting from a calibrated drift is what lets the first reply be cancelled: its drift is
+    first measured ~2 s into it, and until then a filter chasing an echo that slides (80 ppm: a
+    sample every 0.8 s) removes only a few dB of it. bench_bargein --calibrated-drift, seeds
+    11-23: drift+60ppm caught 66 → 78 of 78 (every first-reply interruption, 0.6-1.1 s in);
+    mandarin-10db-drift80 55 → 57, with its reply held by its own echo 35 → 82 times in ~135
+    replies (README, echo section: the cost, measured, not explained)."""
+
+    def __init__(self, inner: EchoCanceller, drift_ppm: float | None = None) -> None:
         self.inner = inner
+        self.calibrated_ppm = drift_ppm
         self.name = f"{inner.name}+drift"
         # An inner canceller that holds down residual correlated with the reference (speex's
         # path watch) needs no extra warm-up: measured at ±60-120 ppm, with it silero heard no
@@ -93,7 +107,8 @@ class DriftCompensated:
         self._asked_at = -1.0  # the newest measurement's centre when last asked
         self._silent_frames = 0
         self.recentred = 0
-        self.ratio = 1.0
+        self.ratio = 1.0 + (self.calibrated_ppm or 0.0) * 1e-6  # until the echo says
+        self._said_stale = False
 
     @property
     def recognition_frame(self) -> np.ndarray | None:
@@ -107,12 +122,30 @@ class DriftCompensated:
     def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
         self.estimator.add(mic_frame, reference_frame)
         ppm = self.estimator.ppm
-        if ppm is not None:
+        if ppm is not None and self._measured_over_calibrated(ppm):
             self.ratio = 1.0 + ppm * 1e-6
         if not self._delay_checked and len(self.estimator.lags) >= ALIGN_AFTER:
             self._align()
         reference = self._resampled(reference_frame)
         return self.inner.process(self._mic.delayed(mic_frame), reference)
+
+    def _measured_over_calibrated(self, ppm: float) -> bool:
+        """Whether the echo's estimate should replace the calibrated drift (see
+        STALE_CALIBRATION_PPM); says once when the calibration looks stale."""
+        calibrated = self.calibrated_ppm
+        if calibrated is None or self.estimator.span_s >= SETTLED_SPAN_S:
+            return True
+        if abs(ppm - calibrated) <= STALE_CALIBRATION_PPM:
+            return False
+        if not self._said_stale:
+            self._said_stale = True
+            log.warning(
+                "the speaker's clock runs %+.0f ppm against the mic's, not the %+.1f ppm "
+                "calibrated: following the echo; run `voiceloop calibrate --drift-s 30` again",
+                ppm,
+                calibrated,
+            )
+        return True
 
     def _align(self) -> None:
         """Reads the reference later by what the device's delay was misconfigured by."""
@@ -184,6 +217,8 @@ class DriftCompensated:
         ppm = self.estimator.ppm
         return {
             "aec_drift_ppm": None if ppm is None else round(ppm, 1),
+            # Where it started (`[aec] drift_ppm`, from `voiceloop calibrate --drift-s`), if set.
+            "aec_drift_calibrated_ppm": self.calibrated_ppm,
             # How much later than `aec.delay_ms` says the echo came: `voiceloop calibrate` sets it.
             "aec_delay_correction_ms": round(self.alignment_samples * 1000 / SAMPLE_RATE, 1),
             # The mic held back with each re-centring of a fast speaker's reference.
@@ -191,7 +226,8 @@ class DriftCompensated:
         }
 
     def reset(self) -> None:
-        """Forgets the room, the drift included (a new device may run at another rate)."""
+        """Forgets the room, the drift measured included (a new device may run at another
+        rate): back to the calibrated drift, as at the start."""
         self.inner.reset()
         self.estimator = DriftEstimator()
         self._reset_reader()

@@ -146,6 +146,11 @@ class DriftEstimator:
     def ppm(self) -> float | None:
         return None if self.slope is None else -self.slope * 1e6
 
+    @property
+    def span_s(self) -> float:
+        """How much echo the kept measurements span: from SETTLED_SPAN_S on, `ppm` is within ~1."""
+        return (self.lags[-1][0] - self.lags[0][0]) / SAMPLE_RATE if self.lags else 0.0
+
     def add(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
         slot = self.frames % self._active.size
         self._reference[slot] = reference_frame

@@ -307,4 +307,6 @@ def create(options: SpeexOptions, aec: AecSettings, **kwargs: Any) -> SpeexCance
     the reference is first resampled onto the mic's clock."""
     settings = options.model_dump(exclude={"drift_compensation"})
     canceller = SpeexCanceller(**{**settings, **kwargs})
-    return DriftCompensated(canceller) if options.drift_compensation else canceller
+    if not options.drift_compensation:
+        return canceller
+    return DriftCompensated(canceller, drift_ppm=aec.drift_ppm)

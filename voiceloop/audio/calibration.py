@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from voiceloop.config.calibration_file import (  # noqa: F401  (where callers look for them)
     CALIBRATION_ENV,
     VIRTUAL_BACKENDS,
-    calibrated_delay_ms,
+    calibrated_aec,
     calibration_path,
     read_calibration,
 )
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from voiceloop.audio.devices import DeviceDuplex
+    from voiceloop.audio.devices.delay import DelayEstimate
     from voiceloop.config import Settings
 
 MAX_DELAY_S = 1.0  # the longest full delay (queue included) looked for: Bluetooth stays below
@@ -45,13 +46,14 @@ MIN_DRIFT_SPAN_S = 5.0
 
 
 def apply_user_calibration(settings: Settings) -> Settings:
-    """Settings with `aec.delay_ms` from the calibration file, for a real device, where neither
-    the profile nor the environment set it; `load_settings` already does this, so this is for
-    settings built some other way. Returns a new object; the one given is left as it was."""
-    delay = calibrated_delay_ms(settings.audio.backend, settings.aec.delay_ms)
-    if delay == settings.aec.delay_ms:
+    """Settings with `aec.delay_ms` (and `drift_ppm`) from the calibration file, for a real
+    device, where neither the profile nor the environment set them; `load_settings` already
+    does this, so this is for settings built some other way. Returns a new object; the one
+    given is left as it was."""
+    saved = calibrated_aec(settings.audio.backend, settings.aec.calibrated())
+    if not saved:
         return settings
-    return settings.model_copy(update={"aec": settings.aec.model_copy(update={"delay_ms": delay})})
+    return settings.model_copy(update={"aec": settings.aec.model_copy(update=saved)})
 
 
 @dataclass
@@ -147,9 +149,9 @@ async def play_and_record(
 
 def chirp_drift_ppm(played: np.ndarray, recorded: np.ndarray, found: list[tuple[int, int]]) -> float | None:
     """The speaker's clock against the mic's from sweeps found at (start, whole-sample lag):
-    each lag refined between samples, then the least-squares slope of lag over time (a
-    speaker running fast brings its echo ever earlier: positive ppm). None under 3 sweeps or
-    a span under MIN_DRIFT_SPAN_S, where one sample's jitter is tens of ppm."""
+    each lag refined between samples, then the slope of lag over time, fitted robustly (a
+    speaker running fast brings its echo ever earlier: positive ppm). None under 3 sweeps (or 3
+    that agree) or a span under MIN_DRIFT_SPAN_S, where one sample's jitter is tens of ppm."""
     import numpy as np
 
     from voiceloop.aec.drift import fractional_lag
@@ -166,8 +168,64 @@ def chirp_drift_ppm(played: np.ndarray, recorded: np.ndarray, found: list[tuple[
         starts.append(float(start))
         lags.append(fine)
     t, measured = np.array(starts) - np.mean(starts), np.array(lags)
+    # Robustly: a block delivered late on a loaded machine shifts one sweep's lag by whole
+    # blocks, which would bend a plain least-squares slope by hundreds of ppm. Theil-Sen's
+    # median slope first, then least squares over the sweeps within a sample of its line.
+    i, j = np.triu_indices(t.size, 1)
+    rough = float(np.median((measured[j] - measured[i]) / (t[j] - t[i])))
+    off = measured - rough * t
+    kept = np.abs(off - np.median(off)) <= 1.0
+    if np.count_nonzero(kept) < 3:
+        return None
+    t, measured = t[kept] - t[kept].mean(), measured[kept]
     slope = float(np.dot(t, measured - measured.mean()) / np.dot(t, t))
     return round(-slope * 1e6, 1)
+
+
+def sweeps(sweep: np.ndarray, chirps: int = 3, drift_s: float | None = None) -> tuple[np.ndarray, list[int]]:
+    """What calibrate plays: `chirps` sweeps (with `drift_s`, as many as fill that long), each
+    followed by room for its longest echo, after 0.5 s of silence; (signal, sweep starts)."""
+    import numpy as np
+
+    from voiceloop.audio.frames import SAMPLE_RATE
+
+    period = sweep.size + int(MAX_DELAY_S * SAMPLE_RATE) + SAMPLE_RATE // 10
+    if drift_s is not None:
+        chirps = max(chirps, math.ceil(drift_s * SAMPLE_RATE / period))
+    lead_in = SAMPLE_RATE // 2
+    signal = np.zeros(lead_in + chirps * period, dtype=np.float32)
+    starts = [lead_in + i * period for i in range(chirps)]
+    for start in starts:
+        signal[start : start + sweep.size] = sweep
+    return signal, starts
+
+
+def sweeps_heard(
+    played: np.ndarray, recorded: np.ndarray, starts: list[int], sweep_samples: int
+) -> list[tuple[int, DelayEstimate]]:
+    """Each sweep found on its own, in a window that cannot reach the next one (a second sweep
+    in the window blurs the peak): (start, its estimate)."""
+    from voiceloop.audio.devices.delay import estimate_delay
+    from voiceloop.audio.frames import SAMPLE_RATE
+
+    max_lag = int(MAX_DELAY_S * SAMPLE_RATE)
+    heard = []
+    for start in starts:
+        window = slice(start - SAMPLE_RATE // 20, start + sweep_samples + max_lag)
+        heard.append((start, estimate_delay(played[window], recorded[window], max_lag)))
+    return heard
+
+
+def sweep_drift_ppm(
+    played: np.ndarray, recorded: np.ndarray, starts: list[int], sweep_samples: int
+) -> float | None:
+    """The drift from the sweeps heard clearly (`chirp_drift_ppm`)."""
+    found = [
+        (start, estimate.lag_samples)
+        for start, estimate in sweeps_heard(played, recorded, starts, sweep_samples)
+        if estimate.clear
+    ]
+    return chirp_drift_ppm(played, recorded, found)
 
 
 async def calibrate(
@@ -179,19 +237,12 @@ async def calibrate(
     the next one (a second sweep in the window blurs the peak)."""
     import numpy as np
 
-    from voiceloop.audio.devices.delay import CLEAR_PEAK, estimate_delay
-    from voiceloop.audio.frames import SAMPLE_RATE, rms_dbfs
+    from voiceloop.audio.devices.delay import CLEAR_PEAK
+    from voiceloop.audio.frames import rms_dbfs
 
     sweep = chirp(CHIRP_S, level_dbfs=level_dbfs)
-    max_lag = int(MAX_DELAY_S * SAMPLE_RATE)
-    period = sweep.size + max_lag + SAMPLE_RATE // 10
-    if drift_s is not None:
-        chirps = max(chirps, math.ceil(drift_s * SAMPLE_RATE / period))
-    lead_in = SAMPLE_RATE // 2
-    signal = np.zeros(lead_in + chirps * period, dtype=np.float32)
-    starts = [lead_in + i * period for i in range(chirps)]
-    for start in starts:
-        signal[start : start + sweep.size] = sweep
+    signal, starts = sweeps(sweep, chirps, drift_s)
+    lead_in = starts[0]
     played, recorded = await play_and_record(device, signal, tail_s=MAX_DELAY_S)
     plan = device.plan
     assert plan is not None
@@ -199,9 +250,7 @@ async def calibrate(
     found: list[tuple[int, int]] = []
     echo_db: list[float] = []
     sharpness: list[float] = []
-    for start in starts:
-        window = slice(start - SAMPLE_RATE // 20, start + sweep.size + max_lag)
-        estimate = estimate_delay(played[window], recorded[window], max_lag)
+    for start, estimate in sweeps_heard(played, recorded, starts, sweep.size):
         sharpness.append(estimate.sharpness)
         if estimate.clear:
             per_chirp.append(estimate.delay_ms)
@@ -213,7 +262,7 @@ async def calibrate(
             echo_power = float(np.mean(recorded[start + lag : start + lag + sweep.size] ** 2))
             echo_db.append(10 * math.log10(max(echo_power, 1e-12) / max(played_power, 1e-12)))
     noise = rms_dbfs(recorded[: lead_in // 2])  # before any chirp could be back
-    if len(per_chirp) < max(1, chirps // 2 + 1):
+    if len(per_chirp) < max(1, len(starts) // 2 + 1):
         raise CalibrationError(
             f"the mic did not clearly hear the chirp (peak {max(sharpness):.1f}, needs {CLEAR_PEAK:.0f}; "
             f"mic noise {noise:.0f} dBFS). Turn the speaker up, unmute the mic, or bring them "
@@ -238,7 +287,8 @@ async def calibrate(
 
 
 def save_calibration(result: CalibrationResult, settings: Settings, path: Path | None = None) -> Path:
-    """Writes the delay where `apply_user_calibration` finds it; says what it was measured on."""
+    """Writes the delay (and the drift, if measured) where `apply_user_calibration` finds them;
+    says what they were measured on."""
     path = path or calibration_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = settings.audio
@@ -252,7 +302,9 @@ def save_calibration(result: CalibrationResult, settings: Settings, path: Path |
         f"# Echo level {result.echo_level_db} dB, mic noise {result.noise_dbfs} dBFS; PortAudio "
         f"estimated {result.portaudio_delay_ms} ms.\n"
         "[aec]\n"
-        f"delay_ms = {result.delay_ms}\n",
+        f"delay_ms = {result.delay_ms}\n"
+        # The clocks' drift, where it was measured (--drift-s): the canceller starts from it.
+        + ("" if result.drift_ppm is None else f"drift_ppm = {result.drift_ppm}\n"),
         encoding="utf-8",
     )
     return path

@@ -107,6 +107,27 @@ def echo_path(
     )
 
 
+def calibrated_drift_ppm(
+    room: RoomSettings, conditions: EchoConditions | None, drift_s: float = 30.0
+) -> float | None:
+    """What `voiceloop calibrate --drift-s` would measure in this room: its sweeps through the
+    room's echo path (the same impulse response, clocks, clipping and any path changes) over the
+    room's noise, found and fitted by calibrate's own code. Offline, not in real time: the
+    benches start a drifting room calibrated, as a user who ran it would."""
+    from voiceloop.audio.calibration import CHIRP_S, MAX_DELAY_S, chirp, sweep_drift_ppm, sweeps
+
+    sweep = chirp(CHIRP_S)
+    signal, starts = sweeps(sweep, drift_s=drift_s)
+    frames = -(-(signal.size + int(MAX_DELAY_S * SAMPLE_RATE)) // FRAME_SAMPLES)
+    played = np.zeros(frames * FRAME_SAMPLES, np.float32)
+    played[: signal.size] = signal
+    path = echo_path(room, conditions, room_impulse_response(room.rt60_s, np.random.default_rng(room.seed)))
+    echo = np.concatenate([path.process(frame) for frame in played.reshape(frames, FRAME_SAMPLES)])
+    noise = np.random.default_rng(room.seed + 1).standard_normal(echo.size).astype(np.float32)
+    recorded = echo + np.float32(10 ** (room.noise_dbfs / 20)) * noise
+    return sweep_drift_ppm(played, recorded, starts, sweep.size)
+
+
 class VirtualRoom:
     name = "virtual"
 

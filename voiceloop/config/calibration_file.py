@@ -1,7 +1,8 @@
-"""Where `voiceloop calibrate` keeps a real device's measured delay, and reading it back.
+"""Where `voiceloop calibrate` keeps a real device's measured delay (and, with `--drift-s`, its
+speaker/mic clock drift), and reading them back.
 
 A layer of the config, below the profile and the environment: `load_settings` fills
-`[aec] delay_ms` from it for a real device when neither set it. The virtual room ignores it:
+`[aec] delay_ms` and `drift_ppm` from it for a real device where neither set them. The virtual room ignores it:
 there `aec.delay_ms` describes the room, and a real device's delay would misalign the demo's
 canceller. Standard library only, so loading settings never imports the audio code that
 measures it (`voiceloop.audio.calibration`).
@@ -24,8 +25,12 @@ def calibration_path() -> Path:
     return Path(base) / "voiceloop" / "calibration.toml"
 
 
-def read_calibration(path: Path | None = None) -> float | None:
-    """The saved delay in ms, or None (no file, or one that does not say)."""
+CALIBRATED_KEYS = ("delay_ms", "drift_ppm")  # of [aec]
+
+
+def read_calibration(path: Path | None = None, key: str = "delay_ms") -> float | None:
+    """A saved `[aec]` value (the delay in ms, or the drift in ppm), or None (no file, or one
+    that does not say)."""
     import tomllib
 
     path = path or calibration_path()
@@ -33,12 +38,14 @@ def read_calibration(path: Path | None = None) -> float | None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return None
-    value = data.get("aec", {}).get("delay_ms")
+    value = data.get("aec", {}).get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def calibrated_delay_ms(backend: str, configured_ms: float | None) -> float | None:
-    """The delay a device should use: the configured one, else (real devices only) the saved one."""
-    if configured_ms is not None or backend in VIRTUAL_BACKENDS:
-        return configured_ms
-    return read_calibration()
+def calibrated_aec(backend: str, configured: dict[str, float | None]) -> dict[str, float]:
+    """The saved `[aec]` values a device should use where the configured ones are unset (None):
+    real devices only; empty where there are none."""
+    if backend in VIRTUAL_BACKENDS:
+        return {}
+    saved = {key: read_calibration(key=key) for key in CALIBRATED_KEYS if configured.get(key) is None}
+    return {key: value for key, value in saved.items() if value is not None}

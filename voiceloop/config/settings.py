@@ -26,7 +26,7 @@ from voiceloop.asr.options import (
     PocketsphinxOptions,
     Qwen3Options,
 )
-from voiceloop.config.calibration_file import calibrated_delay_ms
+from voiceloop.config.calibration_file import calibrated_aec
 from voiceloop.config.errors import ConfigError, format_validation_error
 from voiceloop.config.section import Section
 from voiceloop.config.serve_section import AUDIO_UPLOAD_FORMATS, ServeSettings
@@ -115,8 +115,16 @@ class AecSettings(StageSection):
     # The device's output-to-input delay, whatever the canceller: the audio backend aligns the
     # reference by it. None = measured from the echo (or saved by `voiceloop calibrate`).
     delay_ms: float | None = None
+    # The speaker's clock against the mic's (ppm; `voiceloop calibrate --drift-s 30` saves it):
+    # a drift-compensated canceller starts from it, so the first reply is cancelled as well as
+    # the later ones. None = measured from the echo, ~2 s into the first reply.
+    drift_ppm: float | None = Field(None, ge=-1000, le=1000)
     speex: SpeexOptions = SpeexOptions()
     webrtc: WebRtcOptions = WebRtcOptions()
+
+    def calibrated(self) -> dict[str, float | None]:
+        """The values `voiceloop calibrate` measures, as configured (None: not set)."""
+        return {"delay_ms": self.delay_ms, "drift_ppm": self.drift_ppm}
 
 
 class VadSettings(Section):
@@ -365,10 +373,10 @@ def load_settings(
         overrides = merged(overrides, replacing)
     try:
         settings = Settings(**overrides)
-        # `voiceloop calibrate` saves the measured delay for real devices; used unless set.
-        delay = calibrated_delay_ms(settings.audio.backend, settings.aec.delay_ms)
-        if delay != settings.aec.delay_ms:
-            settings = Settings(**merged(overrides, {"aec": {"delay_ms": delay}}))
+        # `voiceloop calibrate` saves the measured delay (and drift) for real devices; used unless set.
+        saved = calibrated_aec(settings.audio.backend, settings.aec.calibrated())
+        if saved:
+            settings = Settings(**merged(overrides, {"aec": saved}))
         return settings
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, path)) from None
