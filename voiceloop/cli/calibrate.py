@@ -100,4 +100,5 @@ def calibrate(
     if result.portaudio_delay_ms is not None:
         out.print(f"[dim]PortAudio's timestamps said {result.portaudio_delay_ms:.1f} ms[/]")
     if path is not None:
-        out.print(f"saved to {path}: `voiceloop run` aligns the echo canceller with it")
+        drift = "" if result.drift_ppm is None else " and starts its drift compensation from the drift"
+        out.print(f"saved to {path}: `voiceloop run` aligns the echo canceller with it{drift}")
