@@ -177,8 +177,9 @@ class RunConsole:
             if settings.aec.delay_ms is not None
             else "aec delay: measured from the echo (run `voiceloop calibrate` to fix it)"
         )
-        if settings.aec.drift_ppm is not None and settings.aec.speex.drift_compensation:
-            delay += f"; clock drift {settings.aec.drift_ppm:+.1f} ppm to start from (calibrated/configured)"
+        aec = settings.aec
+        if aec.drift_ppm is not None and aec.name == "speex" and aec.speex.drift_compensation:
+            delay += f"; clock drift {aec.drift_ppm:+.1f} ppm to start from (calibrated/configured)"
         self.note(f"audio: {device.name}; {delay}")
         self.console.print(f"listening (Ctrl-C to stop); session log: {self.session_dir}")
         self.console.file.flush()

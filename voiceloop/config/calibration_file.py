@@ -2,9 +2,9 @@
 speaker/mic clock drift), and reading them back.
 
 A layer of the config, below the profile and the environment: `load_settings` fills
-`[aec] delay_ms` and `drift_ppm` from it for a real device where neither set them. The virtual room ignores it:
-there `aec.delay_ms` describes the room, and a real device's delay would misalign the demo's
-canceller. Standard library only, so loading settings never imports the audio code that
+`[aec] delay_ms` and `drift_ppm` from it for a real device where neither set them. The virtual
+room ignores it: there `aec.delay_ms` describes the room, and a real device's delay would
+misalign the demo's canceller. Standard library only, so loading settings never imports the audio code that
 measures it (`voiceloop.audio.calibration`).
 """
 

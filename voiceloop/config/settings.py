@@ -116,8 +116,9 @@ class AecSettings(StageSection):
     # reference by it. None = measured from the echo (or saved by `voiceloop calibrate`).
     delay_ms: float | None = None
     # The speaker's clock against the mic's (ppm; `voiceloop calibrate --drift-s 30` saves it):
-    # a drift-compensated canceller starts from it, so the first reply is cancelled as well as
-    # the later ones. None = measured from the echo, ~2 s into the first reply.
+    # a drift-compensated canceller (`[aec.speex] drift_compensation`) starts from it, so the
+    # first reply is cancelled as the later ones are. None = measured from the echo, ~2 s into
+    # the first reply.
     drift_ppm: float | None = Field(None, ge=-1000, le=1000)
     speex: SpeexOptions = SpeexOptions()
     webrtc: WebRtcOptions = WebRtcOptions()
