@@ -12,42 +12,35 @@ from tests.conftest import script
 from voiceloop.audio.calibration import (
     MAX_DELAY_S,
     CalibrationResult,
-    chirp,
     chirp_drift_ppm,
     save_calibration,
-    sweeps,
     sweeps_heard,
 )
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from voiceloop.audio.room_echo import ChangingEchoPath, EchoConditions
+from voiceloop.audio.room_echo import EchoConditions
 from voiceloop.audio.rooms import HARD_SCENARIOS
 from voiceloop.audio.virtual import (
     VirtualRoom,
     calibrated_drift_ppm,
+    calibration_sweeps,
     room_as_configured,
-    room_impulse_response,
 )
 from voiceloop.build import build_adapter
 from voiceloop.build.llm import choose_llm
 from voiceloop.config import load_settings
+from voiceloop.config.settings import RoomSettings
 from voiceloop.session.log import read_session
 from voiceloop.session.runner import conversation
 
 
 def swept_through_a_drifting_room(drift_ppm: float, seconds: float) -> tuple[np.ndarray, np.ndarray, list]:
-    """Calibrate's sweeps (`sweeps`) played through the room's own drifting echo path;
+    """Calibrate's sweeps through a desk's drifting echo path (`calibration_sweeps`);
     (played, recorded, [(start, whole-sample lag)]) as calibrate finds them (`sweeps_heard`)."""
-    sweep = chirp()
-    signal, starts = sweeps(sweep, drift_s=seconds)
-    frames = -(-(signal.size + int(MAX_DELAY_S * SAMPLE_RATE)) // FRAME_SAMPLES)
-    played = np.zeros(frames * FRAME_SAMPLES, np.float32)
-    played[: signal.size] = signal
-    rir = room_impulse_response(0.4, np.random.default_rng(7))
-    path = ChangingEchoPath(37.3, -6.0, rir, False, EchoConditions(drift_ppm=drift_ppm))
-    echo = np.concatenate([path.process(frame) for frame in played.reshape(frames, FRAME_SAMPLES)])
-    noise = np.random.default_rng(8).standard_normal(echo.size).astype(np.float32)
-    recorded = echo + 10 ** (-60 / 20) * noise
-    heard = sweeps_heard(played, recorded, starts, sweep.size)
+    desk = RoomSettings(echo_delay_ms=37.3, echo_gain_db=-6.0, rt60_s=0.4, noise_dbfs=-60.0, seed=7)
+    played, recorded, starts, sweep_samples = calibration_sweeps(
+        desk, EchoConditions(drift_ppm=drift_ppm), seconds
+    )
+    heard = sweeps_heard(played, recorded, starts, sweep_samples)
     assert all(estimate.clear for _, estimate in heard)
     return played, recorded, [(start, estimate.lag_samples) for start, estimate in heard]
 

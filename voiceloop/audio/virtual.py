@@ -107,14 +107,13 @@ def echo_path(
     )
 
 
-def calibrated_drift_ppm(
+def calibration_sweeps(
     room: RoomSettings, conditions: EchoConditions | None, drift_s: float = 30.0
-) -> float | None:
-    """What `voiceloop calibrate --drift-s` would measure in this room: its sweeps through the
-    room's echo path (the same impulse response, clocks, clipping and any path changes) over the
-    room's noise, found and fitted by calibrate's own code. Offline, not in real time: the
-    benches start a drifting room calibrated, as a user who ran it would."""
-    from voiceloop.audio.calibration import CHIRP_S, MAX_DELAY_S, chirp, sweep_drift_ppm, sweeps
+) -> tuple[np.ndarray, np.ndarray, list[int], int]:
+    """What `voiceloop calibrate --drift-s` plays and records in this room, offline: its sweeps
+    through the room's echo path (the same impulse response, clocks, clipping and any path
+    changes) over the room's noise; (played, recorded, sweep starts, sweep length)."""
+    from voiceloop.audio.calibration import CHIRP_S, MAX_DELAY_S, chirp, sweeps
 
     sweep = chirp(CHIRP_S)
     signal, starts = sweeps(sweep, drift_s=drift_s)
@@ -125,7 +124,18 @@ def calibrated_drift_ppm(
     echo = np.concatenate([path.process(frame) for frame in played.reshape(frames, FRAME_SAMPLES)])
     noise = np.random.default_rng(room.seed + 1).standard_normal(echo.size).astype(np.float32)
     recorded = echo + np.float32(10 ** (room.noise_dbfs / 20)) * noise
-    return sweep_drift_ppm(played, recorded, starts, sweep.size)
+    return played, recorded, starts, sweep.size
+
+
+def calibrated_drift_ppm(
+    room: RoomSettings, conditions: EchoConditions | None, drift_s: float = 30.0
+) -> float | None:
+    """What `voiceloop calibrate --drift-s` would measure in this room: its sweeps
+    (`calibration_sweeps`) found and fitted by calibrate's own code. Not in real time: the
+    benches start a drifting room calibrated, as a user who ran it would."""
+    from voiceloop.audio.calibration import sweep_drift_ppm
+
+    return sweep_drift_ppm(*calibration_sweeps(room, conditions, drift_s))
 
 
 class VirtualRoom:
