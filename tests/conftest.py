@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 # shared: measured here, 6-12 % of it stolen by other guests while idle, and now and then a
 # 100-140 ms pause in which PortAudio's callbacks stall, the speaker underruns and ALSA may even
 # end the stream. One such pause fails a test whose logic is sound, so these tests get two more
-# tries (pytest-rerunfailures; the summary counts them as "rerun"). The loop's per-frame logic
+# tries (pytest-rerunfailures; the summary counts them as "rerun" and, with pyproject's
+# --rerun-show-tracebacks, prints why the first try failed, so a test that leans on its reruns
+# shows in the CI log). The loop's per-frame logic
 # is tested without any device, in the virtual room, where no rerun is allowed.
 SOUND_SERVER_FIXTURES = {"pulse", "on_pulse"}
 SOUND_SERVER_RERUNS = 2
