@@ -278,6 +278,41 @@ def test_calibrate_with_a_drift_sweep_measures_one_clock_and_the_loop_starts_fro
     )
 
 
+# -- stopping -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_cancelled_as_the_mic_wakes_it_stops_reading(on_pulse: PulseServer, backend: str):
+    """Stopping a session cancels the task reading the device, whenever that lands. On Python
+    3.11, asyncio.wait_for returned normally when the cancel came in the same loop step as the
+    mic's wake, and the stream read on: `serve`'s Ctrl-C then waited for its kiosk session for
+    ever (tests/test_serve_kiosk.py, about 1 run in 10 under load)."""
+    from voiceloop.audio.playback import PlaybackQueue
+
+    device = open_device(backend)
+
+    async def run() -> bool:
+        frames = 0
+
+        async def read() -> None:
+            nonlocal frames
+            async for _ in device.frames(PlaybackQueue()):
+                frames += 1
+
+        reader = asyncio.create_task(read())
+        while frames < 20 and not reader.done():
+            await asyncio.sleep(0.01)
+        assert device._wake is not None and not reader.done()
+        device._wake.set()  # the mic's wake and the cancel in one loop step
+        reader.cancel()
+        await asyncio.wait({reader}, timeout=3)
+        stopped = reader.cancelled()
+        await device.aclose()
+        return stopped
+
+    assert asyncio.run(run()), "the stream read on after its task was cancelled"
+
+
 # -- a device that goes away ----------------------------------------------------------------------
 
 

@@ -168,7 +168,11 @@ class DeviceDuplex(LockstepDelay):
                     waited_from = time.monotonic()
                     grace = STARTUP_GRACE_S if self._blocks_in == 0 else 0.0
                     try:
-                        await asyncio.wait_for(self._wake.wait(), self.stall_timeout_s + grace)
+                        # Not asyncio.wait_for: on Python 3.11 it returns normally when the
+                        # cancel lands in the same loop step as the mic's wake, and the stream
+                        # reads on; `serve`'s Ctrl-C then waited for its session for ever.
+                        async with asyncio.timeout(self.stall_timeout_s + grace):
+                            await self._wake.wait()
                     except TimeoutError:
                         if self._closed:
                             break
