@@ -95,6 +95,30 @@ def test_a_calibrated_drift_is_saved_and_a_real_device_s_canceller_starts_from_i
     assert load_settings("default", audio={"backend": "sounddevice"}).aec.drift_ppm is None
 
 
+@pytest.mark.parametrize(
+    "saved",
+    [
+        b"\xff\xfe\x00garbage",  # not text
+        b"[aec\ndelay_ms = 41.5",  # not TOML
+        b"aec = 3",  # no [aec] table
+        b'[aec]\ndelay_ms = "fast"\ndrift_ppm = true',  # values that are not numbers
+    ],
+)
+def test_a_calibration_file_that_makes_no_sense_leaves_the_device_uncalibrated(
+    saved: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file is the user's to edit (and a disk's to corrupt): what cannot be read is as if
+    calibrate had not run, the echo measures the delay and the drift, and the loop starts. The
+    log says which file was ignored where it could not be read at all."""
+    (tmp_path / "calibration.toml").write_bytes(saved)
+    monkeypatch.setenv("VOICELOOP_CALIBRATION", str(tmp_path / "calibration.toml"))
+    real = load_settings("default", audio={"backend": "sounddevice"})
+    assert (real.aec.delay_ms, real.aec.drift_ppm) == (None, None)
+    if not saved.startswith(b"[aec]"):
+        assert f"ignoring the calibration file {tmp_path / 'calibration.toml'}" in caplog.text
+        assert "voiceloop calibrate" in caplog.text
+
+
 @pytest.mark.slow
 async def test_the_session_log_keeps_the_drift_the_canceller_measured(room_settings) -> None:
     """A conversation in the drift+60ppm room (the greeting and one reply: ~6 s of echo) with

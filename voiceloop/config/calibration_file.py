@@ -10,8 +10,11 @@ measures it (`voiceloop.audio.calibration`).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger("voiceloop.config")
 
 CALIBRATION_ENV = "VOICELOOP_CALIBRATION"
 VIRTUAL_BACKENDS = ("virtual",)
@@ -31,15 +34,31 @@ CALIBRATED_KEYS = ("delay_ms", "drift_ppm")  # of [aec]
 def read_calibration(path: Path | None = None, key: str = "delay_ms") -> float | None:
     """A saved `[aec]` value (the delay in ms, or the drift in ppm), or None (no file, or one
     that does not say)."""
+    return saved_aec(path).get(key)
+
+
+def saved_aec(path: Path | None = None) -> dict[str, float]:
+    """Every number the calibration file saves under `[aec]`, read once; empty where there is
+    no file or it cannot be read."""
     import tomllib
 
     path = path or calibration_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    value = data.get("aec", {}).get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        log.warning("ignoring the calibration file %s (%s): run `voiceloop calibrate` again", path, exc)
+        return {}
+    section = data.get("aec", {})
+    if not isinstance(section, dict):
+        log.warning("ignoring the calibration file %s: no [aec] table; run `voiceloop calibrate` again", path)
+        return {}
+    return {
+        key: float(value)
+        for key, value in section.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def calibrated_aec(backend: str, configured: dict[str, float | None]) -> dict[str, float]:
@@ -47,5 +66,5 @@ def calibrated_aec(backend: str, configured: dict[str, float | None]) -> dict[st
     real devices only; empty where there are none."""
     if backend in VIRTUAL_BACKENDS:
         return {}
-    saved = {key: read_calibration(key=key) for key in CALIBRATED_KEYS if configured.get(key) is None}
-    return {key: value for key, value in saved.items() if value is not None}
+    saved = saved_aec()
+    return {key: saved[key] for key in CALIBRATED_KEYS if configured.get(key) is None and key in saved}
