@@ -109,14 +109,20 @@ def test_a_calibration_file_that_makes_no_sense_leaves_the_device_uncalibrated(
 ) -> None:
     """The file is the user's to edit (and a disk's to corrupt): what cannot be read is as if
     calibrate had not run, the echo measures the delay and the drift, and the loop starts. The
-    log says which file was ignored where it could not be read at all."""
+    log says which file, and that calibrating again mends it."""
     (tmp_path / "calibration.toml").write_bytes(saved)
     monkeypatch.setenv("VOICELOOP_CALIBRATION", str(tmp_path / "calibration.toml"))
     real = load_settings("default", audio={"backend": "sounddevice"})
     assert (real.aec.delay_ms, real.aec.drift_ppm) == (None, None)
-    if not saved.startswith(b"[aec]"):
-        assert f"ignoring the calibration file {tmp_path / 'calibration.toml'}" in caplog.text
-        assert "voiceloop calibrate" in caplog.text
+    assert f"the calibration file {tmp_path / 'calibration.toml'}" in caplog.text
+    assert "run `voiceloop calibrate` again" in caplog.text
+    # Where the config sets both values the file is not read, and not complained about.
+    caplog.clear()
+    monkeypatch.setenv("VOICELOOP_AEC__DELAY_MS", "40")
+    monkeypatch.setenv("VOICELOOP_AEC__DRIFT_PPM", "0")
+    configured = load_settings("default", audio={"backend": "sounddevice"})
+    assert (configured.aec.delay_ms, configured.aec.drift_ppm) == (40.0, 0.0)
+    assert "calibration file" not in caplog.text
 
 
 @pytest.mark.slow

@@ -54,17 +54,24 @@ def saved_aec(path: Path | None = None) -> dict[str, float]:
     if not isinstance(section, dict):
         log.warning("ignoring the calibration file %s: no [aec] table; run `voiceloop calibrate` again", path)
         return {}
-    return {
+    numbers = {
         key: float(value)
         for key, value in section.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
+    if not_numbers := [key for key in CALIBRATED_KEYS if key in section and key not in numbers]:
+        log.warning(
+            "ignoring %s in the calibration file %s: not a number; run `voiceloop calibrate` again",
+            ", ".join(not_numbers),
+            path,
+        )
+    return numbers
 
 
 def calibrated_aec(backend: str, configured: dict[str, float | None]) -> dict[str, float]:
     """The saved `[aec]` values a device should use where the configured ones are unset (None):
     real devices only; empty where there are none."""
-    if backend in VIRTUAL_BACKENDS:
+    if backend in VIRTUAL_BACKENDS or all(configured.get(key) is not None for key in CALIBRATED_KEYS):
         return {}
     saved = saved_aec()
     return {key: saved[key] for key in CALIBRATED_KEYS if configured.get(key) is None and key in saved}
