@@ -102,6 +102,7 @@ def test_a_calibrated_drift_is_saved_and_a_real_device_s_canceller_starts_from_i
         b"[aec\ndelay_ms = 41.5",  # not TOML
         b"aec = 3",  # no [aec] table
         b'[aec]\ndelay_ms = "fast"\ndrift_ppm = true',  # values that are not numbers
+        b"[aec]\ndrift_ppm = 5000",  # a drift no clock has (the config allows +-1000)
     ],
 )
 def test_a_calibration_file_that_makes_no_sense_leaves_the_device_uncalibrated(

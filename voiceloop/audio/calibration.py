@@ -50,7 +50,9 @@ def apply_user_calibration(settings: Settings) -> Settings:
     device, where neither the profile nor the environment set them; `load_settings` already
     does this, so this is for settings built some other way. Returns a new object; the one
     given is left as it was."""
-    saved = calibrated_aec(settings.audio.backend, settings.aec.calibrated())
+    from voiceloop.config.settings import user_calibration
+
+    saved = user_calibration(settings)
     if not saved:
         return settings
     return settings.model_copy(update={"aec": settings.aec.model_copy(update=saved)})

@@ -7,6 +7,7 @@ validation errors into one line per key.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -26,7 +27,7 @@ from voiceloop.asr.options import (
     PocketsphinxOptions,
     Qwen3Options,
 )
-from voiceloop.config.calibration_file import calibrated_aec
+from voiceloop.config.calibration_file import calibrated_aec, calibration_path
 from voiceloop.config.errors import ConfigError, format_validation_error
 from voiceloop.config.section import Section
 from voiceloop.config.serve_section import AUDIO_UPLOAD_FORMATS, ServeSettings
@@ -375,7 +376,7 @@ def load_settings(
     try:
         settings = Settings(**overrides)
         # `voiceloop calibrate` saves the measured delay (and drift) for real devices; used unless set.
-        saved = calibrated_aec(settings.audio.backend, settings.aec.calibrated())
+        saved = user_calibration(settings)
         if saved:
             settings = Settings(**merged(overrides, {"aec": saved}))
         return settings
@@ -384,6 +385,26 @@ def load_settings(
     finally:
         Settings._toml_files = []
         Settings._replaced = []
+
+
+def user_calibration(settings: Settings) -> dict[str, float]:
+    """The calibration file's `[aec]` values this device should use (`calibrated_aec`), each
+    held to the bounds the config's own is: a value out of them (a hand-edited or corrupt file)
+    is ignored with a warning naming the file, rather than failing the profile it never was in."""
+    usable = {}
+    for key, value in calibrated_aec(settings.audio.backend, settings.aec.calibrated()).items():
+        try:
+            AecSettings(**{key: value})
+        except ValidationError:
+            logging.getLogger("voiceloop.config").warning(
+                "ignoring %s = %s in the calibration file %s: out of range; run `voiceloop calibrate` again",
+                key,
+                value,
+                calibration_path(),
+            )
+            continue
+        usable[key] = value
+    return usable
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
