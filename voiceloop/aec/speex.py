@@ -143,7 +143,12 @@ class SpeexCanceller:
 
     name = "speex"
     output_delay_samples = OUTPUT_DELAY_SAMPLES
-    warmup_s = 2.0  # measured: 1-2 s of echo before silero stops hearing the residual
+    # Silero heard a fresh canceller's residual as speech in its first 1.5 s of echo and hardly
+    # after: the default profile's over bench_aec's 18 rooms, echo only, 0.70, 1.98, 1.73 and
+    # 0.16 s in its first four half seconds (/tmp script over bench_aec's takes). 2.0 s kept
+    # bench_bargein's first interruption (0.6-1.1 s into the first reply, after the 1.4 s
+    # greeting) inside the warm-up, where no onset holds the reply (README, echo section).
+    warmup_s = 1.5
 
     def __init__(
         self,
