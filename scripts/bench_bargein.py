@@ -21,7 +21,7 @@ default profile's).
 `--calibrated-drift` starts each room as a user who ran `voiceloop calibrate --drift-s 30` in
 it: the drift those sweeps measure there (voiceloop.audio.virtual.calibrated_drift_ppm) is
 `[aec] drift_ppm`, where the drift compensator starts (without it: 0 until measured from the
-echo, ~2 s into the first reply).
+echo, at the end of the 1.4 s greeting).
 
 `--keep DIR` keeps each room's session log (DIR/<room>/<session>/session.jsonl) and its
 conversation.wav, to see at which stage a missed interruption was lost.

@@ -226,8 +226,8 @@ def test_a_steady_room_causes_no_barge_in_after_the_warm_up(recovery: bool) -> N
 @pytest.mark.parametrize("drift_ppm", [80.0, -120.0])
 def test_a_calibrated_drift_cancels_the_first_reply_before_the_echo_measures_it(drift_ppm: float) -> None:
     """`[aec] drift_ppm` (what `voiceloop calibrate --drift-s 30` saves): read at that rate from
-    the first frame, where the echo's own estimate comes ~2 s into the reply. Measured here, 1-2 s
-    into it: ERLE 6.9 → 10.8 dB (+80 ppm), 4.9 → 11.3 (-120)."""
+    the first frame, where the echo's own estimate comes ~1.5 s into the reply. Measured here, 1-2 s
+    into it: ERLE 7.0 → 10.8 dB (+80 ppm), 5.1 → 11.3 (-120)."""
     mic, reference = drifting_room(drift_ppm)
     measured = DriftCompensated(speex.SpeexCanceller())
     calibrated = DriftCompensated(speex.SpeexCanceller(), drift_ppm=drift_ppm)
@@ -255,7 +255,7 @@ def test_a_calibration_made_on_other_devices_gives_way_to_the_echo_and_says_so(
 
 
 def test_a_calibration_close_to_the_echo_s_first_estimates_stands_until_they_are_as_sure() -> None:
-    """The first estimates are a few ppm off (76.9 at 80, ~2 s in); a ±2 ppm calibration is not
+    """The first estimates are a few ppm off (77.8 at 80, ~1.5 s in); a ±2 ppm calibration is not
     replaced by them, only by the estimate over drift.SETTLED_SPAN_S of echo."""
     mic, reference = drifting_room(80.0, seconds=6.0)
     calibrated = DriftCompensated(speex.SpeexCanceller(), drift_ppm=81.0)

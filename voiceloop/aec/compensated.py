@@ -59,7 +59,7 @@ ALIGNED_LEAD_SAMPLES = SAMPLE_RATE // 100
 MISALIGNED_SAMPLES = SAMPLE_RATE // 20
 ALIGN_AFTER = 3
 ALIGN_SPREAD_SAMPLES = 2.0
-# The drift is first known after ~2 s of playback (drift.py: a 1.5 s span of 0.5 s windows)
+# The drift is first known after ~1.5 s of playback (drift.py: a 1 s span of 0.5 s windows)
 # and the inner filter settles ~1 s after that: measured, silero heard residual echo up to
 # 3.3 s into the first reply at ±120 ppm, none after. Later replies start compensated. The
 # price (bench_bargein, desk-quiet, 6 pairs): the first interruption, 0.6-1.1 s into the
@@ -68,8 +68,8 @@ ESTIMATE_WARMUP_S = 1.5
 # A calibrated drift (`voiceloop calibrate --drift-s 30`: ±2 ppm) stands until the echo's own
 # estimate is as sure (drift.SETTLED_SPAN_S of it), unless the two differ by more than this:
 # then the calibration was made on other devices, and the echo's estimate is taken at once.
-# (The first estimates, ~2 s into a reply, are a few ppm off: 76.9 at 80 in
-# tests/test_aec_drift.py's room, 79.1-79.9 over the next 8 s.)
+# (The first estimates, ~1.5 s into a reply, are a few ppm off: 77.8 at 80 in
+# tests/test_aec_drift.py's room; after a 1.4 s greeting 57.2 at 60 and 88.9 at 80.)
 STALE_CALIBRATION_PPM = 15.0
 
 
@@ -77,9 +77,11 @@ class DriftCompensated:
     """Wraps any EchoCanceller; same protocol. `drift_ppm` is the estimate in use: until the
     assistant has spoken for a few seconds, the calibrated one (`[aec] drift_ppm`), else 0.
 
-    Starting from a calibrated drift is what lets the first reply be cancelled: its drift is
-    first measured ~2 s into it, and until then a filter chasing an echo that slides (80 ppm: a
-    sample every 0.8 s) removes only a few dB of it. bench_bargein --calibrated-drift, seeds
+    Starting from a calibrated drift is what lets the first reply be cancelled where nothing
+    was played before it: its drift is first measured ~1.5 s into it, and until then a filter
+    chasing an echo that slides (80 ppm: a sample every 0.8 s) removes only a few dB of it (a
+    greeting of 1 s or more is measured instead). Measured when the drift took 1.5 s of
+    windows, ~0.5 s into the first reply after the greeting: bench_bargein --calibrated-drift, seeds
     11-23: drift+60ppm caught 66 → 78 of 78 (every first-reply interruption, 0.6-1.1 s in);
     mandarin-10db-drift80 55 → 57, with its reply held by its own echo 35 → 82 times in ~135
     replies: calibrated, a drifting room's later ERLE is its twin's on one clock, 2-5 dB under
