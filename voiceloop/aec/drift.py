@@ -42,8 +42,8 @@ HISTORY_S = 60.0  # lag measurements kept for the fit
 # The fit needs measurements this far apart... 1 s is what a greeting gives ("Hello, I am
 # listening.": 1.4 s, five windows): the drift is then known before the first reply, whose
 # first second a filter chasing the slide cancelled 7.5 dB where it now does 14.7 (a kept
-# drift+60ppm barge-in session replayed). Its first estimates were 3-9 ppm off (57.2 at 60,
-# 88.9 at 80), within a second of the next reply 1-2 ppm (drift.py's fit takes each new one).
+# drift+60ppm barge-in session replayed). Its first estimates there were 3-9 ppm off (57.2
+# at 60, 88.9 at 80), half a second into the first reply 0.2-1.1 (each measurement refits).
 MIN_SPAN_S = 1.0
 MIN_POINTS = 5  # ...and this many agreeing ones
 INLIER_SAMPLES = 0.3  # a measurement within this of the fitted line (or 3 MADs) agrees
