@@ -40,7 +40,7 @@ CLEAR_PEAK = 5.0  # GCC-PHAT peak over the correlation's RMS: below, no echo or 
 BAND_HZ = (150.0, 3800.0)
 HISTORY_S = 60.0  # lag measurements kept for the fit
 # The fit needs measurements this far apart... 1 s is what a greeting gives ("Hello, I am
-# listening.": 1.4 s, five windows): the drift is then known before the first reply, whose
+# listening.": 1.3-1.4 s of espeak, five windows): the drift is then known before the first reply, whose
 # first second a filter chasing the slide cancelled 7.5 dB where it now does 14.7 (a kept
 # drift+60ppm barge-in session replayed). Its first estimates there were 3-9 ppm off (57.2
 # at 60, 88.9 at 80), half a second into the first reply 0.2-1.1 (each measurement refits).
