@@ -92,6 +92,7 @@ def test_each_report_says_how_sure_vad_has_been_since_the_onset():
     progress = [e.peak_probability for e in events if isinstance(e, SpeechProgress)]
     assert started == [0.7, 0.97]  # the first's two onset chunks, the second's
     assert progress == [0.7, 0.97, 0.97]  # the most sure so far, never lower
+    assert [e.peak_probability for e in events if isinstance(e, SpeechEnded)] == [0.7, 0.97]
 
 
 def test_the_maximum_utterance_length_cuts_a_monologue():

@@ -36,8 +36,14 @@ from voiceloop.engine.machine import ConversationMachine, MachineConfig, State
 from voiceloop.engine.messages import SPOKEN_ERRORS
 
 
-def ended(start: float, end: float) -> SpeechEnded:
-    return SpeechEnded(at=end, started_at=start, detected_at=end + 0.2, audio=np.zeros(160, np.float32))
+def ended(start: float, end: float, peak_probability: float = 1.0) -> SpeechEnded:
+    return SpeechEnded(
+        at=end,
+        started_at=start,
+        detected_at=end + 0.2,
+        audio=np.zeros(160, np.float32),
+        peak_probability=peak_probability,
+    )
 
 
 def kinds(actions: list) -> list[type]:
@@ -130,6 +136,33 @@ def test_over_a_held_reply_a_click_too_short_for_words_resumes_it_at_once():
     machine.handle(SpeechStarted(at=2.0))
     assert kinds(machine.handle(ended(2.0, 2.1))) == [ResumePlayback]
     assert machine.state is State.SPEAKING
+
+
+def test_over_a_playing_reply_speech_vad_was_never_sure_of_resumes_it_unasked():
+    machine = machine_in_speaking(pause_on_speech=True, words_confidence=0.93)
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.6))
+    # 0.3 s of the reply's own echo, which a recogniser may well hear as "thank you".
+    assert kinds(machine.handle(ended(2.0, 2.3, peak_probability=0.85))) == [ResumePlayback]
+    assert machine.state is State.SPEAKING
+
+
+def test_over_a_playing_reply_a_voice_vad_was_sure_of_is_asked_for_its_words():
+    machine = machine_in_speaking(pause_on_speech=True, words_confidence=0.93)
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.7))
+    (probe,) = machine.handle(ended(2.0, 2.3, peak_probability=0.99))
+    assert isinstance(probe, StartTranscription)
+    actions = machine.handle(Transcript(probe.turn_id, "stop", at=2.6))
+    assert kinds(actions)[:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+
+
+def test_while_thinking_no_echo_plays_so_an_unsure_voice_is_still_heard():
+    machine = ConversationMachine(MachineConfig(pause_on_speech=True, words_confidence=0.93))
+    machine.handle(SpeechStarted(at=0.0))
+    machine.handle(ended(0.0, 1.0))
+    machine.handle(Transcript(1, "what time is it", at=1.3))
+    assert machine.state is State.THINKING
+    machine.handle(SpeechStarted(at=1.4, peak_probability=0.6))
+    assert kinds(machine.handle(ended(1.4, 1.6, peak_probability=0.8))) == [StartTranscription]
 
 
 def test_the_words_minimum_is_never_past_a_barge_ins():

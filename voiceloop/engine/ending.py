@@ -27,7 +27,12 @@ def join(before: SpeechEnded | None, part: SpeechEnded) -> SpeechEnded:
     with its pre-roll and trailing silence, so the pause is heard), their onset as its own."""
     if before is None:
         return part
-    return replace(part, started_at=before.started_at, audio=np.concatenate([before.audio, part.audio]))
+    return replace(
+        part,
+        started_at=before.started_at,
+        audio=np.concatenate([before.audio, part.audio]),
+        peak_probability=max(before.peak_probability, part.peak_probability),
+    )
 
 
 def join_paused(before: SpeechEnded | None, paused: SpeechPaused) -> SpeechPaused:

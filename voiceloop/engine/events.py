@@ -54,6 +54,7 @@ class SpeechEnded:
     detected_at: float  # when the stop window closed (the endpoint)
     audio: np.ndarray = field(repr=False)  # pre-roll + utterance + trailing silence
     truncated: bool = False  # cut at the maximum utterance length
+    peak_probability: float = 1.0  # VAD's most confident chunk of the utterance
 
 
 # ---- events: from stage tasks and playback --------------------------------------------------

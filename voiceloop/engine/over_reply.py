@@ -89,10 +89,25 @@ class OverReply:
         resumed unheard it was most of bench_bargein's misses (README, echo section)."""
         if not self._paused or self.state not in REPLYING:
             return []
-        if ended.at - ended.started_at >= min(self.config.pause_words_min_s, self.config.barge_in_min_s):
+        words_min_s = min(self.config.pause_words_min_s, self.config.barge_in_min_s)
+        if ended.at - ended.started_at >= words_min_s and not self._sounds_like_our_echo(ended):
             return self._transcribe_over_reply(ended)
         self._paused = False
         return [ResumePlayback(self.turn_id, ended.detected_at)]
+
+    def _sounds_like_our_echo(self, ended: SpeechEnded) -> bool:
+        """Held speech over a playing reply that VAD was never sure was a voice.
+
+        The canceller's residual echo is the reply's own voice, so the recogniser may hear it
+        as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
+        reply's echo), but silero is rarely sure of it, and almost always of a user talking
+        over the reply (`words_confidence`). Earlier words still waiting
+        for their transcript ("wait, … stop") are the user's: those are not second-guessed."""
+        return (
+            self.state is State.SPEAKING
+            and self._probe is None
+            and ended.peak_probability < self.config.words_confidence
+        )
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""

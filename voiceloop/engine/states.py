@@ -52,6 +52,9 @@ class MachineConfig:
     # While held, speech shorter than `pause_words_min_s` (or a barge-in, if that is shorter)
     # resumes the reply; longer speech is transcribed and resumes it if its words are only
     # these (or none); past `backchannel_max_s` it stops it.
-    pause_words_min_s: float = 0.12
+    pause_words_min_s: float = 0.08
+    # Over a playing reply, held speech VAD was never this sure of is taken for the reply's own
+    # echo: it resumes the reply without asking the recogniser for its words (0 = off).
+    words_confidence: float = 0.0
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0

@@ -274,6 +274,7 @@ class Endpointer:
             detected_at=detected_at,
             audio=audio,
             truncated=truncated,
+            peak_probability=self._peak_probability,
         )
         self.state = EndpointState.QUIET
         self._utterance = []
