@@ -101,8 +101,8 @@ class OverReply:
         The canceller's residual echo is the reply's own voice, so the recogniser may hear it
         as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
         reply's echo), but silero is rarely sure of it, and almost always of a user talking
-        over the reply (`words_confidence`). Earlier words still waiting
-        for their transcript ("wait, … stop") are the user's: those are not second-guessed."""
+        over the reply (`words_confidence`). Earlier words still waiting for their transcript
+        ("wait, … stop") are the user's: those are not second-guessed."""
         return (
             self.state is State.SPEAKING
             and self._probe is None
