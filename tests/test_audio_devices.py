@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -335,6 +337,45 @@ def stream_then(backend: str, server: PulseServer, event: Callable[[], None]) ->
         return after
 
     return asyncio.run(asyncio.wait_for(run(), 20))
+
+
+def paused_for(seconds: float, from_inside: bool) -> None:
+    """Stops this whole process, audio threads and all, as a paused virtual machine or a
+    suspend would: now (from inside, mid-frame), or a moment later from outside (the loop is
+    then most likely waiting for the mic)."""
+    pid = os.getpid()
+    if from_inside:
+        subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -CONT {pid}"])
+        os.kill(pid, signal.SIGSTOP)
+    else:
+        subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -STOP {pid}; sleep {seconds}; kill -CONT {pid}"])
+
+
+@pytest.mark.parametrize("from_inside", [True, False], ids=["mid-frame", "waiting"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_process_paused_with_its_audio_goes_on_when_it_wakes(
+    on_pulse: PulseServer, backend: str, from_inside: bool
+):
+    """The device was fine all along: this process was not running. CI once stopped here with
+    "no sound from the input for 31.8 s" from a 2 s wait; the stream then was not gone."""
+    from voiceloop.audio.playback import PlaybackQueue
+
+    device = open_device(backend, stall_timeout_s=1.0)
+
+    async def run() -> int:
+        frames = after = 0
+        async for _ in device.frames(PlaybackQueue()):
+            frames += 1
+            if frames == 30:
+                paused_for(3.0, from_inside)
+            elif frames > 30:
+                after += 1
+                if after == 400:
+                    await device.aclose()
+        return after
+
+    assert asyncio.run(asyncio.wait_for(run(), 30)) == 400
+    assert device.stats.process_freezes == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

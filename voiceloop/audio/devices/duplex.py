@@ -22,6 +22,7 @@ plays: it returns what it hears and this engine applies it (`adopt_measured_dela
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,17 @@ if TYPE_CHECKING:
     from voiceloop.audio.playback import PlaybackQueue
     from voiceloop.config import Settings
 
+log = logging.getLogger(__name__)
+
 STARTUP_GRACE_S = 3.0  # a sound server can take a while to hand over the first block
 MAX_GAP_S = 10.0
 INPUT_RING_S = 4.0  # how long the loop may stall before mic blocks are dropped
+# A wait for the mic that ends this long after it was due did not end because the device went
+# quiet: this process did not run (a virtual machine paused, a suspend, a host that took the
+# CPU), and the audio threads did not either. Seen once in CI: "no sound from the input for
+# 31.8 s" from a 2 s wait, and the same test passed on its rerun. Reproduced by stopping the
+# process (SIGSTOP) for 3 s: both backends gave up the moment it woke, with the stream fine.
+LATE_WAKE_S = 1.0
 
 
 def device_gone_error(what: str, input_name: str, output_name: str) -> AudioDeviceError:
@@ -156,31 +165,23 @@ class DeviceDuplex(LockstepDelay):
         self._running = True
         self._start()
         started = time.monotonic()
+        self._resumed_at = ran_at = started
         try:
             while not self._closed:
                 if self._failure is not None:
                     raise device_gone_error(self._failure, plan.input.name, plan.output.name)
+                now = time.monotonic()
+                if now - ran_at > self.stall_timeout_s + LATE_WAKE_S:
+                    self._woke_from_a_freeze(now, now - ran_at)
+                ran_at = now
                 if in_ring.available() == 0:
                     self._wake_pending = False
                     self._wake.clear()
                     if in_ring.available():
                         continue
-                    waited_from = time.monotonic()
-                    grace = STARTUP_GRACE_S if self._blocks_in == 0 else 0.0
-                    try:
-                        # Not asyncio.wait_for: on Python 3.11 it returns normally when the
-                        # cancel lands in the same loop step as the mic's wake, and the stream
-                        # reads on; `serve`'s Ctrl-C then waited for its session for ever.
-                        async with asyncio.timeout(self.stall_timeout_s + grace):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        if self._closed:
-                            break
-                        silent = time.monotonic() - (waited_from if self._blocks_in else started)
-                        what = f"no sound from the input for {silent:.1f} s"
-                        if not self._is_active():
-                            what = "PortAudio ended the stream"
-                        raise device_gone_error(what, plan.input.name, plan.output.name) from None
+                    if not await self._mic_woke(started):
+                        break
+                    ran_at = time.monotonic()
                     continue
                 frames = self._take_block()
                 self._check_output_alive(plan, started)
@@ -193,10 +194,51 @@ class DeviceDuplex(LockstepDelay):
             self._running = False
             await self.aclose()
 
+    async def _mic_woke(self, started: float) -> bool:
+        """Waits for the next mic block; False if the stream was closed meanwhile. A wait that
+        outlasted its timeout by LATE_WAKE_S was a freeze of this process, not of the device,
+        whichever ended it: the device gets a whole wait of its own after it."""
+        plan, wake = self.plan, self._wake
+        assert plan is not None and wake is not None
+        waited_from = time.monotonic()
+        timeout = self.stall_timeout_s + (STARTUP_GRACE_S if self._blocks_in == 0 else 0.0)
+        timed_out = False
+        try:
+            # Not asyncio.wait_for: on Python 3.11 it returns normally when the cancel lands
+            # in the same loop step as the mic's wake, and the stream reads on; `serve`'s
+            # Ctrl-C then waited for its session for ever.
+            async with asyncio.timeout(timeout):
+                await wake.wait()
+        except TimeoutError:
+            if self._closed:
+                return False
+            timed_out = True
+        now = time.monotonic()
+        if now - waited_from > timeout + LATE_WAKE_S:
+            self._woke_from_a_freeze(now, now - waited_from)
+            return True
+        if timed_out:
+            silent = now - (waited_from if self._blocks_in else started)
+            what = f"no sound from the input for {silent:.1f} s"
+            if not self._is_active():
+                what = "PortAudio ended the stream"
+            raise device_gone_error(what, plan.input.name, plan.output.name) from None
+        return True
+
+    def _woke_from_a_freeze(self, now: float, frozen_s: float) -> None:
+        """Counts the freeze and starts both liveness clocks again from now."""
+        self.stats.process_freezes += 1
+        self._resumed_at = now
+        log.warning(
+            "the audio loop did not run for %.1f s (this process was paused): waiting for the device again",
+            frozen_s,
+        )
+
     def _check_output_alive(self, plan: StreamPlan, started: float) -> None:
         """With separate streams the mic can go on after the speaker died; say so."""
         now = time.monotonic()
         last = self._last_output_at if self._last_output_at is not None else started + STARTUP_GRACE_S
+        last = max(last, self._resumed_at)
         if now - last > self.stall_timeout_s:
             raise device_gone_error(
                 f"the speaker has taken no audio for {now - last:.1f} s", plan.input.name, plan.output.name

@@ -20,6 +20,7 @@ class StreamStats:
     output_overruns: int = 0  # speaker blocks dropped: the queue was full
     device_input_overflows: int = 0  # PortAudio's own flags: the device lost input
     device_output_underflows: int = 0  # ...or had nothing to play
+    process_freezes: int = 0  # the loop woke long after it was due (duplex.LATE_WAKE_S)
     cost_ns: np.ndarray = field(default_factory=lambda: np.zeros(16_384, dtype=np.int64))
     cost_max_ns: int = 0
 
@@ -55,5 +56,6 @@ class StreamStats:
             "output_overruns": self.output_overruns,
             "device_input_overflows": self.device_input_overflows,
             "device_output_underflows": self.device_output_underflows,
+            "process_freezes": self.process_freezes,
             "callback_cost_us": self.cost_summary_us(),
         }
