@@ -67,6 +67,18 @@ def script(*turns: dict, tail_ms: int = 1200) -> UserScript:
     )
 
 
+def bench_room(settings: Settings, name: str, *turns: dict) -> Any:
+    """A VirtualRoom of the benches' scenario `name` (voiceloop.audio.rooms), its echo drifting
+    or changing as there, with the profile's drift-compensated speex canceller."""
+    from voiceloop.audio.rooms import all_scenarios
+    from voiceloop.audio.virtual import VirtualRoom, room_as_configured
+
+    scenario = all_scenarios()[name]
+    settings.audio.room = scenario.room
+    settings.aec.speex.drift_compensation = True
+    return VirtualRoom(script(*turns), room_as_configured(settings), conditions=scenario.conditions)
+
+
 def check_chunk_by_chunk(streamer: Any, audio: Any) -> None:
     """What every streaming runtime promises: text chunk by chunk that only grows, whole chunks
     decoded as they come, and a cache per stream (the same audio in a fresh stream reads the

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import script
+from tests.conftest import bench_room
 from voiceloop.audio.calibration import (
     MAX_DELAY_S,
     CalibrationResult,
@@ -20,10 +20,8 @@ from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.room_echo import EchoConditions
 from voiceloop.audio.rooms import HARD_SCENARIOS
 from voiceloop.audio.virtual import (
-    VirtualRoom,
     calibrated_drift_ppm,
     calibration_sweeps,
-    room_as_configured,
 )
 from voiceloop.build import build_adapter
 from voiceloop.build.llm import choose_llm
@@ -130,14 +128,7 @@ def test_a_calibration_file_that_makes_no_sense_leaves_the_device_uncalibrated(
 async def test_the_session_log_keeps_the_drift_the_canceller_measured(room_settings) -> None:
     """A conversation in the drift+60ppm room (the greeting and one reply: ~6 s of echo) with
     the profile's canceller: the session's last line says how far apart the clocks ran."""
-    scenario = HARD_SCENARIOS["drift+60ppm"]
-    room_settings.audio.room = scenario.room
-    room_settings.aec.speex.drift_compensation = True
-    room = VirtualRoom(
-        script({"say": "tell me a joke", "pause_ms": 300}),
-        room_as_configured(room_settings),
-        conditions=scenario.conditions,
-    )
+    room = bench_room(room_settings, "drift+60ppm", {"say": "tell me a joke", "pause_ms": 300})
     llm = await choose_llm(room_settings, lambda _: None)
     async with conversation(room_settings, room, llm=llm) as talk:
         await talk.run()

@@ -51,6 +51,9 @@ class PlaybackQueue:
         self._paused = False
         self.played_samples = 0  # over the whole session, for the session log
         self.stops = 0  # replies cut off: a device with its own buffer drops it when this moves
+        # What every sample pulled is multiplied by (audio/headroom.py lowers it where our own
+        # voice clips the mic). The canceller's reference is what was pulled, so it follows.
+        self.volume = 1.0
 
     # -- the producer side (the reply task) ---------------------------------------------------
 
@@ -161,6 +164,8 @@ class PlaybackQueue:
                     piece.chunks[0] = chunk[take:]
             self.played_samples += filled
             self._check_finished(at + filled / self.sample_rate)
+        if self.volume != 1.0 and filled:
+            out *= np.float32(self.volume)
         return out
 
     def _check_finished(self, at: float) -> None:

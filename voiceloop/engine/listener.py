@@ -15,6 +15,7 @@ where pocketsphinx then heard nothing (tests/test_soak.py's "stop").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -22,12 +23,22 @@ import numpy as np
 from voiceloop.aec.base import EchoCanceller, recognition_frame
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.audio.headroom import SpeakerHeadroom
 from voiceloop.audio.playback import PlaybackQueue
-from voiceloop.engine.events import EchoCancellerConverged, Event, PlaybackProgress, Tick, WakeWordHeard
+from voiceloop.engine.events import (
+    EchoCancellerConverged,
+    Event,
+    PlaybackFinished,
+    PlaybackProgress,
+    Tick,
+    WakeWordHeard,
+)
 from voiceloop.session.log import SessionLog
 from voiceloop.vad.base import VoiceActivityDetector
 from voiceloop.vad.endpointer import Endpointer
 from voiceloop.wake.base import WakeWordDetector
+
+log = logging.getLogger(__name__)
 
 # After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
 # to ~0.6 s in living rooms); past that the mic holds no echo.
@@ -46,6 +57,7 @@ class Listener:
         emit: Callable[[Event], None],
         muted: Callable[[], bool],
         wake: WakeWordDetector | None = None,
+        headroom: SpeakerHeadroom | None = None,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -55,6 +67,7 @@ class Listener:
         self._emit = emit
         self._muted = muted
         self._wake = wake  # hears every cleaned frame, asleep or not: the word also interrupts
+        self._headroom = headroom
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
         self._converged = self._aec_warmup_s <= 0
         self._far_end_s = 0.0  # playback the canceller has heard so far
@@ -72,7 +85,11 @@ class Listener:
         self._session.write_audio(frame.mic_frame, frame.speaker_frame)
         cleaned, heard, cleaned_at = self._cancel_echo(frame)
         self._track_convergence(frame)
+        if self._headroom is not None:
+            self._headroom.hear(frame.mic_frame, playing=self._reference_heard_at == frame.captured_at)
         for playback_event in self._playback.drain_events():
+            if isinstance(playback_event, PlaybackFinished):
+                self._judge_headroom(playback_event.at)
             self._emit(playback_event)
         if self._muted():
             self._vad_chunk.clear()  # mic ignored while replying: nothing carries over
@@ -93,6 +110,22 @@ class Listener:
         self._vad_chunk.clear()
         self._heard_chunk.clear()
         self._endpointer.reset()
+
+    def _judge_headroom(self, at: float) -> None:
+        """A reply has played: if our voice clipped the mic, the next one plays quieter."""
+        lowered = self._headroom.reply_played() if self._headroom is not None else None
+        if lowered is None or self._headroom is None:
+            return
+        self._playback.volume = float(10 ** (lowered / 20))
+        share = round(self._headroom.clipped_share, 3)
+        self._session.write("speaker_volume_lowered", at=at, volume_db=lowered, clipped_share=share)
+        log.warning(
+            "the speaker drives the mic to full scale (%.0f %% of the reply's frames): playing %.0f dB "
+            "quieter, as echo that clips cannot be cancelled. Turn the speaker down or move the mic "
+            "away from it.",
+            100 * share,
+            -lowered,
+        )
 
     def _hear_wake_word(self, cleaned: np.ndarray, at: float, over_playback: bool) -> None:
         for heard in self._wake.process(cleaned, over_playback) if self._wake is not None else ():

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from voiceloop.aec.base import EchoCanceller
 from voiceloop.asr.base import SpeechRecognizer, StreamingRecognizer
 from voiceloop.audio.base import DuplexAudio
+from voiceloop.audio.headroom import SpeakerHeadroom
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings
 from voiceloop.config.settings import VadSettings
@@ -148,6 +149,7 @@ class Conversation:
             emit=self.dispatch,
             muted=self._muted,
             wake=pipeline.wake,
+            headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(

@@ -1,0 +1,117 @@
+"""Playing no louder than the mic can take: where our own voice drives the mic to full scale,
+the next reply plays quieter, and a user who shouts over a held reply does not turn it down."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import bench_room
+from voiceloop.audio.frames import FRAME_SAMPLES
+from voiceloop.audio.headroom import SpeakerHeadroom
+from voiceloop.audio.playback import PlaybackQueue
+from voiceloop.build.llm import choose_llm
+from voiceloop.session.log import read_session
+from voiceloop.session.runner import conversation
+
+RNG = np.random.default_rng(3)
+
+
+def echo_frame(peak: float) -> np.ndarray:
+    frame = (0.1 * RNG.standard_normal(FRAME_SAMPLES)).astype(np.float32)
+    frame[FRAME_SAMPLES // 2] = peak
+    return np.clip(frame, -1.0, 1.0)
+
+
+def a_reply(headroom: SpeakerHeadroom, frames: int, clipped: int, held: bool = False) -> float | None:
+    for index in range(frames):
+        headroom.hear(echo_frame(1.0 if index < clipped else 0.6), playing=not held)
+    return headroom.reply_played()
+
+
+def test_a_reply_whose_echo_clips_the_mic_turns_the_next_down_step_by_step_to_the_floor():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    assert a_reply(headroom, 200, clipped=60) == -6.0  # 30 % of the frames at full scale
+    assert headroom.clipped_share == pytest.approx(0.3)
+    assert a_reply(headroom, 200, clipped=10) == -12.0  # still clipping, if less
+    assert a_reply(headroom, 200, clipped=60) is None  # at the floor
+    assert headroom.volume_db == -12.0
+
+
+def test_an_echo_under_full_scale_or_a_clip_now_and_then_changes_nothing():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    assert a_reply(headroom, 300, clipped=0) is None
+    assert a_reply(headroom, 300, clipped=3) is None  # 1 %: a plosive, not a room
+    assert a_reply(headroom, 30, clipped=30) is None  # too short a reply to judge
+    assert headroom.volume_db == 0.0
+
+
+def test_a_user_shouting_over_a_held_reply_does_not_turn_it_down():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    assert a_reply(headroom, 300, clipped=300, held=True) is None  # nothing of ours played
+    assert headroom.volume_db == 0.0
+
+
+def test_a_step_of_zero_never_turns_it_down():
+    assert a_reply(SpeakerHeadroom(step_db=0.0, min_volume_db=-12.0), 300, clipped=300) is None
+
+
+def test_the_volume_scales_what_the_speaker_plays_and_so_the_reference():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    piece = queue.begin_piece(1, "hello")
+    assert piece is not None
+    queue.append(1, piece, np.full(FRAME_SAMPLES * 2, 0.5, np.float32))
+    queue.volume = 0.5
+    assert np.allclose(queue.pull(FRAME_SAMPLES, at=0.0), 0.25)
+    queue.volume = 1.0
+    assert np.allclose(queue.pull(FRAME_SAMPLES, at=0.01), 0.5)
+
+
+async def conversation_in(
+    room_name: str, room_settings
+) -> tuple[list[dict], dict[float, float], dict[float, float]]:
+    """The greeting and one reply in a bench room: the session log, and at each volume the
+    loudest sample queued (as the voice rendered it) and played."""
+    room = bench_room(room_settings, room_name, {"say": "tell me a joke", "pause_ms": 300})
+    rendered: dict[float, float] = {}
+    played: dict[float, float] = {}
+    llm = await choose_llm(room_settings, lambda _: None)
+    async with conversation(room_settings, room, llm=llm) as talk:
+        queue = talk.playback
+        append, pull = queue.append, queue.pull
+
+        def append_and_measure(turn_id: int, piece: int, audio: np.ndarray) -> bool:
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            rendered[queue.volume] = max(rendered.get(queue.volume, 0.0), peak)
+            return append(turn_id, piece, audio)
+
+        def pull_and_measure(samples: int, at: float) -> np.ndarray:
+            out = pull(samples, at)
+            played[queue.volume] = max(played.get(queue.volume, 0.0), float(np.max(np.abs(out))))
+            return out
+
+        queue.append = append_and_measure  # type: ignore[method-assign]
+        queue.pull = pull_and_measure  # type: ignore[method-assign]
+        await talk.run()
+    return read_session(talk.session.dir / "session.jsonl"), rendered, played
+
+
+@pytest.mark.slow
+async def test_in_a_room_where_the_greeting_clips_the_mic_the_reply_plays_6_db_quieter(room_settings):
+    events, rendered, played = await conversation_in("mandarin-10db-drift80", room_settings)
+    lowered = [e for e in events if e["event"] == "speaker_volume_lowered"]
+    assert lowered[0]["volume_db"] == -6.0 and lowered[0]["clipped_share"] > 0.1
+    half = 10 ** (-6 / 20)
+    assert set(played) == set(rendered) and len(played) == 2  # the greeting, then the reply
+    reply_volume = min(played)
+    assert reply_volume == pytest.approx(half)
+    assert played[reply_volume] == pytest.approx(rendered[reply_volume] * half, rel=1e-3)
+    assert played[1.0] == pytest.approx(rendered[1.0], rel=1e-3)
+
+
+@pytest.mark.slow
+async def test_in_a_quiet_room_the_speaker_keeps_its_volume(room_settings):
+    events, _, played = await conversation_in("desk-quiet", room_settings)
+    assert not [e for e in events if e["event"] == "speaker_volume_lowered"]
+    assert set(played) == {1.0}

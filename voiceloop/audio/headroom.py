@@ -1,0 +1,64 @@
+"""Playing no louder than the mic can take.
+
+A speaker loud enough to drive the mic to full scale makes its own echo nonlinear, and no
+linear canceller removes a clipped echo. In bench_bargein's mandarin-10db-drift80 (echo 10 dB
+over the user at the mic) 30 % of the frames the greeting plays in reach full scale; speex
+had removed only 4-7 dB of the first reply's echo a second into it, the per-band suppressor
+then cut the user's "stop" with the echo, and silero never heard it: the first reply's
+interruptions were 23 of the 53 the bench missed over seeds 11-36 (README, echo section).
+Lifting speex's own saturation skip (the mic clamped under its 32000 test) taught the filter
+faster but left the residual at the user's level, and the suppressors could not tell them
+apart: no gain. Played 6 dB quieter, the echo does not clip.
+
+The loop hears this itself: mic samples at full scale in frames where its own voice plays.
+After a reply in which more than CLIPPED_SHARE of those frames clipped (the greeting is the
+first), the next reply plays `step_db` quieter, down to `min_volume_db`. It never turns itself
+up again within a session: the speaker and the mic have not moved. Frames are not asked
+whether the user spoke in them: the residual echo of a loud room is speech to VAD too (in
+mandarin-10db-drift80 the endpointer was "in speech" for all but 16 of the greeting's ~140
+frames). A user who talks over a reply holds it within ~0.1 s, and a held reply plays
+nothing, so their voice hardly counts; one who shouts through the greeting may turn the
+speaker down a step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLIP_LEVEL = 0.99  # of full scale: a sample this loud was (or nearly was) clipped
+CLIPPED_SHARE = 0.01  # of the frames a reply played in
+MIN_FRAMES = 50  # frames played (0.5 s) before a reply's share counts
+
+
+class SpeakerHeadroom:
+    """Fed every frame; asked at the end of each reply whether the speaker should play
+    quieter. `volume_db` is the level in force (0 = as rendered)."""
+
+    def __init__(self, step_db: float, min_volume_db: float) -> None:
+        self.step_db = step_db
+        self.min_volume_db = min_volume_db
+        self.volume_db = 0.0
+        self.clipped_share = 0.0  # of the last reply judged
+        self._frames = 0
+        self._clipped = 0
+
+    def hear(self, mic_frame: np.ndarray, playing: bool) -> None:
+        """Counts a frame in which our voice played, and whether the mic clipped in it."""
+        if not playing or not self.step_db:
+            return
+        self._frames += 1
+        if max(float(mic_frame.max()), -float(mic_frame.min())) >= CLIP_LEVEL:
+            self._clipped += 1
+
+    def reply_played(self) -> float | None:
+        """The new volume in dB where the reply just played clipped the mic, else None."""
+        frames, clipped = self._frames, self._clipped
+        self._frames = self._clipped = 0
+        if frames < MIN_FRAMES:
+            return None
+        self.clipped_share = clipped / frames
+        lowered = max(self.volume_db - self.step_db, self.min_volume_db)
+        if self.clipped_share <= CLIPPED_SHARE or lowered >= self.volume_db:
+            return None
+        self.volume_db = lowered
+        return lowered
