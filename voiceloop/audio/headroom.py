@@ -28,6 +28,7 @@ import numpy as np
 CLIP_LEVEL = 0.99  # of full scale: a sample this loud was (or nearly was) clipped
 CLIPPED_SHARE = 0.01  # of the frames a reply played in
 MIN_FRAMES = 50  # frames played (0.5 s) before a reply's share counts
+MIN_CLIPPED = 2  # frames: one alone is a plosive's peak, not a room
 
 
 class SpeakerHeadroom:
@@ -41,24 +42,36 @@ class SpeakerHeadroom:
         self.clipped_share = 0.0  # of the last reply judged
         self._frames = 0
         self._clipped = 0
+        self._judged = False  # this reply's first MIN_FRAMES were
 
-    def hear(self, mic_frame: np.ndarray, playing: bool) -> None:
-        """Counts a frame in which our voice played, and whether the mic clipped in it."""
+    def hear(self, mic_frame: np.ndarray, playing: bool) -> float | None:
+        """Counts a frame in which our voice played, and whether the mic clipped in it; the
+        new volume in dB once a reply's first MIN_FRAMES clipped the mic, else None."""
         if not playing or not self.step_db:
-            return
+            return None
         self._frames += 1
         if max(float(mic_frame.max()), -float(mic_frame.min())) >= CLIP_LEVEL:
             self._clipped += 1
+        if self._frames == MIN_FRAMES and not self._judged:
+            self._judged = True
+            return self._judge()
+        return None
 
     def reply_played(self) -> float | None:
-        """The new volume in dB where the reply just played clipped the mic, else None."""
+        """The new volume in dB where the reply just played (what of it was not judged yet)
+        clipped the mic, else None."""
+        lowered = self._judge()
+        self._judged = False
+        return lowered
+
+    def _judge(self) -> float | None:
         frames, clipped = self._frames, self._clipped
         self._frames = self._clipped = 0
         if frames < MIN_FRAMES:
             return None
         self.clipped_share = clipped / frames
         lowered = max(self.volume_db - self.step_db, self.min_volume_db)
-        if self.clipped_share <= CLIPPED_SHARE or lowered >= self.volume_db:
+        if clipped < MIN_CLIPPED or self.clipped_share <= CLIPPED_SHARE or lowered >= self.volume_db:
             return None
         self.volume_db = lowered
         return lowered

@@ -54,6 +54,7 @@ class PlaybackQueue:
         # What every sample pulled is multiplied by (audio/headroom.py lowers it where our own
         # voice clips the mic). The canceller's reference is what was pulled, so it follows.
         self.volume = 1.0
+        self._applied_volume = 1.0  # the volume the last frame pulled ended at
 
     # -- the producer side (the reply task) ---------------------------------------------------
 
@@ -164,8 +165,12 @@ class PlaybackQueue:
                     piece.chunks[0] = chunk[take:]
             self.played_samples += filled
             self._check_finished(at + filled / self.sample_rate)
-        if self.volume != 1.0 and filled:
-            out *= np.float32(self.volume)
+        applied, volume = self._applied_volume, self.volume
+        if volume != applied:  # a change glides over this frame: no step in the waveform
+            self._applied_volume = volume
+            out *= np.linspace(applied, volume, samples, dtype=np.float32)
+        elif volume != 1.0 and filled:
+            out *= np.float32(volume)
         return out
 
     def _check_finished(self, at: float) -> None:

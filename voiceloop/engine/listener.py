@@ -86,7 +86,11 @@ class Listener:
         cleaned, heard, cleaned_at = self._cancel_echo(frame)
         self._track_convergence(frame)
         if self._headroom is not None:
-            self._headroom.hear(frame.mic_frame, playing=self._reference_heard_at == frame.captured_at)
+            lowered = self._headroom.hear(
+                frame.mic_frame, playing=self._reference_heard_at == frame.captured_at
+            )
+            if lowered is not None:
+                self._lower_volume(lowered, frame.captured_at)
         for playback_event in self._playback.drain_events():
             if isinstance(playback_event, PlaybackFinished):
                 self._judge_headroom(playback_event.at)
@@ -114,17 +118,20 @@ class Listener:
     def _judge_headroom(self, at: float) -> None:
         """A reply has played: if our voice clipped the mic, the next one plays quieter."""
         lowered = self._headroom.reply_played() if self._headroom is not None else None
-        if lowered is None or self._headroom is None:
-            return
-        self._playback.volume = float(10 ** (lowered / 20))
+        if lowered is not None:
+            self._lower_volume(lowered, at)
+
+    def _lower_volume(self, volume_db: float, at: float) -> None:
+        assert self._headroom is not None
+        self._playback.volume = float(10 ** (volume_db / 20))
         share = round(self._headroom.clipped_share, 3)
-        self._session.write("speaker_volume_lowered", at=at, volume_db=lowered, clipped_share=share)
+        self._session.write("speaker_volume_lowered", at=at, volume_db=volume_db, clipped_share=share)
         log.warning(
-            "the speaker drives the mic to full scale (%.0f %% of the reply's frames): playing %.0f dB "
-            "quieter, as echo that clips cannot be cancelled. Turn the speaker down or move the mic "
-            "away from it.",
+            "the speaker drives the mic to full scale (%.0f %% of the frames it played): playing %.0f "
+            "dB quieter, as echo that clips cannot be cancelled. Turn the speaker down or move the "
+            "mic away from it.",
             100 * share,
-            -lowered,
+            -volume_db,
         )
 
     def _hear_wake_word(self, cleaned: np.ndarray, at: float, over_playback: bool) -> None:
