@@ -8,17 +8,23 @@ then cut the user's "stop" with the echo, and silero never heard it: the first r
 interruptions were 23 of the 53 the bench missed over seeds 11-36 (README, echo section).
 Lifting speex's own saturation skip (the mic clamped under its 32000 test) taught the filter
 faster but left the residual at the user's level, and the suppressors could not tell them
-apart: no gain. Played 6 dB quieter, the echo does not clip.
+apart: no gain. Played 6 dB quieter, the echo does not clip (bench_bargein: README, echo
+section).
 
 The loop hears this itself: mic samples at full scale in frames where its own voice plays.
-After a reply in which more than CLIPPED_SHARE of those frames clipped (the greeting is the
-first), the next reply plays `step_db` quieter, down to `min_volume_db`. It never turns itself
-up again within a session: the speaker and the mic have not moved. Frames are not asked
-whether the user spoke in them: the residual echo of a loud room is speech to VAD too (in
-mandarin-10db-drift80 the endpointer was "in speech" for all but 16 of the greeting's ~140
-frames). A user who talks over a reply holds it within ~0.1 s, and a held reply plays
-nothing, so their voice hardly counts; one who shouts through the greeting may turn the
-speaker down a step.
+Where more than CLIPPED_SHARE of those frames clipped (two at least), it plays `step_db`
+quieter, down to `min_volume_db`: judged half a second into each reply (the greeting is the
+first) and again over the rest of it as it ends, so the greeting that clips goes on quieter
+and the first reply, the one the user most often talks over while the canceller still
+learns, does not clip. The new volume glides over one frame. It never turns itself up again
+within a session: the speaker and the mic have not moved. Scaling what is played scales the
+canceller's reference with it, so the filter's taps stay right across the change.
+
+Frames are not asked whether the user spoke in them: the residual echo of a loud room is
+speech to VAD too (in mandarin-10db-drift80 the endpointer was "in speech" for all but 16 of
+the greeting's ~140 frames). A user who talks over a reply holds it within ~0.1 s, and a held
+reply plays nothing, so their voice hardly counts; one who shouts through the greeting may
+turn the speaker down a step.
 """
 
 from __future__ import annotations
