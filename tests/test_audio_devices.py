@@ -318,8 +318,11 @@ def test_a_stream_cancelled_as_the_mic_wakes_it_stops_reading(on_pulse: PulseSer
 # -- a device that goes away ----------------------------------------------------------------------
 
 
-def stream_then(backend: str, server: PulseServer, event: Callable[[], None]) -> int:
-    """Runs the loopback device, does `event` after 30 frames; returns the frames seen after."""
+def stream_then(
+    backend: str, event: Callable[[], None], frames_after: int = 150, in_loop: bool = False
+) -> tuple[int, DeviceDuplex]:
+    """Runs the loopback device and does `event` after 30 frames (in a worker thread, or in
+    the loop itself); returns the frames seen after it, up to `frames_after`, and the device."""
     from voiceloop.audio.playback import PlaybackQueue
 
     device = open_device(backend, stall_timeout_s=1.0)
@@ -329,14 +332,17 @@ def stream_then(backend: str, server: PulseServer, event: Callable[[], None]) ->
         async for _ in device.frames(PlaybackQueue()):
             frames += 1
             if frames == 30:
-                await asyncio.to_thread(event)
+                if in_loop:
+                    event()
+                else:
+                    await asyncio.to_thread(event)
             elif frames > 30:
                 after += 1
-                if after == 150:
+                if after == frames_after:
                     await device.aclose()
         return after
 
-    return asyncio.run(asyncio.wait_for(run(), 20))
+    return asyncio.run(asyncio.wait_for(run(), 20)), device
 
 
 def paused_for(seconds: float, from_inside: bool) -> None:
@@ -358,23 +364,8 @@ def test_a_process_paused_with_its_audio_goes_on_when_it_wakes(
 ):
     """The device was fine all along: this process was not running. CI once stopped here with
     "no sound from the input for 31.8 s" from a 2 s wait; the stream then was not gone."""
-    from voiceloop.audio.playback import PlaybackQueue
-
-    device = open_device(backend, stall_timeout_s=1.0)
-
-    async def run() -> int:
-        frames = after = 0
-        async for _ in device.frames(PlaybackQueue()):
-            frames += 1
-            if frames == 30:
-                paused_for(3.0, from_inside)
-            elif frames > 30:
-                after += 1
-                if after == 400:
-                    await device.aclose()
-        return after
-
-    assert asyncio.run(asyncio.wait_for(run(), 30)) == 400
+    after, device = stream_then(backend, lambda: paused_for(3.0, from_inside), frames_after=400, in_loop=True)
+    assert after == 400
     assert device.stats.process_freezes == 1
 
 
@@ -383,7 +374,7 @@ def test_a_sound_server_that_goes_away_mid_stream_stops_it_with_a_clear_error(ba
     if (reason := missing_parts()) is not None:
         pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
     with private_pulse() as server, server.activate(), pytest.raises(AudioDeviceError) as caught:
-        stream_then(backend, server, server.go_away)  # its own server: this one dies
+        stream_then(backend, server.go_away)  # its own server: this one dies
     message = str(caught.value)
     assert message.startswith("audio stopped:") and "unplugged or the sound server went away" in message
     assert LOOPBACK_MIC in message and SPEAKER_DEVICE in message
@@ -395,4 +386,4 @@ def test_a_sink_unplugged_under_pulseaudio_moves_the_stream_and_audio_goes_on():
     if (reason := missing_parts()) is not None:
         pytest.skip(f"no PulseAudio to stand in for a sound card: {reason}")
     with private_pulse() as server, server.activate():
-        assert stream_then("sounddevice", server, lambda: server.unplug(SPEAKER_SINK)) == 150
+        assert stream_then("sounddevice", lambda: server.unplug(SPEAKER_SINK))[0] == 150
