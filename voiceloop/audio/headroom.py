@@ -38,8 +38,9 @@ MIN_CLIPPED = 2  # frames: one alone is a plosive's peak, not a room
 
 
 class SpeakerHeadroom:
-    """Fed every frame; asked at the end of each reply whether the speaker should play
-    quieter. `volume_db` is the level in force (0 = as rendered)."""
+    """Fed every frame, it answers half a second into each reply, and is asked as the reply
+    ends, whether the speaker should play quieter. `volume_db` is the level in force (0 = as
+    rendered)."""
 
     def __init__(self, step_db: float, min_volume_db: float) -> None:
         self.step_db = step_db

@@ -99,8 +99,9 @@ class AudioSettings(Section):
     # but tolerates it early by up to about filter length - 100 ms.
     reference_lead_ms: float = Field(25.0, ge=0, le=200)
     stall_timeout_s: float = Field(2.0, gt=0, description="no audio for this long = the device is gone")
-    # Our own voice at full scale on the mic is echo no linear canceller removes: after a reply
-    # that clipped the mic the next plays this much quieter (audio/headroom.py); 0 = never.
+    # Our own voice at full scale on the mic is echo no linear canceller removes: where it clips
+    # the mic (judged half a second into a reply and as it ends) the speaker plays this much
+    # quieter, step by step (audio/headroom.py); 0 = never.
     headroom_step_db: float = Field(6.0, ge=0, le=20)
     min_volume_db: float = Field(-12.0, ge=-40, le=0, description="the quietest headroom goes")
     room: RoomSettings = RoomSettings()
