@@ -18,7 +18,7 @@ RNG = np.random.default_rng(3)
 
 
 def echo_frame(peak: float) -> np.ndarray:
-    frame = (0.1 * RNG.standard_normal(FRAME_SAMPLES)).astype(np.float32)
+    frame = (0.02 * RNG.standard_normal(FRAME_SAMPLES)).astype(np.float32)
     frame[FRAME_SAMPLES // 2] = peak
     return np.clip(frame, -1.0, 1.0)
 
@@ -66,6 +66,33 @@ def test_a_user_shouting_over_a_held_reply_does_not_turn_it_down():
     headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
     assert a_reply(headroom, 300, clipped=300, held=True) == []  # nothing of ours played
     assert headroom.volume_db == 0.0
+
+
+def a_quiet_reply(headroom: SpeakerHeadroom, peak: float) -> list[float]:
+    """A reply whose echo never clips, its loudest sample `peak`."""
+    chosen = [headroom.hear(echo_frame(peak), playing=True) for _ in range(200)]
+    chosen.append(headroom.reply_played())
+    return [volume for volume in chosen if volume is not None]
+
+
+def test_a_knock_on_the_mic_costs_a_step_until_three_replies_show_room_for_it():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    knock = [headroom.hear(echo_frame(1.0 if i in (10, 11) else 0.3), playing=True) for i in range(200)]
+    assert [v for v in knock if v is not None] == [-6.0]  # two clipped frames half a second in
+    assert headroom.reply_played() is None
+    assert a_quiet_reply(headroom, 0.2) == []  # a step louder: 0.4, 8 dB under full scale
+    assert a_quiet_reply(headroom, 0.2) == []
+    assert a_quiet_reply(headroom, 0.2) == [0.0]
+
+
+def test_an_echo_that_clipped_a_step_louder_is_never_raised_into_clipping_again():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    assert a_reply(headroom, 200, clipped=50) == [-6.0, -12.0]
+    for _ in range(5):  # at -12 dB the echo peaks at half of what clipped at -6 dB: no room
+        assert a_quiet_reply(headroom, 0.5) == []
+    assert a_quiet_reply(headroom, 0.2) == []  # one quiet reply is not three
+    assert a_quiet_reply(headroom, 0.5) == []  # and a loud one starts the count again
+    assert headroom.volume_db == -12.0
 
 
 def test_a_step_of_zero_never_turns_it_down():

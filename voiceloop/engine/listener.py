@@ -90,7 +90,7 @@ class Listener:
                 frame.mic_frame, playing=self._reference_heard_at == frame.captured_at
             )
             if lowered is not None:
-                self._lower_volume(lowered, frame.captured_at)
+                self._set_volume(lowered, frame.captured_at)
         for playback_event in self._playback.drain_events():
             if isinstance(playback_event, PlaybackFinished):
                 self._judge_headroom(playback_event.at)
@@ -116,14 +116,19 @@ class Listener:
         self._endpointer.reset()
 
     def _judge_headroom(self, at: float) -> None:
-        """A reply has played: if our voice clipped the mic, the next one plays quieter."""
-        lowered = self._headroom.reply_played() if self._headroom is not None else None
-        if lowered is not None:
-            self._lower_volume(lowered, at)
+        """A reply has played: quieter if our voice clipped the mic, louder if it has room."""
+        volume_db = self._headroom.reply_played() if self._headroom is not None else None
+        if volume_db is not None:
+            self._set_volume(volume_db, at)
 
-    def _lower_volume(self, volume_db: float, at: float) -> None:
+    def _set_volume(self, volume_db: float, at: float) -> None:
         assert self._headroom is not None
-        self._playback.volume = float(10 ** (volume_db / 20))
+        volume = float(10 ** (volume_db / 20))
+        lowered, self._playback.volume = volume < self._playback.volume, volume
+        if not lowered:
+            self._session.write("speaker_volume_raised", at=at, volume_db=volume_db)
+            log.info("the speaker has room again: playing at %.0f dB", volume_db)
+            return
         share = round(self._headroom.clipped_share, 3)
         self._session.write("speaker_volume_lowered", at=at, volume_db=volume_db, clipped_share=share)
         log.warning(
