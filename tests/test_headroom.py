@@ -1,5 +1,6 @@
-"""Playing no louder than the mic can take: where our own voice drives the mic to full scale,
-the next reply plays quieter, and a user who shouts over a held reply does not turn it down."""
+"""Playing no louder than the mic can take: where our own voice drives the mic to full scale
+the speaker plays quieter, a user who shouts over a held reply does not turn it down, and a
+step lost to something that was not our echo (a knock on the mic) comes back."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ Frames are not asked whether the user spoke in them: the residual echo of a loud
 speech to VAD too (in mandarin-10db-drift80 the endpointer was "in speech" for all but 16 of
 the greeting's ~140 frames). A user who talks over a reply holds it within ~0.1 s, and a held
 reply plays nothing, so their voice hardly counts; one who shouts through the greeting may
-turn the speaker down a step.
+turn the speaker down a step, which three quiet replies give back.
 """
 
 from __future__ import annotations
