@@ -96,6 +96,16 @@ def test_an_echo_that_clipped_a_step_louder_is_never_raised_into_clipping_again(
     assert headroom.volume_db == -12.0
 
 
+def test_a_reply_cut_short_is_judged_when_the_next_starts_and_that_one_from_its_own_start():
+    headroom = SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
+    for _ in range(80):  # its first half second is judged (no clip), then a barge-in stops it
+        assert headroom.hear(echo_frame(0.6), playing=True) is None
+    assert headroom.reply_played() is None  # the next reply starts: the leftovers are judged
+    assert headroom.reply_played() is None  # and judging again finds nothing
+    clipping = [headroom.hear(echo_frame(1.0 if i % 4 == 0 else 0.6), playing=True) for i in range(50)]
+    assert [v for v in clipping if v is not None] == [-6.0]  # judged half a second in
+
+
 def test_a_step_of_zero_never_turns_it_down():
     assert a_reply(SpeakerHeadroom(step_db=0.0, min_volume_db=-12.0), 300, clipped=300) == []
 

@@ -30,6 +30,7 @@ from voiceloop.engine.events import (
     Event,
     PlaybackFinished,
     PlaybackProgress,
+    PlaybackStarted,
     Tick,
     WakeWordHeard,
 )
@@ -92,7 +93,9 @@ class Listener:
             if lowered is not None:
                 self._set_volume(lowered, frame.captured_at)
         for playback_event in self._playback.drain_events():
-            if isinstance(playback_event, PlaybackFinished):
+            if isinstance(playback_event, (PlaybackStarted, PlaybackFinished)):
+                # Started too: a reply stopped by a barge-in never finishes, and the next one
+                # must still be judged from its own first half second.
                 self._judge_headroom(playback_event.at)
             self._emit(playback_event)
         if self._muted():
@@ -116,7 +119,8 @@ class Listener:
         self._endpointer.reset()
 
     def _judge_headroom(self, at: float) -> None:
-        """A reply has played: quieter if our voice clipped the mic, louder if it has room."""
+        """A reply has played (or a new one starts): quieter if our voice clipped the mic,
+        louder if it has room. Judging twice in a row is harmless: nothing is left to judge."""
         volume_db = self._headroom.reply_played() if self._headroom is not None else None
         if volume_db is not None:
             self._set_volume(volume_db, at)
