@@ -34,6 +34,10 @@ class SpeexOptions(AdapterOptions):
     # pocketsphinx tests/test_soak.py's "stop": see SpeexCanceller.recognition_frame). On in
     # both profiles.
     residual_suppression: bool = False
+    # Once the first reply a filter hears ends (the greeting; the first after a path change
+    # rebuilt it), feed its frames through the filter this many times more
+    # (voiceloop/aec/relearn.py): the next reply starts better cancelled. On (2) in both profiles.
+    relearn_passes: int = Field(0, ge=0, le=8)
 
 
 class WebRtcOptions(AdapterOptions):

@@ -33,6 +33,7 @@ from voiceloop.aec import speex_build
 from voiceloop.aec.base import check_frames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import PathWatch
+from voiceloop.aec.relearn import ReplyFrames
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
 
@@ -158,6 +159,7 @@ class SpeexCanceller:
         noise_suppress_db: int = -25,
         path_change_recovery: bool = False,
         residual_suppression: bool = False,
+        relearn_passes: int = 0,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
@@ -190,6 +192,19 @@ class SpeexCanceller:
         # through a reply it took the word 2-7 dB down in the bands its held echo prediction
         # overstated, and pocketsphinx then heard nothing (tests/test_soak.py's "stop").
         self.recognition_frame = np.zeros(self.frame_samples, dtype=np.float32)
+        # The first reply each filter hears, learnt from again once it ends (relearn.py); the
+        # replay has its own buffers so that it leaves the live ones as they were.
+        self.relearn_passes = relearn_passes
+        self.relearns = 0  # replies learnt from again, over every filter
+        self._filter_relearnt = False  # this filter (a new one after a rebuild) has had its replay
+        self._reply_frames = ReplyFrames(
+            self.frame_samples, gap_frames=self.filter_taps // self.frame_samples + 5
+        )
+        self._replay_pcm = np.zeros((2, self.frame_samples), dtype=np.int16)
+        self._replay_out = np.zeros(self.frame_samples, dtype=np.int16)
+        self._replay_mic_p = self._replay_pcm[0].ctypes.data_as(_Int16Pointer)
+        self._replay_reference_p = self._replay_pcm[1].ctypes.data_as(_Int16Pointer)
+        self._replay_out_p = self._replay_out.ctypes.data_as(_Int16Pointer)
         self.path_watch: PathWatch | None = None
         self.suppressor: ResidualSuppressor | None = None
         self._new_watchers(path_change_recovery)
@@ -240,6 +255,8 @@ class SpeexCanceller:
             raise SpeexError("libspeexdsp refused to attach the echo state to the preprocessor")
         self._lib.speex_echo_state_destroy(self._echo)
         self._echo = echo
+        self._reply_frames.clear()
+        self._filter_relearnt = False
 
     def _to_int16(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
         """`to_int16_into` on both frames at once, compiled: one call where numpy took six."""
@@ -252,6 +269,15 @@ class SpeexCanceller:
         check_frames(self.name, self.sample_rate, mic_frame, reference_frame)
         self._to_int16(mic_frame, reference_frame)
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
+        cleaned = self._suppressed(mic_frame, reference_frame)
+        if self.relearn_passes and not self._filter_relearnt:  # after this frame is done with
+            segment = self._reply_frames.add(self._pcm, bool(self._reference.any()))
+            if segment is not None:
+                self._relearn(segment)
+        return cleaned
+
+    def _suppressed(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+        """The filter's output for this frame (in `_out`), through the suppressors."""
         gain = 1.0
         watch, suppressor = self.path_watch, self.suppressor
         if watch is not None or suppressor is not None:
@@ -280,6 +306,19 @@ class SpeexCanceller:
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
 
+    def _relearn(self, segment: np.ndarray) -> None:
+        """The reply that just ended, through the filter `relearn_passes` times more. Its
+        last frames are silence as long as the filter, so the filter's history is silent
+        after each pass, as it is now, live. Once per filter: relearn.py says why."""
+        for _ in range(self.relearn_passes):
+            for frame in segment:
+                self._replay_pcm[:] = frame
+                self._lib.speex_echo_cancellation(
+                    self._echo, self._replay_mic_p, self._replay_reference_p, self._replay_out_p
+                )
+        self.relearns += 1
+        self._filter_relearnt = True
+
     def reset(self) -> None:
         """Forgets the room by rebuilding both states.
 
@@ -292,6 +331,8 @@ class SpeexCanceller:
         self.close()
         self._open()
         self._new_watchers(self.path_watch is not None)
+        self._reply_frames.clear()
+        self._filter_relearnt = False
 
     def close(self) -> None:
         """Frees both states; safe to call twice (and again from __del__)."""
