@@ -140,6 +140,15 @@ def test_only_the_last_seconds_of_a_long_reply_are_kept() -> None:
     assert list(segment[:, 0, 0]) == list(range(55, 100)) + [-1] * 5
 
 
+def test_no_frames_are_held_until_a_reply_plays() -> None:
+    kept = ReplyFrames(FRAME_SAMPLES, gap_frames=5)
+    for f in frames(0, 200):
+        kept.add(f, False)
+    assert kept.nbytes == 0  # a canceller that never hears a reply (or never learns again) holds none
+    kept.add(frames(1, 1)[0], True)
+    assert kept.nbytes > 0
+
+
 def test_a_blip_of_reference_or_a_forgotten_segment_teaches_nothing() -> None:
     kept = ReplyFrames(FRAME_SAMPLES, gap_frames=5)
     results = [kept.add(f, True) for f in frames(1, MIN_PLAYING_FRAMES - 1)]

@@ -21,9 +21,10 @@ pauses inside it included: the filter's history then holds exactly what it held 
 frames were live, silence before the first and after the last (the gap is longer than the
 filter), so the replay starts and ends as the reply did. Only the last MAX_S are kept: a
 filter's first reply is mostly the greeting, ~1-3 s (a longer one is replayed from MAX_S
-before its end, where for the filter's length the mic holds echo of frames not replayed). A replayed frame costs the filter alone, ~33 µs
-here against ~90 µs for a live frame through the whole canceller: two passes over a 1.4 s
-greeting are ~11 ms, once.
+before its end, where for the filter's length the mic holds echo of frames not replayed).
+A replayed frame costs the filter alone, ~33 µs here against ~90 µs for a live frame through
+the whole canceller: two passes over a 1.4 s greeting are ~11 ms, once. The ring (~256 KB) is
+taken when a first reply plays: a canceller that never learns again never holds it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ReplyFrames:
     def __init__(self, frame_samples: int, gap_frames: int, max_s: float = MAX_S) -> None:
         """`gap_frames`: silence that ends a reply, longer than the filter (its history then silent)."""
         self.gap_frames = gap_frames
-        self._ring = np.zeros((max(int(max_s * 100), gap_frames + 1), 2, frame_samples), dtype=np.int16)
+        self._shape = (max(int(max_s * 100), gap_frames + 1), 2, frame_samples)
+        self._ring: np.ndarray | None = None  # ~256 KB, taken when a reply first plays
         self._count = 0  # frames written into the segment (may exceed the ring: oldest dropped)
         self._playing = 0
         self._silent = 0
@@ -53,6 +55,8 @@ class ReplyFrames:
             if not reference_playing:
                 return None
             self._active, self._count, self._playing, self._silent = True, 0, 0, 0
+        if self._ring is None:
+            self._ring = np.zeros(self._shape, dtype=np.int16)
         self._ring[self._count % len(self._ring)] = pcm
         self._count += 1
         if reference_playing:
@@ -70,6 +74,11 @@ class ReplyFrames:
             return self._ring[: self._count].copy()
         start = self._count % size
         return np.concatenate([self._ring[start:], self._ring[:start]])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held for frames: none until a reply first plays."""
+        return 0 if self._ring is None else self._ring.nbytes
 
     def clear(self) -> None:
         """Forgets the segment so far: the filter it would teach is gone (rebuilt after a path
