@@ -36,13 +36,16 @@ from voiceloop.engine.machine import ConversationMachine, MachineConfig, State
 from voiceloop.engine.messages import SPOKEN_ERRORS
 
 
-def ended(start: float, end: float, peak_probability: float = 1.0) -> SpeechEnded:
+def ended(
+    start: float, end: float, peak_probability: float = 1.0, echo_coherence: float | None = None
+) -> SpeechEnded:
     return SpeechEnded(
         at=end,
         started_at=start,
         detected_at=end + 0.2,
         audio=np.zeros(160, np.float32),
         peak_probability=peak_probability,
+        echo_coherence=echo_coherence,
     )
 
 
@@ -153,6 +156,30 @@ def test_over_a_playing_reply_a_voice_vad_was_sure_of_is_asked_for_its_words():
     assert isinstance(probe, StartTranscription)
     actions = machine.handle(Transcript(probe.turn_id, "stop", at=2.6))
     assert kinds(actions)[:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+
+
+def test_over_a_playing_reply_a_sure_voice_the_reference_explains_is_its_echo():
+    """Someone walked past: the residual is the reply's voice, silero sure of it."""
+    machine = machine_in_speaking(pause_on_speech=True, words_confidence=0.93, echo_coherence=0.3)
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    after_a_walk = ended(2.0, 2.25, peak_probability=0.99, echo_coherence=0.45)
+    assert kinds(machine.handle(after_a_walk)) == [ResumePlayback]
+    assert machine.state is State.SPEAKING
+
+
+def test_over_a_playing_reply_a_sure_voice_the_reference_does_not_explain_is_asked():
+    machine = machine_in_speaking(pause_on_speech=True, words_confidence=0.93, echo_coherence=0.3)
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    (probe,) = machine.handle(ended(2.0, 2.25, peak_probability=0.99, echo_coherence=0.12))
+    assert isinstance(probe, StartTranscription)
+
+
+def test_unmeasured_coherence_leaves_a_sure_voice_to_its_words():
+    """A canceller that keeps no residual (webrtc, none) measures nothing: no voice is lost."""
+    machine = machine_in_speaking(pause_on_speech=True, words_confidence=0.93, echo_coherence=0.3)
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    (probe,) = machine.handle(ended(2.0, 2.25, peak_probability=0.99, echo_coherence=None))
+    assert isinstance(probe, StartTranscription)
 
 
 def test_while_thinking_no_echo_plays_so_an_unsure_voice_is_still_heard():

@@ -31,6 +31,7 @@ import numpy as np
 
 from voiceloop.aec import speex_build
 from voiceloop.aec.base import check_frames
+from voiceloop.aec.coherence import RECENT_S, RecentFrames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import PathWatch
 from voiceloop.aec.relearn import ReplyFrames
@@ -207,6 +208,9 @@ class SpeexCanceller:
         self._replay_out_p = self._replay_out.ctypes.data_as(_Int16Pointer)
         self.path_watch: PathWatch | None = None
         self.suppressor: ResidualSuppressor | None = None
+        # What the filter took and left over the last RECENT_S, for `echo_coherence`: kept
+        # only where the residual is read out anyway (a path watch or per-band suppressor).
+        self._recent = RecentFrames(RECENT_S) if path_change_recovery or residual_suppression else None
         self._new_watchers(path_change_recovery)
         self._open()
 
@@ -284,6 +288,8 @@ class SpeexCanceller:
             self._pcm_kernels.scaled_into(self._out, 1.0 / 32768.0, self._residual)
         if watch is not None:
             gain = watch.add(mic_frame, reference_frame, self._residual)
+        if self._recent is not None:
+            self._recent.add(mic_frame, reference_frame, self._residual)
         self._lib.speex_preprocess_run(self._preprocess, self._out_p)
         cleaned = np.empty(self.frame_samples, np.float32)  # a new array: callers keep frames
         self._pcm_kernels.scaled_into(self._out, gain / 32768.0, cleaned)
@@ -305,6 +311,11 @@ class SpeexCanceller:
         suppressed = suppressor.apply(cleaned)
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
+
+    def echo_coherence(self, frames_ago: int, frames: int) -> float | None:
+        """How much of what the filter left over those frames (`frames` of them, the first
+        `frames_ago` frames before the newest) the reference explains: coherence.py."""
+        return None if self._recent is None else self._recent.echo_coherence(frames_ago, frames)
 
     def _relearn(self, segment: np.ndarray) -> None:
         """The reply that just ended, through the filter `relearn_passes` times more. Its
@@ -332,6 +343,8 @@ class SpeexCanceller:
         self._open()
         self._new_watchers(self.path_watch is not None)
         self._reply_frames.clear()
+        if self._recent is not None:
+            self._recent.clear()
         self._filter_relearnt = False
 
     def close(self) -> None:

@@ -98,6 +98,16 @@ class TurnSettings(StageSection):
         description="speech over a playing reply whose VAD probability never reached this is taken "
         "for its own echo and resumes it unheard (0 = off)",
     )
+    # After a path change silero is sure of the echo (the reply's voice, clear): held speech the
+    # reference explains is the echo however sure it was. bench_bargein's held speech over a
+    # reply, measured (aec/coherence.py): users to 0.29, that echo from 0.23, most over 0.3 (README).
+    echo_coherence: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="speech over a playing reply of which the reference explains this much (the "
+        "canceller's residual coherent with it) is taken for its own echo (0 = off)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

@@ -32,6 +32,7 @@ def join(before: SpeechEnded | None, part: SpeechEnded) -> SpeechEnded:
         started_at=before.started_at,
         audio=np.concatenate([before.audio, part.audio]),
         peak_probability=max(before.peak_probability, part.peak_probability),
+        echo_coherence=None,  # measured on each part alone
     )
 
 

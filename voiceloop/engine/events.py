@@ -55,6 +55,9 @@ class SpeechEnded:
     audio: np.ndarray = field(repr=False)  # pre-roll + utterance + trailing silence
     truncated: bool = False  # cut at the maximum utterance length
     peak_probability: float = 1.0  # VAD's most confident chunk of the utterance
+    # Over a reply: how much of the linear filter's residual the reference explained (aec/
+    # coherence.py), 0-1; None where nothing played or the canceller keeps no residual.
+    echo_coherence: float | None = None
 
 
 # ---- events: from stage tasks and playback --------------------------------------------------

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from voiceloop.aec.base import EchoCanceller, recognition_frame
 from voiceloop.audio.base import DuplexFrame
-from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.engine.events import (
@@ -31,6 +32,7 @@ from voiceloop.engine.events import (
     PlaybackFinished,
     PlaybackProgress,
     PlaybackStarted,
+    SpeechEnded,
     Tick,
     WakeWordHeard,
 )
@@ -44,6 +46,12 @@ log = logging.getLogger(__name__)
 # After the speaker falls silent its echo lingers for the room's reverberation time (RT60 up
 # to ~0.6 s in living rooms); past that the mic holds no echo.
 ECHO_TAIL_S = 0.8
+# Speech over a reply is asked how much of it the reference explains from this long before its
+# onset to this long after its end (VAD places both within a chunk), over COHERENCE_MIN_S at
+# least: over fewer Welch segments unrelated sound reads coherent by chance (users' short
+# "stop"s to 0.29 over their own 0.24 s; 0.24 at most over 0.35 s).
+COHERENCE_MARGIN_S = 0.05
+COHERENCE_MIN_S = 0.35
 
 
 class Listener:
@@ -76,6 +84,7 @@ class Listener:
         self._vad_chunk: list[np.ndarray] = []
         self._heard_chunk: list[np.ndarray] = []  # the same audio as the recogniser hears it
         self._vad_chunk_at = 0.0
+        self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
 
     @property
     def needs_warmup(self) -> bool:
@@ -154,7 +163,7 @@ class Listener:
         heard = recognition_frame(self._aec, cleaned)
         # Read each frame: a drift-compensated canceller's lag grows as it gives the drift back.
         aec_delay_s = getattr(self._aec, "output_delay_samples", 0) / SAMPLE_RATE
-        cleaned_at = frame.captured_at - aec_delay_s
+        cleaned_at = self._newest_at = frame.captured_at - aec_delay_s
         if np.any(frame.reference_frame):
             self._reference_heard_at = frame.captured_at
         if aec_delay_s and frame.captured_at - self._reference_heard_at > ECHO_TAIL_S:
@@ -185,7 +194,7 @@ class Listener:
         size = self._vad.chunk_samples
         if buffered < size:
             for event in self._endpointer.poll(cleaned, at):
-                self._emit(event)
+                self._emit(self._with_echo_coherence(event))
             return
         audio, heard_audio = np.concatenate(self._vad_chunk), np.concatenate(self._heard_chunk)
         chunk, rest = audio[:size], audio[size:]
@@ -196,4 +205,29 @@ class Listener:
         self._vad_chunk_at = chunk_at + size / SAMPLE_RATE
         probability = self._vad.speech_probability(chunk)
         for event in self._endpointer.feed(chunk, probability, chunk_at, kept=heard_chunk):
-            self._emit(event)
+            self._emit(self._with_echo_coherence(event))
+
+    def _with_echo_coherence(self, event: Event) -> Event:
+        """Speech that ended over a reply (or its echo's tail), with how much of it the reference
+        explains: the machine takes it for the reply's echo above `turn.echo_coherence`."""
+        measure = getattr(self._aec, "echo_coherence", None)
+        if (
+            not isinstance(event, SpeechEnded)
+            or measure is None
+            or event.started_at - self._reference_heard_at > ECHO_TAIL_S
+        ):
+            return event
+        start = event.started_at - COHERENCE_MARGIN_S
+        per_s = SAMPLE_RATE / FRAME_SAMPLES
+        frames_ago = round((self._newest_at - start) * per_s) + 1
+        frames = round(max(event.at + COHERENCE_MARGIN_S - start, COHERENCE_MIN_S) * per_s)
+        coherence = measure(frames_ago, frames)
+        if coherence is not None:  # the session log says why a reply resumed over sure speech
+            t0 = self._session.t0 or 0.0
+            self._session.write(
+                "echo_coherence",
+                at=event.detected_at,
+                speech_at=round(event.started_at - t0, 4),
+                coherence=round(coherence, 3),
+            )
+        return replace(event, echo_coherence=coherence)

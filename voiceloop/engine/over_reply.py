@@ -101,13 +101,15 @@ class OverReply:
         The canceller's residual echo is the reply's own voice, so the recogniser may hear it
         as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
         reply's echo), but silero is rarely sure of it, and almost always of a user talking
-        over the reply (`words_confidence`). Earlier words still waiting for their transcript
-        ("wait, … stop") are the user's: those are not second-guessed."""
-        return (
-            self.state is State.SPEAKING
-            and self._probe is None
-            and ended.peak_probability < self.config.words_confidence
-        )
+        over the reply (`words_confidence`). Except where the path changed: the residual is
+        then the reply's voice, clear, and silero sure of it; but the reference explains it
+        (`echo_coherence`, aec/coherence.py), where it explains little of a user. Earlier words
+        still waiting for their transcript ("wait, … stop") are the user's: those are not
+        second-guessed."""
+        if self.state is not State.SPEAKING or self._probe is not None:
+            return False
+        coherent = self.config.echo_coherence and (ended.echo_coherence or 0.0) >= self.config.echo_coherence
+        return ended.peak_probability < self.config.words_confidence or bool(coherent)
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""

@@ -1,0 +1,116 @@
+"""How much of what the linear filter left the reference explains: the echo's own test, asked
+of speech heard over a reply once it has ended.
+
+Speech held over a reply is the user, or the echo the filter no longer removes (someone walked
+past, the path changed while nothing played). Silero is sure of both: after a path change the
+residual is the reply's voice, clear, and the recogniser heard it as a phrase ("You said: thank
+you." as "thank you": bench_bargein's self-transcriptions). GCC-PHAT (path_watch.py) asks if
+the residual is the reference at one lag: a rebuilt room's residual is the difference of two
+long impulse responses, spread over many lags, and half of that echo read under 11 while users
+read up to 13 (bench_bargein sessions, every held speech over a reply).
+
+Magnitude-squared coherence asks if the residual is *any* linear filtering of the reference,
+band by band (Welch's average over SEGMENT-sample segments): echo through any path is
+coherent, a voice that is not the reference is not, whatever its pitch. Measured over the
+held speech of bench_bargein's sessions (below in the README, echo section).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
+
+SEGMENT = 1024  # 64 ms: longer than the echo's lag, so each segment holds its own echo
+HOP = SEGMENT // 2
+BAND_HZ = (200.0, 4000.0)
+MIN_LAG_S = -0.01  # as the path watch searches: the compensated reference leads its echo
+MAX_LAG_S = 0.05
+# Held speech is judged once it has ended: its onset is then up to a backchannel's length
+# (turn.backchannel_max_ms, 1 s) plus the stop window before the newest frame.
+RECENT_S = 2.0
+
+
+@functools.cache
+def _window() -> np.ndarray:
+    return np.hanning(SEGMENT + 1)[:-1]  # periodic, as for spectra
+
+
+@functools.cache
+def _band() -> slice:
+    low, high = (hz * SEGMENT / SAMPLE_RATE for hz in BAND_HZ)
+    return slice(int(np.ceil(low)), int(high) + 1)
+
+
+def echo_lag(reference: np.ndarray, mic: np.ndarray) -> int:
+    """Samples by which the mic's echo follows the reference (cross-correlation peak within
+    MIN_LAG_S..MAX_LAG_S): the reference is shifted by it so each segment pairs a sound with
+    its echo."""
+    size = 1 << int(np.ceil(np.log2(2 * mic.size)))
+    correlation = np.fft.irfft(np.fft.rfft(mic, size) * np.conj(np.fft.rfft(reference, size)), size)
+    low, high = int(MIN_LAG_S * SAMPLE_RATE), int(MAX_LAG_S * SAMPLE_RATE)
+    near = np.concatenate([correlation[low:], correlation[: high + 1]])
+    return int(np.argmax(np.abs(near))) + low
+
+
+def coherence(reference: np.ndarray, signal: np.ndarray) -> float:
+    """Mean magnitude-squared coherence of `signal` with `reference` over BAND_HZ (Welch: Hann
+    segments, half overlap, each segment's mean removed): 1 where `signal` is the reference
+    through a fixed filter, near 1/segments for unrelated sound."""
+    count = 1 + (min(reference.size, signal.size) - SEGMENT) // HOP
+    if count < 2:
+        return 0.0
+    starts = np.arange(count) * HOP
+    index = starts[:, None] + np.arange(SEGMENT)
+    window = _window()
+
+    def spectra(x: np.ndarray) -> np.ndarray:
+        segments = x[index].astype(np.float64)
+        segments -= segments.mean(axis=1, keepdims=True)
+        return np.fft.rfft(segments * window, axis=1)[:, _band()]
+
+    ref, sig = spectra(reference), spectra(signal)
+    cross = np.abs(np.mean(ref * np.conj(sig), axis=0)) ** 2
+    power = np.mean(np.abs(ref) ** 2, axis=0) * np.mean(np.abs(sig) ** 2, axis=0)
+    return float(np.mean(cross / np.maximum(power, 1e-30)))
+
+
+class RecentFrames:
+    """The last `seconds` of what the linear filter took and left, frame by frame."""
+
+    def __init__(self, seconds: float) -> None:
+        self._ring = np.zeros((int(seconds * SAMPLE_RATE) // FRAME_SAMPLES, 3, FRAME_SAMPLES), np.float32)
+        self._count = 0
+
+    def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> None:
+        row = self._ring[self._count % len(self._ring)]
+        row[0], row[1], row[2] = mic, reference, residual
+        self._count += 1
+
+    def clear(self) -> None:
+        self._count = 0
+
+    def echo_coherence(self, frames_ago: int, frames: int) -> float | None:
+        """Coherence of the residual with the reference (shifted by the echo's lag) over
+        `frames` frames that began `frames_ago` frames before the newest, or over what is still
+        kept of them (speech longer than RECENT_S: its last part); None where that is under
+        two Welch segments, or no reference played in it."""
+        size = len(self._ring)
+        kept = min(self._count, size)
+        frames = min(frames, frames_ago) - max(frames_ago - kept, 0)
+        frames_ago = min(frames_ago, kept)
+        if frames * FRAME_SAMPLES < SEGMENT + HOP:
+            return None
+        first = self._count - frames_ago
+        rows = self._ring[np.arange(first, first + frames) % size]
+        mic, reference, residual = (rows[:, k].ravel() for k in range(3))
+        if not np.any(reference):
+            return None
+        lag = echo_lag(reference, mic)
+        if lag > 0:
+            reference, residual = reference[:-lag], residual[lag:]
+        elif lag < 0:
+            reference, residual = reference[-lag:], residual[:lag]
+        return coherence(reference, residual)
