@@ -94,6 +94,8 @@ def test_the_reply_after_the_greeting_starts_better_cancelled_once_the_greeting_
     # Measured: 15.5 → 23.6 dB.
     assert after >= before + 5.0, (before, after)
     assert (plain.relearns, relearnt.relearns) == (0, 1)
+    # Only a canceller that learns again takes the reply's ring (~256 KB) when the reply plays.
+    assert plain._reply_frames.nbytes == 0 < relearnt._reply_frames.nbytes
 
 
 @needs_speex
