@@ -127,7 +127,7 @@ def test_the_cancellers_residual_after_a_walk_is_the_echo_and_a_user_over_it_is_
 
 
 def speech_heard(
-    canceller: object, mic: np.ndarray, reference: np.ndarray, tmp_path: Path
+    canceller: object, mic: np.ndarray, reference: np.ndarray, tmp_path: Path, measure: bool = True
 ) -> list[SpeechEnded]:
     """What the listener hands the machine at the end of each stretch of speech."""
     events: list[object] = []
@@ -139,6 +139,7 @@ def speech_heard(
         SessionLog(tmp_path, record_wav=False),
         emit=events.append,
         muted=lambda: False,
+        measure_echo_coherence=measure,
     )
     for k in range(mic.size // FRAME_SAMPLES):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
@@ -177,3 +178,20 @@ def test_a_user_over_the_reply_is_not_what_the_reply_explains(tmp_path: Path) ->
     profile = DriftCompensated(speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True))
     (words,) = [e for e in speech_heard(profile, mic, reference, tmp_path) if e.started_at >= LEAD_S + 2]
     assert words.echo_coherence is not None and words.echo_coherence < THRESHOLD
+
+
+@pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")
+def test_where_the_machine_never_asks_the_listener_does_not_measure(tmp_path: Path) -> None:
+    """`turn.echo_coherence = 0`: the rule is off, and the 1-7 ms per speech are spared."""
+    from tests.test_aec_drift import LEAD_S, drifting_room
+
+    mic, reference = drifting_room(0.0, path_change_at_s=LEAD_S + 8.0)
+    asked: list[tuple[int, int]] = []
+    profile = DriftCompensated(speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True))
+    measure = profile.echo_coherence
+    profile.echo_coherence = lambda ago, frames: asked.append((ago, frames)) or measure(ago, frames)  # type: ignore[method-assign]
+    heard = speech_heard(profile, mic, reference, tmp_path, measure=False)
+    assert heard  # the walk's echo still reaches VAD as speech...
+    assert all(event.echo_coherence is None for event in heard) and asked == []  # ...unmeasured
+    (log,) = tmp_path.glob("*/session.jsonl")
+    assert "echo_coherence" not in log.read_text()

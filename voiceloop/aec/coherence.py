@@ -27,6 +27,7 @@ import functools
 
 import numpy as np
 
+from voiceloop.aec.drift import fractional_lag
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 SEGMENT = 1024  # 64 ms: longer than the echo's lag, so each segment holds its own echo
@@ -34,6 +35,7 @@ HOP = SEGMENT // 2
 BAND_HZ = (200.0, 4000.0)
 MIN_LAG_S = -0.01  # as the path watch searches: the compensated reference leads its echo
 MAX_LAG_S = 0.05
+LAGS = int(MIN_LAG_S * SAMPLE_RATE), int(MAX_LAG_S * SAMPLE_RATE)
 # Held speech is judged once it has ended: its onset is then up to a backchannel's length
 # (turn.backchannel_max_ms, 1 s) plus the stop window before the newest frame.
 RECENT_S = 2.0
@@ -48,17 +50,6 @@ def _window() -> np.ndarray:
 def _band() -> slice:
     low, high = (hz * SEGMENT / SAMPLE_RATE for hz in BAND_HZ)
     return slice(int(np.ceil(low)), int(high) + 1)
-
-
-def echo_lag(reference: np.ndarray, mic: np.ndarray) -> int:
-    """Samples by which the mic's echo follows the reference (cross-correlation peak within
-    MIN_LAG_S..MAX_LAG_S): the reference is shifted by it so each segment pairs a sound with
-    its echo."""
-    size = 1 << int(np.ceil(np.log2(2 * mic.size)))
-    correlation = np.fft.irfft(np.fft.rfft(mic, size) * np.conj(np.fft.rfft(reference, size)), size)
-    low, high = int(MIN_LAG_S * SAMPLE_RATE), int(MAX_LAG_S * SAMPLE_RATE)
-    near = np.concatenate([correlation[low:], correlation[: high + 1]])
-    return int(np.argmax(np.abs(near))) + low
 
 
 def coherence(reference: np.ndarray, signal: np.ndarray) -> float:
@@ -114,7 +105,10 @@ class RecentFrames:
         mic, reference, residual = (rows[:, k].ravel() for k in range(3))
         if not np.any(reference):
             return None
-        lag = echo_lag(reference, mic)
+        # The echo's lag as the drift estimator finds it (GCC-PHAT): over the bench's kept
+        # person-walks sessions (39) the same separation as a plain cross-correlation's peak
+        # (sure users at most 0.296 both ways, sure echo >= 0.3 in 123 and 124 of 184).
+        lag = round(fractional_lag(reference, mic, *LAGS, rate=SAMPLE_RATE)[0])
         if lag > 0:
             reference, residual = reference[:-lag], residual[lag:]
         elif lag < 0:

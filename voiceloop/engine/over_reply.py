@@ -108,8 +108,10 @@ class OverReply:
         second-guessed."""
         if self.state is not State.SPEAKING or self._probe is not None:
             return False
-        coherent = self.config.echo_coherence and (ended.echo_coherence or 0.0) >= self.config.echo_coherence
-        return ended.peak_probability < self.config.words_confidence or bool(coherent)
+        if ended.peak_probability < self.config.words_confidence:
+            return True
+        threshold = self.config.echo_coherence
+        return threshold > 0 and ended.echo_coherence is not None and ended.echo_coherence >= threshold
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""

@@ -150,6 +150,7 @@ class Conversation:
             muted=self._muted,
             wake=pipeline.wake,
             headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
+            measure_echo_coherence=settings.turn.echo_coherence > 0,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
