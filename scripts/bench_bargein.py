@@ -23,8 +23,9 @@ it: the drift those sweeps measure there (voiceloop.audio.virtual.calibrated_dri
 `[aec] drift_ppm`, where the drift compensator starts (without it: 0 until measured from the
 echo, at the end of the 1.4 s greeting).
 
-`--keep DIR` keeps each room's session log (DIR/<room>/<session>/session.jsonl) and its
-conversation.wav, to see at which stage a missed interruption was lost.
+`--keep DIR` keeps each room's session log (DIR/<room>/<session>/session.jsonl), its
+conversation.wav and user_speech.json (when the scripted user spoke), to see at which stage a
+missed interruption was lost.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ async def run_room(settings: Settings, script: UserScript, room: str) -> dict:
     llm = build_adapter(settings, "llm", "echo")
     async with conversation(settings, virtual, llm=llm) as talk:
         await talk.run()
+    # When the scripted user spoke, beside the session log: with --keep, what tells the user's
+    # speech from the reply's echo when a session is traced or replayed (seconds from the room's
+    # first frame, the frame times of conversation.wav and of session.jsonl's `t`).
+    lines = [
+        {"expected": u.expected, "start_s": round(u.start_at, 4), "end_s": round(u.end_at, 4)}
+        for u in virtual.user.utterances
+    ]
+    (talk.session.dir / "user_speech.json").write_text(json.dumps(lines, indent=1))
     return build_report(talk.finished_turns, virtual, settings.vad.stop_ms)
 
 
