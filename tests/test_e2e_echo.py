@@ -100,3 +100,23 @@ async def test_a_cough_during_a_reply_does_not_leave_the_assistant_silent(room_s
     assert turns[-1]["transcript"] == "thank you"
     assert turns[-1]["outcome"] == "answered" and turns[-1]["heard_text"].startswith("Sure thing")
     assert result.report["self_transcriptions"] == 0
+
+
+@pytest.mark.parametrize("echo_coherence", [0.3, 0.0])
+async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(room_settings, echo_coherence):
+    """How much of held speech the reply explains (`turn.echo_coherence`, aec/coherence.py) is
+    measured once per speech over a reply, 1-7 ms; with the rule off it is not, and the user
+    is heard all the same."""
+    room_settings.turn.echo_coherence = echo_coherence
+    user = script(
+        {"say": "what is the weather like today", "pause_ms": 400},
+        {"say": "turn off the lights", "interrupt_after_ms": 2500},
+    )
+    result = await run_demo(in_living_room(room_settings, "speex"), user, say=lambda _: None)
+    assert result.report["barge_in"]["detected"] == 1
+    log = read_session(result.session_dir / "session.jsonl")
+    measured = [line["coherence"] for line in log if line["event"] == "echo_coherence"]
+    if echo_coherence:
+        assert measured and min(measured) < echo_coherence  # the user's words: not the reply's echo
+    else:
+        assert measured == []
