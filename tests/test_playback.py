@@ -121,3 +121,43 @@ def test_a_paused_reply_stopped_keeps_only_what_was_heard_and_a_new_turn_is_not_
     queue.open_turn(2)
     queue_pieces(queue, 2, ["Next."])
     assert not queue.paused and np.any(queue.pull(FRAME, at=2.0))
+
+
+def test_the_words_sounded_at_a_time_are_placed_by_their_share_of_the_letters():
+    """Over 4 s, "one two three four" (3+3+5+4 letters): "one" 0-0.8 s, "two" 0.8-1.6,
+    "three" 1.6-2.93, "four" 2.93-4."""
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    queue_pieces(queue, 1, ["one two three four"], seconds=4.0)
+    play(queue, 200, start=10.0)  # 2 s
+    queue.pause(1)
+    play(queue, 100, start=12.0)  # a second held: nothing sounds
+    queue.resume(1)
+    play(queue, 200, start=13.0)  # the last 2 s
+    assert queue.words_sounded(10.0, 10.5) == "one"
+    assert queue.words_sounded(10.9, 11.5) == "two"
+    assert queue.words_sounded(10.5, 11.7) == "one two three"
+    assert queue.words_sounded(12.1, 12.9) == ""  # held
+    # After the hold the clock is a second ahead of the samples: 13.1 s is the piece's 2.1 s.
+    assert queue.words_sounded(13.1, 13.5) == "three"
+    assert queue.words_sounded(14.2, 16.0) == "four"
+    assert queue.words_sounded(16.5, 20.0) == ""
+
+
+def test_a_piece_still_rendering_counts_whole_and_notices_not_at_all():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    rendering = queue.begin_piece(1, "You said: thank you.")
+    assert rendering is not None
+    queue.append(1, rendering, tone(1.0))  # its length is not known yet
+    play(queue, 20, start=5.0)
+    assert queue.words_sounded(5.0, 5.1) == "You said: thank you."
+    queue.stop(1)
+    queue.open_turn(2)
+    notice = queue.begin_piece(2, "Sorry, the language model did not answer.", spoken=False)
+    assert notice is not None
+    queue.append(2, notice, tone(0.5))
+    queue.end_piece(2, notice)
+    play(queue, 50, start=6.0)
+    # A stopped reply's words are still what sounded then; an error notice is not a reply.
+    assert queue.words_sounded(5.0, 6.5) == "You said: thank you."

@@ -37,6 +37,21 @@ class _Piece:
         return " ".join(words[:heard])
 
 
+@dataclass
+class _Sounded:
+    """A stretch of one piece that played without a break: which of its samples, from when."""
+
+    piece: _Piece
+    first_sample: int
+    samples: int
+    at: float  # when its first sample sounded (the loop clock)
+
+
+# Stretches kept for `words_sounded`: pauses and piece changes start a new one; a minute of
+# reply rarely needs more than a few dozen.
+SOUNDED_KEPT = 64
+
+
 class PlaybackQueue:
     def __init__(self, sample_rate: int = 16_000) -> None:
         self.sample_rate = sample_rate
@@ -55,6 +70,7 @@ class PlaybackQueue:
         # voice clips the mic). The canceller's reference is what was pulled, so it follows.
         self.volume = 1.0
         self._applied_volume = 1.0  # the volume the last frame pulled ended at
+        self._sounded: deque[_Sounded] = deque(maxlen=SOUNDED_KEPT)  # across turns
 
     # -- the producer side (the reply task) ---------------------------------------------------
 
@@ -157,6 +173,7 @@ class PlaybackQueue:
                     self._started = True
                     self._events.append(PlaybackStarted(self._turn_id, at + filled / self.sample_rate))
                 out[filled : filled + take] = chunk[:take]
+                self._note_sounded(piece, take, at + filled / self.sample_rate)
                 filled += take
                 piece.played += take
                 if take == chunk.size:
@@ -172,6 +189,18 @@ class PlaybackQueue:
         elif volume != 1.0 and filled:
             out *= np.float32(volume)
         return out
+
+    def _note_sounded(self, piece: _Piece, samples: int, at: float) -> None:
+        last = self._sounded[-1] if self._sounded else None
+        if (
+            last is not None
+            and last.piece is piece
+            and last.first_sample + last.samples == piece.played
+            and abs(last.at + last.samples / self.sample_rate - at) < 0.5 / self.sample_rate
+        ):
+            last.samples += samples
+            return
+        self._sounded.append(_Sounded(piece, piece.played, samples, at))
 
     def _check_finished(self, at: float) -> None:
         if self._finished or not self._turn_closed or self._turn_id is None:
@@ -200,9 +229,48 @@ class PlaybackQueue:
         with self._lock:
             return not self._paused and any(piece.chunks for piece in self._pieces[self._cursor :])
 
+    def words_sounded(self, since: float, until: float) -> str:
+        """The words the speaker sounded between two times (loop clock), of whatever reply.
+
+        A piece's words are placed over its samples in proportion to their letters (the voice
+        gives no word timings); a piece still rendering, whose length is not known yet, counts
+        whole. Callers widen the window by what that estimate may be off."""
+        with self._lock:
+            words: dict[int, tuple[list[str], set[int]]] = {}  # per piece, in order of sounding
+            for stretch in self._sounded:
+                end_at = stretch.at + stretch.samples / self.sample_rate
+                if end_at <= since or stretch.at >= until or not stretch.piece.spoken:
+                    continue
+                piece = stretch.piece
+                text_words, indices = words.setdefault(id(piece), (piece.text.split(), set()))
+                total = piece.queued if piece.complete else 0
+                if total <= 0:
+                    indices.update(range(len(text_words)))
+                    continue
+                first = stretch.first_sample + (max(since, stretch.at) - stretch.at) * self.sample_rate
+                last = stretch.first_sample + (min(until, end_at) - stretch.at) * self.sample_rate
+                indices.update(_words_within(text_words, first / total, last / total))
+            return " ".join(
+                " ".join(text_words[i] for i in sorted(indices)) for text_words, indices in words.values()
+            )
+
     def heard_text(self, turn_id: int) -> str:
         with self._lock:
             return self._heard_locked() if turn_id == self._turn_id else ""
 
     def _heard_locked(self) -> str:
         return " ".join(text for piece in self._pieces if (text := piece.heard_text()))
+
+
+def _words_within(words: list[str], start: float, end: float) -> range:
+    """The words whose share of the letters overlaps [start, end] (fractions of the piece)."""
+    letters = [max(len(word), 1) for word in words]
+    total = sum(letters)
+    first = last = None
+    position = 0
+    for index, count in enumerate(letters):
+        word_start, position = position / total, position + count
+        if word_start <= end and position / total >= start:
+            first = index if first is None else first
+            last = index
+    return range(0) if first is None or last is None else range(first, last + 1)
