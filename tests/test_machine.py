@@ -37,7 +37,11 @@ from voiceloop.engine.messages import SPOKEN_ERRORS
 
 
 def ended(
-    start: float, end: float, peak_probability: float = 1.0, echo_coherence: float | None = None
+    start: float,
+    end: float,
+    peak_probability: float = 1.0,
+    echo_coherence: float | None = None,
+    reply_words: str = "",
 ) -> SpeechEnded:
     return SpeechEnded(
         at=end,
@@ -46,6 +50,7 @@ def ended(
         audio=np.zeros(160, np.float32),
         peak_probability=peak_probability,
         echo_coherence=echo_coherence,
+        reply_words=reply_words,
     )
 
 
@@ -180,6 +185,42 @@ def test_unmeasured_coherence_leaves_a_sure_voice_to_its_words():
     machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
     (probe,) = machine.handle(ended(2.0, 2.25, peak_probability=0.99, echo_coherence=None))
     assert isinstance(probe, StartTranscription)
+
+
+def heard_over_a_walk(echo_words: bool, transcript: str, reply_words: str) -> list:
+    """Echo after a walk that the reference no longer explains: the recogniser decides."""
+    machine = machine_in_speaking(
+        pause_on_speech=True, words_confidence=0.93, echo_coherence=0.3, echo_words=echo_words
+    )
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    held = ended(2.0, 2.3, peak_probability=0.99, echo_coherence=0.28, reply_words=reply_words)
+    (probe,) = machine.handle(held)
+    assert isinstance(probe, StartTranscription)
+    return kinds(machine.handle(Transcript(probe.turn_id, transcript, at=2.6)))
+
+
+def test_held_speech_that_says_the_words_the_reply_was_sounding_is_its_echo():
+    assert heard_over_a_walk(True, "thank you", "You said: thank you.") == [
+        CancelTranscription,
+        ResumePlayback,
+    ]
+    # Without the rule the assistant interrupts itself and answers its own words.
+    assert heard_over_a_walk(False, "thank you", "You said: thank you.")[:4] == [
+        BargeIn,
+        StopPlayback,
+        CancelReply,
+        FinishTurn,
+    ]
+
+
+def test_a_user_whose_words_the_reply_was_not_sounding_still_interrupts_it():
+    stop = [BargeIn, StopPlayback, CancelReply, FinishTurn]
+    assert heard_over_a_walk(True, "stop", "You said: thank you.")[:4] == stop
+    # Some of the reply's words, but not those, in that order: the user's.
+    assert heard_over_a_walk(True, "you said stop", "You said: thank you.")[:4] == stop
+    assert heard_over_a_walk(True, "you thank", "You said: thank you.")[:4] == stop
+    # Nothing sounded meanwhile (the listener found no reply words): the user's.
+    assert heard_over_a_walk(True, "thank you", "")[:4] == stop
 
 
 def test_while_thinking_no_echo_plays_so_an_unsure_voice_is_still_heard():

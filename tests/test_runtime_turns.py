@@ -301,6 +301,55 @@ async def test_longer_speech_over_a_reply_that_is_only_backchannel_words_or_none
     assert dropped["turn"] == 2
 
 
+CLOCK_ANSWER = "Stop the clock. " + "It is noon. " * 9
+
+
+def clock_answer(messages: list[ChatMessage]) -> str:
+    """A first sentence unlike the rest: three seconds of reply that said it only at its start."""
+    return CLOCK_ANSWER if messages[-1].content == "what time is it" else quote_the_user(messages)
+
+
+async def heard_over_the_clock(settings: Settings, words: str) -> SteppedRun:
+    """Speech 3.2 s in, that the recogniser hears as `words`, over a reply that sounded "Stop
+    the clock." from 1.82 s, then "It is noon." over and over."""
+    run, *_ = await converse(
+        settings,
+        [ASK, Speech(3.2, 0.504)],
+        9.0,
+        [Heard("what time is it", 0.08), Heard(words, 0.08)],
+        [COMPLETE, COMPLETE],
+        chat={"reply": clock_answer},
+    )
+    return run
+
+
+@pytest.mark.parametrize("echo_words", [True, False])
+async def test_held_speech_that_says_what_the_reply_is_sounding_is_its_echo(
+    settings: Settings, echo_words: bool
+):
+    """The recogniser wrote down the reply's own words from what the canceller left (after a
+    walk, say): the reply plays on, whole. Without the rule it stops itself."""
+    settings.turn.echo_words = echo_words
+    run = await heard_over_the_clock(settings, "it is noon")
+    if not echo_words:
+        assert [turn.outcome for turn in run.turns] == ["interrupted", "answered"]
+        return
+    (turn,) = run.turns
+    assert turn.outcome == "answered" and turn.barge_in_at is None
+    assert turn.playback_pauses == turn.playback_resumes == 1
+    assert turn.heard_text == turn.reply_text == CLOCK_ANSWER.strip()
+    (sounded,) = run.events("reply_words")
+    assert "It is noon." in sounded["words"] and "Stop" not in sounded["words"]
+
+
+async def test_words_the_reply_said_seconds_before_are_the_users_and_stop_it(settings: Settings):
+    """ "Stop the clock" sounded as the reply began; said back a second later, it is the user's."""
+    run = await heard_over_the_clock(settings, "stop the clock")
+    interrupted, answered = run.turns
+    assert interrupted.outcome == "interrupted" and answered.user_text == "stop the clock"
+    assert interrupted.playback_start_at is not None and 3.2 - interrupted.playback_start_at >= 1.0
+
+
 async def test_a_long_interruption_stops_a_held_reply_without_waiting_for_its_words(settings: Settings):
     settings.turn.backchannel_max_ms = 600
     over = Speech(2.8, 1.2)

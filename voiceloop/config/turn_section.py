@@ -110,6 +110,13 @@ class TurnSettings(StageSection):
         description="speech over a playing reply of which the reference explains this much (the "
         "canceller's residual coherent with it) is taken for its own echo (0 = off)",
     )
+    # After a walk the echo is the reply's voice, clear, and a recogniser that writes down what
+    # it hears writes the reply's own words (engine/own_words.py; README, "The reply's own words").
+    echo_words: bool = Field(
+        True,
+        description="held speech whose words are the ones the reply was sounding at that moment "
+        "is taken for its own echo and resumes it (a user reading along with it is too)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

@@ -52,6 +52,11 @@ ECHO_TAIL_S = 0.8
 # "stop"s to 0.29 over their own 0.24 s; 0.24 at most over 0.35 s).
 COHERENCE_MARGIN_S = 0.05
 COHERENCE_MIN_S = 0.35
+# The words the speaker sounded around speech over a reply (engine/own_words.py): its echo
+# arrives up to the room's delay (0.15 s) after them, and the queue's letter-share estimate of
+# when each word sounded (espeak, 1-3 s sentences) is off by up to ~0.3 s either way.
+OWN_WORDS_BEFORE_S = 0.5
+OWN_WORDS_AFTER_S = 0.3
 
 
 class Listener:
@@ -197,7 +202,7 @@ class Listener:
         size = self._vad.chunk_samples
         if buffered < size:
             for event in self._endpointer.poll(cleaned, at):
-                self._emit(self._with_echo_coherence(event))
+                self._emit(self._over_reply(event))
             return
         audio, heard_audio = np.concatenate(self._vad_chunk), np.concatenate(self._heard_chunk)
         chunk, rest = audio[:size], audio[size:]
@@ -208,17 +213,26 @@ class Listener:
         self._vad_chunk_at = chunk_at + size / SAMPLE_RATE
         probability = self._vad.speech_probability(chunk)
         for event in self._endpointer.feed(chunk, probability, chunk_at, kept=heard_chunk):
-            self._emit(self._with_echo_coherence(event))
+            self._emit(self._over_reply(event))
 
-    def _with_echo_coherence(self, event: Event) -> Event:
-        """Speech that ended over a reply (or its echo's tail), with how much of it the reference
-        explains: the machine takes it for the reply's echo above `turn.echo_coherence`."""
+    def _over_reply(self, event: Event) -> Event:
+        """Speech that ended over a reply (or its echo's tail), with what the machine needs to
+        tell it from the reply's echo: the words the speaker sounded meanwhile, and how much of
+        it the reference explains (the machine's rule: above `turn.echo_coherence`)."""
+        if not isinstance(event, SpeechEnded) or event.started_at - self._reference_heard_at > ECHO_TAIL_S:
+            return event
+        sounded = self._playback.words_sounded(
+            event.started_at - OWN_WORDS_BEFORE_S, event.at + OWN_WORDS_AFTER_S
+        )
+        if sounded:  # the session log says why a reply resumed over words the recogniser heard
+            t0 = self._session.t0 or 0.0
+            speech_at = round(event.started_at - t0, 4)
+            self._session.write("reply_words", at=event.detected_at, speech_at=speech_at, words=sounded)
+        return self._with_echo_coherence(replace(event, reply_words=sounded))
+
+    def _with_echo_coherence(self, event: SpeechEnded) -> SpeechEnded:
         measure = getattr(self._aec, "echo_coherence", None) if self._measure_echo_coherence else None
-        if (
-            not isinstance(event, SpeechEnded)
-            or measure is None
-            or event.started_at - self._reference_heard_at > ECHO_TAIL_S
-        ):
+        if measure is None:
             return event
         start = event.started_at - COHERENCE_MARGIN_S
         per_s = SAMPLE_RATE / FRAME_SAMPLES

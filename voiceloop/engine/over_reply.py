@@ -4,10 +4,11 @@ The machine's rules for the moments when the user talks while the assistant repl
 or SPEAKING), as a part of `ConversationMachine` kept in its own module. Speech over a reply
 pauses it at once (`pause_on_speech`, once the canceller can tell it from our echo); speech
 shorter than a barge-in resumes it; longer speech is transcribed and resumes it if its words
-are only backchannels ("mhm", "yeah okay") or none; real words stop it and are the next turn
-at once; speech past `backchannel_max_s` stops it without waiting for its words. A barge-in
-in THINKING, or within the merge window after the endpoint, is the same turn going on: the
-reply is dropped and the words join the next user message.
+are only backchannels ("mhm", "yeah okay"), none, or the reply's own, sounding at that moment
+(its echo, engine/own_words.py); real words stop it and are the next turn at once; speech past
+`backchannel_max_s` stops it without waiting for its words. A barge-in in THINKING, or within
+the merge window after the endpoint, is the same turn going on: the reply is dropped and the
+words join the next user message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from voiceloop.engine.events import (
     StopPlayback,
     Transcript,
 )
+from voiceloop.engine.own_words import said_by_us
 from voiceloop.engine.states import REPLYING, MachineConfig, State
 
 
@@ -130,8 +132,14 @@ class OverReply:
         assert self._probe is not None
         (probe, ended), self._probe = self._probe, None
         text = result.text if isinstance(result, Transcript) else ""
-        if is_backchannel(text, self.config.backchannels) or self.state not in (*REPLYING, State.LISTENING):
-            # "mhm", "yeah okay", a cough: the reply plays on (or the user is talking again).
+        our_words = self.config.echo_words and said_by_us(text, ended.reply_words)
+        if (
+            is_backchannel(text, self.config.backchannels)
+            or our_words
+            or self.state not in (*REPLYING, State.LISTENING)
+        ):
+            # "mhm", "yeah okay", a cough, the reply's own words heard back: the reply plays on
+            # (or the user is talking again).
             self._reserved_turn = probe
             resume = self._paused and self.state in REPLYING
             self._paused = False

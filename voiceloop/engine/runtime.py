@@ -180,6 +180,7 @@ class Conversation:
                 pause_words_min_s=turn_cfg.pause_words_min_ms / 1000,
                 words_confidence=turn_cfg.words_confidence,
                 echo_coherence=turn_cfg.echo_coherence,
+                echo_words=turn_cfg.echo_words,
                 backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
                 backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,
             )
