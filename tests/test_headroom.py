@@ -4,16 +4,23 @@ step lost to something that was not our echo (a knock on the mic) comes back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.conftest import bench_room
-from voiceloop.audio.frames import FRAME_SAMPLES
+from voiceloop.aec.passthrough import PassthroughCanceller
+from voiceloop.audio.base import DuplexFrame
+from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.build.llm import choose_llm
-from voiceloop.session.log import read_session
+from voiceloop.engine.listener import Listener
+from voiceloop.session.log import SessionLog, read_session
 from voiceloop.session.runner import conversation
+from voiceloop.vad.endpointer import Endpointer
+from voiceloop.vad.silero import SileroVad
 
 RNG = np.random.default_rng(3)
 
@@ -123,6 +130,48 @@ def test_a_new_volume_glides_over_one_frame_then_holds():
     assert np.allclose(queue.pull(FRAME_SAMPLES, at=0.01), 0.25)
     queue.volume = 1.0
     assert queue.pull(FRAME_SAMPLES, at=0.02)[-1] == pytest.approx(0.5)
+
+
+def test_the_listener_turns_the_speaker_down_for_a_knock_and_back_up_after_three_quiet_replies(
+    tmp_path: Path,
+):
+    """The wiring: the listener feeds every frame, asks as each reply starts and ends, and sets
+    the playback queue's volume both ways, saying so in the session log."""
+    queue = PlaybackQueue()
+    listener = Listener(
+        PassthroughCanceller(),
+        SileroVad(),
+        Endpointer(),
+        queue,
+        SessionLog(tmp_path, record_wav=False),
+        emit=lambda _: None,
+        muted=lambda: False,
+        headroom=SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0),
+    )
+    volumes, frame = [], 0
+    for turn in range(1, 5):
+        queue.open_turn(turn)
+        piece = queue.begin_piece(turn, "It is noon.")
+        assert piece is not None
+        queue.append(turn, piece, np.full(SAMPLE_RATE, 0.4, np.float32))
+        queue.end_piece(turn, piece)
+        queue.close_turn(turn)
+        for index in range(130):  # the second it plays, and its echo's tail
+            at = frame / 100
+            speaker = queue.pull(FRAME_SAMPLES, at=at)
+            mic = 0.5 * speaker  # peaks at 0.2: a step louder, 0.4, still 8 dB under full scale
+            if turn == 1 and index in (10, 11):
+                mic[80] = 1.0  # a knock on the mic while the first reply plays
+            listener.hear(DuplexFrame(mic, speaker, at, speaker))
+            frame += 1
+        volumes.append(queue.volume)
+    six_db_down = pytest.approx(10 ** (-6 / 20))
+    assert volumes == [six_db_down, six_db_down, six_db_down, 1.0]
+    (log,) = tmp_path.glob("*/session.jsonl")
+    changes = [
+        (e["event"], e["volume_db"]) for e in read_session(log) if e["event"].startswith("speaker_volume")
+    ]
+    assert changes == [("speaker_volume_lowered", -6.0), ("speaker_volume_raised", 0.0)]
 
 
 async def conversation_in(
