@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from voiceloop.audio.headroom import SpeakerHeadroom
+    from voiceloop.audio.playback import PlaybackQueue
     from voiceloop.audio.script import UserScript
     from voiceloop.config import Settings
+    from voiceloop.engine.listener import Listener
     from voiceloop.testing.llm_server import LlmServer
 
 # Tests on a real sound server (a private PulseAudio) run in real time, and this host's CPU is
@@ -31,6 +34,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SOUND_SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.flaky(reruns=SOUND_SERVER_RERUNS, reruns_delay=1))
+
+
+def listener_on_the_mic(
+    playback: PlaybackQueue,
+    log_dir: Path,
+    emit: Any = lambda _: None,
+    headroom: SpeakerHeadroom | None = None,
+) -> Listener:
+    """The real listener (silero, the default endpointer) on a mic taken as it is: what it
+    hands on besides the canceller's work (the words sounded, the speaker's volume)."""
+    from voiceloop.aec.passthrough import PassthroughCanceller
+    from voiceloop.engine.listener import Listener
+    from voiceloop.session.log import SessionLog
+    from voiceloop.vad.endpointer import Endpointer
+    from voiceloop.vad.silero import SileroVad
+
+    session = SessionLog(log_dir, record_wav=False)
+    vad, endpointer = SileroVad(), Endpointer()
+    return Listener(
+        PassthroughCanceller(),
+        vad,
+        endpointer,
+        playback,
+        session,
+        emit=emit,
+        muted=lambda: False,
+        headroom=headroom,
+    )
 
 
 def reply_for(messages: list[dict]) -> str:

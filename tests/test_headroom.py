@@ -9,18 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import bench_room
-from voiceloop.aec.passthrough import PassthroughCanceller
+from tests.conftest import bench_room, listener_on_the_mic
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.build.llm import choose_llm
-from voiceloop.engine.listener import Listener
-from voiceloop.session.log import SessionLog, read_session
+from voiceloop.session.log import read_session
 from voiceloop.session.runner import conversation
-from voiceloop.vad.endpointer import Endpointer
-from voiceloop.vad.silero import SileroVad
 
 RNG = np.random.default_rng(3)
 
@@ -138,15 +134,8 @@ def test_the_listener_turns_the_speaker_down_for_a_knock_and_back_up_after_three
     """The wiring: the listener feeds every frame, asks as each reply starts and ends, and sets
     the playback queue's volume both ways, saying so in the session log."""
     queue = PlaybackQueue()
-    listener = Listener(
-        PassthroughCanceller(),
-        SileroVad(),
-        Endpointer(),
-        queue,
-        SessionLog(tmp_path, record_wav=False),
-        emit=lambda _: None,
-        muted=lambda: False,
-        headroom=SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0),
+    listener = listener_on_the_mic(
+        queue, tmp_path, headroom=SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0)
     )
     volumes, frame = [], 0
     for turn in range(1, 5):

@@ -6,20 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import listener_on_the_mic
 from tests.test_asr_pocketsphinx import PHRASES, low_noise
-from voiceloop.aec.passthrough import PassthroughCanceller
 from voiceloop.asr.pocketsphinx import PocketsphinxRecognizer
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.audio.virtual import at_voice_level, room_impulse_response
 from voiceloop.engine.events import SpeechEnded
-from voiceloop.engine.listener import Listener
 from voiceloop.engine.own_words import said_by_us, tokens
-from voiceloop.session.log import SessionLog, read_session
+from voiceloop.session.log import read_session
 from voiceloop.tts.espeak import render
-from voiceloop.vad.endpointer import Endpointer
-from voiceloop.vad.silero import SileroVad
 
 
 def test_the_echo_of_a_reply_says_its_words_in_a_row():
@@ -63,15 +60,7 @@ def test_the_listener_hands_on_the_words_the_speaker_sounded_while_speech_was_he
     mic[5 * SAMPLE_RATE : 5 * SAMPLE_RATE + user.size] += user
 
     heard: list[object] = []
-    listener = Listener(
-        PassthroughCanceller(),
-        SileroVad(),
-        Endpointer(),
-        queue,
-        SessionLog(tmp_path, record_wav=False),
-        emit=heard.append,
-        muted=lambda: False,
-    )
+    listener = listener_on_the_mic(queue, tmp_path, emit=heard.append)
     for k in range(frames):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
         listener.hear(DuplexFrame(mic[span], speaker[span], k / 100, speaker[span]))
