@@ -161,3 +161,13 @@ def test_a_piece_still_rendering_counts_whole_and_notices_not_at_all():
     play(queue, 50, start=6.0)
     # A stopped reply's words are still what sounded then; an error notice is not a reply.
     assert queue.words_sounded(5.0, 6.5) == "You said: thank you."
+
+
+def test_words_of_a_script_without_spaces_are_placed_character_by_character():
+    queue = PlaybackQueue()
+    queue.open_turn(1)
+    # 15 characters and 2 marks over 3.4 s: 0.2 s each, a mark with the character before it.
+    queue_pieces(queue, 1, ["好的，我来设置一个五分钟的计时器。"], seconds=3.4)
+    play(queue, 340, start=0.0)
+    assert queue.words_sounded(0.0, 0.25) == "好 的，"
+    assert queue.words_sounded(2.7, 3.4) == "计 时 器。"

@@ -8,6 +8,7 @@ text the user heard goes into the conversation.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ class PlaybackQueue:
                 if end_at <= since or stretch.at >= until or not stretch.piece.spoken:
                     continue
                 piece = stretch.piece
-                text_words, indices = words.setdefault(id(piece), (piece.text.split(), set()))
+                text_words, indices = words.setdefault(id(piece), (_placed_words(piece.text), set()))
                 total = piece.queued if piece.complete else 0
                 if total <= 0:
                     indices.update(range(len(text_words)))
@@ -260,6 +261,17 @@ class PlaybackQueue:
 
     def _heard_locked(self) -> str:
         return " ".join(text for piece in self._pieces if (text := piece.heard_text()))
+
+
+# Scripts written without spaces: each character is a syllable, placed on its own.
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_PLACED_WORD = re.compile(rf"[{_UNSPACED}][^\w\s]*|[^\s{_UNSPACED}]+")  # "器。" is one
+
+
+def _placed_words(text: str) -> list[str]:
+    """The words of `text` as they are placed over its samples: by spaces, and each character
+    of a script written without them (the default profile speaks Mandarin)."""
+    return _PLACED_WORD.findall(text)
 
 
 def _words_within(words: list[str], start: float, end: float) -> range:
