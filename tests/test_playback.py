@@ -164,10 +164,16 @@ def test_a_piece_still_rendering_counts_whole_and_notices_not_at_all():
 
 
 def test_words_of_a_script_without_spaces_are_placed_character_by_character():
+    """The default profile speaks Mandarin: a reply cut off mid-sentence keeps, for the history,
+    the characters heard (by spaces there is one word, heard whole or not at all)."""
     queue = PlaybackQueue()
     queue.open_turn(1)
     # 15 characters and 2 marks over 3.4 s: 0.2 s each, a mark with the character before it.
     queue_pieces(queue, 1, ["好的，我来设置一个五分钟的计时器。"], seconds=3.4)
     play(queue, 340, start=0.0)
-    assert queue.words_sounded(0.0, 0.25) == "好 的，"
-    assert queue.words_sounded(2.7, 3.4) == "计 时 器。"
+    assert queue.words_sounded(0.0, 0.25) == "好的，"
+    assert queue.words_sounded(2.7, 3.4) == "计时器。"
+    queue.open_turn(2)
+    queue_pieces(queue, 2, ["好的，我来设置一个五分钟的计时器。"], seconds=3.4)
+    play(queue, 150, start=4.0)  # 1.5 s: "好的，我来设置" and half of "一"
+    assert queue.stop(2) == "好的，我来设置"
