@@ -328,11 +328,13 @@ async def test_held_speech_that_says_what_the_reply_is_sounding_is_its_echo(
     settings: Settings, echo_words: bool
 ):
     """The recogniser wrote down the reply's own words from what the canceller left (after a
-    walk, say): the reply plays on, whole. Without the rule it stops itself."""
+    walk, say): the reply plays on, whole. Without the rule it stops itself, and nobody looks up
+    or logs the words sounded."""
     settings.turn.echo_words = echo_words
     run = await heard_over_the_clock(settings, "it is noon")
     if not echo_words:
         assert [turn.outcome for turn in run.turns] == ["interrupted", "answered"]
+        assert run.events("reply_words") == []
         return
     (turn,) = run.turns
     assert turn.outcome == "answered" and turn.barge_in_at is None

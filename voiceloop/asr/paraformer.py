@@ -40,6 +40,7 @@ from voiceloop.asr import models
 from voiceloop.asr.base import AsrError, AsrInputError, Transcription
 from voiceloop.asr.funasr_model import default_ncpu, load_model, pick_device, root_logging_kept
 from voiceloop.audio.frames import SAMPLE_RATE
+from voiceloop.text.scripts import UNSPACED_CHAR
 
 if TYPE_CHECKING:
     from voiceloop.asr.options import ParaformerOptions
@@ -55,7 +56,6 @@ HOTWORD_MODELS = frozenset({"SeacoParaformer", "ContextualParaformer"})
 MIN_AUDIO_S = 0.05  # shorter than two feature frames: FunASR errors, and nobody spoke in it
 
 log = logging.getLogger(__name__)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SPECIAL = re.compile(r"<[^<>\s]*>")
 
 
@@ -67,7 +67,7 @@ def join_units(units: Sequence[str]) -> str:
     "欢迎 hello": no space between two CJK characters, one elsewhere."""
     text = ""
     for unit in units:
-        if text and not (_CJK.match(text[-1]) and _CJK.match(unit[0])):
+        if text and not (UNSPACED_CHAR.match(text[-1]) and UNSPACED_CHAR.match(unit[0])):
             text += " "
         text += unit
     return text

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voiceloop.engine.events import PlaybackFinished, PlaybackStarted
+from voiceloop.text.scripts import UNSPACED
 
 # Words are placed by spaces, and in scripts written without them each character on its own
 # (a syllable; the default profile speaks Mandarin), a mark with the character before it.
-_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_PLACED_WORD = re.compile(rf"[{_UNSPACED}][^\w\s]*|[^\s{_UNSPACED}]+")
+_PLACED_WORD = re.compile(rf"[{UNSPACED}][^\w\s]*|[^\s{UNSPACED}]+")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class Listener:
         wake: WakeWordDetector | None = None,
         headroom: SpeakerHeadroom | None = None,
         measure_echo_coherence: bool = True,
+        hand_on_reply_words: bool = True,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -87,6 +88,8 @@ class Listener:
         self._headroom = headroom
         # Off where the machine never asks (`turn.echo_coherence = 0`): 1-7 ms per speech spared.
         self._measure_echo_coherence = measure_echo_coherence
+        # Off where the machine never asks (`turn.echo_words = false`): nor are they logged.
+        self._hand_on_reply_words = hand_on_reply_words
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
         self._converged = self._aec_warmup_s <= 0
         self._far_end_s = 0.0  # playback the canceller has heard so far
@@ -223,9 +226,11 @@ class Listener:
         it the reference explains (the machine's rule: above `turn.echo_coherence`)."""
         if not isinstance(event, SpeechEnded) or event.started_at - self._reference_heard_at > ECHO_TAIL_S:
             return event
-        sounded = self._playback.words_sounded(
-            event.started_at - OWN_WORDS_BEFORE_S, event.at + OWN_WORDS_AFTER_S
-        )
+        sounded = ""
+        if self._hand_on_reply_words:
+            sounded = self._playback.words_sounded(
+                event.started_at - OWN_WORDS_BEFORE_S, event.at + OWN_WORDS_AFTER_S
+            )
         if sounded:  # the session log says why a reply resumed over words the recogniser heard
             t0 = self._session.t0 or 0.0
             speech_at = round(event.started_at - t0, 4)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # as audio/playback.py places them
+from voiceloop.text.scripts import UNSPACED
+
 # A token is a CJK character (scripts written without spaces: the recogniser and the reply may
 # place word boundaries apart) or a run of letters and digits (apostrophes split both alike).
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+_TOKEN = re.compile(rf"[{UNSPACED}]|[^\W_{UNSPACED}]+")
 
 
 def tokens(text: str) -> list[str]:

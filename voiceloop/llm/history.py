@@ -7,18 +7,16 @@ barge-in the model must not believe it said things the user never heard.
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 
 from voiceloop.llm.base import ChatMessage
-
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+from voiceloop.text.scripts import UNSPACED_CHAR
 
 
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: a CJK character is about a token, other text about four
     characters a token. Close enough to keep a history inside a context budget."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(UNSPACED_CHAR.findall(text))
     return cjk + math.ceil((len(text) - cjk) / 4)
 
 

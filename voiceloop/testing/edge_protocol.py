@@ -13,14 +13,14 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from voiceloop.text.scripts import UNSPACED
 from voiceloop.tts.mp3 import encode_mp3
 
 MP3_RATE = 24_000
 MP3_BITRATE = 48_000
 TICKS_PER_SECOND = 10_000_000
 _SSML_NS = "{http://www.w3.org/2001/10/synthesis}"
-CJK = "\u3400-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[{CJK}]|(?:(?![{CJK}])\w)+(?:['’](?:(?![{CJK}])\w)+)*")
+_WORD = re.compile(rf"[{UNSPACED}]|(?:(?![{UNSPACED}])\w)+(?:['’](?:(?![{UNSPACED}])\w)+)*")
 
 
 @dataclass

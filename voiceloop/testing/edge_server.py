@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import re
 import threading
 import time
 import uuid
@@ -47,7 +46,6 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from voiceloop.testing.edge_protocol import (
-    CJK,
     MP3_BITRATE,
     MP3_RATE,
     EdgeRequest,
@@ -60,6 +58,7 @@ from voiceloop.testing.edge_protocol import (
     text_message,
 )
 from voiceloop.testing.threaded import Serving
+from voiceloop.text.scripts import UNSPACED_CHAR
 from voiceloop.tts.mp3 import encode_mp3
 
 # Named here too: the tests and benches take them from the server they start.
@@ -345,7 +344,7 @@ class EdgeServer(Serving):
 
     def rendered(self, text: str, word_boundaries: bool = True) -> Rendered:
         """What the service streams for `text`: its MP3 bytes, length and word timings (cached)."""
-        voice = "cmn" if re.search(f"[{CJK}]", text) else self.voice
+        voice = "cmn" if UNSPACED_CHAR.search(text) else self.voice
         key = (text, voice, word_boundaries)
         if key not in self._cache:
             self._cache[key] = render_speech(text, voice, word_boundaries, self._render)

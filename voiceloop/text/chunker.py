@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from voiceloop.text.markdown import has_words, speakable
+from voiceloop.text.scripts import UNSPACED_CHAR
 from voiceloop.text.unspoken import UnspokenFilter
 
 CJK_SENTENCE_END = "。！？；"
@@ -26,12 +27,10 @@ ABBREVIATIONS = frozenset(
 )
 MAX_PIECE_CHARS = 220  # a piece longer than this is cut at a clause break or a space
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-
 
 def speech_weight(text: str) -> int:
     """Roughly how long a piece sounds: a CJK character is a syllable, worth two letters."""
-    return sum(2 if _CJK.match(ch) else 1 for ch in text if not ch.isspace())
+    return sum(2 if UNSPACED_CHAR.match(ch) else 1 for ch in text if not ch.isspace())
 
 
 class SentenceChunker:
@@ -113,7 +112,7 @@ class SentenceChunker:
         if after >= len(text):
             return after if final else -1
         nxt = text[after]
-        if not (nxt.isspace() or _CJK.match(nxt)):
+        if not (nxt.isspace() or UNSPACED_CHAR.match(nxt)):
             return None  # "3.14", "e.g.x", "example.com"
         if text[index] == "." and self._period_is_not_an_end(index):
             return None
@@ -129,7 +128,7 @@ class SentenceChunker:
         return word.isdigit() and not self._buffer[line_start : index - len(word)].strip()
 
     def _clause_cut_ok(self, index: int, final: bool) -> bool:
-        if _CJK.match(self._buffer[index]) or self._buffer[index] in "，、：":
+        if UNSPACED_CHAR.match(self._buffer[index]) or self._buffer[index] in "，、：":
             return True
         nxt = index + 1
         if nxt >= len(self._buffer):
