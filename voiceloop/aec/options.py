@@ -26,7 +26,8 @@ class SpeexOptions(AdapterOptions):
     drift_compensation: bool = False
     # Notice an echo path change (someone walks between speaker and mic: the residual grows
     # and still correlates with the reference), rebuild the filter and hold the residual down
-    # while it re-learns (voiceloop/aec/path_watch.py).
+    # while it re-learns, or take back the filter from before the last change where the path
+    # went back to it (whoever walked in walked out) (voiceloop/aec/path_watch.py).
     path_change_recovery: bool = False
     # Cut residual echo per band (voiceloop/aec/residual.py) rather than the whole output, so
     # a user talking over a loud reply keeps the bands their voice dominates. The cut output is

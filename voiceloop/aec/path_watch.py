@@ -41,6 +41,14 @@ is highest near zero lag, where the two voices line up).
   the filter is rebuilt (`on_diverged`) and, while it re-learns (until the residual is
   CONVERGED_DB under the mic, at most RECOVERY_FRAMES), the output stays down unless a check
   finds the residual plainly not the echo (the user talking over it).
+- Whoever walked in walks out again, and the path goes back to the one before: the filter a
+  rebuild replaced is kept as it was and asked back (`recall`) where a check hears the echo
+  after a change, or once playback returns from a pause (the walk may fall where nothing
+  played), from RECALL_AFTER frames of playback on. Asked back, it cancels at once; a new
+  filter would re-learn for a second with its output held down, the user's words with it.
+  "Sudden" counts played frames only: a pause is no sign that the filter stopped cancelling,
+  and with it counted a walk between two replies was never rebuilt for (6 rebuilds in 39
+  bench sessions), so there was no filter from before to ask back.
 """
 
 from __future__ import annotations
@@ -68,6 +76,9 @@ DEEP_DB = -20.0
 SUDDEN_FRAMES = 50
 REBUILD_AFTER = 3  # checks in a row (150 ms): a lasting change, not a transient
 RECOVERY_FRAMES = int(1.5 * SAMPLE_RATE) // FRAME_SAMPLES  # a rebuilt filter learns in ~1 s
+QUIET_FRAMES = 10  # a pause this long (100 ms) may hide a walk: the filter from before is asked
+RECALL_FRAMES = 30  # frames of playback after a pause within which a check may ask
+RECALL_AFTER = 8  # frames of playback first: what fits fewer frames is chance
 USER_CLARITY = 7.0  # while re-learning, below this the residual is the user (double talk: 3.5-6.6)
 # Below the threshold a check is compared with (CLEAR_ECHO, or USER_CLARITY while re-learning)
 # at every lag, where the echo is changes no decision: the mic's FFT is spared (most checks in
@@ -137,8 +148,15 @@ class PathWatch:
     """Fed every frame with what the linear filter saw and left; returns what to multiply the
     canceller's output by (1, or GATE). `changes` counts the path changes it acted on."""
 
-    def __init__(self, on_diverged: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_diverged: Callable[[], None],
+        recall: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
+    ) -> None:
         self.on_diverged = on_diverged
+        # Given the last WINDOW_S (mic, reference and what the filter left, in frames, oldest
+        # first), switches to the filter from before the last change where it fits them better.
+        self.recall = recall
         slots = int(WINDOW_S * SAMPLE_RATE) // FRAME_SAMPLES
         self._reference = np.zeros((slots, FRAME_SAMPLES), np.float32)
         self._residual = np.zeros_like(self._reference)
@@ -150,7 +168,11 @@ class PathWatch:
         self._recovering = 0  # frames left of re-learning after a rebuild
         self._since_deep = SUDDEN_FRAMES + 1  # frames since the filter removed DEEP_DB
         self.gain = 1.0
-        self.changes = 0  # path changes noticed (filter rebuilt)
+        self.changes = 0  # path changes acted on (the filter rebuilt, or the one before taken back)
+        self.recalls = 0  # of those, the filter from before taken back
+        self._quiet = 0  # frames since the reference last played
+        self._recall_due = 0  # frames of playback left, since a pause, in which to ask
+        self._playing = 0  # frames played since the last pause
         # What a loud residual that is the echo is multiplied by outside a re-learn: GATE, or
         # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
         self.echo_gain = GATE
@@ -170,7 +192,16 @@ class PathWatch:
         self._mic_power += SMOOTHING * (float(np.dot(mic, mic)) - self._mic_power)
         self._residual_power += SMOOTHING * (float(np.dot(residual, residual)) - self._residual_power)
         mic_power, residual_power = self._mic_power + 1e-12, self._residual_power
-        self._since_deep = 0 if residual_power < mic_power * _DEEP else self._since_deep + 1
+        playing = float(np.dot(reference, reference)) >= ACTIVE_POWER
+        if playing:  # a pause is no sign that the filter stopped cancelling: not counted
+            self._since_deep = 0 if residual_power < mic_power * _DEEP else self._since_deep + 1
+            if self._quiet >= QUIET_FRAMES:
+                self._recall_due, self._playing = RECALL_FRAMES, 0
+            self._recall_due = max(self._recall_due - 1, 0)
+            self._playing += 1
+            self._quiet = 0
+        else:
+            self._quiet += 1
         if self._frames < self._reference.shape[0]:
             return 1.0
         if self._recovering:
@@ -182,7 +213,7 @@ class PathWatch:
                 self.gain = 1.0 if self._clarity(USER_CLARITY) < USER_CLARITY else GATE
             self.held_gain = self.gain
             return self.gain
-        if residual_power < mic_power * _LOUD or float(np.dot(reference, reference)) < ACTIVE_POWER:
+        if residual_power < mic_power * _LOUD or not playing:
             self._streak, self.gain, self.echo_heard, self.held_gain = 0, 1.0, False, 1.0
         elif self._since_check >= CHECK_FRAMES:
             echo = self._clarity(CLEAR_ECHO) >= CLEAR_ECHO
@@ -190,11 +221,28 @@ class PathWatch:
             self.echo_heard = echo
             self.gain = self.echo_gain if echo else 1.0
             self.held_gain = GATE if echo else 1.0
-            if self._since_deep <= SUDDEN_FRAMES and self._streak >= REBUILD_AFTER:
+            changed = self._since_deep <= SUDDEN_FRAMES and self._streak >= REBUILD_AFTER
+            ask = changed or (self._recall_due and self._playing >= RECALL_AFTER)
+            if echo and ask and self._recalled():
+                self.changes += 1
+                self._streak = 0
+            elif changed:
                 self.changes += 1
                 self._recovering = RECOVERY_FRAMES
                 self.on_diverged()
         return self.gain
+
+    def _recalled(self) -> bool:
+        """Asks once (per pause or change) whether the filter from before fits the room now."""
+        self._recall_due = 0
+        if self.recall is None:
+            return False
+        oldest = self._frames % self._reference.shape[0]
+        rings = (np.roll(ring, -oldest, axis=0) for ring in (self._mic, self._reference, self._residual))
+        if not self.recall(*rings):
+            return False
+        self.recalls += 1
+        return True
 
     def _clarity(self, compared_with: float) -> float:
         """The rings as they lie, not put in order: both turn at the same frame, so only the

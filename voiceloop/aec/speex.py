@@ -33,7 +33,7 @@ from voiceloop.aec import speex_build
 from voiceloop.aec.base import check_frames
 from voiceloop.aec.coherence import RECENT_S, RecentFrames
 from voiceloop.aec.compensated import DriftCompensated
-from voiceloop.aec.path_watch import PathWatch
+from voiceloop.aec.path_watch import ACTIVE_POWER, PathWatch
 from voiceloop.aec.relearn import ReplyFrames
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
@@ -54,6 +54,13 @@ _PREPROCESS_SET_ECHO_STATE = 24
 # The preprocessor's overlap-add hands back each frame one frame late: the cleaned frame
 # returned with mic frame k is mostly mic frame k-1, so speech ends 10 ms later downstream.
 OUTPUT_DELAY_SAMPLES = FRAME_SAMPLES
+# The filter from before a path change is taken back where it leaves RECALL_DB less echo than
+# the one in use and RECALL_DEPTH_DB under the mic. Replayed over person-walks sessions (kept
+# bench_bargein runs): a filter asked back on the path it had learnt left 6-18 dB less than the
+# one in use, 11-23 dB under the mic; on another path 0-5 dB less, 2-9 under the mic.
+RECALL_DB = 6.0
+RECALL_DEPTH_DB = -10.0
+_RECALL, _RECALL_DEPTH = 10 ** (-RECALL_DB / 10), 10 ** (RECALL_DEPTH_DB / 10)
 
 # Rates whose 10 ms frame size is worth naming in an error: a 480-sample frame is far more
 # likely 48 kHz audio that skipped resampling than a framing bug.
@@ -164,6 +171,9 @@ class SpeexCanceller:
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
+        # The filter a rebuild replaced, as it was then (fed nothing since): path_watch.py.
+        self._previous: int | None = None
+        self._previous_relearnt = False
         self._preprocess: int | None = None
         if sample_rate <= 0 or sample_rate % 100:
             raise ValueError(f"the speex canceller needs a rate in whole 10 ms frames, got {sample_rate} Hz")
@@ -215,7 +225,7 @@ class SpeexCanceller:
         self._open()
 
     def _new_watchers(self, path_change_recovery: bool) -> None:
-        self.path_watch = PathWatch(self._rebuild_filter) if path_change_recovery else None
+        self.path_watch = PathWatch(self._rebuild_filter, self._recall) if path_change_recovery else None
         self.suppressor = ResidualSuppressor(self.frame_samples) if self._residual_suppression else None
         self.output_delay_samples = self.frame_samples + (self.suppressor.half_taps if self.suppressor else 0)
         if self.path_watch is not None and self.suppressor is not None:
@@ -257,10 +267,49 @@ class SpeexCanceller:
         if self._lib.speex_preprocess_ctl(self._preprocess, _PREPROCESS_SET_ECHO_STATE, echo) != 0:
             self._lib.speex_echo_state_destroy(echo)
             raise SpeexError("libspeexdsp refused to attach the echo state to the preprocessor")
-        self._lib.speex_echo_state_destroy(self._echo)
+        self._forget_previous()
+        self._previous, self._previous_relearnt = self._echo, self._filter_relearnt
         self._echo = echo
         self._reply_frames.clear()
         self._filter_relearnt = False
+
+    def _recall(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> bool:
+        """Feeds the previous filter these frames (oldest first) and, where over the played
+        frames it has wholly heard it leaves RECALL_DB less than the filter in use and
+        RECALL_DEPTH_DB under the mic, swaps the two. Feeding it is also what brings its
+        history of the reference up to now (it was fed nothing since it was replaced)."""
+        previous, preprocess = self._previous, self._preprocess
+        if previous is None or preprocess is None:
+            return False
+        left = np.zeros(len(mic))
+        for index, (mic_frame, reference_frame) in enumerate(zip(mic, reference, strict=True)):
+            self._pcm_kernels.to_int16_pair(mic_frame, reference_frame, self._replay_pcm)
+            self._lib.speex_echo_cancellation(
+                previous, self._replay_mic_p, self._replay_reference_p, self._replay_out_p
+            )
+            left[index] = np.dot(self._replay_out.astype(np.float64), self._replay_out) / 32768.0**2
+        heard = slice(self.filter_taps // self.frame_samples, None)  # its history all these frames'
+        playing = np.einsum("ij,ij->i", reference[heard], reference[heard]) >= ACTIVE_POWER
+        if not playing.any():
+            return False
+
+        def energy(frames: np.ndarray) -> float:
+            return float(np.einsum("ij,ij->i", frames[heard], frames[heard])[playing].sum())
+
+        theirs = float(left[heard][playing].sum())
+        if theirs > energy(residual) * _RECALL or theirs > energy(mic) * _RECALL_DEPTH:
+            return False
+        if self._lib.speex_preprocess_ctl(preprocess, _PREPROCESS_SET_ECHO_STATE, previous) != 0:
+            return False
+        self._echo, self._previous = previous, self._echo
+        self._filter_relearnt, self._previous_relearnt = self._previous_relearnt, self._filter_relearnt
+        self._reply_frames.clear()
+        return True
+
+    def _forget_previous(self) -> None:
+        previous, self._previous = self._previous, None
+        if previous:
+            self._lib.speex_echo_state_destroy(previous)
 
     def _to_int16(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
         """`to_int16_into` on both frames at once, compiled: one call where numpy took six."""
@@ -348,7 +397,8 @@ class SpeexCanceller:
         self._filter_relearnt = False
 
     def close(self) -> None:
-        """Frees both states; safe to call twice (and again from __del__)."""
+        """Frees the states; safe to call twice (and again from __del__)."""
+        self._forget_previous()
         preprocess, echo = self._preprocess, self._echo
         self._preprocess = self._echo = None
         if preprocess:
