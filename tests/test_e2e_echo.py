@@ -105,9 +105,10 @@ async def test_a_cough_during_a_reply_does_not_leave_the_assistant_silent(room_s
 @pytest.mark.parametrize("echo_coherence", [0.3, 0.0])
 async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(room_settings, echo_coherence):
     """How much of held speech the reply explains (`turn.echo_coherence`, aec/coherence.py) is
-    measured once per speech over a reply, 1-7 ms; with the rule off it is not, and the user
-    is heard all the same."""
+    measured once per speech over a reply, 1-7 ms, with how much of the mic it explains; with
+    both rules off it is not, and the user is heard all the same."""
     room_settings.turn.echo_coherence = echo_coherence
+    room_settings.turn.echo_coherence_with_mic = 0.25 if echo_coherence else 0.0
     user = script(
         {"say": "what is the weather like today", "pause_ms": 400},
         {"say": "turn off the lights", "interrupt_after_ms": 2500},
@@ -115,8 +116,8 @@ async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(room_set
     result = await run_demo(in_living_room(room_settings, "speex"), user, say=lambda _: None)
     assert result.report["barge_in"]["detected"] == 1
     log = read_session(result.session_dir / "session.jsonl")
-    measured = [line["coherence"] for line in log if line["event"] == "echo_coherence"]
+    measured = [(line["coherence"], line["mic"]) for line in log if line["event"] == "echo_coherence"]
     if echo_coherence:
-        assert measured and min(measured) < echo_coherence  # the user's words: not the reply's echo
+        assert measured and min(measured)[0] < 0.25  # the user's words: not the reply's echo
     else:
         assert measured == []

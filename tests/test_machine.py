@@ -42,6 +42,7 @@ def ended(
     peak_probability: float = 1.0,
     echo_coherence: float | None = None,
     reply_words: str = "",
+    mic_coherence: float | None = None,
 ) -> SpeechEnded:
     return SpeechEnded(
         at=end,
@@ -51,6 +52,7 @@ def ended(
         peak_probability=peak_probability,
         echo_coherence=echo_coherence,
         reply_words=reply_words,
+        mic_coherence=mic_coherence,
     )
 
 
@@ -177,6 +179,40 @@ def test_over_a_playing_reply_a_sure_voice_the_reference_does_not_explain_is_ask
     machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
     (probe,) = machine.handle(ended(2.0, 2.25, peak_probability=0.99, echo_coherence=0.12))
     assert isinstance(probe, StartTranscription)
+
+
+def held_over_a_playing_reply(
+    echo_coherence: float, mic_coherence: float | None, partly: float = 0.25
+) -> list:
+    """The profile's two coherence rules: the residual 0.3 or more, or 0.25 or more with the
+    mic 0.6 or more."""
+    machine = machine_in_speaking(
+        pause_on_speech=True,
+        words_confidence=0.93,
+        echo_coherence=0.3,
+        echo_coherence_with_mic=partly,
+        mic_coherence=0.6,
+    )
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    held = ended(2.0, 2.25, peak_probability=0.99, echo_coherence=echo_coherence, mic_coherence=mic_coherence)
+    return kinds(machine.handle(held))
+
+
+def test_a_walks_echo_the_residual_half_explains_is_the_echo_where_the_mic_is_the_reply():
+    """bench_bargein's self-transcription at seed 131: "You said" after a walk, heard as
+    "goodbye", the residual 0.273 and the mic 0.631 the reference's."""
+    assert held_over_a_playing_reply(0.273, 0.631) == [ResumePlayback]
+    # With the second rule off it goes to the recogniser, which heard a phrase in it.
+    assert held_over_a_playing_reply(0.273, 0.631, partly=0.0) == [StartTranscription]
+
+
+def test_a_user_over_a_half_explained_residual_is_asked_where_the_mic_is_theirs():
+    """The users whose residual read 0.25-0.3 (a "stop" just after a walk) read 0.29-0.47 on the
+    mic, the reply paused under them; a residual that is theirs reads low whatever the mic
+    (a reply that plays on under them: 0.03 against 0.55, tests/test_aec_coherence.py)."""
+    assert held_over_a_playing_reply(0.277, 0.353) == [StartTranscription]
+    assert held_over_a_playing_reply(0.03, 0.55) == [StartTranscription]
+    assert held_over_a_playing_reply(0.277, None) == [StartTranscription]
 
 
 def test_unmeasured_coherence_leaves_a_sure_voice_to_its_words():

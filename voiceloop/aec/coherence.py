@@ -24,6 +24,7 @@ measured, and 0.297 in later ones (a "stop" 0.8 s after a walk, README), +10 dB 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +75,17 @@ def coherence(reference: np.ndarray, signal: np.ndarray) -> float:
     return float(np.mean(cross / np.maximum(power, 1e-30)))
 
 
+class EchoCoherence(NamedTuple):
+    """How much of speech over a reply the reference explains: of what the linear filter left
+    (`residual`), and of the mic itself (`mic`). The second is no test alone (a user over a
+    reply that plays on reads 0.50-0.65: the echo is still most of the mic), but it tells a
+    residual half explained by a walk (the mic the reply's) from a user drowned in it (the mic
+    the user's once the reply paused): README, "What the mic itself holds"."""
+
+    residual: float
+    mic: float
+
+
 class RecentFrames:
     """The last `seconds` of what the linear filter took and left, frame by frame."""
 
@@ -89,11 +101,11 @@ class RecentFrames:
     def clear(self) -> None:
         self._count = 0
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> float | None:
-        """Coherence of the residual with the reference (shifted by the echo's lag) over
-        `frames` frames that began `frames_ago` frames before the newest, or over what is still
-        kept of them (speech longer than RECENT_S: its last part); None where that is under
-        two Welch segments, or no reference played in it."""
+    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
+        """Coherence of the residual and of the mic with the reference (shifted by the echo's
+        lag) over `frames` frames that began `frames_ago` frames before the newest, or over
+        what is still kept of them (speech longer than RECENT_S: its last part); None where
+        that is under two Welch segments, or no reference played in it."""
         size = len(self._ring)
         kept = min(self._count, size)
         frames = min(frames, frames_ago) - max(frames_ago - kept, 0)
@@ -110,7 +122,7 @@ class RecentFrames:
         # (sure users at most 0.296 both ways, sure echo >= 0.3 in 123 and 124 of 184).
         lag = round(fractional_lag(reference, mic, *LAGS, rate=SAMPLE_RATE)[0])
         if lag > 0:
-            reference, residual = reference[:-lag], residual[lag:]
+            reference, residual, mic = reference[:-lag], residual[lag:], mic[lag:]
         elif lag < 0:
-            reference, residual = reference[-lag:], residual[:lag]
-        return coherence(reference, residual)
+            reference, residual, mic = reference[-lag:], residual[:lag], mic[:lag]
+        return EchoCoherence(coherence(reference, residual), coherence(reference, mic))

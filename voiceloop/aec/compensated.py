@@ -35,6 +35,7 @@ import logging
 import numpy as np
 
 from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.coherence import EchoCoherence
 from voiceloop.aec.drift import SETTLED_SPAN_S, DriftEstimator
 from voiceloop.audio.fractional import HALF, StreamReader
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
@@ -118,7 +119,7 @@ class DriftCompensated:
         """The inner canceller's copy of its last frame for the recogniser, if it keeps one."""
         return getattr(self.inner, "recognition_frame", None)
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> float | None:
+    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
         """The inner canceller's (aec/coherence.py), if it keeps what its filter left."""
         inner = getattr(self.inner, "echo_coherence", None)
         return None if inner is None else inner(frames_ago, frames)

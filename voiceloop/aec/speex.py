@@ -31,7 +31,7 @@ import numpy as np
 
 from voiceloop.aec import speex_build
 from voiceloop.aec.base import check_frames
-from voiceloop.aec.coherence import RECENT_S, RecentFrames
+from voiceloop.aec.coherence import RECENT_S, EchoCoherence, RecentFrames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import ACTIVE_POWER, PathWatch
 from voiceloop.aec.relearn import ReplyFrames
@@ -361,7 +361,7 @@ class SpeexCanceller:
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> float | None:
+    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
         """How much of what the filter left over those frames (`frames` of them, the first
         `frames_ago` frames before the newest) the reference explains: coherence.py."""
         return None if self._recent is None else self._recent.echo_coherence(frames_ago, frames)

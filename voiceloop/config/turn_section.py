@@ -110,6 +110,25 @@ class TurnSettings(StageSection):
         description="speech over a playing reply of which the reference explains this much (the "
         "canceller's residual coherent with it) is taken for its own echo (0 = off)",
     )
+    # A walk's echo the residual only partly explains (0.25-0.3) is still most of the mic, where a
+    # user the loop paused the reply for is most of it: bench_bargein person-walks sessions
+    # (seeds 128-205, 1,163 users), users whose residual read 0.25-0.3 at most 0.54 on the mic
+    # (13), the echo under 0.3 0.6 or more in 412 of 1,300 (README, "A walk's echo half
+    # explained"). Users reach 0.55-0.56 where the residual is theirs (0.22).
+    echo_coherence_with_mic: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="speech over a playing reply of which the reference explains this much of the "
+        "canceller's residual (under echo_coherence) is taken for its own echo where it also "
+        "explains mic_coherence of the mic itself (0 = off)",
+    )
+    mic_coherence: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="with echo_coherence_with_mic: how much of the mic the reference must explain",
+    )
     # After a walk the echo is the reply's voice, clear, and a recogniser that writes down what
     # it hears writes the reply's own words (engine/own_words.py; README, "The reply's own words").
     echo_words: bool = Field(

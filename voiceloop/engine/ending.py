@@ -33,6 +33,7 @@ def join(before: SpeechEnded | None, part: SpeechEnded) -> SpeechEnded:
         audio=np.concatenate([before.audio, part.audio]),
         peak_probability=max(before.peak_probability, part.peak_probability),
         echo_coherence=None,  # measured on each part alone
+        mic_coherence=None,
         reply_words="",  # earlier words waiting for their transcript are the user's: never echo
     )
 

@@ -58,6 +58,8 @@ class SpeechEnded:
     # Over a reply: how much of the linear filter's residual the reference explained (aec/
     # coherence.py), 0-1; None where nothing played or the canceller keeps no residual.
     echo_coherence: float | None = None
+    # ...and how much of the mic itself (the reply's echo, or the user's voice once it paused).
+    mic_coherence: float | None = None
     # Over a reply: the words the speaker sounded from shortly before its onset to its end
     # (engine/own_words.py); "" where nothing played.
     reply_words: str = ""

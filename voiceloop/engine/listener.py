@@ -245,13 +245,15 @@ class Listener:
         per_s = SAMPLE_RATE / FRAME_SAMPLES
         frames_ago = round((self._newest_at - start) * per_s) + 1
         frames = round(max(event.at + COHERENCE_MARGIN_S - start, COHERENCE_MIN_S) * per_s)
-        coherence = measure(frames_ago, frames)
-        if coherence is not None:  # the session log says why a reply resumed over sure speech
-            t0 = self._session.t0 or 0.0
-            self._session.write(
-                "echo_coherence",
-                at=event.detected_at,
-                speech_at=round(event.started_at - t0, 4),
-                coherence=round(coherence, 3),
-            )
-        return replace(event, echo_coherence=coherence)
+        measured = measure(frames_ago, frames)
+        if measured is None:
+            return event
+        t0 = self._session.t0 or 0.0  # the session log says why a reply resumed over sure speech
+        self._session.write(
+            "echo_coherence",
+            at=event.detected_at,
+            speech_at=round(event.started_at - t0, 4),
+            coherence=round(measured.residual, 3),
+            mic=round(measured.mic, 3),
+        )
+        return replace(event, echo_coherence=measured.residual, mic_coherence=measured.mic)

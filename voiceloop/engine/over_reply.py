@@ -105,15 +105,24 @@ class OverReply:
         reply's echo), but silero is rarely sure of it, and almost always of a user talking
         over the reply (`words_confidence`). Except where the path changed: the residual is
         then the reply's voice, clear, and silero sure of it; but the reference explains it
-        (`echo_coherence`, aec/coherence.py), where it explains little of a user. Earlier words
+        (`echo_coherence`, aec/coherence.py), where it explains little of a user; or explains
+        it partly, the mic being mostly the reply's too (`echo_coherence_with_mic`), where a user
+        the reply paused for is most of the mic. Earlier words
         still waiting for their transcript ("wait, … stop") are the user's: those are not
         second-guessed."""
         if self.state is not State.SPEAKING or self._probe is not None:
             return False
         if ended.peak_probability < self.config.words_confidence:
             return True
-        threshold = self.config.echo_coherence
-        return threshold > 0 and ended.echo_coherence is not None and ended.echo_coherence >= threshold
+        residual, mic = ended.echo_coherence, ended.mic_coherence
+        if residual is None:
+            return False
+        threshold, partly = self.config.echo_coherence, self.config.echo_coherence_with_mic
+        if threshold > 0 and residual >= threshold:
+            return True
+        # The residual only partly explained (the filter half right after a walk) while the mic
+        # is mostly the reply: a user the loop paused for leaves a mic that is mostly them.
+        return partly > 0 and residual >= partly and mic is not None and mic >= self.config.mic_coherence
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""

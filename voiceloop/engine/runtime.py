@@ -150,7 +150,8 @@ class Conversation:
             muted=self._muted,
             wake=pipeline.wake,
             headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
-            measure_echo_coherence=settings.turn.echo_coherence > 0,
+            measure_echo_coherence=settings.turn.echo_coherence > 0
+            or settings.turn.echo_coherence_with_mic > 0,
             hand_on_reply_words=settings.turn.echo_words,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
@@ -181,6 +182,8 @@ class Conversation:
                 pause_words_min_s=turn_cfg.pause_words_min_ms / 1000,
                 words_confidence=turn_cfg.words_confidence,
                 echo_coherence=turn_cfg.echo_coherence,
+                echo_coherence_with_mic=turn_cfg.echo_coherence_with_mic,
+                mic_coherence=turn_cfg.mic_coherence,
                 echo_words=turn_cfg.echo_words,
                 backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
                 backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,

@@ -59,6 +59,10 @@ class MachineConfig:
     # ...and held speech of which the reference explained this much (SpeechEnded.echo_coherence)
     # is the reply's echo too, however sure VAD was (0 = off).
     echo_coherence: float = 0.0
+    # ...or at least `echo_coherence_with_mic` of it, where the reference explained
+    # `mic_coherence` of the mic itself (SpeechEnded.mic_coherence) too (0 = off).
+    echo_coherence_with_mic: float = 0.0
+    mic_coherence: float = 0.0
     # ...and held speech whose words are the ones the speaker sounded meanwhile, in a row
     # (SpeechEnded.reply_words): the recogniser heard the reply's echo (engine/own_words.py).
     echo_words: bool = False
