@@ -91,7 +91,10 @@ def test_the_frames_asked_for_are_the_ones_measured() -> None:
     assert echo_part is not None and echo_part.residual >= THRESHOLD
     assert voice_part is not None and voice_part.residual < THRESHOLD
     # The mic held the echo throughout: explained in both (the user's voice was never in it).
-    assert echo_part.mic >= MIC_THRESHOLD and voice_part.mic >= MIC_THRESHOLD
+    assert echo_part.mic is not None and echo_part.mic >= MIC_THRESHOLD
+    assert voice_part.mic is not None and voice_part.mic >= MIC_THRESHOLD
+    # Not asked for the mic (`turn.echo_coherence_with_mic = 0`): the residual's alone, the same.
+    assert frames.echo_coherence(frames_ago=120, frames=45, with_mic=False) == (echo_part.residual, None)
     assert frames.echo_coherence(frames_ago=20, frames=20) is None  # the speaker was silent
     assert frames.echo_coherence(frames_ago=10, frames=8) is None  # too short to tell
     # Begun before the first frame kept (120 here): measured over what is kept of it, the echo.

@@ -102,13 +102,16 @@ async def test_a_cough_during_a_reply_does_not_leave_the_assistant_silent(room_s
     assert result.report["self_transcriptions"] == 0
 
 
-@pytest.mark.parametrize("echo_coherence", [0.3, 0.0])
-async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(room_settings, echo_coherence):
+@pytest.mark.parametrize(("echo_coherence", "with_mic"), [(0.3, 0.25), (0.3, 0.0), (0.0, 0.0)])
+async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(
+    room_settings, echo_coherence, with_mic
+):
     """How much of held speech the reply explains (`turn.echo_coherence`, aec/coherence.py) is
-    measured once per speech over a reply, 1-7 ms, with how much of the mic it explains; with
-    both rules off it is not, and the user is heard all the same."""
+    measured once per speech over a reply, 1-7 ms, and how much of the mic it explains only
+    where `turn.echo_coherence_with_mic` asks (one Welch pass more); with both rules off
+    nothing is, and the user is heard all the same."""
     room_settings.turn.echo_coherence = echo_coherence
-    room_settings.turn.echo_coherence_with_mic = 0.25 if echo_coherence else 0.0
+    room_settings.turn.echo_coherence_with_mic = with_mic
     user = script(
         {"say": "what is the weather like today", "pause_ms": 400},
         {"say": "turn off the lights", "interrupt_after_ms": 2500},
@@ -119,5 +122,10 @@ async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(room_set
     measured = [(line["coherence"], line["mic"]) for line in log if line["event"] == "echo_coherence"]
     if echo_coherence:
         assert measured and min(measured)[0] < 0.25  # the user's words: not the reply's echo
+        mics = [mic for _, mic in measured]
+        if with_mic:
+            assert all(isinstance(mic, float) for mic in mics)
+        else:
+            assert mics == [None] * len(mics)
     else:
         assert measured == []

@@ -84,7 +84,7 @@ class EchoCoherence(NamedTuple):
     measure costs one more Welch pass, 0.15-1 ms of the 0.5-3 ms per speech over a reply."""
 
     residual: float
-    mic: float
+    mic: float | None  # None where not asked for (`turn.echo_coherence_with_mic = 0`)
 
 
 class RecentFrames:
@@ -102,11 +102,11 @@ class RecentFrames:
     def clear(self) -> None:
         self._count = 0
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
-        """Coherence of the residual and of the mic with the reference (shifted by the echo's
-        lag) over `frames` frames that began `frames_ago` frames before the newest, or over
-        what is still kept of them (speech longer than RECENT_S: its last part); None where
-        that is under two Welch segments, or no reference played in it."""
+    def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
+        """Coherence of the residual and of the mic (where `with_mic`) with the reference
+        (shifted by the echo's lag) over `frames` frames that began `frames_ago` frames before
+        the newest, or over what is still kept of them (speech longer than RECENT_S: its last
+        part); None where that is under two Welch segments, or no reference played in it."""
         size = len(self._ring)
         kept = min(self._count, size)
         frames = min(frames, frames_ago) - max(frames_ago - kept, 0)
@@ -126,4 +126,4 @@ class RecentFrames:
             reference, residual, mic = reference[:-lag], residual[lag:], mic[lag:]
         elif lag < 0:
             reference, residual, mic = reference[-lag:], residual[:lag], mic[:lag]
-        return EchoCoherence(coherence(reference, residual), coherence(reference, mic))
+        return EchoCoherence(coherence(reference, residual), coherence(reference, mic) if with_mic else None)

@@ -119,10 +119,10 @@ class DriftCompensated:
         """The inner canceller's copy of its last frame for the recogniser, if it keeps one."""
         return getattr(self.inner, "recognition_frame", None)
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
+    def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
         """The inner canceller's (aec/coherence.py), if it keeps what its filter left."""
         inner = getattr(self.inner, "echo_coherence", None)
-        return None if inner is None else inner(frames_ago, frames)
+        return None if inner is None else inner(frames_ago, frames, with_mic)
 
     @property
     def drift_ppm(self) -> float:

@@ -361,10 +361,10 @@ class SpeexCanceller:
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
 
-    def echo_coherence(self, frames_ago: int, frames: int) -> EchoCoherence | None:
+    def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
         """How much of what the filter left over those frames (`frames` of them, the first
         `frames_ago` frames before the newest) the reference explains: coherence.py."""
-        return None if self._recent is None else self._recent.echo_coherence(frames_ago, frames)
+        return None if self._recent is None else self._recent.echo_coherence(frames_ago, frames, with_mic)
 
     def _relearn(self, segment: np.ndarray) -> None:
         """The reply that just ended, through the filter `relearn_passes` times more. Its

@@ -75,6 +75,7 @@ class Listener:
         wake: WakeWordDetector | None = None,
         headroom: SpeakerHeadroom | None = None,
         measure_echo_coherence: bool = True,
+        measure_mic_coherence: bool = True,
         hand_on_reply_words: bool = True,
     ) -> None:
         self._aec = aec
@@ -88,6 +89,8 @@ class Listener:
         self._headroom = headroom
         # Off where the machine never asks (`turn.echo_coherence = 0`): 1-7 ms per speech spared.
         self._measure_echo_coherence = measure_echo_coherence
+        # and the mic's too only where `turn.echo_coherence_with_mic` asks: one Welch pass spared.
+        self._measure_mic_coherence = measure_mic_coherence
         # Off where the machine never asks (`turn.echo_words = false`): nor are they logged.
         self._hand_on_reply_words = hand_on_reply_words
         self._aec_warmup_s = float(getattr(aec, "warmup_s", 0.0))
@@ -245,7 +248,7 @@ class Listener:
         per_s = SAMPLE_RATE / FRAME_SAMPLES
         frames_ago = round((self._newest_at - start) * per_s) + 1
         frames = round(max(event.at + COHERENCE_MARGIN_S - start, COHERENCE_MIN_S) * per_s)
-        measured = measure(frames_ago, frames)
+        measured = measure(frames_ago, frames, self._measure_mic_coherence)
         if measured is None:
             return event
         t0 = self._session.t0 or 0.0  # the session log says why a reply resumed over sure speech
@@ -254,6 +257,6 @@ class Listener:
             at=event.detected_at,
             speech_at=round(event.started_at - t0, 4),
             coherence=round(measured.residual, 3),
-            mic=round(measured.mic, 3),
+            mic=None if measured.mic is None else round(measured.mic, 3),
         )
         return replace(event, echo_coherence=measured.residual, mic_coherence=measured.mic)

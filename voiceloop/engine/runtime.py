@@ -152,6 +152,7 @@ class Conversation:
             headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
             measure_echo_coherence=settings.turn.echo_coherence > 0
             or settings.turn.echo_coherence_with_mic > 0,
+            measure_mic_coherence=settings.turn.echo_coherence_with_mic > 0,
             hand_on_reply_words=settings.turn.echo_words,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
