@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -246,6 +248,61 @@ def test_held_speech_that_says_the_words_the_reply_was_sounding_is_its_echo():
         StopPlayback,
         CancelReply,
         FinishTurn,
+    ]
+
+
+def heard_as_nothing_over_a_walk(hear_cut_copy: bool, *transcripts: str) -> list[list]:
+    """A "stop" the recogniser's uncut copy heard as nothing (the echo a walk left in it), with
+    the canceller's cut copy on the event: what the machine does after each transcript."""
+    machine = machine_in_speaking(
+        pause_on_speech=True, words_confidence=0.93, echo_coherence=0.3, hear_cut_copy=hear_cut_copy
+    )
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    cut = np.full(160, 0.01, np.float32)
+    (probe,) = machine.handle(
+        replace(ended(2.0, 2.3, peak_probability=0.99, echo_coherence=0.17), cut_audio=cut)
+    )
+    assert isinstance(probe, StartTranscription) and probe.audio is not cut
+    after = []
+    for text in transcripts:
+        actions = machine.handle(Transcript(probe.turn_id, text, at=2.6))
+        after.append(actions)
+        again = [action for action in actions if isinstance(action, StartTranscription)]
+        if again:
+            assert again[0].turn_id == probe.turn_id and again[0].audio is cut
+    return [kinds(actions) for actions in after]
+
+
+def test_held_speech_heard_as_nothing_is_heard_again_as_the_canceller_cut_it():
+    """Benched person-walks misses: "stop" said within a second of a walk, the filter left short
+    of the echo, the recogniser's copy heard as nothing; the cut copy kept the word."""
+    heard_again, words = heard_as_nothing_over_a_walk(True, "", "stop")
+    assert heard_again == [CancelTranscription, StartTranscription]
+    assert words[:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+    # Nothing in either copy: the reply resumes, and the cut copy is heard once only.
+    assert heard_as_nothing_over_a_walk(True, "", "") == [
+        [CancelTranscription, StartTranscription],
+        [CancelTranscription, ResumePlayback],
+    ]
+    # The rule off: nothing in the first copy resumes the reply at once.
+    assert heard_as_nothing_over_a_walk(False, "") == [[CancelTranscription, ResumePlayback]]
+
+
+def test_the_cut_copy_is_held_to_the_same_rules_as_the_first():
+    """The reply's own words heard in the cut copy are its echo, as in the first."""
+    machine = machine_in_speaking(
+        pause_on_speech=True, words_confidence=0.93, echo_words=True, hear_cut_copy=True
+    )
+    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    held = ended(2.0, 2.3, peak_probability=0.99, reply_words="You said: thank you.")
+    (probe,) = machine.handle(replace(held, cut_audio=np.ones(160, np.float32)))
+    assert kinds(machine.handle(Transcript(probe.turn_id, "", at=2.6))) == [
+        CancelTranscription,
+        StartTranscription,
+    ]
+    assert kinds(machine.handle(Transcript(probe.turn_id, "thank you", at=2.7))) == [
+        CancelTranscription,
+        ResumePlayback,
     ]
 
 

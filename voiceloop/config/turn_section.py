@@ -136,6 +136,15 @@ class TurnSettings(StageSection):
         description="held speech whose words are the ones the reply was sounding at that moment "
         "is taken for its own echo and resumes it (a user reading along with it is too)",
     )
+    # After a walk the filter leaves echo 3-10 dB short of what it removed before, too little for
+    # the path watch to act on: the recogniser's uncut copy of a "stop" said over it holds that
+    # echo and is heard as nothing, while the per-band cut keeps the bands the user dominates
+    # (README, "A second hearing, as the canceller cut it").
+    hear_cut_copy: bool = Field(
+        True,
+        description="held speech over a reply that the recogniser hears as no words is heard "
+        "again as the echo canceller cut it per band (one more recognition, only then)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

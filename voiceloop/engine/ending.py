@@ -34,6 +34,7 @@ def join(before: SpeechEnded | None, part: SpeechEnded) -> SpeechEnded:
         peak_probability=max(before.peak_probability, part.peak_probability),
         echo_coherence=None,  # measured on each part alone
         mic_coherence=None,
+        cut_audio=None,  # one copy of each part only: the joined audio is heard once
         reply_words="",  # earlier words waiting for their transcript are the user's: never echo
     )
 

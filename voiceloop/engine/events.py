@@ -63,6 +63,10 @@ class SpeechEnded:
     # Over a reply: the words the speaker sounded from shortly before its onset to its end
     # (engine/own_words.py); "" where nothing played.
     reply_words: str = ""
+    # Over a reply: the same samples as the canceller cut them per band for VAD (`audio` is
+    # the recogniser's uncut copy). Held speech the recogniser hears as nothing is heard again
+    # in it (`turn.hear_cut_copy`); None elsewhere.
+    cut_audio: np.ndarray | None = field(default=None, repr=False)
 
 
 # ---- events: from stage tasks and playback --------------------------------------------------

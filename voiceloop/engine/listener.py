@@ -59,6 +59,9 @@ COHERENCE_MIN_S = 0.35
 # -0.14 to +0.33 s for 90 % of the words' starts and ends, 0.37 s at most.
 OWN_WORDS_BEFORE_S = 0.5
 OWN_WORDS_AFTER_S = 0.4
+# The cut copy of speech over a reply (SpeechEnded.cut_audio) is kept for utterances up to
+# this long, pre-roll and trailing silence included; longer held speech is words anyway.
+CUT_KEPT_S = 4.0
 
 
 class Listener:
@@ -100,6 +103,10 @@ class Listener:
         self._vad_chunk: list[np.ndarray] = []
         self._heard_chunk: list[np.ndarray] = []  # the same audio as the recogniser hears it
         self._vad_chunk_at = 0.0
+        # The samples VAD judged, as the canceller cut them, newest last: the endpointer's
+        # audio is the recogniser's copy of the same chunks, so its last len(audio) line up.
+        self._cut = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE), np.float32)
+        self._cut_written = 0
         self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
 
     @property
@@ -219,14 +226,31 @@ class Listener:
         self._vad_chunk = [rest] if rest.size else []
         self._heard_chunk = [heard_rest] if heard_rest.size else []
         self._vad_chunk_at = chunk_at + size / SAMPLE_RATE
+        self._keep_cut(chunk)
         probability = self._vad.speech_probability(chunk)
         for event in self._endpointer.feed(chunk, probability, chunk_at, kept=heard_chunk):
             self._emit(self._over_reply(event))
 
+    def _keep_cut(self, chunk: np.ndarray) -> None:
+        start = self._cut_written % self._cut.size
+        first = min(chunk.size, self._cut.size - start)
+        self._cut[start : start + first] = chunk[:first]
+        self._cut[: chunk.size - first] = chunk[first:]
+        self._cut_written += chunk.size
+
+    def _cut_copy(self, samples: int) -> np.ndarray | None:
+        """The last `samples` VAD judged, as the canceller cut them; None where fewer were
+        kept, or the canceller hands the recogniser the same samples (nothing cut apart)."""
+        if samples > min(self._cut.size, self._cut_written) or samples == 0:
+            return None
+        end = self._cut_written % self._cut.size
+        return np.roll(self._cut, -end)[self._cut.size - samples :]
+
     def _over_reply(self, event: Event) -> Event:
         """Speech that ended over a reply (or its echo's tail), with what the machine needs to
         tell it from the reply's echo: the words the speaker sounded meanwhile, and how much of
-        it the reference explains (the machine's rule: above `turn.echo_coherence`)."""
+        it the reference explains (the machine's rule: above `turn.echo_coherence`); and the
+        same samples as the canceller cut them, for a second hearing (`turn.hear_cut_copy`)."""
         if not isinstance(event, SpeechEnded) or event.started_at - self._reference_heard_at > ECHO_TAIL_S:
             return event
         sounded = ""
@@ -238,7 +262,10 @@ class Listener:
             t0 = self._session.t0 or 0.0
             speech_at = round(event.started_at - t0, 4)
             self._session.write("reply_words", at=event.detected_at, speech_at=speech_at, words=sounded)
-        return self._with_echo_coherence(replace(event, reply_words=sounded))
+        cut = self._cut_copy(len(event.audio))
+        if cut is not None and np.array_equal(cut, event.audio):
+            cut = None  # the canceller keeps no uncut copy for the recogniser: nothing new to hear
+        return self._with_echo_coherence(replace(event, reply_words=sounded, cut_audio=cut))
 
     def _with_echo_coherence(self, event: SpeechEnded) -> SpeechEnded:
         measure = getattr(self._aec, "echo_coherence", None) if self._measure_echo_coherence else None

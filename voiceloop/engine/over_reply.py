@@ -13,6 +13,8 @@ words join the next user message.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from voiceloop.engine.ending import is_backchannel, join
 from voiceloop.engine.events import (
     Action,
@@ -137,10 +139,28 @@ class OverReply:
         speech = StartTranscription(probe, ended.audio, ended.started_at, ended.at, ended.detected_at)
         return [*actions, speech]
 
+    def _hears_cut_copy(self, result: Transcript | StageFailed, ended: SpeechEnded) -> bool:
+        """No words in the recogniser's copy of held speech over the reply: where the canceller
+        cut a copy per band, that copy is heard too (`hear_cut_copy`). After a walk the filter
+        leaves the echo louder than the path watch acts on, and the uncut copy of a "stop"
+        holds it; the cut keeps the bands the user dominates."""
+        return (
+            self.config.hear_cut_copy
+            and isinstance(result, Transcript)
+            and not result.text.strip()
+            and ended.cut_audio is not None
+            and self.state in REPLYING
+        )
+
     def _on_probe(self, result: Transcript | StageFailed) -> list[Action]:
         assert self._probe is not None
         (probe, ended), self._probe = self._probe, None
         text = result.text if isinstance(result, Transcript) else ""
+        if self._hears_cut_copy(result, ended):
+            assert ended.cut_audio is not None
+            self._probe = (probe, replace(ended, cut_audio=None))  # heard again once at most
+            again = StartTranscription(probe, ended.cut_audio, ended.started_at, ended.at, ended.detected_at)
+            return [CancelTranscription(probe), again]
         our_words = self.config.echo_words and said_by_us(text, ended.reply_words)
         if (
             is_backchannel(text, self.config.backchannels)

@@ -186,6 +186,7 @@ class Conversation:
                 echo_coherence_with_mic=turn_cfg.echo_coherence_with_mic,
                 mic_coherence=turn_cfg.mic_coherence,
                 echo_words=turn_cfg.echo_words,
+                hear_cut_copy=turn_cfg.hear_cut_copy,
                 backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
                 backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,
             )

@@ -66,5 +66,8 @@ class MachineConfig:
     # ...and held speech whose words are the ones the speaker sounded meanwhile, in a row
     # (SpeechEnded.reply_words): the recogniser heard the reply's echo (engine/own_words.py).
     echo_words: bool = False
+    # Held speech over a reply that the recogniser heard as nothing is heard again as the
+    # canceller cut it (SpeechEnded.cut_audio): after a walk the uncut copy holds the echo.
+    hear_cut_copy: bool = False
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0
