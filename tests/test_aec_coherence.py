@@ -135,7 +135,12 @@ def test_the_cancellers_residual_after_a_walk_is_the_echo_and_a_user_over_it_is_
 
 
 def speech_heard(
-    canceller: object, mic: np.ndarray, reference: np.ndarray, tmp_path: Path, measure: bool = True
+    canceller: object,
+    mic: np.ndarray,
+    reference: np.ndarray,
+    tmp_path: Path,
+    measure: bool = True,
+    keep_cut: bool = True,
 ) -> list[SpeechEnded]:
     """What the listener hands the machine at the end of each stretch of speech."""
     events: list[object] = []
@@ -148,6 +153,7 @@ def speech_heard(
         emit=events.append,
         muted=lambda: False,
         measure_echo_coherence=measure,
+        keep_cut_copy=keep_cut,
     )
     for k in range(mic.size // FRAME_SAMPLES):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
@@ -174,8 +180,8 @@ def test_the_echo_silero_is_sure_of_after_a_walk_is_what_the_reply_explains(
     assert all(e.echo_coherence is not None and e.echo_coherence >= THRESHOLD for e in after_the_walk)
 
 
-def user_over_the_reply(tmp_path: Path) -> SpeechEnded:
-    """ "turn off the lights" said over the reply, 7 s in, through the profile's canceller."""
+def user_over_the_reply(tmp_path: Path, keep_cut: bool = True) -> SpeechEnded:
+    """The user's "turn off the lights" over the reply, 7 s in, through the profile's canceller."""
     from tests.test_aec_drift import LEAD_S, drifting_room
 
     mic, reference = drifting_room(0.0)
@@ -184,7 +190,8 @@ def user_over_the_reply(tmp_path: Path) -> SpeechEnded:
     mic = mic.copy()
     mic[onset : onset + user.size] += user
     profile = DriftCompensated(speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True))
-    (words,) = [e for e in speech_heard(profile, mic, reference, tmp_path) if e.started_at >= LEAD_S + 2]
+    heard = speech_heard(profile, mic, reference, tmp_path, keep_cut=keep_cut)
+    (words,) = [e for e in heard if e.started_at >= LEAD_S + 2]
     return words
 
 
@@ -212,6 +219,8 @@ def test_speech_over_the_reply_comes_with_the_same_samples_as_the_canceller_cut_
     similarity = [float(np.dot(np.roll(cut, lag), words.audio)) for lag in lags]
     assert lags[int(np.argmax(similarity))] == -ResidualSuppressor(FRAME_SAMPLES).half_taps
     assert float(np.dot(cut, cut)) < float(np.dot(words.audio, words.audio))
+    # `turn.hear_cut_copy` off: nothing kept, nothing handed on.
+    assert user_over_the_reply(tmp_path, keep_cut=False).cut_audio is None
 
 
 @pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")

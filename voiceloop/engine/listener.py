@@ -80,6 +80,7 @@ class Listener:
         measure_echo_coherence: bool = True,
         measure_mic_coherence: bool = True,
         hand_on_reply_words: bool = True,
+        keep_cut_copy: bool = True,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -105,7 +106,8 @@ class Listener:
         self._vad_chunk_at = 0.0
         # The samples VAD judged, as the canceller cut them, newest last: the endpointer's
         # audio is the recogniser's copy of the same chunks, so its last len(audio) line up.
-        self._cut = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE), np.float32)
+        # Kept only where the machine hears it (`turn.hear_cut_copy`).
+        self._cut = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE) if keep_cut_copy else 0, np.float32)
         self._cut_written = 0
         self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
 
@@ -232,6 +234,8 @@ class Listener:
             self._emit(self._over_reply(event))
 
     def _keep_cut(self, chunk: np.ndarray) -> None:
+        if not self._cut.size:
+            return
         start = self._cut_written % self._cut.size
         first = min(chunk.size, self._cut.size - start)
         self._cut[start : start + first] = chunk[:first]
@@ -239,8 +243,8 @@ class Listener:
         self._cut_written += chunk.size
 
     def _cut_copy(self, samples: int) -> np.ndarray | None:
-        """The last `samples` VAD judged, as the canceller cut them; None where fewer were
-        kept, or the canceller hands the recogniser the same samples (nothing cut apart)."""
+        """The last `samples` VAD judged, as the canceller cut them; None where fewer were kept
+        (or none: `turn.hear_cut_copy` off)."""
         if samples > min(self._cut.size, self._cut_written) or samples == 0:
             return None
         end = self._cut_written % self._cut.size

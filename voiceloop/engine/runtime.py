@@ -154,6 +154,7 @@ class Conversation:
             or settings.turn.echo_coherence_with_mic > 0,
             measure_mic_coherence=settings.turn.echo_coherence_with_mic > 0,
             hand_on_reply_words=settings.turn.echo_words,
+            keep_cut_copy=settings.turn.hear_cut_copy,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
