@@ -262,7 +262,7 @@ def heard_as_nothing_over_a_walk(hear_cut_copy: bool, *transcripts: str) -> list
     (probe,) = machine.handle(
         replace(ended(2.0, 2.3, peak_probability=0.99, echo_coherence=0.17), cut_audio=cut)
     )
-    assert isinstance(probe, StartTranscription) and probe.audio is not cut
+    assert isinstance(probe, StartTranscription) and probe.audio is not cut and not probe.heard_again
     after = []
     for text in transcripts:
         actions = machine.handle(Transcript(probe.turn_id, text, at=2.6))
@@ -270,6 +270,7 @@ def heard_as_nothing_over_a_walk(hear_cut_copy: bool, *transcripts: str) -> list
         again = [action for action in actions if isinstance(action, StartTranscription)]
         if again:
             assert again[0].turn_id == probe.turn_id and again[0].audio is cut
+            assert again[0].heard_again  # the session log tells the second hearing's lines apart
     return [kinds(actions) for actions in after]
 
 

@@ -227,6 +227,9 @@ class StartTranscription:
     speech_end_at: float
     endpoint_at: float
     speculative: bool = False  # started in the pause, before the stop window closed
+    # The same held speech once more, as the canceller cut it (`turn.hear_cut_copy`): its first
+    # copy was heard as no words. The session log's "speech" and "transcript" lines say so.
+    heard_again: bool = False
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,9 @@ class OverReply:
         if self._hears_cut_copy(result, ended):
             assert ended.cut_audio is not None
             self._probe = (probe, replace(ended, cut_audio=None))  # heard again once at most
-            again = StartTranscription(probe, ended.cut_audio, ended.started_at, ended.at, ended.detected_at)
+            again = StartTranscription(
+                probe, ended.cut_audio, ended.started_at, ended.at, ended.detected_at, heard_again=True
+            )
             return [CancelTranscription(probe), again]
         our_words = self.config.echo_words and said_by_us(text, ended.reply_words)
         if (
