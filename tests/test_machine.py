@@ -45,7 +45,6 @@ def ended(
     echo_coherence: float | None = None,
     reply_words: str = "",
     mic_coherence: float | None = None,
-    relearning: bool = False,
 ) -> SpeechEnded:
     return SpeechEnded(
         at=end,
@@ -56,7 +55,6 @@ def ended(
         echo_coherence=echo_coherence,
         reply_words=reply_words,
         mic_coherence=mic_coherence,
-        relearning=relearning,
     )
 
 
@@ -186,7 +184,7 @@ def test_over_a_playing_reply_a_sure_voice_the_reference_does_not_explain_is_ask
 
 
 def held_over_a_playing_reply(
-    echo_coherence: float, mic_coherence: float | None, partly: float = 0.25, relearning: bool = False
+    echo_coherence: float, mic_coherence: float | None, partly: float = 0.25
 ) -> list:
     """The profile's two coherence rules: the residual 0.3 or more, or 0.25 or more with the
     mic 0.6 or more."""
@@ -198,14 +196,7 @@ def held_over_a_playing_reply(
         mic_coherence=0.6,
     )
     machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
-    held = ended(
-        2.0,
-        2.25,
-        peak_probability=0.99,
-        echo_coherence=echo_coherence,
-        mic_coherence=mic_coherence,
-        relearning=relearning,
-    )
+    held = ended(2.0, 2.25, peak_probability=0.99, echo_coherence=echo_coherence, mic_coherence=mic_coherence)
     return kinds(machine.handle(held))
 
 
@@ -224,20 +215,6 @@ def test_a_user_over_a_half_explained_residual_is_asked_where_the_mic_is_theirs(
     assert held_over_a_playing_reply(0.277, 0.353) == [StartTranscription]
     assert held_over_a_playing_reply(0.03, 0.55) == [StartTranscription]
     assert held_over_a_playing_reply(0.277, None) == [StartTranscription]
-
-
-def test_while_a_rebuilt_filter_learns_the_mic_alone_tells_the_echo():
-    """A filter rebuilt after a walk leaves the reply's echo in its residual for a second, a
-    user's voice mixed into it: bench_bargein's users heard then read up to 0.36 on the
-    residual, and a fresh filter's echo as little as 0.15. The mic still tells them apart, the
-    reply paused under the user (users 0.05-0.57, that echo 0.64)."""
-    assert held_over_a_playing_reply(0.342, 0.452, relearning=True) == [StartTranscription]
-    assert held_over_a_playing_reply(0.15, 0.641, relearning=True) == [ResumePlayback]
-    # The same measures outside a re-learn: the residual's rule, then the pair rule, decide.
-    assert held_over_a_playing_reply(0.342, 0.452) == [ResumePlayback]
-    assert held_over_a_playing_reply(0.15, 0.641) == [StartTranscription]
-    # The mic's rule off (echo_coherence_with_mic 0): nothing tells them apart, the words decide.
-    assert held_over_a_playing_reply(0.15, 0.641, partly=0.0, relearning=True) == [StartTranscription]
 
 
 def test_unmeasured_coherence_leaves_a_sure_voice_to_its_words():

@@ -85,7 +85,6 @@ class EchoCoherence(NamedTuple):
 
     residual: float
     mic: float | None  # None where not asked for (`turn.echo_coherence_with_mic = 0`)
-    relearning: bool = False  # a filter rebuilt after a path change was still learning then
 
 
 class RecentFrames:
@@ -93,15 +92,11 @@ class RecentFrames:
 
     def __init__(self, seconds: float) -> None:
         self._ring = np.zeros((int(seconds * SAMPLE_RATE) // FRAME_SAMPLES, 3, FRAME_SAMPLES), np.float32)
-        self._relearning = np.zeros(len(self._ring), bool)
         self._count = 0
 
-    def add(
-        self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray, relearning: bool = False
-    ) -> None:
+    def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> None:
         row = self._ring[self._count % len(self._ring)]
         row[0], row[1], row[2] = mic, reference, residual
-        self._relearning[self._count % len(self._ring)] = relearning
         self._count += 1
 
     def clear(self) -> None:
@@ -120,7 +115,6 @@ class RecentFrames:
             return None
         first = self._count - frames_ago
         rows = self._ring[np.arange(first, first + frames) % size]
-        relearning = bool(self._relearning[np.arange(first, first + frames) % size].any())
         mic, reference, residual = (rows[:, k].ravel() for k in range(3))
         if not np.any(reference):
             return None
@@ -132,6 +126,4 @@ class RecentFrames:
             reference, residual, mic = reference[:-lag], residual[lag:], mic[lag:]
         elif lag < 0:
             reference, residual, mic = reference[-lag:], residual[:lag], mic[:lag]
-        return EchoCoherence(
-            coherence(reference, residual), coherence(reference, mic) if with_mic else None, relearning
-        )
+        return EchoCoherence(coherence(reference, residual), coherence(reference, mic) if with_mic else None)

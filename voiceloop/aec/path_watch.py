@@ -40,11 +40,7 @@ is highest near zero lag, where the two voices line up).
 - A path change is that, suddenly, after deep cancellation and lasting REBUILD_AFTER checks:
   the filter is rebuilt (`on_diverged`) and, while it re-learns (until the residual is
   CONVERGED_DB under the mic, at most RECOVERY_FRAMES), the output stays down unless a check
-  finds the residual plainly not the echo (the user talking over it). Down is the echo's bands
-  at the per-band suppressor's deep floor where one follows (`echo_gain` 1), as for echo heard
-  outside a re-learn: held down whole, a "stop" said within a second of a walk was never heard
-  (bench_bargein person-walks: 6 of the 20 interruptions missed; README, "The re-learning hold
-  cut per band"). What then passes is judged by the mic (`relearning`).
+  finds the residual plainly not the echo (the user talking over it).
 - Whoever walked in walks out again, and the path goes back to the one before: the filter a
   rebuild replaced is kept as it was and asked back (`recall`) where a check hears the echo
   after a change, or once playback returns from a pause (the walk may fall where nothing
@@ -177,7 +173,7 @@ class PathWatch:
         self._quiet = 0  # frames since the reference last played
         self._recall_due = 0  # frames of playback left, since a pause, in which to ask
         self._playing = 0  # frames played since the last pause
-        # What a loud residual that is the echo is multiplied by, re-learning or not: GATE, or
+        # What a loud residual that is the echo is multiplied by outside a re-learn: GATE, or
         # 1 where a per-band suppressor follows and reads `echo_heard` (aec/residual.py).
         self.echo_gain = GATE
         self.echo_heard = False
@@ -211,13 +207,11 @@ class PathWatch:
         if self._recovering:
             self._recovering -= 1
             if residual_power < mic_power * _CONVERGED or not self._recovering:
-                self._recovering, self._streak, self.gain, self.held_gain = 0, 0, 1.0, 1.0
+                self._recovering, self._streak, self.gain = 0, 0, 1.0
             elif self._since_check >= CHECK_FRAMES:
                 # Re-learning: held down unless the residual plainly is not the echo (the user).
-                user = self._clarity(USER_CLARITY) < USER_CLARITY
-                self.gain = 1.0 if user else self.echo_gain
-                self.held_gain = 1.0 if user else GATE
-                self.echo_heard = not user
+                self.gain = 1.0 if self._clarity(USER_CLARITY) < USER_CLARITY else GATE
+            self.held_gain = self.gain
             return self.gain
         if residual_power < mic_power * _LOUD or not playing:
             self._streak, self.gain, self.echo_heard, self.held_gain = 0, 1.0, False, 1.0
@@ -237,12 +231,6 @@ class PathWatch:
                 self._recovering = RECOVERY_FRAMES
                 self.on_diverged()
         return self.gain
-
-    @property
-    def relearning(self) -> bool:
-        """A filter rebuilt for a path change is still learning: its residual is the echo with
-        whatever else the mic holds, so it tells nothing of which (engine/over_reply.py)."""
-        return self._recovering > 0
 
     def _recalled(self) -> bool:
         """Asks once (per pause or change) whether the filter from before fits the room now."""

@@ -338,9 +338,7 @@ class SpeexCanceller:
         if watch is not None:
             gain = watch.add(mic_frame, reference_frame, self._residual)
         if self._recent is not None:
-            self._recent.add(
-                mic_frame, reference_frame, self._residual, watch is not None and watch.relearning
-            )
+            self._recent.add(mic_frame, reference_frame, self._residual)
         self._lib.speex_preprocess_run(self._preprocess, self._out_p)
         cleaned = np.empty(self.frame_samples, np.float32)  # a new array: callers keep frames
         self._pcm_kernels.scaled_into(self._out, gain / 32768.0, cleaned)

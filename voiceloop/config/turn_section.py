@@ -114,9 +114,7 @@ class TurnSettings(StageSection):
     # user the loop paused the reply for is most of it: bench_bargein person-walks sessions
     # (seeds 128-205, 1,163 users), users whose residual read 0.25-0.3 at most 0.54 on the mic
     # (13), the echo under 0.3 0.6 or more in 412 of 1,300 (README, "A walk's echo half
-    # explained"). Users reach 0.55-0.56 where the residual is theirs (0.22). While a filter
-    # rebuilt for a walk re-learns, its residual holds the echo whoever spoke and the mic alone
-    # decides (users 0.05-0.57, README "The re-learning hold cut per band").
+    # explained"). Users reach 0.55-0.56 where the residual is theirs (0.22).
     echo_coherence_with_mic: float = Field(
         0.25,
         ge=0.0,
@@ -129,8 +127,7 @@ class TurnSettings(StageSection):
         0.6,
         ge=0.0,
         le=1.0,
-        description="with echo_coherence_with_mic: how much of the mic the reference must explain "
-        "(alone, while a filter rebuilt after a path change re-learns)",
+        description="with echo_coherence_with_mic: how much of the mic the reference must explain",
     )
     # After a walk the echo is the reply's voice, clear, and a recogniser that writes down what
     # it hears writes the reply's own words (engine/own_words.py; README, "The reply's own words").

@@ -60,9 +60,6 @@ class SpeechEnded:
     echo_coherence: float | None = None
     # ...and how much of the mic itself (the reply's echo, or the user's voice once it paused).
     mic_coherence: float | None = None
-    # ...measured while a filter rebuilt after a path change was still learning (its residual
-    # then holds the echo whoever spoke: aec/path_watch.py).
-    relearning: bool = False
     # Over a reply: the words the speaker sounded from shortly before its onset to its end
     # (engine/own_words.py); "" where nothing played.
     reply_words: str = ""

@@ -289,11 +289,5 @@ class Listener:
             speech_at=round(event.started_at - t0, 4),
             coherence=round(measured.residual, 3),
             mic=None if measured.mic is None else round(measured.mic, 3),
-            **({"relearning": True} if measured.relearning else {}),
         )
-        return replace(
-            event,
-            echo_coherence=measured.residual,
-            mic_coherence=measured.mic,
-            relearning=measured.relearning,
-        )
+        return replace(event, echo_coherence=measured.residual, mic_coherence=measured.mic)

@@ -109,10 +109,9 @@ class OverReply:
         then the reply's voice, clear, and silero sure of it; but the reference explains it
         (`echo_coherence`, aec/coherence.py), where it explains little of a user; or explains
         it partly, the mic being mostly the reply's too (`echo_coherence_with_mic`), where a user
-        the reply paused for is most of the mic. Where a filter rebuilt for a walk was still
-        learning over the speech (`relearning`), its residual is the echo with the user's voice
-        mixed in, whoever spoke, and the mic alone decides. Earlier words still waiting for
-        their transcript ("wait, … stop") are the user's: those are not second-guessed."""
+        the reply paused for is most of the mic. Earlier words
+        still waiting for their transcript ("wait, … stop") are the user's: those are not
+        second-guessed."""
         if self.state is not State.SPEAKING or self._probe is not None:
             return False
         if ended.peak_probability < self.config.words_confidence:
@@ -121,8 +120,6 @@ class OverReply:
         if residual is None:
             return False
         threshold, partly = self.config.echo_coherence, self.config.echo_coherence_with_mic
-        if ended.relearning:  # users heard then read up to 0.36 on the residual, echo 0.15
-            return partly > 0 and mic is not None and mic >= self.config.mic_coherence
         if threshold > 0 and residual >= threshold:
             return True
         # The residual only partly explained (the filter half right after a walk) while the mic
