@@ -141,6 +141,7 @@ def speech_heard(
     tmp_path: Path,
     measure: bool = True,
     keep_cut: bool = True,
+    keep_mic: bool = True,
 ) -> list[SpeechEnded]:
     """What the listener hands the machine at the end of each stretch of speech."""
     events: list[object] = []
@@ -154,6 +155,7 @@ def speech_heard(
         muted=lambda: False,
         measure_echo_coherence=measure,
         keep_cut_copy=keep_cut,
+        keep_mic_copy=keep_mic,
     )
     for k in range(mic.size // FRAME_SAMPLES):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
@@ -180,17 +182,27 @@ def test_the_echo_silero_is_sure_of_after_a_walk_is_what_the_reply_explains(
     assert all(e.echo_coherence is not None and e.echo_coherence >= THRESHOLD for e in after_the_walk)
 
 
-def user_over_the_reply(tmp_path: Path, keep_cut: bool = True) -> SpeechEnded:
-    """The user's "turn off the lights" over the reply, 7 s in, through the profile's canceller."""
+def mic_with_a_user_over_the_reply() -> np.ndarray:
+    """The user's "turn off the lights" over the reply, 7 s in."""
     from tests.test_aec_drift import LEAD_S, drifting_room
 
-    mic, reference = drifting_room(0.0)
+    mic, _ = drifting_room(0.0)
     user = at_voice_level(trim_silence(render("turn off the lights", "en-us+m3")))
     onset = int((LEAD_S + 7.0) * SAMPLE_RATE)
     mic = mic.copy()
     mic[onset : onset + user.size] += user
+    return mic
+
+
+def user_over_the_reply(tmp_path: Path, keep_cut: bool = True, keep_mic: bool = True) -> SpeechEnded:
+    """That user, through the profile's canceller."""
+    from tests.test_aec_drift import LEAD_S, drifting_room
+
+    _, reference = drifting_room(0.0)
     profile = DriftCompensated(speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True))
-    heard = speech_heard(profile, mic, reference, tmp_path, keep_cut=keep_cut)
+    heard = speech_heard(
+        profile, mic_with_a_user_over_the_reply(), reference, tmp_path, keep_cut=keep_cut, keep_mic=keep_mic
+    )
     (words,) = [e for e in heard if e.started_at >= LEAD_S + 2]
     return words
 
@@ -221,6 +233,27 @@ def test_speech_over_the_reply_comes_with_the_same_samples_as_the_canceller_cut_
     assert float(np.dot(cut, cut)) < float(np.dot(words.audio, words.audio))
     # `turn.hear_cut_copy` off: nothing kept, nothing handed on.
     assert user_over_the_reply(tmp_path, keep_cut=False).cut_audio is None
+
+
+@pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")
+def test_speech_over_the_reply_comes_with_the_same_span_as_the_mic_took_it(tmp_path: Path) -> None:
+    """`turn.hear_mic_copy`'s last hearing: the mic's own samples, echo and all, over the stretch
+    VAD judged, though the drift-compensated canceller hands its output on late: where the cut
+    copy has the user's voice, 2 ms after the recogniser's copy (as the cut copy is)."""
+    words = user_over_the_reply(tmp_path)
+    heard_by_the_mic = words.mic_audio
+    assert heard_by_the_mic is not None and heard_by_the_mic.size == words.audio.size
+    mic = mic_with_a_user_over_the_reply()
+    size = heard_by_the_mic.size
+    windows = np.lib.stride_tricks.sliding_window_view(mic, size)
+    (start,) = np.flatnonzero((windows[:, :16] == heard_by_the_mic[:16]).all(axis=1))
+    assert np.array_equal(mic[start : start + size], heard_by_the_mic)  # untouched by the canceller
+    lags = np.arange(-80, 81)
+    similarity = [float(np.dot(np.roll(heard_by_the_mic, lag), words.audio)) for lag in lags]
+    assert lags[int(np.argmax(similarity))] == -ResidualSuppressor(FRAME_SAMPLES).half_taps
+    assert float(np.dot(heard_by_the_mic, heard_by_the_mic)) > float(np.dot(words.audio, words.audio))
+    # `turn.hear_mic_copy` off: nothing kept, nothing handed on.
+    assert user_over_the_reply(tmp_path, keep_mic=False).mic_audio is None
 
 
 @pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")

@@ -145,6 +145,19 @@ class TurnSettings(StageSection):
         description="held speech over a reply that the recogniser hears as no words is heard "
         "again as the echo canceller cut it per band (one more recognition, only then)",
     )
+    # Where both the canceller's copies of a "stop" said just after a walk are heard as nothing
+    # (the filter has not yet been rebuilt, or is re-learning), the mic itself still holds it: the
+    # reply paused within ~0.1 s of its onset, so the mic is mostly the user's voice. The mic of
+    # an echo blip is mostly the reply's, and a recogniser held to phrases forces that into one
+    # (README, "A third hearing, as the mic took it").
+    hear_mic_copy: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="held speech over a reply heard as no words in the canceller's copies is heard "
+        "once more as the mic took it, where the reference explains less than this of the mic "
+        "(echo_coherence_with_mic's measure; one more recognition, only then; 0 = off)",
+    )
     backchannel_max_ms: int = Field(
         1000, ge=0, le=5000, description="speech over a paused reply longer than this stops it unheard"
     )

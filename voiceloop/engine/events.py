@@ -67,6 +67,9 @@ class SpeechEnded:
     # the recogniser's uncut copy). Held speech the recogniser hears as nothing is heard again
     # in it (`turn.hear_cut_copy`); None elsewhere.
     cut_audio: np.ndarray | None = field(default=None, repr=False)
+    # Over a reply: the same span as the mic took it, echo and all; heard last, where both the
+    # canceller's copies were heard as nothing (`turn.hear_mic_copy`); None elsewhere.
+    mic_audio: np.ndarray | None = field(default=None, repr=False)
 
 
 # ---- events: from stage tasks and playback --------------------------------------------------
@@ -227,9 +230,10 @@ class StartTranscription:
     speech_end_at: float
     endpoint_at: float
     speculative: bool = False  # started in the pause, before the stop window closed
-    # The same held speech once more, as the canceller cut it (`turn.hear_cut_copy`): its first
-    # copy was heard as no words. The session log's "speech" and "transcript" lines say so.
-    heard_again: bool = False
+    # The same held speech once more, its earlier copies heard as no words: "cut", as the
+    # canceller cut it (`turn.hear_cut_copy`), or "mic", as the mic took it (`turn.hear_mic_copy`).
+    # The session log's "speech" and "transcript" lines say so.
+    heard_again: str = ""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class Listener:
         measure_mic_coherence: bool = True,
         hand_on_reply_words: bool = True,
         keep_cut_copy: bool = True,
+        keep_mic_copy: bool = True,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -109,6 +110,12 @@ class Listener:
         # Kept only where the machine hears it (`turn.hear_cut_copy`).
         self._cut = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE) if keep_cut_copy else 0, np.float32)
         self._cut_written = 0
+        # The mic as it was taken, newest last, ending at `_mic_end_at`: the canceller's output
+        # for a moment is the mic's of that moment, so a span of either is read at the same time
+        # (`turn.hear_mic_copy`).
+        self._mic = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE) if keep_mic_copy else 0, np.float32)
+        self._mic_written = 0
+        self._mic_end_at = 0.0
         self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
 
     @property
@@ -118,6 +125,7 @@ class Listener:
 
     def hear(self, frame: DuplexFrame) -> None:
         self._session.write_audio(frame.mic_frame, frame.speaker_frame)
+        self._keep_mic(frame)
         cleaned, heard, cleaned_at = self._cancel_echo(frame)
         self._track_convergence(frame)
         if self._headroom is not None:
@@ -234,21 +242,23 @@ class Listener:
             self._emit(self._over_reply(event))
 
     def _keep_cut(self, chunk: np.ndarray) -> None:
-        if not self._cut.size:
-            return
-        start = self._cut_written % self._cut.size
-        first = min(chunk.size, self._cut.size - start)
-        self._cut[start : start + first] = chunk[:first]
-        self._cut[: chunk.size - first] = chunk[first:]
-        self._cut_written += chunk.size
+        self._cut_written = _write_ring(self._cut, self._cut_written, chunk)
+
+    def _keep_mic(self, frame: DuplexFrame) -> None:
+        if self._mic.size:
+            self._mic_written = _write_ring(self._mic, self._mic_written, frame.mic_frame)
+            self._mic_end_at = frame.captured_at + len(frame.mic_frame) / SAMPLE_RATE
 
     def _cut_copy(self, samples: int) -> np.ndarray | None:
         """The last `samples` VAD judged, as the canceller cut them; None where fewer were kept
         (or none: `turn.hear_cut_copy` off)."""
-        if samples > min(self._cut.size, self._cut_written) or samples == 0:
-            return None
-        end = self._cut_written % self._cut.size
-        return np.roll(self._cut, -end)[self._cut.size - samples :]
+        return _read_ring(self._cut, self._cut_written, samples, 0)
+
+    def _mic_copy(self, samples: int) -> np.ndarray | None:
+        """The mic over the same span as the last `samples` VAD judged (they end where the next
+        chunk starts); None where fewer were kept (or none: `turn.hear_mic_copy` off)."""
+        newer = round((self._mic_end_at - self._vad_chunk_at) * SAMPLE_RATE)
+        return _read_ring(self._mic, self._mic_written, samples, max(newer, 0))
 
     def _over_reply(self, event: Event) -> Event:
         """Speech that ended over a reply (or its echo's tail), with what the machine needs to
@@ -269,7 +279,8 @@ class Listener:
         cut = self._cut_copy(len(event.audio))
         if cut is not None and np.array_equal(cut, event.audio):
             cut = None  # the canceller keeps no uncut copy for the recogniser: nothing new to hear
-        return self._with_echo_coherence(replace(event, reply_words=sounded, cut_audio=cut))
+        mic = self._mic_copy(len(event.audio))
+        return self._with_echo_coherence(replace(event, reply_words=sounded, cut_audio=cut, mic_audio=mic))
 
     def _with_echo_coherence(self, event: SpeechEnded) -> SpeechEnded:
         measure = getattr(self._aec, "echo_coherence", None) if self._measure_echo_coherence else None
@@ -291,3 +302,24 @@ class Listener:
             mic=None if measured.mic is None else round(measured.mic, 3),
         )
         return replace(event, echo_coherence=measured.residual, mic_coherence=measured.mic)
+
+
+def _write_ring(ring: np.ndarray, written: int, samples: np.ndarray) -> int:
+    """`samples` written into `ring` after the `written` before them; the new count."""
+    if not ring.size:
+        return written
+    start = written % ring.size
+    first = min(samples.size, ring.size - start)
+    ring[start : start + first] = samples[:first]
+    ring[: samples.size - first] = samples[first:]
+    return written + samples.size
+
+
+def _read_ring(ring: np.ndarray, written: int, samples: int, newer: int) -> np.ndarray | None:
+    """The `samples` that `ring` took before its newest `newer`, oldest first; None where it
+    never held them all."""
+    if samples == 0 or samples + newer > min(ring.size, written):
+        return None
+    end = written % ring.size
+    ordered = np.roll(ring, -end)
+    return ordered[ring.size - newer - samples : ring.size - newer]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from voiceloop.engine.ending import is_backchannel, join
 from voiceloop.engine.events import (
     Action,
@@ -139,28 +141,38 @@ class OverReply:
         speech = StartTranscription(probe, ended.audio, ended.started_at, ended.at, ended.detected_at)
         return [*actions, speech]
 
-    def _hears_cut_copy(self, result: Transcript | StageFailed, ended: SpeechEnded) -> bool:
-        """No words in the recogniser's copy of held speech over the reply: where the canceller
-        cut a copy per band, that copy is heard too (`hear_cut_copy`). After a walk the filter
-        leaves the echo louder than the path watch acts on, and the uncut copy of a "stop"
-        holds it; the cut keeps the bands the user dominates."""
-        return (
-            self.config.hear_cut_copy
-            and isinstance(result, Transcript)
-            and not result.text.strip()
-            and ended.cut_audio is not None
-            and self.state in REPLYING
-        )
+    def _copy_to_hear_again(
+        self, result: Transcript | StageFailed, ended: SpeechEnded
+    ) -> tuple[str, np.ndarray, SpeechEnded] | None:
+        """No words in the recogniser's copy of held speech over the reply: the next copy there
+        is, with what is left to hear after it. First as the canceller cut it per band
+        (`hear_cut_copy`): after a walk the filter leaves the echo louder than the path watch
+        acts on, and the uncut copy of a "stop" holds it; the cut keeps the bands the user
+        dominates. Then as the mic took it (`hear_mic_copy`): where the filter is re-learning or
+        has not yet caught the walk, both of its copies may hold the echo over the user, while
+        the reply paused ~0.1 s into their word and the mic holds the rest of it alone. Only
+        where the reference explains little of the mic: an echo blip's mic is the reply's voice,
+        clear, and a recogniser held to phrases forces it into one (bench_bargein: users heard
+        there read 0.01-0.45, echo blips 0.48-0.62, README)."""
+        if not isinstance(result, Transcript) or result.text.strip() or self.state not in REPLYING:
+            return None
+        if self.config.hear_cut_copy and ended.cut_audio is not None:
+            return "cut", ended.cut_audio, replace(ended, cut_audio=None)
+        mic, below = ended.mic_coherence, self.config.hear_mic_copy
+        if ended.mic_audio is not None and mic is not None and mic < below:
+            return "mic", ended.mic_audio, replace(ended, cut_audio=None, mic_audio=None)
+        return None
 
     def _on_probe(self, result: Transcript | StageFailed) -> list[Action]:
         assert self._probe is not None
         (probe, ended), self._probe = self._probe, None
         text = result.text if isinstance(result, Transcript) else ""
-        if self._hears_cut_copy(result, ended):
-            assert ended.cut_audio is not None
-            self._probe = (probe, replace(ended, cut_audio=None))  # heard again once at most
+        copy = self._copy_to_hear_again(result, ended)
+        if copy is not None:
+            name, audio, left = copy
+            self._probe = (probe, left)  # each copy is heard once at most
             again = StartTranscription(
-                probe, ended.cut_audio, ended.started_at, ended.at, ended.detected_at, heard_again=True
+                probe, audio, ended.started_at, ended.at, ended.detected_at, heard_again=name
             )
             return [CancelTranscription(probe), again]
         our_words = self.config.echo_words and said_by_us(text, ended.reply_words)

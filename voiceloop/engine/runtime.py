@@ -151,10 +151,13 @@ class Conversation:
             wake=pipeline.wake,
             headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
             measure_echo_coherence=settings.turn.echo_coherence > 0
-            or settings.turn.echo_coherence_with_mic > 0,
-            measure_mic_coherence=settings.turn.echo_coherence_with_mic > 0,
+            or settings.turn.echo_coherence_with_mic > 0
+            or settings.turn.hear_mic_copy > 0,
+            measure_mic_coherence=settings.turn.echo_coherence_with_mic > 0
+            or settings.turn.hear_mic_copy > 0,
             hand_on_reply_words=settings.turn.echo_words,
             keep_cut_copy=settings.turn.hear_cut_copy,
+            keep_mic_copy=settings.turn.hear_mic_copy > 0,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
@@ -188,6 +191,7 @@ class Conversation:
                 mic_coherence=turn_cfg.mic_coherence,
                 echo_words=turn_cfg.echo_words,
                 hear_cut_copy=turn_cfg.hear_cut_copy,
+                hear_mic_copy=turn_cfg.hear_mic_copy,
                 backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
                 backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,
             )

@@ -69,5 +69,8 @@ class MachineConfig:
     # Held speech over a reply that the recogniser heard as nothing is heard again as the
     # canceller cut it (SpeechEnded.cut_audio): after a walk the uncut copy holds the echo.
     hear_cut_copy: bool = False
+    # ...and where that too is nothing, as the mic took it (SpeechEnded.mic_audio), where the
+    # reference explains less than this of the mic (SpeechEnded.mic_coherence; 0 = off).
+    hear_mic_copy: float = 0.0
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0

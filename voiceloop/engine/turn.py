@@ -105,7 +105,7 @@ class Turn:
             started=round(action.speech_started_at - t0, 4),
             vad_end=round(action.speech_end_at - t0, 4),
             audio_s=round(record.audio_s, 3),
-            **({"heard_again": True} if action.heard_again else {}),
+            **({"heard_again": action.heard_again} if action.heard_again else {}),
         )
         turn = cls(record, services)
         turn._spawn(turn._transcribe(action))
@@ -166,7 +166,7 @@ class Turn:
             turn=action.turn_id,
             text=record.transcript,
             rtf=round(result.rtf, 3),
-            **({"heard_again": True} if action.heard_again else {}),
+            **({"heard_again": action.heard_again} if action.heard_again else {}),
         )
         if record.transcript:
             s.on_transcript(action.turn_id, record.transcript)
