@@ -59,9 +59,10 @@ COHERENCE_MIN_S = 0.35
 # -0.14 to +0.33 s for 90 % of the words' starts and ends, 0.37 s at most.
 OWN_WORDS_BEFORE_S = 0.5
 OWN_WORDS_AFTER_S = 0.4
-# The cut copy of speech over a reply (SpeechEnded.cut_audio) is kept for utterances up to
-# this long, pre-roll and trailing silence included; longer held speech is words anyway.
-CUT_KEPT_S = 4.0
+# The cut and mic copies of speech over a reply (SpeechEnded.cut_audio, .mic_audio) are kept
+# for utterances up to this long, pre-roll and trailing silence included; longer held speech is
+# words anyway.
+COPIES_KEPT_S = 4.0
 
 
 class Listener:
@@ -108,12 +109,12 @@ class Listener:
         # The samples VAD judged, as the canceller cut them, newest last: the endpointer's
         # audio is the recogniser's copy of the same chunks, so its last len(audio) line up.
         # Kept only where the machine hears it (`turn.hear_cut_copy`).
-        self._cut = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE) if keep_cut_copy else 0, np.float32)
+        self._cut = np.zeros(int(COPIES_KEPT_S * SAMPLE_RATE) if keep_cut_copy else 0, np.float32)
         self._cut_written = 0
         # The mic as it was taken, newest last, ending at `_mic_end_at`: the canceller's output
         # for a moment is the mic's of that moment, so a span of either is read at the same time
         # (`turn.hear_mic_copy`).
-        self._mic = np.zeros(int(CUT_KEPT_S * SAMPLE_RATE) if keep_mic_copy else 0, np.float32)
+        self._mic = np.zeros(int(COPIES_KEPT_S * SAMPLE_RATE) if keep_mic_copy else 0, np.float32)
         self._mic_written = 0
         self._mic_end_at = 0.0
         self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
