@@ -24,7 +24,7 @@ from voiceloop.audio.room_echo import walked_past
 from voiceloop.audio.virtual import at_voice_level, room_impulse_response, trim_silence
 from voiceloop.config import load_settings
 from voiceloop.engine.events import SpeechEnded
-from voiceloop.engine.listener import COHERENCE_MIN_S, Listener
+from voiceloop.engine.listener import COHERENCE_MIN_S, Listener, _read_ring, _write_ring
 from voiceloop.session.log import SessionLog
 from voiceloop.tts.espeak import render
 from voiceloop.vad.endpointer import Endpointer
@@ -254,6 +254,20 @@ def test_speech_over_the_reply_comes_with_the_same_span_as_the_mic_took_it(tmp_p
     assert float(np.dot(heard_by_the_mic, heard_by_the_mic)) > float(np.dot(words.audio, words.audio))
     # `turn.hear_mic_copy` off: nothing kept, nothing handed on.
     assert user_over_the_reply(tmp_path, keep_mic=False).mic_audio is None
+
+
+def test_a_copy_kept_across_the_rings_end_comes_back_in_the_order_it_was_taken() -> None:
+    """The cut and mic copies live in rings the listener writes every frame; a copy that
+    started before the ring's end and finished after it is read back whole and in order."""
+    ring, written = np.zeros(10, dtype=np.float32), 0
+    for frame in np.arange(1, 16, dtype=np.float32).reshape(5, 3):  # 15 samples: wrapped once
+        written = _write_ring(ring, written, frame)
+    assert _read_ring(ring, written, 6, 2).tolist() == [8, 9, 10, 11, 12, 13]  # across the end
+    assert _read_ring(ring, written, 3, 0).tolist() == [13, 14, 15]  # within it
+    assert _read_ring(ring, written, 9, 2) is None  # older than the ring holds
+    copy = _read_ring(ring, written, 3, 0)
+    written = _write_ring(ring, written, np.zeros(3, dtype=np.float32))
+    assert copy is not None and copy.tolist() == [13, 14, 15]  # a copy, not a view the ring rewrites
 
 
 @pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")

@@ -321,6 +321,7 @@ def _read_ring(ring: np.ndarray, written: int, samples: int, newer: int) -> np.n
     never held them all."""
     if samples == 0 or samples + newer > min(ring.size, written):
         return None
-    end = written % ring.size
-    ordered = np.roll(ring, -end)
-    return ordered[ring.size - newer - samples : ring.size - newer]
+    start = (written - newer - samples) % ring.size
+    if start + samples <= ring.size:
+        return ring[start : start + samples].copy()
+    return np.concatenate((ring[start:], ring[: start + samples - ring.size]))
