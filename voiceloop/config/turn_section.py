@@ -168,3 +168,15 @@ class TurnSettings(StageSection):
     )
     incomplete_endings: list[str] = Field(default_factory=lambda: list(INCOMPLETE_ENDINGS))
     backchannels: list[str] = Field(default_factory=lambda: list(BACKCHANNELS))
+
+    # The listener measures a held speech's coherence only for the rules that read it: the
+    # measure costs a Welch pass over the speech, and the mic's a second one.
+    @property
+    def reads_mic_coherence(self) -> bool:
+        """The pair rule and the mic hearing read how much of the mic the reference explains."""
+        return self.echo_coherence_with_mic > 0 or self.hear_mic_copy > 0
+
+    @property
+    def reads_echo_coherence(self) -> bool:
+        """The residual rule reads how much of the canceller's residual the reference explains."""
+        return self.echo_coherence > 0 or self.reads_mic_coherence

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 
@@ -222,6 +223,10 @@ Event = (
 # ---- actions: what the runtime must do -----------------------------------------------------
 
 
+# Which copy of held speech over a reply a recognition hears again (StartTranscription).
+HeardAgain = Literal["", "cut", "mic"]
+
+
 @dataclass(frozen=True)
 class StartTranscription:
     turn_id: int
@@ -233,7 +238,7 @@ class StartTranscription:
     # The same held speech once more, its earlier copies heard as no words: "cut", as the
     # canceller cut it (`turn.hear_cut_copy`), or "mic", as the mic took it (`turn.hear_mic_copy`).
     # The session log's "speech" and "transcript" lines say so.
-    heard_again: str = ""
+    heard_again: HeardAgain = ""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from voiceloop.engine.events import (
     CancelReply,
     CancelTranscription,
     FinishTurn,
+    HeardAgain,
     PausePlayback,
     ResumePlayback,
     SpeechEnded,
@@ -143,7 +144,7 @@ class OverReply:
 
     def _copy_to_hear_again(
         self, result: Transcript | StageFailed, ended: SpeechEnded
-    ) -> tuple[str, np.ndarray, SpeechEnded] | None:
+    ) -> tuple[HeardAgain, np.ndarray, SpeechEnded] | None:
         """No words in the recogniser's copy of held speech over the reply: the next copy there
         is, with what is left to hear after it. First as the canceller cut it per band
         (`hear_cut_copy`): after a walk the filter leaves the echo louder than the path watch

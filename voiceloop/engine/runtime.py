@@ -150,11 +150,8 @@ class Conversation:
             muted=self._muted,
             wake=pipeline.wake,
             headroom=SpeakerHeadroom(settings.audio.headroom_step_db, settings.audio.min_volume_db),
-            measure_echo_coherence=settings.turn.echo_coherence > 0
-            or settings.turn.echo_coherence_with_mic > 0
-            or settings.turn.hear_mic_copy > 0,
-            measure_mic_coherence=settings.turn.echo_coherence_with_mic > 0
-            or settings.turn.hear_mic_copy > 0,
+            measure_echo_coherence=settings.turn.reads_echo_coherence,
+            measure_mic_coherence=settings.turn.reads_mic_coherence,
             hand_on_reply_words=settings.turn.echo_words,
             keep_cut_copy=settings.turn.hear_cut_copy,
             keep_mic_copy=settings.turn.hear_mic_copy > 0,
