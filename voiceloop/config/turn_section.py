@@ -178,5 +178,6 @@ class TurnSettings(StageSection):
 
     @property
     def reads_echo_coherence(self) -> bool:
-        """The residual rule reads how much of the canceller's residual the reference explains."""
+        """How much of the canceller's residual the reference explains: the residual rule and
+        the pair rule read it, and the canceller measures the mic's only in the same pass."""
         return self.echo_coherence > 0 or self.reads_mic_coherence

@@ -93,9 +93,11 @@ class Listener:
         self._muted = muted
         self._wake = wake  # hears every cleaned frame, asleep or not: the word also interrupts
         self._headroom = headroom
-        # Off where the machine never asks (`turn.echo_coherence = 0`): 1-7 ms per speech spared.
+        # Off where no turn rule reads it (`TurnSettings.reads_echo_coherence`): 1-7 ms per
+        # speech spared.
         self._measure_echo_coherence = measure_echo_coherence
-        # and the mic's too only where `turn.echo_coherence_with_mic` asks: one Welch pass spared.
+        # and the mic's too only where a rule reads it (`TurnSettings.reads_mic_coherence`): one
+        # Welch pass spared.
         self._measure_mic_coherence = measure_mic_coherence
         # Off where the machine never asks (`turn.echo_words = false`): nor are they logged.
         self._hand_on_reply_words = hand_on_reply_words
