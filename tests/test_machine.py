@@ -184,16 +184,17 @@ def test_over_a_playing_reply_a_sure_voice_the_reference_does_not_explain_is_ask
 
 
 def held_over_a_playing_reply(
-    echo_coherence: float, mic_coherence: float | None, partly: float = 0.25
+    echo_coherence: float, mic_coherence: float | None, partly: float = 0.25, alone: float = 0.6
 ) -> list:
-    """The profile's two coherence rules: the residual 0.3 or more, or 0.25 or more with the
-    mic half or more."""
+    """The profile's three coherence rules: the residual 0.3 or more, or 0.25 or more with the
+    mic half or more, or the mic 0.6 or more whatever the residual."""
     machine = machine_in_speaking(
         pause_on_speech=True,
         words_confidence=0.93,
         echo_coherence=0.3,
         echo_coherence_with_mic=partly,
         mic_coherence=0.5,
+        mic_coherence_alone=alone,
     )
     machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
     held = ended(2.0, 2.25, peak_probability=0.99, echo_coherence=echo_coherence, mic_coherence=mic_coherence)
@@ -204,8 +205,23 @@ def test_a_walks_echo_the_residual_half_explains_is_the_echo_where_the_mic_is_th
     """bench_bargein's self-transcription at seed 131: "You said" after a walk, heard as
     "goodbye", the residual 0.273 and the mic 0.631 the reference's."""
     assert held_over_a_playing_reply(0.273, 0.631) == [ResumePlayback]
-    # With the second rule off it goes to the recogniser, which heard a phrase in it.
-    assert held_over_a_playing_reply(0.273, 0.631, partly=0.0) == [StartTranscription]
+    # With the second and third rules off it goes to the recogniser, which heard a phrase in it.
+    assert held_over_a_playing_reply(0.273, 0.631, partly=0.0, alone=0.0) == [StartTranscription]
+
+
+def test_a_walks_echo_the_residual_barely_explains_is_the_echo_where_the_mic_is_plainly_the_reply():
+    """bench_bargein's self-transcription past the pair rule (person-walks, seed 668): "thank
+    you" heard in the cut copy of a walk's echo, its residual 0.249 the reference's (under the
+    pair rule's 0.25), the mic 0.641."""
+    assert held_over_a_playing_reply(0.249, 0.641) == [ResumePlayback]
+    assert held_over_a_playing_reply(0.249, 0.641, alone=0.0) == [StartTranscription]
+
+
+def test_a_user_the_reply_paused_for_is_asked_however_loud_the_echo_before_the_pause():
+    """Users given their words over a paused reply read at most 0.566 on the mic, where the
+    residual was theirs (0.22) or half the reply's (0.277)."""
+    assert held_over_a_playing_reply(0.22, 0.566) == [StartTranscription]
+    assert held_over_a_playing_reply(0.02, 0.59) == [StartTranscription]
 
 
 @pytest.mark.parametrize(

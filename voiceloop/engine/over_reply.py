@@ -112,7 +112,8 @@ class OverReply:
         then the reply's voice, clear, and silero sure of it; but the reference explains it
         (`echo_coherence`, aec/coherence.py), where it explains little of a user; or explains
         it partly, the mic being mostly the reply's too (`echo_coherence_with_mic`), where a user
-        the reply paused for is most of the mic. Earlier words
+        the reply paused for is most of the mic; or the mic alone is plainly the reply's
+        (`mic_coherence_alone`), the filter having left its echo unexplained. Earlier words
         still waiting for their transcript ("wait, … stop") are the user's: those are not
         second-guessed."""
         if self.state is not State.SPEAKING or self._probe is not None:
@@ -120,6 +121,10 @@ class OverReply:
         if ended.peak_probability < self.config.words_confidence:
             return True
         residual, mic = ended.echo_coherence, ended.mic_coherence
+        # The reply paused under it: a user is then most of the mic, never the reply's voice.
+        alone = self.config.mic_coherence_alone
+        if alone > 0 and mic is not None and mic >= alone:
+            return True
         if residual is None:
             return False
         threshold, partly = self.config.echo_coherence, self.config.echo_coherence_with_mic

@@ -186,6 +186,7 @@ class Conversation:
                 echo_coherence=turn_cfg.echo_coherence,
                 echo_coherence_with_mic=turn_cfg.echo_coherence_with_mic,
                 mic_coherence=turn_cfg.mic_coherence,
+                mic_coherence_alone=turn_cfg.mic_coherence_alone,
                 echo_words=turn_cfg.echo_words,
                 hear_cut_copy=turn_cfg.hear_cut_copy,
                 hear_mic_copy=turn_cfg.hear_mic_copy,

@@ -63,6 +63,9 @@ class MachineConfig:
     # `mic_coherence` of the mic itself (SpeechEnded.mic_coherence) too (0 = off).
     echo_coherence_with_mic: float = 0.0
     mic_coherence: float = 0.0
+    # ...or, over a paused reply, where the reference explained this much of the mic itself,
+    # whatever it explained of the residual (0 = off).
+    mic_coherence_alone: float = 0.0
     # ...and held speech whose words are the ones the speaker sounded meanwhile, in a row
     # (SpeechEnded.reply_words): the recogniser heard the reply's echo (engine/own_words.py).
     echo_words: bool = False
