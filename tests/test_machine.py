@@ -217,9 +217,9 @@ def test_a_walks_echo_the_residual_barely_explains_is_the_echo_where_the_mic_is_
     assert held_over_a_playing_reply(0.249, 0.641, alone=0.0) == [StartTranscription]
 
 
-def test_a_user_the_reply_paused_for_is_asked_however_loud_the_echo_before_the_pause():
-    """Users given their words over a paused reply read at most 0.566 on the mic, where the
-    residual was theirs (0.22) or half the reply's (0.277)."""
+def test_a_user_the_reply_paused_for_is_asked_while_the_mic_is_not_plainly_the_reply():
+    """Users given their words over a paused reply read at most 0.566 on the mic (the residual
+    theirs, 0.22); the rule leaves them, and a mic just under it, to the recogniser."""
     assert held_over_a_playing_reply(0.22, 0.566) == [StartTranscription]
     assert held_over_a_playing_reply(0.02, 0.59) == [StartTranscription]
 
