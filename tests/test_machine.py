@@ -36,6 +36,7 @@ from voiceloop.engine.events import (
 )
 from voiceloop.engine.machine import ConversationMachine, MachineConfig, State
 from voiceloop.engine.messages import SPOKEN_ERRORS
+from voiceloop.engine.states import EchoBand
 
 
 def ended(
@@ -199,6 +200,18 @@ def held_over_a_playing_reply(
     machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
     held = ended(2.0, 2.25, peak_probability=0.99, echo_coherence=echo_coherence, mic_coherence=mic_coherence)
     return kinds(machine.handle(held))
+
+
+def test_the_coherence_rules_are_one_table_of_floors_and_a_rule_that_is_off_has_no_band():
+    config = MachineConfig(
+        echo_coherence=0.3, echo_coherence_with_mic=0.25, mic_coherence=0.5, mic_coherence_alone=0.6
+    )
+    assert config.echo_bands == (EchoBand(residual=0.3), EchoBand(0.25, 0.5), EchoBand(mic=0.6))
+    assert replace(config, echo_coherence_with_mic=0.0).echo_bands == (EchoBand(0.3), EchoBand(mic=0.6))
+    assert MachineConfig().echo_bands == ()
+    # A floor of 0 reads nothing of its measure; any other needs the measure.
+    assert EchoBand(mic=0.6).takes(None, 0.62)
+    assert not EchoBand(0.25, 0.5).takes(0.3, None)
 
 
 def test_a_walks_echo_the_residual_half_explains_is_the_echo_where_the_mic_is_the_reply():

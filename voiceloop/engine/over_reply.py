@@ -103,7 +103,8 @@ class OverReply:
         return [ResumePlayback(self.turn_id, ended.detected_at)]
 
     def _sounds_like_our_echo(self, ended: SpeechEnded) -> bool:
-        """Held speech over a playing reply that VAD was never sure was a voice.
+        """Held speech over a playing reply that VAD was never sure was a voice, or that the
+        reference explains (`MachineConfig.echo_bands`).
 
         The canceller's residual echo is the reply's own voice, so the recogniser may hear it
         as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
@@ -121,18 +122,7 @@ class OverReply:
         if ended.peak_probability < self.config.words_confidence:
             return True
         residual, mic = ended.echo_coherence, ended.mic_coherence
-        # The reply paused under it: a user is then most of the mic, never the reply's voice.
-        alone = self.config.mic_coherence_alone
-        if alone > 0 and mic is not None and mic >= alone:
-            return True
-        if residual is None:
-            return False
-        threshold, partly = self.config.echo_coherence, self.config.echo_coherence_with_mic
-        if threshold > 0 and residual >= threshold:
-            return True
-        # The residual only partly explained (the filter half right after a walk) while the mic
-        # is mostly the reply: a user the loop paused for leaves a mic that is mostly them.
-        return partly > 0 and residual >= partly and mic is not None and mic >= self.config.mic_coherence
+        return any(band.takes(residual, mic) for band in self.config.echo_bands)
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""

@@ -20,6 +20,24 @@ REPLYING = (State.THINKING, State.SPEAKING)
 
 
 @dataclass(frozen=True)
+class EchoBand:
+    """Held speech over a paused reply of which the reference explains at least `residual` of
+    the canceller's residual and `mic` of the mic itself is the reply's own echo. A floor of 0
+    reads nothing of its measure (not measured passes too): each coherence rule of
+    `MachineConfig` is one band, and speech in any band is resumed unheard."""
+
+    residual: float = 0.0
+    mic: float = 0.0
+
+    def takes(self, residual: float | None, mic: float | None) -> bool:
+        return _reaches(residual, self.residual) and _reaches(mic, self.mic)
+
+
+def _reaches(measured: float | None, floor: float) -> bool:
+    return floor <= 0 or (measured is not None and measured >= floor)
+
+
+@dataclass(frozen=True)
 class MachineConfig:
     barge_in_min_s: float = 0.25
     barge_in_warmup_min_s: float = 1.5  # until the echo canceller has converged
@@ -77,3 +95,14 @@ class MachineConfig:
     hear_mic_copy: float = 0.0
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0
+
+    @property
+    def echo_bands(self) -> tuple[EchoBand, ...]:
+        """The three coherence rules above as one table, those that are on: the residual
+        rule, the pair rule and the mic rule."""
+        bands = (
+            (self.echo_coherence, EchoBand(residual=self.echo_coherence)),
+            (self.echo_coherence_with_mic, EchoBand(self.echo_coherence_with_mic, self.mic_coherence)),
+            (self.mic_coherence_alone, EchoBand(mic=self.mic_coherence_alone)),
+        )
+        return tuple(band for on, band in bands if on > 0)
