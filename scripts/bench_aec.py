@@ -9,7 +9,10 @@ the scenario's own reply_s), then the user ("en-us+m3", other sentences) talking
 assistant's continued reply. Echo, noise and the reference are made by the room's own parts, as
 VirtualRoom makes them: its echo path (drifting, changing or overdriven where the scenario says)
 over a seeded room impulse response, and the reference delayed by the reported delay minus
-REFERENCE_LEAD_MS (so the uncalibrated room hands it out with no delay at all).
+REFERENCE_LEAD_MS (so the uncalibrated room hands it out with no delay at all). Each take is
+played frame by frame at the gain the canceller asks the speaker for (aec/base.py's
+speaker_gain: `[aec.speex] relearn_duck_db`), the echo and the reference following it; a
+canceller that asks for none hears the same mic, sample for sample.
 
 Per scenario and canceller:
   erle_db         echo-only ERLE from 2 s (or the canceller's longer warmup_s: speex+drift
@@ -53,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.base import EchoCanceller, speaker_gain
 from voiceloop.aec.metrics import erle_db, kept_level_db, si_sdr_db, sliding_erle_db
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.rooms import Scenario, all_scenarios
@@ -108,7 +111,9 @@ def build_canceller(name: str, settings: Settings) -> EchoCanceller:
 
 @dataclass(frozen=True)
 class Take:
-    """One scenario's audio, whole frames; times in samples."""
+    """One scenario's audio, whole frames; times in samples. The mic and the reference are the
+    take with the speaker as given (`speaker`); `play` plays it for a canceller, which may ask
+    for the speaker quieter meanwhile (aec/base.py's speaker_gain), as the loop plays it."""
 
     mic: np.ndarray
     reference: np.ndarray
@@ -116,6 +121,33 @@ class Take:
     far_start: int
     user_start: int
     user_stop: int
+    speaker: np.ndarray  # what the speaker is given, before any gain the canceller asks for
+    noise: np.ndarray
+    new_path: Callable[[], Any]  # the room's echo path, fresh (it keeps the audio it has heard)
+    reference_delay: int  # samples: the reference is handed out this much after it played
+
+    def play(self, canceller: EchoCanceller) -> tuple[np.ndarray, np.ndarray, float]:
+        """(the mic as heard, the canceller's output, its mean µs per `process` call): frame by
+        frame, the speaker at the gain the canceller asks for (glided over the frame as
+        PlaybackQueue glides a volume change), the echo and the reference following what it
+        played. Where it asks for none, the mic is `self.mic` sample for sample."""
+        path, frames = self.new_path(), self.mic.size // FRAME_SAMPLES
+        sounded = np.zeros(self.reference_delay + self.mic.size, np.float32)
+        mic, out = np.empty_like(self.mic), np.empty_like(self.mic)
+        spent, applied = 0, 1.0
+        for k in range(frames):
+            span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
+            gain = speaker_gain(canceller)
+            frame = self.speaker[span]
+            if gain != 1.0 or applied != 1.0:
+                frame = frame * np.linspace(applied, gain, FRAME_SAMPLES, dtype=np.float32)
+            applied = gain
+            sounded[self.reference_delay + span.start : self.reference_delay + span.stop] = frame
+            mic[span] = np.clip(self.user[span] + path.process(frame) + self.noise[span], -1.0, 1.0)
+            started = time.thread_time_ns()
+            out[span] = canceller.process(mic[span], sounded[span])
+            spent += time.thread_time_ns() - started
+        return mic, out, spent / frames / 1000
 
 
 @functools.cache
@@ -144,9 +176,12 @@ def make_take(scenario: Scenario | RoomSettings, seconds: float) -> Take:
     user = np.zeros(total, np.float32)
     user[user_start:user_stop] = user_speech()
 
-    path = echo_path(
-        room, scenario.conditions, room_impulse_response(room.rt60_s, np.random.default_rng(room.seed))
-    )
+    def new_path() -> Any:
+        return echo_path(
+            room, scenario.conditions, room_impulse_response(room.rt60_s, np.random.default_rng(room.seed))
+        )
+
+    path = new_path()
     echo = np.concatenate([path.process(frame) for frame in speaker.reshape(frames, FRAME_SAMPLES)])
     noise_rng = np.random.default_rng(room.seed + 1)
     noise = 10 ** (room.noise_dbfs / 20) * noise_rng.standard_normal(total).astype(np.float32)
@@ -155,7 +190,7 @@ def make_take(scenario: Scenario | RoomSettings, seconds: float) -> Take:
     reported = room.echo_delay_ms if room.reported_delay_ms is None else room.reported_delay_ms
     delay = max(0, round((reported - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000))
     reference = np.concatenate([np.zeros(delay, np.float32), speaker])[:total]
-    return Take(mic, reference, user, far_start, user_start, user_stop)
+    return Take(mic, reference, user, far_start, user_start, user_stop, speaker, noise, new_path, delay)
 
 
 def cancel(canceller: EchoCanceller, mic: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
@@ -198,9 +233,12 @@ def voiced_kept(take: Take, output: np.ndarray, delay: int) -> float:
     )
 
 
-def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float) -> float | None:
+def time_to_10_db(
+    take: Take, heard: np.ndarray, output: np.ndarray, delay: int, noise_dbfs: float
+) -> float | None:
+    """From `heard`, the mic as the take was played (Take.play)."""
     stop = take.user_start - delay
-    mic = take.mic[take.far_start : stop]
+    mic = heard[take.far_start : stop]
     out = output[take.far_start + delay : stop + delay]
     window = int(SLIDING_S * SAMPLE_RATE)
     erle = sliding_erle_db(mic, out, window, FRAME_SAMPLES)
@@ -214,10 +252,10 @@ def time_to_10_db(take: Take, output: np.ndarray, delay: int, noise_dbfs: float)
 
 def measure(name: str, room: RoomSettings, take: Take, settings: Settings, repeat: int = 1) -> dict[str, Any]:
     canceller = build_canceller(name, settings)
-    output, us_per_frame = cancel(canceller, take.mic, take.reference)
+    mic, output, us_per_frame = take.play(canceller)
     runs = [us_per_frame]
     for _ in range(repeat - 1):  # the same take again, a fresh canceller: only its time is kept
-        runs.append(cancel(build_canceller(name, settings), take.mic, take.reference)[1])
+        runs.append(take.play(build_canceller(name, settings))[2])
     target, _ = cancel(build_canceller(name, settings), take.user, np.zeros_like(take.reference))
     delay = canceller.output_delay_samples
 
@@ -228,8 +266,8 @@ def measure(name: str, room: RoomSettings, take: Take, settings: Settings, repea
     echo_s = (stop - settled) / SAMPLE_RATE
     double_talk = slice(take.user_start + delay, take.user_stop + delay)
     return {
-        "erle_db": round(erle_db(take.mic[settled:stop], output[settled + delay : stop + delay]), 2),
-        "t10_s": _rounded(time_to_10_db(take, output, delay, room.noise_dbfs)),
+        "erle_db": round(erle_db(mic[settled:stop], output[settled + delay : stop + delay]), 2),
+        "t10_s": _rounded(time_to_10_db(take, mic, output, delay, room.noise_dbfs)),
         "dt_sisdr_db": round(si_sdr_db(output[double_talk], target[double_talk]), 2),
         "dt_user_level_db": round(kept_level_db(output[double_talk], target[double_talk]), 2),
         "dt_user_voiced": round(voiced_kept(take, output, delay), 3),

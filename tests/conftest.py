@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from voiceloop.audio.headroom import SpeakerHeadroom
     from voiceloop.audio.playback import PlaybackQueue
     from voiceloop.audio.script import UserScript
@@ -41,9 +43,11 @@ def listener_on_the_mic(
     log_dir: Path,
     emit: Any = lambda _: None,
     headroom: SpeakerHeadroom | None = None,
+    aec: Any = None,
 ) -> Listener:
-    """The real listener (silero, the default endpointer) on a mic taken as it is: what it
-    hands on besides the canceller's work (the words sounded, the speaker's volume)."""
+    """The real listener (silero, the default endpointer) on a mic taken as it is (or through
+    `aec`): what it hands on besides the canceller's work (the words sounded, the speaker's
+    volume)."""
     from voiceloop.aec.passthrough import PassthroughCanceller
     from voiceloop.engine.listener import Listener
     from voiceloop.session.log import SessionLog
@@ -53,7 +57,7 @@ def listener_on_the_mic(
     session = SessionLog(log_dir, record_wav=False)
     vad, endpointer = SileroVad(), Endpointer()
     return Listener(
-        PassthroughCanceller(),
+        PassthroughCanceller() if aec is None else aec,
         vad,
         endpointer,
         playback,
@@ -62,6 +66,16 @@ def listener_on_the_mic(
         muted=lambda: False,
         headroom=headroom,
     )
+
+
+def queue_whole_reply(queue: PlaybackQueue, audio: np.ndarray, text: str = "A reply.", turn: int = 1) -> None:
+    """A reply's whole audio in the playback queue as one piece, the turn closed behind it."""
+    queue.open_turn(turn)
+    piece = queue.begin_piece(turn, text)
+    assert piece is not None
+    queue.append(turn, piece, audio)
+    queue.end_piece(turn, piece)
+    queue.close_turn(turn)
 
 
 def reply_for(messages: list[dict]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import bench_room, listener_on_the_mic
+from tests.conftest import bench_room, listener_on_the_mic, queue_whole_reply
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
@@ -211,3 +211,39 @@ async def test_in_a_quiet_room_the_speaker_keeps_its_volume(room_settings):
     events, _, played = await conversation_in("desk-quiet", room_settings)
     assert not [e for e in events if e["event"] == "speaker_volume_lowered"]
     assert set(played) == {1.0}
+
+
+def test_frames_the_canceller_has_the_speaker_quieter_in_do_not_count_for_the_reply(tmp_path: Path):
+    """A walk's second played 10 dB down (aec/base.py's speaker_gain), counted, diluted the
+    share of the reply that clipped under the line: bench_bargein's mandarin-10db-walks then kept
+    a step louder after the walk, its echo clipping the mic in every later reply."""
+    from voiceloop.aec.passthrough import PassthroughCanceller
+
+    class AsksQuieterAtFirst(PassthroughCanceller):
+        """As speex re-learning a changed room asks: quieter, for the reply's first 2 s."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.frames = 0
+
+        def process(self, mic_frame: np.ndarray, reference_frame: np.ndarray) -> np.ndarray:
+            self.frames += 1
+            return super().process(mic_frame, reference_frame)
+
+        @property
+        def speaker_gain(self) -> float:
+            return 10 ** (-10 / 20) if self.frames < 200 else 1.0
+
+    queue = PlaybackQueue()
+    listener = listener_on_the_mic(
+        queue, tmp_path, headroom=SpeakerHeadroom(step_db=6.0, min_volume_db=-12.0), aec=AsksQuieterAtFirst()
+    )
+    reply = np.full(3 * SAMPLE_RATE, 0.3, np.float32)
+    reply[int(2.5 * SAMPLE_RATE) : int(2.5 * SAMPLE_RATE) + 2 * FRAME_SAMPLES] = 0.5  # peaks that clip
+    queue_whole_reply(queue, reply)
+    for frame in range(330):
+        speaker = queue.pull(FRAME_SAMPLES, at=frame / 100)
+        mic = np.clip(2.0 * speaker, -1.0, 1.0)  # the echo at full volume clips on the peaks alone
+        listener.hear(DuplexFrame(mic, speaker, frame / 100, speaker))
+    # Judged over the second it played as loud: 2 of 100 frames clipped, not 2 of 300.
+    assert queue.volume == pytest.approx(10 ** (-6 / 20))

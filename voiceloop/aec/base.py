@@ -39,6 +39,15 @@ def recognition_frame(canceller: EchoCanceller, cleaned: np.ndarray) -> np.ndarr
     return cleaned if kept is None else kept
 
 
+def speaker_gain(canceller: EchoCanceller) -> float:
+    """What the canceller asks the speaker to play at now (1: as it is).
+
+    A canceller that cannot cancel for a while (speex's filter re-learning after a walk) can
+    ask for a quieter speaker meanwhile, so that a user is not buried under echo it leaves; the
+    loop plays at that gain, and the reference, being what was played, follows it."""
+    return float(getattr(canceller, "speaker_gain", 1.0))
+
+
 _KNOWN_RATES = (8_000, 16_000, 24_000, 32_000, 44_100, 48_000, 96_000)
 
 

@@ -34,7 +34,7 @@ import logging
 
 import numpy as np
 
-from voiceloop.aec.base import EchoCanceller
+from voiceloop.aec.base import EchoCanceller, speaker_gain
 from voiceloop.aec.coherence import EchoCoherence
 from voiceloop.aec.drift import SETTLED_SPAN_S, DriftEstimator
 from voiceloop.audio.fractional import HALF, StreamReader
@@ -118,6 +118,11 @@ class DriftCompensated:
     def recognition_frame(self) -> np.ndarray | None:
         """The inner canceller's copy of its last frame for the recogniser, if it keeps one."""
         return getattr(self.inner, "recognition_frame", None)
+
+    @property
+    def speaker_gain(self) -> float:
+        """The inner canceller's ask of the speaker (aec/base.py)."""
+        return speaker_gain(self.inner)
 
     def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
         """The inner canceller's (aec/coherence.py), if it keeps what its filter left."""

@@ -39,6 +39,12 @@ class SpeexOptions(AdapterOptions):
     # rebuilt it), feed its frames through the filter this many times more
     # (voiceloop/aec/relearn.py): the next reply starts better cancelled. On (2) in both profiles.
     relearn_passes: int = Field(0, ge=0, le=8)
+    # While a filter rebuilt after a walk re-learns (~1.5 s), the speaker plays this much quieter
+    # (dB; 0 = as loud), and the path watch then lets through a residual the reference explains
+    # little of: a user talking over it is otherwise held down with the echo (path_watch.py).
+    # Off in both profiles: it buys users after a walk with more echo holds in the replies
+    # after it (README, "The speaker quieter while the filter re-learns").
+    relearn_duck_db: float = Field(0.0, ge=-30.0, le=0.0)
 
 
 class WebRtcOptions(AdapterOptions):

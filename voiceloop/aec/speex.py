@@ -33,7 +33,7 @@ from voiceloop.aec import speex_build
 from voiceloop.aec.base import check_frames
 from voiceloop.aec.coherence import RECENT_S, EchoCoherence, RecentFrames
 from voiceloop.aec.compensated import DriftCompensated
-from voiceloop.aec.path_watch import ACTIVE_POWER, PathWatch
+from voiceloop.aec.path_watch import ACTIVE_POWER, USER_COHERENCE, PathWatch
 from voiceloop.aec.relearn import ReplyFrames
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
@@ -61,6 +61,11 @@ OUTPUT_DELAY_SAMPLES = FRAME_SAMPLES
 RECALL_DB = 6.0
 RECALL_DEPTH_DB = -10.0
 _RECALL, _RECALL_DEPTH = 10 ** (-RECALL_DB / 10), 10 ** (RECALL_DEPTH_DB / 10)
+# After a re-learn the speaker is asked back up over this many frames, not at once: stepped back
+# 10 dB in a frame, bench_aec's mandarin-10db-walks let 0.52 s of echo per 10 s through as
+# speech (ERLE 24.5 dB); over 10, 30 and 60 frames, 0.28-0.32 s and 25.3-25.8 dB (duck off: 0.34
+# s, 27.3 dB).
+BACK_UP_FRAMES = 30
 
 # Rates whose 10 ms frame size is worth naming in an error: a 480-sample frame is far more
 # likely 48 kHz audio that skipped resampling than a framing bug.
@@ -168,6 +173,7 @@ class SpeexCanceller:
         path_change_recovery: bool = False,
         residual_suppression: bool = False,
         relearn_passes: int = 0,
+        relearn_duck_db: float = 0.0,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
@@ -197,6 +203,10 @@ class SpeexCanceller:
         self._out_p = self._out.ctypes.data_as(_Int16Pointer)
         self._residual = np.zeros(self.frame_samples, dtype=np.float32)
         self._residual_suppression = residual_suppression
+        # What the speaker is asked to play at while a rebuilt filter re-learns (path_watch.py).
+        self._relearn_gain = float(10 ** (relearn_duck_db / 20))
+        self._speaker_gain = 1.0
+        self._back_step = float(10 ** (-relearn_duck_db / 20 / BACK_UP_FRAMES))
         # The last frame as the recogniser should hear it: the output without the per-band
         # suppressor (2 ms, the suppressor's lag, ahead of what `process` returned). The
         # suppressor's cut keeps VAD and barge-in off residual echo, but over a word said
@@ -225,7 +235,12 @@ class SpeexCanceller:
         self._open()
 
     def _new_watchers(self, path_change_recovery: bool) -> None:
-        self.path_watch = PathWatch(self._rebuild_filter, self._recall) if path_change_recovery else None
+        ducked = self._relearn_gain < 1.0
+        self.path_watch = (
+            PathWatch(self._rebuild_filter, self._recall, USER_COHERENCE if ducked else 0.0)
+            if path_change_recovery
+            else None
+        )
         self.suppressor = ResidualSuppressor(self.frame_samples) if self._residual_suppression else None
         self.output_delay_samples = self.frame_samples + (self.suppressor.half_taps if self.suppressor else 0)
         if self.path_watch is not None and self.suppressor is not None:
@@ -323,6 +338,7 @@ class SpeexCanceller:
         self._to_int16(mic_frame, reference_frame)
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
         cleaned = self._suppressed(mic_frame, reference_frame)
+        self._ask_the_speaker()
         if self.relearn_passes and not self._filter_relearnt:  # after this frame is done with
             segment = self._reply_frames.add(self._pcm, bool(self._reference.any()))
             if segment is not None:
@@ -361,6 +377,22 @@ class SpeexCanceller:
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
 
+    def _ask_the_speaker(self) -> None:
+        """Quieter at once when a rebuilt filter starts re-learning, back up over BACK_UP_FRAMES
+        once it has learnt the room."""
+        watch = self.path_watch
+        if watch is not None and watch.relearning:
+            self._speaker_gain = self._relearn_gain
+        elif self._speaker_gain < 1.0:
+            self._speaker_gain = min(self._speaker_gain * self._back_step, 1.0)
+
+    @property
+    def speaker_gain(self) -> float:
+        """What the speaker should play at now: quieter (`relearn_duck_db`) while a rebuilt
+        filter re-learns, where it cancels too little for a user at the echo's level to be told
+        from it (aec/base.py's `speaker_gain`)."""
+        return self._speaker_gain
+
     def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
         """How much of what the filter left over those frames (`frames` of them, the first
         `frames_ago` frames before the newest) the reference explains: coherence.py."""
@@ -395,6 +427,7 @@ class SpeexCanceller:
         if self._recent is not None:
             self._recent.clear()
         self._filter_relearnt = False
+        self._speaker_gain = 1.0
 
     def close(self) -> None:
         """Frees the states; safe to call twice (and again from __del__)."""

@@ -105,6 +105,9 @@ class PlaybackQueue:
         # What every sample pulled is multiplied by (audio/headroom.py lowers it where our own
         # voice clips the mic). The canceller's reference is what was pulled, so it follows.
         self.volume = 1.0
+        # ...and by what the echo canceller asks for now (aec/base.py's `speaker_gain`: quieter
+        # while it re-learns a changed room), which the listener sets each frame.
+        self.canceller_gain = 1.0
         self._applied_volume = 1.0  # the volume the last frame pulled ended at
         self._sounded: deque[_Sounded] = deque(maxlen=SOUNDED_KEPT)  # across turns
 
@@ -218,7 +221,7 @@ class PlaybackQueue:
                     piece.chunks[0] = chunk[take:]
             self.played_samples += filled
             self._check_finished(at + filled / self.sample_rate)
-        applied, volume = self._applied_volume, self.volume
+        applied, volume = self._applied_volume, self.volume * self.canceller_gain
         if volume != applied:  # a change glides over this frame: no step in the waveform
             self._applied_volume = volume
             out *= np.linspace(applied, volume, samples, dtype=np.float32)

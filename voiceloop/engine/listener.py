@@ -16,12 +16,13 @@ where pocketsphinx then heard nothing (tests/test_soak.py's "stop").
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from voiceloop.aec.base import EchoCanceller, recognition_frame
+from voiceloop.aec.base import EchoCanceller, recognition_frame, speaker_gain
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
@@ -130,11 +131,14 @@ class Listener:
         self._session.write_audio(frame.mic_frame, frame.speaker_frame)
         self._keep_mic(frame)
         cleaned, heard, cleaned_at = self._cancel_echo(frame)
+        self._play_as_the_canceller_asks(frame.captured_at)
         self._track_convergence(frame)
         if self._headroom is not None:
-            lowered = self._headroom.hear(
-                frame.mic_frame, playing=self._reference_heard_at == frame.captured_at
-            )
+            # Not while the canceller has the speaker quieter: those frames do not show how
+            # close to clipping the reply plays (counted, they kept the +10 dB rooms a step
+            # louder after a walk, their echo clipping the mic).
+            playing = self._reference_heard_at == frame.captured_at and self._playback.canceller_gain == 1.0
+            lowered = self._headroom.hear(frame.mic_frame, playing=playing)
             if lowered is not None:
                 self._set_volume(lowered, frame.captured_at)
         for playback_event in self._playback.drain_events():
@@ -162,6 +166,17 @@ class Listener:
         self._vad_chunk.clear()
         self._heard_chunk.clear()
         self._endpointer.reset()
+
+    def _play_as_the_canceller_asks(self, at: float) -> None:
+        """Quieter while the canceller re-learns a changed room (aec/base.py's `speaker_gain`),
+        back as loud once it has; the session log says when it went down, by how much, and when
+        it was back."""
+        gain = speaker_gain(self._aec)
+        before, self._playback.canceller_gain = self._playback.canceller_gain, gain
+        if gain < 1.0 <= before:
+            self._session.write("speaker_ducked", at=at, volume_db=round(20 * math.log10(gain), 1))
+        elif before < 1.0 <= gain:
+            self._session.write("speaker_unducked", at=at)
 
     def _judge_headroom(self, at: float) -> None:
         """A reply has played (or a new one starts): quieter if our voice clipped the mic,
