@@ -214,9 +214,9 @@ async def test_in_a_quiet_room_the_speaker_keeps_its_volume(room_settings):
 
 
 def test_frames_the_canceller_has_the_speaker_quieter_in_do_not_count_for_the_reply(tmp_path: Path):
-    """A walk's second played 10 dB down (aec/base.py's speaker_gain), counted, diluted the
-    share of the reply that clipped under the line: bench_bargein's mandarin-10db-walks then kept
-    a step louder after the walk, its echo clipping the mic in every later reply."""
+    """A walk's second played 10 dB down (aec/base.py's speaker_gain), counted, thinned the
+    share of the reply that clipped under the line: in bench_bargein's mandarin-10db-walks fewer
+    sessions stepped down to -12 dB after the walk (15 of 41 against 19)."""
     from voiceloop.aec.passthrough import PassthroughCanceller
 
     class AsksQuieterAtFirst(PassthroughCanceller):
