@@ -778,3 +778,35 @@ def test_an_unsure_onset_is_held_no_later_than_a_barge_in_would_stop_the_reply()
         SpeechProgress(voiced_s=0.256, at=2.3, peak_probability=0.7),
     )
     assert steps == [[], [PausePlayback]]
+
+
+def test_a_held_reply_resumed_says_which_rule_took_the_speech_for_something_else():
+    """The session log's `playback_resumed` carries it: a user who was not heard (or a test
+    that failed on a loaded machine) is told why their words went unasked or unanswered."""
+
+    def resumed(ended_speech: SpeechEnded, words: str | None = None, reply_words: str = "") -> str:
+        machine = machine_in_speaking(
+            pause_on_speech=True,
+            pause_words_min_s=0.08,
+            words_confidence=0.93,
+            echo_coherence=0.3,
+            backchannels=frozenset({"mhm"}),
+            echo_words=True,
+        )
+        machine.handle(SpeechStarted(at=2.0, peak_probability=ended_speech.peak_probability))
+        actions = machine.handle(replace(ended_speech, reply_words=reply_words))
+        if words is not None:
+            (probe,) = actions
+            actions = machine.handle(Transcript(probe.turn_id, words, at=2.6))
+        (resume,) = [action for action in actions if isinstance(action, ResumePlayback)]
+        return resume.why
+
+    assert resumed(ended(2.0, 2.05)) == "too short for words (0.05 s)"
+    assert resumed(ended(2.0, 2.3, peak_probability=0.85)) == "VAD never sure (peak 0.85)"
+    walk = ended(2.0, 2.3, peak_probability=0.99, echo_coherence=0.45)
+    assert resumed(walk) == "the reference explains it (residual 0.45, mic not measured)"
+    assert resumed(ended(2.0, 2.3), "mhm") == "a backchannel ('mhm')"
+    assert resumed(ended(2.0, 2.3), "") == "no words"
+    assert resumed(ended(2.0, 2.3), "thank you", reply_words="and thank you for") == (
+        "the reply's own words ('thank you')"
+    )

@@ -245,6 +245,7 @@ async def test_a_click_too_short_for_words_resumes_a_held_reply_without_asking_t
     assert turn.outcome == "answered" and turn.playback_pauses == turn.playback_resumes == 1
     (resumed,) = run.events("playback_resumed")
     assert resumed["t"] == approx(frame_end(click.end + 0.2)) and len(asr.calls) == 1
+    assert resumed["why"].startswith("too short for words")  # the session log says why
     assert turn.heard_text == turn.reply_text == long_answer(llm.requests[0]).strip()
 
 
@@ -261,6 +262,7 @@ async def test_speech_over_a_playing_reply_vad_was_never_sure_of_resumes_it_as_o
     assert turn.playback_pauses == turn.playback_resumes == 1 and len(asr.calls) == 1  # never asked
     (resumed,) = run.events("playback_resumed")
     assert resumed["t"] == approx(frame_end(over.end + 0.2))  # at the stop window, not after words
+    assert resumed["why"].startswith("VAD never sure")
     assert turn.heard_text == turn.reply_text == long_answer(llm.requests[0]).strip()
 
 

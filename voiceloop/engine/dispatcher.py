@@ -172,6 +172,7 @@ class Dispatcher:
             turn=action.turn_id,
             speech_at=round(action.at - (s.session.t0 or 0.0), 4),
             playing=done,
+            **({"why": action.why} if isinstance(action, ResumePlayback) else {}),
         )
 
     def _report(self, action: ReportError, turn: Turn | None) -> None:

@@ -276,6 +276,9 @@ class ResumePlayback:
 
     turn_id: int
     at: float
+    # The session log says it: a user who was not heard, or a test that failed on a loaded
+    # machine, is told which rule took their speech for something else.
+    why: str = ""
 
 
 @dataclass(frozen=True)

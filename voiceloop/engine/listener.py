@@ -316,8 +316,10 @@ class Listener:
             "echo_coherence",
             at=event.detected_at,
             speech_at=round(event.started_at - t0, 4),
+            speech_end_at=round(event.at - t0, 4),
             coherence=round(measured.residual, 3),
             mic=None if measured.mic is None else round(measured.mic, 3),
+            peak=round(event.peak_probability, 3),  # VAD's surest chunk: `turn.words_confidence`
         )
         return replace(event, echo_coherence=measured.residual, mic_coherence=measured.mic)
 

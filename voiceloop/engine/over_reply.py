@@ -97,12 +97,16 @@ class OverReply:
         if not self._paused or self.state not in REPLYING:
             return []
         words_min_s = min(self.config.pause_words_min_s, self.config.barge_in_min_s)
-        if ended.at - ended.started_at >= words_min_s and not self._sounds_like_our_echo(ended):
-            return self._transcribe_over_reply(ended)
+        if ended.at - ended.started_at < words_min_s:
+            why = f"too short for words ({ended.at - ended.started_at:.2f} s)"
+        else:
+            why = self._sounds_like_our_echo(ended)
+            if not why:
+                return self._transcribe_over_reply(ended)
         self._paused = False
-        return [ResumePlayback(self.turn_id, ended.detected_at)]
+        return [ResumePlayback(self.turn_id, ended.detected_at, why)]
 
-    def _sounds_like_our_echo(self, ended: SpeechEnded) -> bool:
+    def _sounds_like_our_echo(self, ended: SpeechEnded) -> str:
         """Held speech over a playing reply that VAD was never sure was a voice, or that the
         reference explains (`MachineConfig.echo_bands`).
 
@@ -116,13 +120,15 @@ class OverReply:
         the reply paused for is most of the mic; or the mic alone is plainly the reply's
         (`mic_coherence_alone`), the filter having left its echo unexplained. Earlier words
         still waiting for their transcript ("wait, … stop") are the user's: those are not
-        second-guessed."""
+        second-guessed. Why it sounds like our echo, or "" where it does not."""
         if self.state is not State.SPEAKING or self._probe is not None:
-            return False
+            return ""
         if ended.peak_probability < self.config.words_confidence:
-            return True
+            return f"VAD never sure (peak {ended.peak_probability:.2f})"
         residual, mic = ended.echo_coherence, ended.mic_coherence
-        return any(band.takes(residual, mic) for band in self.config.echo_bands)
+        if any(band.takes(residual, mic) for band in self.config.echo_bands):
+            return f"the reference explains it (residual {_shown(residual)}, mic {_shown(mic)})"
+        return ""
 
     def _transcribe_over_reply(self, ended: SpeechEnded) -> list[Action]:
         """Speech long enough to be words, over a held reply: what it says decides."""
@@ -184,7 +190,11 @@ class OverReply:
             self._paused = False
             return [
                 CancelTranscription(probe),
-                *([ResumePlayback(self.turn_id, result.at)] if resume else []),
+                *(
+                    [ResumePlayback(self.turn_id, result.at, _why_played_on(result, our_words))]
+                    if resume
+                    else []
+                ),
             ]
         actions: list[Action] = []
         if self.state in REPLYING:  # real words: the reply stops, and they are the next turn
@@ -229,3 +239,15 @@ class OverReply:
         if not window or self._endpoint_at is None or self._candidate_at is None:
             return False
         return self._candidate_at - self._endpoint_at <= window
+
+
+def _why_played_on(result: Transcript | StageFailed, our_words: bool) -> str:
+    if isinstance(result, StageFailed):
+        return f"the recogniser failed ({result.message})"
+    if our_words:
+        return f"the reply's own words ({result.text.strip()!r})"
+    return f"a backchannel ({result.text.strip()!r})" if result.text.strip() else "no words"
+
+
+def _shown(measured: float | None) -> str:
+    return "not measured" if measured is None else f"{measured:.2f}"
