@@ -137,20 +137,27 @@ def test_replacing_empties_a_table_the_profile_fills(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize(
-    ("residual", "pair", "alone", "mic_copy", "reads_echo", "reads_mic"),
+    ("residual", "unsure", "pair", "alone", "mic_copy", "reads_echo", "reads_mic"),
     [
-        (0.3, 0.25, 0.6, 0.5, True, True),  # the profiles: every rule on
-        (0.3, 0.0, 0.0, 0.0, True, False),  # the residual rule alone reads no mic
-        (0.0, 0.0, 0.0, 0.5, True, True),  # the mic hearing alone still reads both
-        (0.0, 0.25, 0.0, 0.0, True, True),  # so does the pair rule alone
-        (0.0, 0.0, 0.6, 0.0, True, True),  # and the mic rule alone
-        (0.0, 0.0, 0.0, 0.0, False, False),  # no rule reads either: the listener measures nothing
+        (0.3, 0.2, 0.25, 0.6, 0.5, True, True),  # the profiles: every rule on
+        (0.3, 0.0, 0.0, 0.0, 0.0, True, False),  # the residual rule alone reads no mic
+        (0.0, 0.2, 0.0, 0.0, 0.0, True, False),  # nor does the unsure rule's floor alone
+        (0.0, 0.0, 0.0, 0.0, 0.5, True, True),  # the mic hearing alone still reads both
+        (0.0, 0.0, 0.25, 0.0, 0.0, True, True),  # so does the pair rule alone
+        (0.0, 0.0, 0.0, 0.6, 0.0, True, True),  # and the mic rule alone
+        (0.0, 0.0, 0.0, 0.0, 0.0, False, False),  # no rule reads either: the listener measures nothing
     ],
 )
 def test_the_listener_is_asked_to_measure_only_what_a_turn_rule_reads(
-    residual: float, pair: float, alone: float, mic_copy: float, reads_echo: bool, reads_mic: bool
+    residual: float,
+    unsure: float,
+    pair: float,
+    alone: float,
+    mic_copy: float,
+    reads_echo: bool,
+    reads_mic: bool,
 ):
     turn = load_settings("offline").turn
     turn.echo_coherence, turn.echo_coherence_with_mic, turn.hear_mic_copy = residual, pair, mic_copy
-    turn.mic_coherence_alone = alone
+    turn.mic_coherence_alone, turn.unsure_coherence = alone, unsure
     assert (turn.reads_echo_coherence, turn.reads_mic_coherence) == (reads_echo, reads_mic)

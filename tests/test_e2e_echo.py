@@ -103,24 +103,26 @@ async def test_a_cough_during_a_reply_does_not_leave_the_assistant_silent(room_s
 
 
 @pytest.mark.parametrize(
-    ("echo_coherence", "with_mic", "mic_alone", "hear_mic"),
+    ("echo_coherence", "unsure", "with_mic", "mic_alone", "hear_mic"),
     [
-        (0.3, 0.25, 0.6, 0.5),
-        (0.3, 0.0, 0.0, 0.0),
-        (0.0, 0.0, 0.0, 0.5),
-        (0.0, 0.0, 0.6, 0.0),
-        (0.0, 0.0, 0.0, 0.0),
+        (0.3, 0.2, 0.25, 0.6, 0.5),
+        (0.3, 0.0, 0.0, 0.0, 0.0),
+        (0.0, 0.2, 0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0, 0.0, 0.5),
+        (0.0, 0.0, 0.0, 0.6, 0.0),
+        (0.0, 0.0, 0.0, 0.0, 0.0),
     ],
 )
 async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(
-    room_settings, echo_coherence, with_mic, mic_alone, hear_mic
+    room_settings, echo_coherence, unsure, with_mic, mic_alone, hear_mic
 ):
-    """How much of held speech the reply explains (`turn.echo_coherence`, aec/coherence.py) is
-    measured once per speech over a reply, 1-7 ms, and how much of the mic it explains only
-    where `turn.echo_coherence_with_mic`, `turn.mic_coherence_alone` or `turn.hear_mic_copy`
-    asks (one Welch pass more); with every rule off nothing is, and the user is heard all the
-    same."""
+    """How much of held speech the reply explains (`turn.echo_coherence`, and
+    `turn.unsure_coherence` for speech VAD was not sure of; aec/coherence.py) is measured once
+    per speech over a reply, 1-7 ms, and how much of the mic it explains only where
+    `turn.echo_coherence_with_mic`, `turn.mic_coherence_alone` or `turn.hear_mic_copy` asks
+    (one Welch pass more); with every rule off nothing is, and the user is heard all the same."""
     room_settings.turn.echo_coherence = echo_coherence
+    room_settings.turn.unsure_coherence = unsure
     room_settings.turn.echo_coherence_with_mic = with_mic
     room_settings.turn.mic_coherence_alone = mic_alone
     room_settings.turn.hear_mic_copy = hear_mic
@@ -132,7 +134,7 @@ async def test_speech_over_a_reply_is_measured_only_where_the_rule_asks(
     assert result.report["barge_in"]["detected"] == 1
     log = read_session(result.session_dir / "session.jsonl")
     measured = [(line["coherence"], line["mic"]) for line in log if line["event"] == "echo_coherence"]
-    if echo_coherence or mic_alone or hear_mic:
+    if echo_coherence or unsure or mic_alone or hear_mic:
         assert measured and min(measured)[0] < 0.25  # the user's words: not the reply's echo
         mics = [mic for _, mic in measured]
         if with_mic or mic_alone or hear_mic:

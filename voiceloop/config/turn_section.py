@@ -98,6 +98,19 @@ class TurnSettings(StageSection):
         description="speech over a playing reply whose VAD probability never reached this is taken "
         "for its own echo and resumes it unheard (0 = off)",
     )
+    # A user's short "stop" over a reply the loop paused for may peak just under words_confidence
+    # (the offline profile's room: 0.90-0.92 in 3 of 40 runs of test_soak's long reply, loaded),
+    # while the reference explains little of it (0.15-0.18); the echo silero was unsure of that
+    # the reference explains under 0.2 was 41 of 248 blips in bench_bargein (README, "A user VAD
+    # was not quite sure of").
+    unsure_coherence: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="with words_confidence: speech VAD was never that sure of is taken for the "
+        "echo only where the reference explains this much of the canceller's residual (0 = "
+        "whatever it explains)",
+    )
     # After a path change silero is sure of the echo (the reply's voice, clear): held speech the
     # reference explains is the echo however sure it was. bench_bargein's speech over a reply,
     # measured (aec/coherence.py): users at most 0.26 (808), the echo silero was sure of 0.3 or
@@ -192,6 +205,8 @@ class TurnSettings(StageSection):
 
     @property
     def reads_echo_coherence(self) -> bool:
-        """How much of the canceller's residual the reference explains: the residual rule and
-        the pair rule read it, and the canceller measures the mic's only in the same pass."""
-        return self.echo_coherence > 0 or self.reads_mic_coherence
+        """How much of the canceller's residual the reference explains: the residual rule, the
+        pair rule and the unsure rule's floor read it, and the canceller measures the mic's only
+        in the same pass."""
+        unsure_floor = self.words_confidence > 0 and self.unsure_coherence > 0
+        return self.echo_coherence > 0 or unsure_floor or self.reads_mic_coherence

@@ -113,19 +113,25 @@ class OverReply:
         The canceller's residual echo is the reply's own voice, so the recogniser may hear it
         as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
         reply's echo), but silero is rarely sure of it, and almost always of a user talking
-        over the reply (`words_confidence`). Except where the path changed: the residual is
-        then the reply's voice, clear, and silero sure of it; but the reference explains it
-        (`echo_coherence`, aec/coherence.py), where it explains little of a user; or explains
-        it partly, the mic being mostly the reply's too (`echo_coherence_with_mic`), where a user
-        the reply paused for is most of the mic; or the mic alone is plainly the reply's
-        (`mic_coherence_alone`), the filter having left its echo unexplained. Earlier words
+        over the reply (`words_confidence`); a user's short "stop" may peak just under that bar,
+        but the reference explains little of it (`unsure_coherence`). Except where the path
+        changed: the residual is then the reply's voice, clear, and silero sure of it; but the
+        reference explains it (`echo_coherence`, aec/coherence.py), where it explains little of
+        a user; or explains it partly, the mic being mostly the reply's too
+        (`echo_coherence_with_mic`), where a user the reply paused for is most of the mic; or
+        the mic alone is plainly the reply's (`mic_coherence_alone`), the filter having left its
+        echo unexplained. Earlier words
         still waiting for their transcript ("wait, … stop") are the user's: those are not
         second-guessed. Why it sounds like our echo, or "" where it does not."""
         if self.state is not State.SPEAKING or self._probe is not None:
             return ""
-        if ended.peak_probability < self.config.words_confidence:
+        residual = ended.echo_coherence
+        # A user's short word may peak just under the bar too: theirs is what the reference
+        # leaves unexplained. Not measured, it is taken for the echo as it always was.
+        unexplained = residual is not None and residual < self.config.unsure_coherence
+        if ended.peak_probability < self.config.words_confidence and not unexplained:
             return f"VAD never sure (peak {ended.peak_probability:.2f})"
-        residual, mic = ended.echo_coherence, ended.mic_coherence
+        mic = ended.mic_coherence
         if any(band.takes(residual, mic) for band in self.config.echo_bands):
             return f"the reference explains it (residual {_shown(residual)}, mic {_shown(mic)})"
         return ""
