@@ -829,3 +829,30 @@ def test_a_held_reply_resumed_says_which_rule_took_the_speech_for_something_else
     assert resumed(ended(2.0, 2.3), "thank you", reply_words="and thank you for") == (
         "the reply's own words ('thank you')"
     )
+
+
+@pytest.mark.parametrize(("peak", "hearings"), [(0.519, ["cut"]), (0.99, ["cut", "mic"])])
+def test_speech_vad_was_never_sure_of_is_not_heard_as_the_mic_took_it(peak: float, hearings: list[str]):
+    """bench_bargein person-walks, seed 917: a walk's echo blip (silero's surest chunk 0.519, the
+    residual 0.127 the reference's, so `unsure_coherence` sent it to the recogniser) was heard
+    as nothing in both the canceller's copies and as "how are you" in the mic's (0.451 the
+    reply's): a self-transcription. Speech VAD was sure of still gets all three hearings."""
+    machine = machine_in_speaking(
+        pause_on_speech=True,
+        words_confidence=0.93,
+        unsure_coherence=0.2,
+        echo_coherence=0.3,
+        hear_cut_copy=True,
+        hear_mic_copy=0.5,
+    )
+    machine.handle(SpeechStarted(at=2.0, peak_probability=peak))
+    cut, mic = np.full(160, 0.01, np.float32), np.full(160, 0.02, np.float32)
+    blip = ended(2.0, 2.12, peak_probability=peak, echo_coherence=0.127, mic_coherence=0.451)
+    (probe,) = machine.handle(replace(blip, cut_audio=cut, mic_audio=mic))
+    assert isinstance(probe, StartTranscription)
+    heard_again, actions = [], machine.handle(Transcript(probe.turn_id, "", at=2.5))
+    while again := [action for action in actions if isinstance(action, StartTranscription)]:
+        heard_again.append(again[0].heard_again)
+        actions = machine.handle(Transcript(probe.turn_id, "", at=2.6))
+    assert heard_again == hearings
+    assert kinds(actions) == [CancelTranscription, ResumePlayback] and machine.state is State.SPEAKING

@@ -182,8 +182,9 @@ class TurnSettings(StageSection):
         0.5,
         ge=0.0,
         le=1.0,
-        description="held speech over a reply heard as no words in the canceller's copies is heard "
-        "once more as the mic took it, where the reference explains less than this of the mic "
+        description="held speech over a reply heard as no words in the canceller's copies (and "
+        "that VAD was words_confidence sure of) is heard once more as the mic took it, where the "
+        "reference explains less than this of the mic "
         "(echo_coherence_with_mic's measure; one more recognition, only then; 0 = off)",
     )
     backchannel_max_ms: int = Field(
