@@ -120,9 +120,9 @@ class OverReply:
         a user; or explains it partly, the mic being mostly the reply's too
         (`echo_coherence_with_mic`), where a user the reply paused for is most of the mic; or
         the mic alone is plainly the reply's (`mic_coherence_alone`), the filter having left its
-        echo unexplained. Earlier words
-        still waiting for their transcript ("wait, … stop") are the user's: those are not
-        second-guessed. Why it sounds like our echo, or "" where it does not."""
+        echo unexplained. Earlier words still waiting for their transcript ("wait, … stop") are
+        the user's: those are not second-guessed. Why it sounds like our echo, or "" where it
+        does not."""
         if self.state is not State.SPEAKING or self._probe is not None:
             return ""
         residual = ended.echo_coherence
