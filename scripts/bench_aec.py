@@ -37,7 +37,8 @@ Per scenario and canceller:
 Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensation),
 "profile" (as configs/default.toml sets `aec.name` and its options), "profile+residual" (the
 same with `[aec.speex] residual_suppression` on, as the profile has it), "profile-residual"
-(with it off: the default before it), "webrtc", "none".
+(with it off: the default before it), "profile-replay" (a rebuilt filter learning from live
+frames alone: `[aec.speex] relearn_replay_every = 0`, the default before it), "webrtc", "none".
 
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
         [--repeat 5]
@@ -85,7 +86,16 @@ SLIDING_S = 0.5
 T10_DB = 10.0
 ECHO_ABOVE_NOISE_DB = 10.0
 VAD_THRESHOLD = 0.5
-CANCELLERS = ("speex", "speex+drift", "profile", "profile+residual", "profile-residual", "webrtc", "none")
+CANCELLERS = (
+    "speex",
+    "speex+drift",
+    "profile",
+    "profile+residual",
+    "profile-residual",
+    "profile-replay",
+    "webrtc",
+    "none",
+)
 PROFILE = "default"
 
 
@@ -93,11 +103,14 @@ def build_canceller(name: str, settings: Settings) -> EchoCanceller:
     """A canceller by name as the loop builds it: "speex" with speex's own defaults,
     "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
     configs/default.toml chooses (`aec.name` and its options table), "profile+residual" that
-    with the per-band residual suppressor on (as the profile has it), "profile-residual" off."""
-    if name in ("profile", "profile+residual", "profile-residual"):
+    with the per-band residual suppressor on (as the profile has it), "profile-residual" off,
+    "profile-replay" with a rebuilt filter fed no recent frames again."""
+    if name in ("profile", "profile+residual", "profile-residual", "profile-replay"):
         profile = load_settings(PROFILE)
-        if name != "profile":
+        if name in ("profile+residual", "profile-residual"):
             profile.aec.speex.residual_suppression = name == "profile+residual"
+        elif name == "profile-replay":
+            profile.aec.speex.relearn_replay_every = 0
         return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})

@@ -13,9 +13,10 @@ a path that changes every few seconds, a clipping speaker at +10 dB) are played 
 echo path; their reply kind and length are the AEC bench's (here the loop's own TTS speaks).
 `--aec speex` is the offline profile's canceller (speex + per-band residual suppression),
 `speex+drift` speex with drift compensation, `speex+drift+recovery` with path-change recovery
-too, `speex+drift+recovery+residual` with per-band residual echo suppression as well (the
-default profile's), and `speex+drift+recovery+residual+duck` with the speaker played 10 dB
-quieter while a filter rebuilt after a walk re-learns (`[aec.speex] relearn_duck_db = -10`,
+too, `speex+drift+recovery+residual` with per-band residual echo suppression as well,
+`speex+drift+recovery+residual+replay` with a filter rebuilt after a walk fed its recent frames
+again while it re-learns (`[aec.speex] relearn_replay_every = 5`: the default profile's), and
+`+duck` with the speaker played 10 dB quieter meanwhile (`[aec.speex] relearn_duck_db = -10`,
 off in both profiles).
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
@@ -97,6 +98,7 @@ async def bench_room(
             "path_change_recovery": "+recovery" in aec,
             "residual_suppression": "+residual" in aec,
             "relearn_duck_db": -10.0 if "+duck" in aec else 0.0,
+            "relearn_replay_every": 5 if "+replay" in aec else 0,
         }
     settings = load_settings("offline", **overrides)
     script = interruption_script(pairs, seed)

@@ -170,3 +170,11 @@ def test_both_profiles_learn_the_first_reply_again_and_the_switch_is_speex_s_opt
     settings.aec.speex.relearn_passes = 0
     built = build_adapter(settings, "aec", "speex")
     assert getattr(built, "inner", built).relearn_passes == 0
+
+
+def test_the_default_profile_feeds_a_rebuilt_filter_its_recent_frames_again() -> None:
+    """Only the default profile watches the path (the offline one never rebuilds a filter)."""
+    default = load_settings("default").aec.speex
+    assert (default.path_change_recovery, default.relearn_replay_every) == (True, 5)
+    built = build_adapter(load_settings("default"), "aec", "speex")
+    assert getattr(built, "inner", built).relearn_replay_every == 5

@@ -1,6 +1,7 @@
 """A walk mid-reply: the filter rebuilt for it re-learns with its output held down, and a user
 talking meanwhile is held down with it unless the speaker plays quieter (`[aec.speex]
-relearn_duck_db`, voiceloop/aec/path_watch.py).
+relearn_duck_db`, voiceloop/aec/path_watch.py) or the filter is fed its recent frames again
+and learns the room sooner (`[aec.speex] relearn_replay_every`).
 
 The room runs online, frame by frame, as the loop runs it: the speaker plays each frame at the
 gain the canceller asks for (aec/base.py's `speaker_gain`, glided over the frame as
@@ -41,14 +42,15 @@ class Played:
     output: np.ndarray  # the canceller's, lined up with the mic
     user: np.ndarray  # the user alone, as the mic took them
     gains: np.ndarray  # the speaker's gain, frame by frame
+    relearning: np.ndarray  # frame by frame: a rebuilt filter re-learning, its output held down
     rebuilds: int
 
 
 @functools.cache
-def played(duck_db: float, user_after_walk_s: float | None) -> Played:
+def played(duck_db: float, user_after_walk_s: float | None, replay_every: int = 0) -> Played:
     """The English reply in DESK, someone walking past at WALK_AT_S, the profile's
-    canceller with `relearn_duck_db` = `duck_db`, and "turn off the lights" said
-    `user_after_walk_s` after the walk (None: nobody talks)."""
+    canceller with `relearn_duck_db` = `duck_db` and `relearn_replay_every` = `replay_every`,
+    and "turn off the lights" said `user_after_walk_s` after the walk (None: nobody talks)."""
     from voiceloop.testing.clips import spoken_clip
     from voiceloop.testing.replies import english_reply
 
@@ -67,13 +69,17 @@ def played(duck_db: float, user_after_walk_s: float | None) -> Played:
     rng = np.random.default_rng(DESK.seed + 1)
     noise = (10 ** (DESK.noise_dbfs / 20) * rng.standard_normal(total)).astype(np.float32)
     inner = speex.SpeexCanceller(
-        path_change_recovery=True, residual_suppression=True, relearn_duck_db=duck_db
+        path_change_recovery=True,
+        residual_suppression=True,
+        relearn_duck_db=duck_db,
+        relearn_replay_every=replay_every,
     )
     canceller = DriftCompensated(inner)
     # The reference is what the speaker played, handed out 10 ms before its echo.
     lead = round((DESK.echo_delay_ms - REFERENCE_LEAD_MS) * SAMPLE_RATE / 1000)
     sounded = np.zeros(lead + total, np.float32)
-    out, gains, applied = [], [], 1.0
+    out, gains, relearning, applied = [], [], [], 1.0
+    assert inner.path_watch is not None
     for k in range(frames):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
         gain = speaker_gain(canceller)
@@ -83,11 +89,11 @@ def played(duck_db: float, user_after_walk_s: float | None) -> Played:
         mic = np.clip(path.process(frame) + user[span] + noise[span], -1.0, 1.0).astype(np.float32)
         out.append(canceller.process(mic, sounded[span]))
         gains.append(gain)
+        relearning.append(inner.path_watch.relearning)
     delay = canceller.output_delay_samples
     output = np.concatenate(out)
     output = np.concatenate([output[delay:], np.zeros(delay, np.float32)])
-    assert inner.path_watch is not None
-    return Played(output, user, np.array(gains), inner.path_watch.changes)
+    return Played(output, user, np.array(gains), np.array(relearning), inner.path_watch.changes)
 
 
 def voiced(audio: np.ndarray) -> np.ndarray:
@@ -145,6 +151,30 @@ def test_the_echo_let_out_of_the_relearning_hold_is_not_speech() -> None:
     """While ducked, a residual the reference explains little of is let through: the echo of a
     filter still learning must not be that (measured: none of it called speech)."""
     run = played(-10.0, None)
+    flags = voiced(run.output)
+    after_walk = int(WALK_AT_S * SAMPLE_RATE) // CHUNK_SAMPLES
+    assert np.count_nonzero(flags[after_walk:]) * CHUNK_SAMPLES / SAMPLE_RATE <= 0.1
+
+
+@pytest.mark.parametrize("after_s", [0.4, 0.9])
+def test_a_user_talking_while_the_filter_relearns_is_heard_where_it_is_fed_its_recent_frames_again(
+    after_s: float,
+) -> None:
+    """Measured here, the speaker as loud: "turn off the lights" said 0.3-0.9 s after the walk,
+    0 of its 30-35 voiced chunks heard with the filter learning from live frames alone, 10-22
+    with the last 0.4 s fed through it again every 5 frames; the hold 150 → 126 frames."""
+    heard, said = heard_of_the_user(played(0.0, after_s, replay_every=5))
+    assert heard >= 0.5 * said
+    heard, said = heard_of_the_user(played(0.0, after_s))
+    assert heard <= 0.1 * said
+    assert played(0.0, None, replay_every=5).relearning.sum() < played(0.0, None).relearning.sum()
+
+
+def test_the_echo_of_a_filter_fed_its_recent_frames_again_is_not_speech() -> None:
+    """What the replay teaches the filter is the echo: more of it goes, none turns to speech
+    (measured: 0.03 s after the walk, one chunk)."""
+    run = played(0.0, None, replay_every=5)
+    assert run.rebuilds == 1
     flags = voiced(run.output)
     after_walk = int(WALK_AT_S * SAMPLE_RATE) // CHUNK_SAMPLES
     assert np.count_nonzero(flags[after_walk:]) * CHUNK_SAMPLES / SAMPLE_RATE <= 0.1

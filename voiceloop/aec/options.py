@@ -45,6 +45,11 @@ class SpeexOptions(AdapterOptions):
     # Off in both profiles: it buys users after a walk with more echo holds in the replies
     # after it (README, "The speaker quieter while the filter re-learns").
     relearn_duck_db: float = Field(0.0, ge=-30.0, le=0.0)
+    # While a filter rebuilt after a walk re-learns, feed the last 0.4 s through it again every
+    # this many frames (0 = never): it learns the changed room in fewer live frames, so a user
+    # talking meanwhile is sooner told from the echo (SpeexCanceller.relearn_replay_every).
+    # 5 in the default profile (the offline one watches no path).
+    relearn_replay_every: int = Field(0, ge=0, le=100)
 
 
 class WebRtcOptions(AdapterOptions):

@@ -50,6 +50,12 @@ is highest near zero lag, where the two voices line up).
   little of, band by band (Welch, coherence.py: the user's share of the bands), is the user too. Replayed over held windows of kept bench sessions, the last 0.4 s
   with 0.15 s or more of the user against the echo alone: ducked 10 dB, users under 0.22 in 59
   of 79 checks, the echo in 6 of 241; not ducked, 23 of 143 against 17 of 150.
+- The hold is as long as the rebuilt filter cancels too little, and speex learns a changed
+  room in ~1 s of live frames. So the canceller can also feed the watch's window (`window`)
+  through the rebuilt filter again while it re-learns (`[aec.speex] relearn_replay_every`, 5
+  in the default profile; speex.py has the figures): in mandarin-10db-walks it then removes
+  ~11 dB a second after the rebuild rather than ~5, and the residual of a user under the echo
+  falls under USER_CLARITY often enough to be let out of the hold.
 - Whoever walked in walks out again, and the path goes back to the one before: the filter a
   rebuild replaced is kept as it was and asked back (`recall`) where a check hears the echo
   after a change, or once playback returns from a pause (the walk may fall where nothing
@@ -254,6 +260,14 @@ class PathWatch:
         """A rebuilt filter is learning the room: it cancels little yet."""
         return self._recovering > 0
 
+    def window(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last WINDOW_S of (mic, reference, residual) as added, in frames, oldest first."""
+        oldest = self._frames % self._reference.shape[0]
+        mic, reference, residual = (
+            np.roll(ring, -oldest, axis=0) for ring in (self._mic, self._reference, self._residual)
+        )
+        return mic, reference, residual
+
     def _is_user(self) -> bool:
         if self._clarity(USER_CLARITY) < USER_CLARITY:
             return True
@@ -267,11 +281,7 @@ class PathWatch:
     def _recalled(self) -> bool:
         """Asks once (per pause or change) whether the filter from before fits the room now."""
         self._recall_due = 0
-        if self.recall is None:
-            return False
-        oldest = self._frames % self._reference.shape[0]
-        rings = (np.roll(ring, -oldest, axis=0) for ring in (self._mic, self._reference, self._residual))
-        if not self.recall(*rings):
+        if self.recall is None or not self.recall(*self.window()):
             return False
         self.recalls += 1
         return True

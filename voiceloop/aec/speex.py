@@ -66,6 +66,16 @@ _RECALL, _RECALL_DEPTH = 10 ** (-RECALL_DB / 10), 10 ** (RECALL_DEPTH_DB / 10)
 # speech (ERLE 24.5 dB); over 10, 30 and 60 frames, 0.28-0.32 s and 25.3-25.8 dB (duck off: 0.34
 # s, 27.3 dB).
 BACK_UP_FRAMES = 30
+# While a rebuilt filter re-learns, the path watch's last 0.4 s is fed through it again every
+# `relearn_replay_every` frames, and REBUILT_PASSES times on the frame it is rebuilt (data
+# reuse, as relearn.py does for a first reply, but while the reply still plays: the hold lasts
+# only as long as the filter cancels too little for a user under the echo to be told from it).
+# Replayed over the kept bench_bargein sessions of seeds 913-936 (the filter alone, echo-only
+# frames), a rebuilt filter removed, 0.6-1.0 s / 1.0-1.5 s / 1.5-3 s after its rebuild, in
+# mandarin-10db-walks 4.4 / 5.2 / 5.2 dB without it, 8.8 / 11.4 / 12.1 with it (every 5
+# frames); in person-walks 5.6 / 7.3 / 6.2 against 9.9 / 11.6 / 11.8. Every 10 frames gave
+# mandarin-10db-walks 7.3 / 9.9 / 11.5, every 20 frames 6.0 / 8.2 / 10.2.
+REBUILT_PASSES = 2
 
 # Rates whose 10 ms frame size is worth naming in an error: a 480-sample frame is far more
 # likely 48 kHz audio that skipped resampling than a framing bug.
@@ -174,6 +184,7 @@ class SpeexCanceller:
         residual_suppression: bool = False,
         relearn_passes: int = 0,
         relearn_duck_db: float = 0.0,
+        relearn_replay_every: int = 0,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self._echo: int | None = None  # set first: __del__ runs even if __init__ raises
@@ -207,6 +218,10 @@ class SpeexCanceller:
         self._relearn_gain = float(10 ** (relearn_duck_db / 20))
         self._speaker_gain = 1.0
         self._back_step = float(10 ** (-relearn_duck_db / 20 / BACK_UP_FRAMES))
+        # The recent frames fed through a rebuilt filter again while it re-learns (0 = never).
+        self.relearn_replay_every = relearn_replay_every
+        self._replay_wait = 0  # frames until the next such replay
+        self._rebuilt = False  # the filter was rebuilt and has had no replay yet
         # The last frame as the recogniser should hear it: the output without the per-band
         # suppressor (2 ms, the suppressor's lag, ahead of what `process` returned). The
         # suppressor's cut keeps VAD and barge-in off residual echo, but over a word said
@@ -287,6 +302,7 @@ class SpeexCanceller:
         self._echo = echo
         self._reply_frames.clear()
         self._filter_relearnt = False
+        self._rebuilt, self._replay_wait = True, 0
 
     def _recall(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> bool:
         """Feeds the previous filter these frames (oldest first) and, where over the played
@@ -298,10 +314,7 @@ class SpeexCanceller:
             return False
         left = np.zeros(len(mic))
         for index, (mic_frame, reference_frame) in enumerate(zip(mic, reference, strict=True)):
-            self._pcm_kernels.to_int16_pair(mic_frame, reference_frame, self._replay_pcm)
-            self._lib.speex_echo_cancellation(
-                previous, self._replay_mic_p, self._replay_reference_p, self._replay_out_p
-            )
+            self._feed(previous, mic_frame, reference_frame)
             left[index] = np.dot(self._replay_out.astype(np.float64), self._replay_out) / 32768.0**2
         heard = slice(self.filter_taps // self.frame_samples, None)  # its history all these frames'
         playing = np.einsum("ij,ij->i", reference[heard], reference[heard]) >= ACTIVE_POWER
@@ -321,6 +334,13 @@ class SpeexCanceller:
         self._reply_frames.clear()
         return True
 
+    def _feed(self, echo: int, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
+        """One float frame pair through a filter, on the replay buffers (the live ones kept)."""
+        self._pcm_kernels.to_int16_pair(mic_frame, reference_frame, self._replay_pcm)
+        self._lib.speex_echo_cancellation(
+            echo, self._replay_mic_p, self._replay_reference_p, self._replay_out_p
+        )
+
     def _forget_previous(self) -> None:
         previous, self._previous = self._previous, None
         if previous:
@@ -339,6 +359,8 @@ class SpeexCanceller:
         self._lib.speex_echo_cancellation(self._echo, self._mic_p, self._reference_p, self._out_p)
         cleaned = self._suppressed(mic_frame, reference_frame)
         self._ask_the_speaker()
+        if self.relearn_replay_every:
+            self._replay_while_relearning()
         if self.relearn_passes and not self._filter_relearnt:  # after this frame is done with
             segment = self._reply_frames.add(self._pcm, bool(self._reference.any()))
             if segment is not None:
@@ -376,6 +398,26 @@ class SpeexCanceller:
         suppressed = suppressor.apply(cleaned)
         self.recognition_frame = cleaned if held == gain else suppressed
         return suppressed
+
+    def _replay_while_relearning(self) -> None:
+        """The path watch's window (this frame the newest) through a rebuilt filter again, every
+        `relearn_replay_every` frames while it re-learns: speex learns a changed room in ~1 s
+        of live frames, and a user said meanwhile is held down with the echo. The window ends
+        on this frame, so the filter's history is as it was live once the replay is done; its
+        first frames meet the history of the last (~33 µs a frame, the filter alone)."""
+        watch, echo = self.path_watch, self._echo
+        if watch is None or echo is None or not watch.relearning:
+            self._rebuilt, self._replay_wait = False, 0
+            return
+        if self._replay_wait:
+            self._replay_wait -= 1
+            return
+        self._replay_wait = self.relearn_replay_every - 1
+        mic, reference, _ = watch.window()
+        for _ in range(REBUILT_PASSES if self._rebuilt else 1):
+            for mic_frame, reference_frame in zip(mic, reference, strict=True):
+                self._feed(echo, mic_frame, reference_frame)
+        self._rebuilt = False
 
     def _ask_the_speaker(self) -> None:
         """Quieter at once when a rebuilt filter starts re-learning, back up over BACK_UP_FRAMES
