@@ -102,7 +102,8 @@ class TurnSettings(StageSection):
     # (the offline profile's room: 0.90-0.92 in 3 of 40 runs of test_soak's long reply, loaded),
     # while the reference explains little of it (0.14-0.18); the echo silero was unsure of that
     # the reference explains under 0.2 was 41 of 248 blips in bench_bargein (README, "A user VAD
-    # was not quite sure of"). Such speech is not heard as the mic took it (hear_mic_copy).
+    # was not quite sure of"). Such speech is not heard as the mic took it (hear_mic_copy), and
+    # as the canceller cut it only where the reference explains less than hear_mic_copy of the mic.
     unsure_coherence: float = Field(
         0.2,
         ge=0.0,
@@ -184,7 +185,8 @@ class TurnSettings(StageSection):
         le=1.0,
         description="held speech over a reply heard as no words in the canceller's copies (and "
         "that VAD was words_confidence sure of) is heard once more as the mic took it, where the "
-        "reference explains less than this of the mic "
+        "reference explains less than this of the mic; speech VAD was not that sure of is heard "
+        "as the canceller cut it only there "
         "(echo_coherence_with_mic's measure; one more recognition, only then; 0 = off)",
     )
     backchannel_max_ms: int = Field(

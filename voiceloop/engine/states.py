@@ -92,7 +92,8 @@ class MachineConfig:
     # canceller cut it (SpeechEnded.cut_audio): after a walk the uncut copy holds the echo.
     hear_cut_copy: bool = False
     # ...and where that too is nothing, as the mic took it (SpeechEnded.mic_audio), where the
-    # reference explains less than this of the mic (SpeechEnded.mic_coherence; 0 = off).
+    # reference explains less than this of the mic (SpeechEnded.mic_coherence; 0 = off). Speech
+    # VAD was never words_confidence sure of is not heard so, and heard cut only under it.
     hear_mic_copy: float = 0.0
     backchannels: frozenset[str] = frozenset()
     backchannel_max_s: float = 1.0
