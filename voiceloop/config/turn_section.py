@@ -112,6 +112,16 @@ class TurnSettings(StageSection):
         "echo only where the reference explains this much of the canceller's residual (0 = "
         "whatever it explains)",
     )
+    # The echo blips that floor sent to the recogniser and that it heard as words (a
+    # self-transcription each: bench_bargein's walk rooms, seeds 913-960) peaked at 0.52-0.63;
+    # the users it gave their words at 0.67-0.93, the soak's "stop" at 0.90-0.92 (README).
+    unsure_confidence: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="with unsure_coherence: speech VAD was not even this sure of is the echo "
+        "whatever the reference explains",
+    )
     # After a path change silero is sure of the echo (the reply's voice, clear): held speech the
     # reference explains is the echo however sure it was. bench_bargein's speech over a reply,
     # measured (aec/coherence.py): users at most 0.26 (808), the echo silero was sure of 0.3 or

@@ -114,7 +114,9 @@ class OverReply:
         as a phrase (bench_bargein's false barge-ins: "thank you" from 0.22-0.32 s of the
         reply's echo), but silero is rarely sure of it, and almost always of a user talking
         over the reply (`words_confidence`); a user's short "stop" may peak just under that bar,
-        but the reference explains little of it (`unsure_coherence`). Except where the path
+        but the reference explains little of it (`unsure_coherence`), and VAD was nearly sure of
+        it (`unsure_confidence`: the echo blips heard as words under the bar peaked at
+        0.52-0.63, the users at 0.67-0.93). Except where the path
         changed: the residual is then the reply's voice, clear, and silero sure of it; but the
         reference explains it (`echo_coherence`, aec/coherence.py), where it explains little of
         a user; or explains it partly, the mic being mostly the reply's too
@@ -127,8 +129,10 @@ class OverReply:
             return ""
         residual = ended.echo_coherence
         # A user's short word may peak just under the bar too: theirs is what the reference
-        # leaves unexplained. Not measured, it is taken for the echo as it always was.
+        # leaves unexplained. Not measured, it is taken for the echo as it always was; and so
+        # is speech VAD was far from sure of, whatever the reference explains.
         unexplained = residual is not None and residual < self.config.unsure_coherence
+        unexplained = unexplained and ended.peak_probability >= self.config.unsure_confidence
         if ended.peak_probability < self.config.words_confidence and not unexplained:
             return f"VAD never sure (peak {ended.peak_probability:.2f})"
         mic = ended.mic_coherence

@@ -184,6 +184,7 @@ class Conversation:
                 pause_words_min_s=turn_cfg.pause_words_min_ms / 1000,
                 words_confidence=turn_cfg.words_confidence,
                 unsure_coherence=turn_cfg.unsure_coherence,
+                unsure_confidence=turn_cfg.unsure_confidence,
                 echo_coherence=turn_cfg.echo_coherence,
                 echo_coherence_with_mic=turn_cfg.echo_coherence_with_mic,
                 mic_coherence=turn_cfg.mic_coherence,

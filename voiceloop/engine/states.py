@@ -75,6 +75,7 @@ class MachineConfig:
     # echo: it resumes the reply without asking the recogniser for its words (0 = off).
     words_confidence: float = 0.0
     unsure_coherence: float = 0.0  # ...where the reference explains this much of the residual
+    unsure_confidence: float = 0.0  # ...or VAD was not even this sure of it
     # ...and held speech of which the reference explained this much (SpeechEnded.echo_coherence)
     # is the reply's echo too, however sure VAD was (0 = off).
     echo_coherence: float = 0.0
