@@ -15,7 +15,7 @@ echo path; their reply kind and length are the AEC bench's (here the loop's own 
 `speex+drift` speex with drift compensation, `speex+drift+recovery` with path-change recovery
 too, `speex+drift+recovery+residual` with per-band residual echo suppression as well,
 `speex+drift+recovery+residual+replay` with a filter rebuilt after a walk fed its recent frames
-again while it re-learns (`[aec.speex] relearn_replay_every = 5`: the default profile's), and
+again while it re-learns (`[aec.speex] relearn_replay_every`, as the default profile sets it), and
 `+duck` with the speaker played 10 dB quieter meanwhile (`[aec.speex] relearn_duck_db = -10`,
 off in both profiles).
 
@@ -93,12 +93,13 @@ async def bench_room(
         "log": {"dir": out, "record_wav": record_wav},
     }
     if "+drift" in aec:
+        replay_every = load_settings("default").aec.speex.relearn_replay_every  # the profile's
         overrides["aec"]["speex"] = {
             "drift_compensation": True,
             "path_change_recovery": "+recovery" in aec,
             "residual_suppression": "+residual" in aec,
             "relearn_duck_db": -10.0 if "+duck" in aec else 0.0,
-            "relearn_replay_every": 5 if "+replay" in aec else 0,
+            "relearn_replay_every": replay_every if "+replay" in aec else 0,
         }
     settings = load_settings("offline", **overrides)
     script = interruption_script(pairs, seed)

@@ -846,7 +846,7 @@ def test_a_held_reply_resumed_says_which_rule_took_the_speech_for_something_else
 
 @pytest.mark.parametrize(
     ("peak", "mic_coherence", "hearings"),
-    [(0.519, 0.451, ["cut"]), (0.616, 0.578, []), (0.99, 0.451, ["cut", "mic"]), (0.99, 0.578, ["cut"])],
+    [(0.85, 0.451, ["cut"]), (0.85, 0.578, []), (0.99, 0.451, ["cut", "mic"]), (0.99, 0.578, ["cut"])],
 )
 def test_speech_vad_was_never_sure_of_is_heard_again_only_as_cut_and_only_where_the_mic_is_not_the_reply(
     peak: float, mic_coherence: float, hearings: list[str]
@@ -855,14 +855,16 @@ def test_speech_vad_was_never_sure_of_is_heard_again_only_as_cut_and_only_where_
     residual 0.127 the reference's, so `unsure_coherence` sent it to the recogniser) was heard
     as nothing in both the canceller's copies and as "how are you" in the mic's (0.451 the
     reply's): a self-transcription. mandarin-10db-walks, seed 946: an echo blip (0.616, the
-    residual 0.12, the mic 0.578) heard as nothing uncut and as "goodbye" cut. So speech VAD
-    was never sure of is not heard as the mic took it, and heard as cut only where the
+    residual 0.12, the mic 0.578) heard as nothing uncut and as "goodbye" cut. `unsure_confidence`
+    (0.8) now takes both for the echo outright; speech between it and `words_confidence` still
+    goes to the recogniser, and is not heard as the mic took it, and heard as cut only where the
     reference explains less than `hear_mic_copy` of the mic (the users it let be heard there
     read 0.14-0.18). Speech VAD was sure of still gets all three hearings."""
     machine = machine_in_speaking(
         pause_on_speech=True,
         words_confidence=0.93,
         unsure_coherence=0.2,
+        unsure_confidence=0.8,
         echo_coherence=0.3,
         hear_cut_copy=True,
         hear_mic_copy=0.5,

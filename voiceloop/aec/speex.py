@@ -302,7 +302,7 @@ class SpeexCanceller:
         self._echo = echo
         self._reply_frames.clear()
         self._filter_relearnt = False
-        self._rebuilt, self._replay_wait = True, 0
+        self._rebuilt = True  # `_replay_wait` is 0 already: it counts only while a filter re-learns
 
     def _recall(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> bool:
         """Feeds the previous filter these frames (oldest first) and, where over the played

@@ -101,9 +101,10 @@ class TurnSettings(StageSection):
     # A user's short "stop" over a reply the loop paused for may peak just under words_confidence
     # (the offline profile's room: 0.90-0.92 in 3 of 40 runs of test_soak's long reply, loaded),
     # while the reference explains little of it (0.14-0.18); the echo silero was unsure of that
-    # the reference explains under 0.2 was 41 of 248 blips in bench_bargein (README, "A user VAD
-    # was not quite sure of"). Such speech is not heard as the mic took it (hear_mic_copy), and
-    # as the canceller cut it only where the reference explains less than hear_mic_copy of the mic.
+    # the reference explains under 0.2 was 41 of 248 blips in bench_bargein's seeds 901-912
+    # (README, "A user VAD was not quite sure of"). Such speech is not heard as the mic took it
+    # (hear_mic_copy), and as the canceller cut it only where the reference explains less than
+    # hear_mic_copy of the mic.
     unsure_coherence: float = Field(
         0.2,
         ge=0.0,

@@ -131,8 +131,11 @@ class OverReply:
         # A user's short word may peak just under the bar too: theirs is what the reference
         # leaves unexplained. Not measured, it is taken for the echo as it always was; and so
         # is speech VAD was far from sure of, whatever the reference explains.
-        unexplained = residual is not None and residual < self.config.unsure_coherence
-        unexplained = unexplained and ended.peak_probability >= self.config.unsure_confidence
+        unexplained = (
+            residual is not None
+            and residual < self.config.unsure_coherence
+            and ended.peak_probability >= self.config.unsure_confidence
+        )
         if ended.peak_probability < self.config.words_confidence and not unexplained:
             return f"VAD never sure (peak {ended.peak_probability:.2f})"
         mic = ended.mic_coherence
