@@ -38,7 +38,9 @@ Cancellers: "speex" (speex's own defaults), "speex+drift" (with drift compensati
 "profile" (as configs/default.toml sets `aec.name` and its options), "profile+residual" (the
 same with `[aec.speex] residual_suppression` on, as the profile has it), "profile-residual"
 (with it off: the default before it), "profile-replay" (a rebuilt filter learning from live
-frames alone: `[aec.speex] relearn_replay_every = 0`, the default before it), "webrtc", "none".
+frames alone: `[aec.speex] relearn_replay_every = 0`, the default before it), "profile-duck"
+(the speaker as loud while a rebuilt filter re-learns: `[aec.speex] relearn_duck_db = 0`, the
+default before it), "webrtc", "none".
 
     .venv/bin/python scripts/bench_aec.py [--json] [--seconds 12] [--rooms a,b] [--cancellers speex,webrtc]
         [--repeat 5]
@@ -93,6 +95,7 @@ CANCELLERS = (
     "profile+residual",
     "profile-residual",
     "profile-replay",
+    "profile-duck",
     "webrtc",
     "none",
 )
@@ -104,13 +107,16 @@ def build_canceller(name: str, settings: Settings) -> EchoCanceller:
     "speex+drift" the same with `[aec.speex] drift_compensation` on, "profile" what
     configs/default.toml chooses (`aec.name` and its options table), "profile+residual" that
     with the per-band residual suppressor on (as the profile has it), "profile-residual" off,
-    "profile-replay" with a rebuilt filter fed no recent frames again."""
-    if name in ("profile", "profile+residual", "profile-residual", "profile-replay"):
+    "profile-replay" with a rebuilt filter fed no recent frames again, "profile-duck" with the
+    speaker as loud while it re-learns."""
+    if name in ("profile", "profile+residual", "profile-residual", "profile-replay", "profile-duck"):
         profile = load_settings(PROFILE)
         if name in ("profile+residual", "profile-residual"):
             profile.aec.speex.residual_suppression = name == "profile+residual"
         elif name == "profile-replay":
             profile.aec.speex.relearn_replay_every = 0
+        elif name == "profile-duck":
+            profile.aec.speex.relearn_duck_db = 0.0
         return build_adapter(profile, "aec", profile.aec.name)  # type: ignore[no-any-return]
     if name == "speex+drift":
         speex_options = settings.aec.speex.model_copy(update={"drift_compensation": True})

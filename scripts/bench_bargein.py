@@ -15,9 +15,8 @@ echo path; their reply kind and length are the AEC bench's (here the loop's own 
 `speex+drift` speex with drift compensation, `speex+drift+recovery` with path-change recovery
 too, `speex+drift+recovery+residual` with per-band residual echo suppression as well,
 `speex+drift+recovery+residual+replay` with a filter rebuilt after a walk fed its recent frames
-again while it re-learns (`[aec.speex] relearn_replay_every`, as the default profile sets it), and
-`+duck` with the speaker played 10 dB quieter meanwhile (`[aec.speex] relearn_duck_db = -10`,
-off in both profiles).
+again while it re-learns (`[aec.speex] relearn_replay_every`), and `+duck` with the speaker
+played quieter meanwhile (`[aec.speex] relearn_duck_db`): each as the default profile sets it.
 
     .venv/bin/python scripts/bench_bargein.py [--pairs 8] [--rooms desk-quiet,drift+60ppm] [--aec speex] [--json]
 
@@ -93,13 +92,13 @@ async def bench_room(
         "log": {"dir": out, "record_wav": record_wav},
     }
     if "+drift" in aec:
-        replay_every = load_settings("default").aec.speex.relearn_replay_every  # the profile's
+        profile = load_settings("default").aec.speex  # +replay and +duck as it sets them
         overrides["aec"]["speex"] = {
             "drift_compensation": True,
             "path_change_recovery": "+recovery" in aec,
             "residual_suppression": "+residual" in aec,
-            "relearn_duck_db": -10.0 if "+duck" in aec else 0.0,
-            "relearn_replay_every": replay_every if "+replay" in aec else 0,
+            "relearn_duck_db": profile.relearn_duck_db if "+duck" in aec else 0.0,
+            "relearn_replay_every": profile.relearn_replay_every if "+replay" in aec else 0,
         }
     settings = load_settings("offline", **overrides)
     script = interruption_script(pairs, seed)

@@ -172,9 +172,19 @@ def test_both_profiles_learn_the_first_reply_again_and_the_switch_is_speex_s_opt
     assert getattr(built, "inner", built).relearn_passes == 0
 
 
-def test_the_default_profile_feeds_a_rebuilt_filter_its_recent_frames_again() -> None:
+def test_the_default_profile_feeds_a_rebuilt_filter_its_recent_frames_again_and_ducks_the_speaker() -> None:
     """Only the default profile watches the path (the offline one never rebuilds a filter)."""
     default = load_settings("default").aec.speex
-    assert (default.path_change_recovery, default.relearn_replay_every) == (True, 5)
+    assert (default.path_change_recovery, default.relearn_replay_every, default.relearn_duck_db) == (
+        True,
+        5,
+        -10.0,
+    )
     built = build_adapter(load_settings("default"), "aec", "speex")
-    assert getattr(built, "inner", built).relearn_replay_every == 5
+    canceller = getattr(built, "inner", built)
+    assert canceller.relearn_replay_every == 5
+    assert (
+        canceller.path_watch.user_coherence > 0
+    )  # ducked: a residual the reference explains little of is the user
+    offline = load_settings("offline").aec.speex
+    assert not offline.path_change_recovery

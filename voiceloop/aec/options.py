@@ -42,8 +42,9 @@ class SpeexOptions(AdapterOptions):
     # While a filter rebuilt after a walk re-learns (~1.5 s), the speaker plays this much quieter
     # (dB; 0 = as loud), and the path watch then lets through a residual the reference explains
     # little of: a user talking over it is otherwise held down with the echo (path_watch.py).
-    # Off in both profiles: it buys users after a walk with more echo holds in the replies
-    # after it (README, "The speaker quieter while the filter re-learns").
+    # -10 in the default profile. Alone it bought users after a walk with more echo holds in
+    # the replies after it; with relearn_replay_every it costs none (README, "The speaker
+    # quieter while the filter re-learns").
     relearn_duck_db: float = Field(0.0, ge=-30.0, le=0.0)
     # While a filter rebuilt after a walk re-learns, feed the last 0.4 s through it again every
     # this many frames (0 = never): it learns the changed room in fewer live frames, so a user

@@ -45,11 +45,12 @@ is highest near zero lag, where the two voices line up).
   GCC-PHAT weighs each bin alike, and the bins the echo fills keep it over USER_CLARITY however
   loud the user is (mandarin-10db-walks: 12 of the 14 interruptions the barge-in bench missed
   were said in such a hold). So the canceller can ask the speaker to play quieter while it
-  re-learns (`[aec.speex] relearn_duck_db`, `SpeexCanceller.speaker_gain`; off in both
-  profiles, README), and where it does (`user_coherence`) a residual the reference explains
-  little of, band by band (Welch, coherence.py: the user's share of the bands), is the user too. Replayed over held windows of kept bench sessions, the last 0.4 s
-  with 0.15 s or more of the user against the echo alone: ducked 10 dB, users under 0.22 in 59
-  of 79 checks, the echo in 6 of 241; not ducked, 23 of 143 against 17 of 150.
+  re-learns (`[aec.speex] relearn_duck_db`, `SpeexCanceller.speaker_gain`; -10 dB in the
+  default profile, README), and where it does (`user_coherence`) a residual the reference
+  explains little of, band by band (Welch, coherence.py: the user's share of the bands), is the
+  user too. Replayed over held windows of kept bench sessions, the last 0.4 s with 0.15 s or
+  more of the user against the echo alone: ducked 10 dB, users under 0.22 in 59 of 79 checks,
+  the echo in 6 of 241; not ducked, 23 of 143 against 17 of 150.
 - The hold is as long as the rebuilt filter cancels too little, and speex learns a changed
   room in ~1 s of live frames. So the canceller can also feed the watch's window (`window`)
   through the rebuilt filter again while it re-learns (`[aec.speex] relearn_replay_every`, 5
