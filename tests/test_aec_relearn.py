@@ -183,8 +183,7 @@ def test_the_default_profile_feeds_a_rebuilt_filter_its_recent_frames_again_and_
     built = build_adapter(load_settings("default"), "aec", "speex")
     canceller = getattr(built, "inner", built)
     assert canceller.relearn_replay_every == 5
-    assert (
-        canceller.path_watch.user_coherence > 0
-    )  # ducked: a residual the reference explains little of is the user
+    # Ducked, a residual the reference explains little of is let out of the hold as the user.
+    assert canceller.path_watch.user_coherence > 0
     offline = load_settings("offline").aec.speex
     assert not offline.path_change_recovery
