@@ -16,6 +16,7 @@ import pytest
 from voiceloop.aec import speex
 from voiceloop.aec.coherence import EchoCoherence, RecentFrames, coherence
 from voiceloop.aec.compensated import DriftCompensated
+from voiceloop.aec.refit import FIT_S
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
@@ -142,6 +143,7 @@ def speech_heard(
     measure: bool = True,
     keep_cut: bool = True,
     keep_mic: bool = True,
+    keep_refit: bool = True,
 ) -> list[SpeechEnded]:
     """What the listener hands the machine at the end of each stretch of speech."""
     events: list[object] = []
@@ -156,6 +158,7 @@ def speech_heard(
         measure_echo_coherence=measure,
         keep_cut_copy=keep_cut,
         keep_mic_copy=keep_mic,
+        keep_refit_copy=keep_refit,
     )
     for k in range(mic.size // FRAME_SAMPLES):
         span = slice(k * FRAME_SAMPLES, (k + 1) * FRAME_SAMPLES)
@@ -194,14 +197,22 @@ def mic_with_a_user_over_the_reply() -> np.ndarray:
     return mic
 
 
-def user_over_the_reply(tmp_path: Path, keep_cut: bool = True, keep_mic: bool = True) -> SpeechEnded:
+def user_over_the_reply(
+    tmp_path: Path, keep_cut: bool = True, keep_mic: bool = True, keep_refit: bool = True
+) -> SpeechEnded:
     """That user, through the profile's canceller."""
     from tests.test_aec_drift import LEAD_S, drifting_room
 
     _, reference = drifting_room(0.0)
     profile = DriftCompensated(speex.SpeexCanceller(path_change_recovery=True, residual_suppression=True))
     heard = speech_heard(
-        profile, mic_with_a_user_over_the_reply(), reference, tmp_path, keep_cut=keep_cut, keep_mic=keep_mic
+        profile,
+        mic_with_a_user_over_the_reply(),
+        reference,
+        tmp_path,
+        keep_cut=keep_cut,
+        keep_mic=keep_mic,
+        keep_refit=keep_refit,
     )
     (words,) = [e for e in heard if e.started_at >= LEAD_S + 2]
     return words
@@ -254,6 +265,31 @@ def test_speech_over_the_reply_comes_with_the_same_span_as_the_mic_took_it(tmp_p
     assert float(np.dot(heard_by_the_mic, heard_by_the_mic)) > float(np.dot(words.audio, words.audio))
     # `turn.hear_mic_copy` off: nothing kept, nothing handed on.
     assert user_over_the_reply(tmp_path, keep_mic=False).mic_audio is None
+
+
+@pytest.mark.skipif(not speex.ctypes.util.find_library("speexdsp"), reason="no libspeexdsp")
+def test_speech_over_the_reply_comes_with_the_cancellers_frames_of_it_and_the_seconds_before(
+    tmp_path: Path,
+) -> None:
+    """`turn.hear_refit_copy`'s hearing: the mic and the reference as the canceller took them
+    over the stretch VAD judged, FIT_S of them before it in front; cancelled again, the user's
+    voice where the recogniser's copy has it, and the reply's echo (6 dB over the user here)
+    mostly gone."""
+    words = user_over_the_reply(tmp_path)
+    refit = words.refit_copy
+    assert refit is not None and refit.fit_samples == int(FIT_S * SAMPLE_RATE)
+    assert words.audio.size <= len(refit) < words.audio.size + FRAME_SAMPLES
+    assert np.any(refit.reference[: refit.fit_samples])
+    heard = refit.heard()
+    assert heard.size == len(refit)
+    lags = np.arange(-160, 161)
+    span = words.audio.size
+    similarity = [float(np.dot(np.roll(heard[:span], lag), words.audio)) for lag in lags]
+    assert abs(lags[int(np.argmax(similarity))]) <= FRAME_SAMPLES
+    assert words.mic_audio is not None
+    assert float(np.dot(heard, heard)) < 0.5 * float(np.dot(words.mic_audio, words.mic_audio))
+    # `turn.hear_refit_copy` off: nothing handed on.
+    assert user_over_the_reply(tmp_path, keep_refit=False).refit_copy is None
 
 
 def test_a_copy_kept_across_the_rings_end_comes_back_in_the_order_it_was_taken() -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from voiceloop.aec.refit import RefitCopy
 from voiceloop.engine.events import (
     BargeIn,
     CancelReply,
@@ -329,22 +330,34 @@ def heard_as_nothing_over_a_walk(
     hear_mic_copy: float = 0.0,
     reply_words: str = "",
     mic_coherence: float = 0.2,
+    hear_refit_copy: bool = False,
+    refit_kept: bool = True,
+    peak_probability: float = 0.99,
+    **config: float,
 ) -> list[list]:
     """A "stop" the recogniser's uncut copy heard as nothing (the echo a walk left in it), with
-    the canceller's cut copy and the mic's on the event (the reference explaining
-    `mic_coherence` of the mic): what the machine does after each transcript."""
+    the canceller's cut copy, its refit copy (where `refit_kept`) and the mic's on the event
+    (the reference explaining `mic_coherence` of the mic): what the machine does after each
+    transcript."""
     machine = machine_in_speaking(
         pause_on_speech=True,
         words_confidence=0.93,
         echo_coherence=0.3,
         echo_words=True,
         hear_cut_copy=hear_cut_copy,
+        hear_refit_copy=hear_refit_copy,
         hear_mic_copy=hear_mic_copy,
+        **config,
     )
-    machine.handle(SpeechStarted(at=2.0, peak_probability=0.99))
+    machine.handle(SpeechStarted(at=2.0, peak_probability=peak_probability))
     cut, mic = np.full(160, 0.01, np.float32), np.full(160, 0.02, np.float32)
-    held = ended(2.0, 2.3, peak_probability=0.99, echo_coherence=0.17, reply_words=reply_words)
-    (probe,) = machine.handle(replace(held, cut_audio=cut, mic_audio=mic, mic_coherence=mic_coherence))
+    refit = (
+        RefitCopy(np.full(480, 0.03, np.float32), np.full(480, 0.04, np.float32), 320) if refit_kept else None
+    )
+    held = ended(2.0, 2.3, peak_probability=peak_probability, echo_coherence=0.17, reply_words=reply_words)
+    (probe,) = machine.handle(
+        replace(held, cut_audio=cut, refit_copy=refit, mic_audio=mic, mic_coherence=mic_coherence)
+    )
     assert isinstance(probe, StartTranscription) and probe.audio is not cut and not probe.heard_again
     after, copies = [], []
     for text in transcripts:
@@ -354,9 +367,15 @@ def heard_as_nothing_over_a_walk(
         if again:
             assert again[0].turn_id == probe.turn_id
             copies.append((again[0].heard_again, again[0].audio))
-    # The session log tells each hearing's lines apart; the cut copy first, then the mic's.
-    expected = [("cut", cut)] if hear_cut_copy else []
-    expected += [("mic", mic)] if mic_coherence < hear_mic_copy else []
+    # The session log tells each hearing's lines apart; the cut copy first, then the refit copy
+    # or else the mic's.
+    sure = peak_probability >= 0.93
+    not_the_reply = mic_coherence < hear_mic_copy
+    expected: list[tuple[str, object]] = [("cut", cut)] if hear_cut_copy and (sure or not_the_reply) else []
+    if hear_refit_copy and refit is not None and sure:
+        expected.append(("refit", refit))
+    elif not_the_reply and sure:
+        expected.append(("mic", mic))
     assert [name for name, _ in copies] == [name for name, _ in expected][: len(copies)]
     assert all(audio is copy for (_, audio), (_, copy) in zip(copies, expected, strict=False))
     return [kinds(actions) for actions in after]
@@ -397,6 +416,66 @@ def test_held_speech_heard_as_nothing_in_both_the_cancellers_copies_is_heard_as_
     assert heard_as_nothing_over_a_walk(False, "", "stop", hear_mic_copy=0.5)[0] == [
         CancelTranscription,
         StartTranscription,
+    ]
+
+
+def test_held_speech_heard_as_nothing_in_both_the_cancellers_copies_is_heard_cancelled_again():
+    """Benched walk-room misses: a "stop" within a second of a walk that both the canceller's
+    copies lost to the echo of a filter still re-learning, heard in the mic's copy less what a
+    filter fitted to the seconds before explains (aec/refit.py)."""
+    first, cut, words = heard_as_nothing_over_a_walk(True, "", "", "stop", hear_refit_copy=True)
+    assert first == cut == [CancelTranscription, StartTranscription]
+    assert words[:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+    # Nothing there either: the reply resumes, and each copy was heard once only.
+    assert heard_as_nothing_over_a_walk(True, "", "", "", hear_refit_copy=True)[-1] == [
+        CancelTranscription,
+        ResumePlayback,
+    ]
+    # The reply's own words heard there are its echo, as in any copy.
+    assert heard_as_nothing_over_a_walk(
+        True, "", "", "thank you", hear_refit_copy=True, reply_words="You said: thank you."
+    )[-1] == [CancelTranscription, ResumePlayback]
+    # Where the canceller kept no cut copy, the refit copy is the second hearing.
+    assert heard_as_nothing_over_a_walk(False, "", "stop", hear_refit_copy=True)[0] == [
+        CancelTranscription,
+        StartTranscription,
+    ]
+
+
+def test_the_refit_copy_is_heard_in_place_of_the_mics_own():
+    """The mic's copy of an echo blip is the reply's voice, which a recogniser held to phrases
+    forced into one (bench_bargein: "never mind", "goodbye"); cancelled again it was heard as
+    nothing, while every user the mic's copy gave words to kept them. So where there is a refit
+    copy the mic's own is never heard after it; where the canceller kept none (too little
+    before the speech), the mic's is, as before."""
+    assert heard_as_nothing_over_a_walk(True, "", "", "", hear_refit_copy=True, hear_mic_copy=0.5) == [
+        [CancelTranscription, StartTranscription],
+        [CancelTranscription, StartTranscription],
+        [CancelTranscription, ResumePlayback],
+    ]
+    no_refit = heard_as_nothing_over_a_walk(
+        True, "", "", "stop", hear_refit_copy=True, hear_mic_copy=0.5, refit_kept=False
+    )
+    assert no_refit[1] == [CancelTranscription, StartTranscription]  # the mic's copy
+    assert no_refit[2][:4] == [BargeIn, StopPlayback, CancelReply, FinishTurn]
+
+
+def test_speech_vad_was_not_sure_of_is_not_heard_cancelled_again():
+    """As for the mic's copy: a blip VAD was never words_confidence sure of (let be heard by the
+    unsure rule) that both the canceller's copies heard as nothing is not heard a third time."""
+    assert heard_as_nothing_over_a_walk(
+        True,
+        "",
+        "",
+        hear_refit_copy=True,
+        hear_mic_copy=0.5,
+        peak_probability=0.9,
+        mic_coherence=0.1,
+        unsure_coherence=0.2,
+        unsure_confidence=0.8,
+    ) == [
+        [CancelTranscription, StartTranscription],
+        [CancelTranscription, ResumePlayback],
     ]
 
 

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from voiceloop.aec.drift import fractional_lag
+from voiceloop.aec.refit import MIN_FIT_S, RefitCopy
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 SEGMENT = 1024  # 64 ms: longer than the echo's lag, so each segment holds its own echo
@@ -88,11 +89,19 @@ class EchoCoherence(NamedTuple):
 
 
 class RecentFrames:
-    """The last `seconds` of what the linear filter took and left, frame by frame."""
+    """The last `seconds` of what the linear filter took and left, frame by frame, and
+    `refit_s` before them where held speech is cancelled again (aec/refit.py)."""
 
-    def __init__(self, seconds: float) -> None:
-        self._ring = np.zeros((int(seconds * SAMPLE_RATE) // FRAME_SAMPLES, 3, FRAME_SAMPLES), np.float32)
+    def __init__(self, seconds: float, refit_s: float = 0.0) -> None:
+        self._measured = int(seconds * SAMPLE_RATE) // FRAME_SAMPLES
+        self._refit = int(refit_s * SAMPLE_RATE) // FRAME_SAMPLES
+        self._ring = np.zeros((self._measured + self._refit, 3, FRAME_SAMPLES), np.float32)
         self._count = 0
+        self._path_changed_at = 0  # the count when the filter was last rebuilt or recalled
+
+    def path_changed(self) -> None:
+        """The path watch saw the echo path change: a refit copy fits only what came after."""
+        self._path_changed_at = self._count
 
     def add(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> None:
         row = self._ring[self._count % len(self._ring)]
@@ -100,7 +109,7 @@ class RecentFrames:
         self._count += 1
 
     def clear(self) -> None:
-        self._count = 0
+        self._count = self._path_changed_at = 0
 
     def echo_coherence(self, frames_ago: int, frames: int, with_mic: bool = True) -> EchoCoherence | None:
         """Coherence of the residual and of the mic (where `with_mic`) with the reference
@@ -108,7 +117,7 @@ class RecentFrames:
         the newest, or over what is still kept of them (speech longer than RECENT_S: its last
         part); None where that is under two Welch segments, or no reference played in it."""
         size = len(self._ring)
-        kept = min(self._count, size)
+        kept = min(self._count, self._measured)
         frames = min(frames, frames_ago) - max(frames_ago - kept, 0)
         frames_ago = min(frames_ago, kept)
         if frames * FRAME_SAMPLES < SEGMENT + HOP:
@@ -127,3 +136,22 @@ class RecentFrames:
         elif lag < 0:
             reference, residual, mic = reference[-lag:], residual[:lag], mic[:lag]
         return EchoCoherence(coherence(reference, residual), coherence(reference, mic) if with_mic else None)
+
+    def refit_copy(self, frames_ago: int, frames: int) -> RefitCopy | None:
+        """The mic and the reference over `frames` frames that began `frames_ago` frames before
+        the newest, with the `refit_s` before them in front (or those of them since the path
+        watch last saw the path change, if at least MIN_FIT_S); None where any of that is no
+        longer kept (or never was: `refit_s` 0), or no reference played in those seconds
+        before. Nor where the path changed after those seconds: the fit would be of a room
+        that is gone, and the echo of the new one a walk's blip (heard as "goodbye" here)."""
+        start = self._count - frames_ago
+        fit = min(self._refit, start - self._path_changed_at)
+        if fit < self._refit and fit < round(MIN_FIT_S * SAMPLE_RATE) // FRAME_SAMPLES:
+            return None
+        if not fit or frames_ago + fit > min(self._count, len(self._ring)) or frames > frames_ago:
+            return None
+        first = start - fit
+        rows = self._ring[np.arange(first, first + fit + frames) % len(self._ring)]
+        if not np.any(rows[:fit, 1]):
+            return None
+        return RefitCopy(rows[:, 0].ravel(), rows[:, 1].ravel(), fit * FRAME_SAMPLES)

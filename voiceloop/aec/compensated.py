@@ -37,6 +37,7 @@ import numpy as np
 from voiceloop.aec.base import EchoCanceller, speaker_gain
 from voiceloop.aec.coherence import EchoCoherence
 from voiceloop.aec.drift import SETTLED_SPAN_S, DriftEstimator
+from voiceloop.aec.refit import RefitCopy
 from voiceloop.audio.fractional import HALF, StreamReader
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -128,6 +129,11 @@ class DriftCompensated:
         """The inner canceller's (aec/coherence.py), if it keeps what its filter left."""
         inner = getattr(self.inner, "echo_coherence", None)
         return None if inner is None else inner(frames_ago, frames, with_mic)
+
+    def refit_copy(self, frames_ago: int, frames: int) -> RefitCopy | None:
+        """The inner canceller's (aec/refit.py), if it keeps what its filter took."""
+        inner = getattr(self.inner, "refit_copy", None)
+        return None if inner is None else inner(frames_ago, frames)
 
     @property
     def drift_ppm(self) -> float:

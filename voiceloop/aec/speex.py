@@ -34,6 +34,7 @@ from voiceloop.aec.base import check_frames
 from voiceloop.aec.coherence import RECENT_S, EchoCoherence, RecentFrames
 from voiceloop.aec.compensated import DriftCompensated
 from voiceloop.aec.path_watch import ACTIVE_POWER, USER_COHERENCE, PathWatch
+from voiceloop.aec.refit import FIT_S, RefitCopy
 from voiceloop.aec.relearn import ReplyFrames
 from voiceloop.aec.residual import ResidualSuppressor
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, to_float32
@@ -243,9 +244,10 @@ class SpeexCanceller:
         self._replay_out_p = self._replay_out.ctypes.data_as(_Int16Pointer)
         self.path_watch: PathWatch | None = None
         self.suppressor: ResidualSuppressor | None = None
-        # What the filter took and left over the last RECENT_S, for `echo_coherence`: kept
-        # only where the residual is read out anyway (a path watch or per-band suppressor).
-        self._recent = RecentFrames(RECENT_S) if path_change_recovery or residual_suppression else None
+        # What the filter took and left over the last RECENT_S, for `echo_coherence`, and the
+        # FIT_S before for `refit_copy`: kept only where the residual is read out anyway (a path
+        # watch or per-band suppressor).
+        self._recent = RecentFrames(RECENT_S, FIT_S) if path_change_recovery or residual_suppression else None
         self._new_watchers(path_change_recovery)
         self._open()
 
@@ -303,6 +305,8 @@ class SpeexCanceller:
         self._reply_frames.clear()
         self._filter_relearnt = False
         self._rebuilt = True  # `_replay_wait` is 0 already: it counts only while a filter re-learns
+        if self._recent is not None:
+            self._recent.path_changed()
 
     def _recall(self, mic: np.ndarray, reference: np.ndarray, residual: np.ndarray) -> bool:
         """Feeds the previous filter these frames (oldest first) and, where over the played
@@ -332,6 +336,8 @@ class SpeexCanceller:
         self._echo, self._previous = previous, self._echo
         self._filter_relearnt, self._previous_relearnt = self._previous_relearnt, self._filter_relearnt
         self._reply_frames.clear()
+        if self._recent is not None:
+            self._recent.path_changed()
         return True
 
     def _feed(self, echo: int, mic_frame: np.ndarray, reference_frame: np.ndarray) -> None:
@@ -439,6 +445,11 @@ class SpeexCanceller:
         """How much of what the filter left over those frames (`frames` of them, the first
         `frames_ago` frames before the newest) the reference explains: coherence.py."""
         return None if self._recent is None else self._recent.echo_coherence(frames_ago, frames, with_mic)
+
+    def refit_copy(self, frames_ago: int, frames: int) -> RefitCopy | None:
+        """Those frames of the mic, to be cancelled again by a filter fitted to the seconds
+        before them (aec/refit.py)."""
+        return None if self._recent is None else self._recent.refit_copy(frames_ago, frames)
 
     def _relearn(self, segment: np.ndarray) -> None:
         """The reply that just ended, through the filter `relearn_passes` times more. Its

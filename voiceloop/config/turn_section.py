@@ -185,18 +185,30 @@ class TurnSettings(StageSection):
         description="held speech over a reply that the recogniser hears as no words is heard "
         "again as the echo canceller cut it per band (one more recognition, only then)",
     )
+    # Where both the canceller's copies of a "stop" said in the seconds after a walk are heard as
+    # nothing, the adaptive filter has not yet learnt the new path, while the seconds of echo
+    # before the "stop" show it plainly: a filter fitted to them at once cancels the mic's copy
+    # again (aec/refit.py; README, "A third hearing, cancelled again").
+    hear_refit_copy: bool = Field(
+        True,
+        description="held speech over a reply heard as no words in the canceller's copies (and "
+        "that VAD was words_confidence sure of) is heard once more as the mic took it, less the "
+        "echo a filter fitted to the 2 s before it explains (one more recognition and a 20-30 ms "
+        "fit in the recogniser's worker, only then); heard in place of hear_mic_copy's copy",
+    )
     # Where both the canceller's copies of a "stop" said just after a walk are heard as nothing
     # (the filter has not yet been rebuilt, or is re-learning), the mic itself still holds it: the
     # reply paused within ~0.1 s of its onset, so the mic is mostly the user's voice. The mic of
     # an echo blip is mostly the reply's, and a recogniser held to phrases forces that into one
-    # (README, "A third hearing, as the mic took it").
+    # (README, "A third hearing, as the mic took it"). Heard only where there is no refit copy.
     hear_mic_copy: float = Field(
         0.5,
         ge=0.0,
         le=1.0,
         description="held speech over a reply heard as no words in the canceller's copies (and "
-        "that VAD was words_confidence sure of) is heard once more as the mic took it, where the "
-        "reference explains less than this of the mic; speech VAD was not that sure of is heard "
+        "that VAD was words_confidence sure of) is heard once more as the mic took it, where there "
+        "is no refit copy (hear_refit_copy) and the reference explains less than this of the mic; "
+        "speech VAD was not that sure of is heard "
         "as the canceller cut it only there "
         "(echo_coherence_with_mic's measure; one more recognition, only then; 0 = off)",
     )

@@ -35,6 +35,7 @@ def join(before: SpeechEnded | None, part: SpeechEnded) -> SpeechEnded:
         echo_coherence=None,  # measured on each part alone
         mic_coherence=None,
         cut_audio=None,  # one copy of each part only: the joined audio is heard once
+        refit_copy=None,
         mic_audio=None,
         reply_words="",  # earlier words waiting for their transcript are the user's: never echo
     )

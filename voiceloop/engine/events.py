@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from voiceloop.aec.refit import RefitCopy
+
 
 class Stage(str, Enum):
     AUDIO = "audio"
@@ -68,8 +70,13 @@ class SpeechEnded:
     # the recogniser's uncut copy). Held speech the recogniser hears as nothing is heard again
     # in it (`turn.hear_cut_copy`); None elsewhere.
     cut_audio: np.ndarray | None = field(default=None, repr=False)
+    # Over a reply: the same span of the mic with the seconds before it, to be cancelled again by
+    # a filter fitted to those (aec/refit.py); heard where both the canceller's copies were heard
+    # as nothing (`turn.hear_refit_copy`); None elsewhere.
+    refit_copy: RefitCopy | None = field(default=None, repr=False)
     # Over a reply: the same span as the mic took it, echo and all; heard last, where both the
-    # canceller's copies were heard as nothing (`turn.hear_mic_copy`); None elsewhere.
+    # canceller's copies were heard as nothing and there is no refit copy (`turn.hear_mic_copy`);
+    # None elsewhere.
     mic_audio: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -224,20 +231,22 @@ Event = (
 
 
 # Which copy of held speech over a reply a recognition hears again (StartTranscription).
-HeardAgain = Literal["", "cut", "mic"]
+HeardAgain = Literal["", "cut", "refit", "mic"]
 
 
 @dataclass(frozen=True)
 class StartTranscription:
     turn_id: int
-    audio: np.ndarray = field(repr=False)
+    # A refit copy is cancelled where it is heard, in the recogniser's worker (aec/refit.py).
+    audio: np.ndarray | RefitCopy = field(repr=False)
     speech_started_at: float
     speech_end_at: float
     endpoint_at: float
     speculative: bool = False  # started in the pause, before the stop window closed
     # The same held speech once more, its earlier copies heard as no words: "cut", as the
-    # canceller cut it (`turn.hear_cut_copy`), or "mic", as the mic took it (`turn.hear_mic_copy`).
-    # The session log's "speech" and "transcript" lines say so.
+    # canceller cut it (`turn.hear_cut_copy`), "refit", cancelled again by a filter fitted to the
+    # seconds before it (`turn.hear_refit_copy`), or "mic", as the mic took it
+    # (`turn.hear_mic_copy`). The session log's "speech" and "transcript" lines say so.
     heard_again: HeardAgain = ""
 
 

@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from voiceloop.aec.base import EchoCanceller, recognition_frame, speaker_gain
+from voiceloop.aec.refit import RefitCopy
 from voiceloop.audio.base import DuplexFrame
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.headroom import SpeakerHeadroom
@@ -84,6 +85,7 @@ class Listener:
         hand_on_reply_words: bool = True,
         keep_cut_copy: bool = True,
         keep_mic_copy: bool = True,
+        keep_refit_copy: bool = True,
     ) -> None:
         self._aec = aec
         self._vad = vad
@@ -120,6 +122,8 @@ class Listener:
         self._mic = np.zeros(int(COPIES_KEPT_S * SAMPLE_RATE) if keep_mic_copy else 0, np.float32)
         self._mic_written = 0
         self._mic_end_at = 0.0
+        # The canceller's own frames, the seconds before included (`turn.hear_refit_copy`).
+        self._keep_refit_copy = keep_refit_copy
         self._newest_at = 0.0  # the cleaned time of the newest frame the canceller took
 
     @property
@@ -298,7 +302,22 @@ class Listener:
         if cut is not None and np.array_equal(cut, event.audio):
             cut = None  # the canceller keeps no uncut copy for the recogniser: nothing new to hear
         mic = self._mic_copy(len(event.audio))
-        return self._with_echo_coherence(replace(event, reply_words=sounded, cut_audio=cut, mic_audio=mic))
+        refit = self._refit_copy(len(event.audio))
+        return self._with_echo_coherence(
+            replace(event, reply_words=sounded, cut_audio=cut, refit_copy=refit, mic_audio=mic)
+        )
+
+    def _refit_copy(self, samples: int) -> RefitCopy | None:
+        """The canceller's frames of the mic and the reference over the same span as the last
+        `samples` VAD judged, the seconds before in front (aec/refit.py); None where it keeps
+        none, or `turn.hear_refit_copy` is off. Slices only: the fit is made if it is heard."""
+        take = getattr(self._aec, "refit_copy", None) if self._keep_refit_copy else None
+        if take is None:
+            return None
+        start = self._vad_chunk_at - samples / SAMPLE_RATE
+        frames_ago = round((self._newest_at - start) * SAMPLE_RATE / FRAME_SAMPLES) + 1
+        copy: RefitCopy | None = take(frames_ago, min(-(-samples // FRAME_SAMPLES), frames_ago))
+        return copy
 
     def _with_echo_coherence(self, event: SpeechEnded) -> SpeechEnded:
         measure = getattr(self._aec, "echo_coherence", None) if self._measure_echo_coherence else None

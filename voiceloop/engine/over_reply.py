@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from voiceloop.aec.refit import RefitCopy
 from voiceloop.engine.ending import is_backchannel, join
 from voiceloop.engine.events import (
     Action,
@@ -158,14 +159,19 @@ class OverReply:
 
     def _copy_to_hear_again(
         self, result: Transcript | StageFailed, ended: SpeechEnded
-    ) -> tuple[HeardAgain, np.ndarray, SpeechEnded] | None:
+    ) -> tuple[HeardAgain, np.ndarray | RefitCopy, SpeechEnded] | None:
         """No words in the recogniser's copy of held speech over the reply: the next copy there
         is, with what is left to hear after it. First as the canceller cut it per band
         (`hear_cut_copy`): after a walk the filter leaves the echo louder than the path watch
         acts on, and the uncut copy of a "stop" holds it; the cut keeps the bands the user
-        dominates. Then as the mic took it (`hear_mic_copy`): where the filter is re-learning or
-        has not yet caught the walk, both of its copies may hold the echo over the user, while
-        the reply paused ~0.1 s into their word and the mic holds the rest of it alone. Only
+        dominates. Then the mic's copy, cancelled again by a filter fitted to the seconds of
+        echo before it (`hear_refit_copy`, aec/refit.py): in the seconds after a walk the
+        adaptive filter has not yet learnt the new room, and both of its copies may hold the
+        echo over the user, while a fit to those seconds has it. Heard in place of the mic's
+        own copy: over bench_bargein's kept sessions it gave words to every user the mic's copy
+        did and to neither echo blip that copy heard as a phrase (README). Else (the canceller
+        keeps no such seconds) as the mic took it (`hear_mic_copy`): the
+        reply paused ~0.1 s into the user's word and the mic holds the rest of it alone. Only
         where the reference explains little of the mic: an echo blip's mic is the reply's voice,
         clear, and a recogniser held to phrases forces it into one (bench_bargein: users heard
         there read 0.01-0.45, echo blips 0.48-0.62, README). Nor for speech VAD was never sure
@@ -181,6 +187,8 @@ class OverReply:
         not_the_reply = mic is not None and mic < below
         if self.config.hear_cut_copy and ended.cut_audio is not None and (sure or not_the_reply):
             return "cut", ended.cut_audio, replace(ended, cut_audio=None)
+        if self.config.hear_refit_copy and ended.refit_copy is not None and sure:
+            return "refit", ended.refit_copy, replace(ended, cut_audio=None, refit_copy=None, mic_audio=None)
         if ended.mic_audio is not None and not_the_reply and sure:
             return "mic", ended.mic_audio, replace(ended, cut_audio=None, mic_audio=None)
         return None

@@ -155,6 +155,7 @@ class Conversation:
             hand_on_reply_words=settings.turn.echo_words,
             keep_cut_copy=settings.turn.hear_cut_copy,
             keep_mic_copy=settings.turn.hear_mic_copy > 0,
+            keep_refit_copy=settings.turn.hear_refit_copy,
         )
         loop_cfg, turn_cfg = settings.loop, settings.turn
         self.machine = ConversationMachine(
@@ -191,6 +192,7 @@ class Conversation:
                 mic_coherence_alone=turn_cfg.mic_coherence_alone,
                 echo_words=turn_cfg.echo_words,
                 hear_cut_copy=turn_cfg.hear_cut_copy,
+                hear_refit_copy=turn_cfg.hear_refit_copy,
                 hear_mic_copy=turn_cfg.hear_mic_copy,
                 backchannels=frozenset(word.lower() for word in turn_cfg.backchannels),
                 backchannel_max_s=turn_cfg.backchannel_max_ms / 1000,

@@ -92,7 +92,10 @@ class MachineConfig:
     # Held speech over a reply that the recogniser heard as nothing is heard again as the
     # canceller cut it (SpeechEnded.cut_audio): after a walk the uncut copy holds the echo.
     hear_cut_copy: bool = False
-    # ...and where that too is nothing, as the mic took it (SpeechEnded.mic_audio), where the
+    # ...and where that too is nothing, the mic's copy cancelled again by a filter fitted to the
+    # seconds before it (SpeechEnded.refit_copy), where VAD was words_confidence sure of it...
+    hear_refit_copy: bool = False
+    # ...or, where there is no such copy, as the mic took it (SpeechEnded.mic_audio), where the
     # reference explains less than this of the mic (SpeechEnded.mic_coherence; 0 = off). Speech
     # VAD was never words_confidence sure of is not heard so, and heard cut only under it.
     hear_mic_copy: float = 0.0

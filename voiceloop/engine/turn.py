@@ -18,7 +18,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from voiceloop.asr.base import SpeechRecognizer
+import numpy as np
+
+from voiceloop.aec.refit import RefitCopy
+from voiceloop.asr.base import SpeechRecognizer, Transcription
 from voiceloop.audio.playback import PlaybackQueue
 from voiceloop.config import Settings
 from voiceloop.engine.clock import Clock
@@ -149,7 +152,9 @@ class Turn:
         asr_cfg = s.settings.asr
         try:
             async with s.clock.timeout(asr_cfg.timeout_s):
-                result = await s.clock.run_blocking(s.asr.transcribe, action.audio, asr_cfg.hotwords or None)
+                result = await s.clock.run_blocking(
+                    _transcribe, s.asr, action.audio, asr_cfg.hotwords or None
+                )
         except TimeoutError:
             message = f"no transcript within {asr_cfg.timeout_s:.0f} s"
             s.post(StageFailed(Stage.ASR, action.turn_id, message, s.clock.now()))
@@ -371,3 +376,11 @@ def _speech_end(
     if true_end is not None and true_end >= started_at:
         return true_end, True
     return vad_end, False
+
+
+def _transcribe(
+    asr: SpeechRecognizer, audio: np.ndarray | RefitCopy, hotwords: list[str] | None
+) -> Transcription:
+    """A refit copy is cancelled here, in the recogniser's worker: its fit takes ~20-30 ms, off
+    the event loop."""
+    return asr.transcribe(audio.heard() if isinstance(audio, RefitCopy) else audio, hotwords)
