@@ -9,10 +9,10 @@ see once it is all there: a least-squares fit of the reference to the mic over t
 in one go, removes what an adaptive filter removes only after it has heard them many times.
 
 The fit is per frequency band, as a convolutive transfer function (`TAPS` frames of the
-reference per band, as in Avargues and Talmon's subband identification): a short STFT cannot
-hold a room's tail in one frame, and one long frame would smear the user's onset. Only where
-the copies the canceller keeps are heard as nothing (`turn.hear_refit_copy`), so its cost (a few
-ms, once per such speech) is never on the audio path.
+reference per band): a short STFT cannot hold a room's tail in one frame, and one long frame
+would smear the user's onset. Made only where the copies the canceller keeps are heard as
+nothing (`turn.hear_refit_copy`), in the recogniser's worker, so its cost (16-20 ms of CPU,
+about one recognition: scripts/bench_refit.py) is never on the audio path nor the event loop.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ class TurnSettings(StageSection):
         True,
         description="held speech over a reply heard as no words in the canceller's copies (and "
         "that VAD was words_confidence sure of) is heard once more as the mic took it, less the "
-        "echo a filter fitted to the 2 s before it explains (one more recognition and a 20-30 ms "
+        "echo a filter fitted to the 2 s before it explains (one more recognition and a ~20 ms "
         "fit in the recogniser's worker, only then); heard in place of hear_mic_copy's copy",
     )
     # Where both the canceller's copies of a "stop" said just after a walk are heard as nothing

@@ -381,6 +381,6 @@ def _speech_end(
 def _transcribe(
     asr: SpeechRecognizer, audio: np.ndarray | RefitCopy, hotwords: list[str] | None
 ) -> Transcription:
-    """A refit copy is cancelled here, in the recogniser's worker: its fit takes ~20-30 ms, off
+    """A refit copy is cancelled here, in the recogniser's worker: its fit takes ~20 ms, off
     the event loop."""
     return asr.transcribe(audio.heard() if isinstance(audio, RefitCopy) else audio, hotwords)
