@@ -21,7 +21,6 @@ from tests.conftest import listener_on_the_mic, queue_whole_reply
 from voiceloop.aec import speex
 from voiceloop.aec.base import speaker_gain
 from voiceloop.aec.compensated import DriftCompensated
-from voiceloop.aec.refit import RefitCopy
 from voiceloop.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
 from voiceloop.audio.room_echo import EchoConditions
 from voiceloop.audio.virtual import REFERENCE_LEAD_MS, echo_path, room_impulse_response
@@ -45,10 +44,6 @@ class Played:
     gains: np.ndarray  # the speaker's gain, frame by frame
     relearning: np.ndarray  # frame by frame: a rebuilt filter re-learning, its output held down
     rebuilds: int
-    # The user's words with 0.2 s either side, to be cancelled again by a filter fitted to the
-    # seconds before (aec/refit.py), taken from the canceller as the listener takes it where the
-    # speech ends; None where nobody talks.
-    refit: RefitCopy | None
 
 
 @functools.cache
@@ -65,13 +60,10 @@ def played(duck_db: float, user_after_walk_s: float | None, replay_every: int = 
     speaker = np.zeros(total, np.float32)
     speaker[far_start:] = np.tile(english_reply(), 4)[: total - far_start]
     user = np.zeros(total, np.float32)
-    refit_span, refit = (0, 0), None
     if user_after_walk_s is not None:
         words = spoken_clip("turn off the lights", lead_s=0.0, tail_s=0.0)
         start = int((WALK_AT_S + user_after_walk_s) * SAMPLE_RATE)
         user[start : start + words.size] = words
-        margin = int(0.2 * SAMPLE_RATE) // FRAME_SAMPLES
-        refit_span = (start // FRAME_SAMPLES - margin, -(-(start + words.size) // FRAME_SAMPLES) + margin)
     rir = room_impulse_response(DESK.rt60_s, np.random.default_rng(DESK.seed))
     path = echo_path(DESK, EchoConditions(path_change_at_s=WALK_AT_S), rir)
     rng = np.random.default_rng(DESK.seed + 1)
@@ -98,13 +90,10 @@ def played(duck_db: float, user_after_walk_s: float | None, replay_every: int = 
         out.append(canceller.process(mic, sounded[span]))
         gains.append(gain)
         relearning.append(inner.path_watch.relearning)
-        if k + 1 == refit_span[1] + canceller.mic_delay_samples // FRAME_SAMPLES:
-            first, last = refit_span
-            refit = canceller.refit_copy(k + 1 - first, last - first)
     delay = canceller.output_delay_samples
     output = np.concatenate(out)
     output = np.concatenate([output[delay:], np.zeros(delay, np.float32)])
-    return Played(output, user, np.array(gains), np.array(relearning), inner.path_watch.changes, refit)
+    return Played(output, user, np.array(gains), np.array(relearning), inner.path_watch.changes)
 
 
 def voiced(audio: np.ndarray) -> np.ndarray:
