@@ -314,10 +314,14 @@ class Listener:
         take = getattr(self._aec, "refit_copy", None) if self._keep_refit_copy else None
         if take is None:
             return None
-        start = self._vad_chunk_at - samples / SAMPLE_RATE
-        frames_ago = round((self._newest_at - start) * SAMPLE_RATE / FRAME_SAMPLES) + 1
+        frames_ago = self._frames_ago(self._vad_chunk_at - samples / SAMPLE_RATE)
         copy: RefitCopy | None = take(frames_ago, min(-(-samples // FRAME_SAMPLES), frames_ago))
         return copy
+
+    def _frames_ago(self, start: float) -> int:
+        """How many of the canceller's frames began at or after `start` (cleaned time), the
+        newest one included: what its recent frames are asked by."""
+        return round((self._newest_at - start) * (SAMPLE_RATE / FRAME_SAMPLES)) + 1
 
     def _with_echo_coherence(self, event: SpeechEnded) -> SpeechEnded:
         measure = getattr(self._aec, "echo_coherence", None) if self._measure_echo_coherence else None
@@ -325,7 +329,7 @@ class Listener:
             return event
         start = event.started_at - COHERENCE_MARGIN_S
         per_s = SAMPLE_RATE / FRAME_SAMPLES
-        frames_ago = round((self._newest_at - start) * per_s) + 1
+        frames_ago = self._frames_ago(start)
         frames = round(max(event.at + COHERENCE_MARGIN_S - start, COHERENCE_MIN_S) * per_s)
         measured = measure(frames_ago, frames, self._measure_mic_coherence)
         if measured is None:
